@@ -67,14 +67,24 @@ def gemm_flops(dtype=torch.float64, n: int = 1024, repeats: int = 5) -> float:
     a = torch.rand((n, n), dtype=dtype)
     b = torch.rand((n, n), dtype=dtype)
     t, _ = best_time(lambda: a @ b, repeats)
-    return 2 * n ** 3 / t
+    return 2 * n**3 / t
 
 
 def make_case(B: int, L: int, S: int, seed: int = 0, sparse: bool = False):
     """Random HMM and masked sequences; ``sparse``: the registry-style HMM (peaked rows, exact zeros)."""
-    lang = (random_hmm(S, VOCAB, transition_concentration=0.5, emission_concentration=0.5,
-                       transition_support=4, emission_support=3, seed=seed) if sparse
-            else random_hmm(S, VOCAB, seed=seed))
+    lang = (
+        random_hmm(
+            S,
+            VOCAB,
+            transition_concentration=0.5,
+            emission_concentration=0.5,
+            transition_support=4,
+            emission_support=3,
+            seed=seed,
+        )
+        if sparse
+        else random_hmm(S, VOCAB, seed=seed)
+    )
     g = torch.Generator().manual_seed(seed)
     # sampling L steps in Python is slow for huge L; a full-support HMM makes every sequence possible,
     # so uniform tokens are valid evidence too (used beyond 20k positions)
@@ -102,19 +112,23 @@ def hmmlearn_methods():
             tok = np.log(post @ lang.emission.numpy())
         return tok.reshape(B, L, V)
 
-    return {"hmmlearn_log": lambda lang, x: run(lang, x, "log"),
-            "hmmlearn_scaling": lambda lang, x: run(lang, x, "scaling")}
+    return {
+        "hmmlearn_log": lambda lang, x: run(lang, x, "log"),
+        "hmmlearn_scaling": lambda lang, x: run(lang, x, "scaling"),
+    }
 
 
 def torch_method(method: str):
     def run(lang, x):
-        return OracleDenoiser(lang, method=method, chunk_size=10 ** 9).predict(x).log_probs.numpy()
+        return OracleDenoiser(lang, method=method, chunk_size=10**9).predict(x).log_probs.numpy()
+
     return run
 
 
 def numpy_method(lang, x):
-    log_tok, _ = hmm_token_posteriors(lang.initial.numpy(), lang.transition.numpy(), lang.emission.numpy(),
-                                      x.numpy())
+    log_tok, _ = hmm_token_posteriors(
+        lang.initial.numpy(), lang.transition.numpy(), lang.emission.numpy(), x.numpy()
+    )
     return log_tok
 
 
@@ -124,9 +138,14 @@ def prob_diff(a: np.ndarray, b: np.ndarray, x: torch.Tensor) -> float:
 
 
 def run_grid(grid, repeats: int, peak: float, skip: set[str], max_ref_tokens: int) -> list[dict]:
-    methods = {"numpy_ref": numpy_method, "torch_log": torch_method("log"),
-               "torch_scaled": torch_method("scaled"), "torch_scan": torch_method("scan"),
-               "torch_auto": torch_method("auto"), **hmmlearn_methods()}
+    methods = {
+        "numpy_ref": numpy_method,
+        "torch_log": torch_method("log"),
+        "torch_scaled": torch_method("scaled"),
+        "torch_scan": torch_method("scan"),
+        "torch_auto": torch_method("auto"),
+        **hmmlearn_methods(),
+    }
     rows = []
     for B, L, S in grid:
         lang, x = make_case(B, L, S)
@@ -140,34 +159,50 @@ def run_grid(grid, repeats: int, peak: float, skip: set[str], max_ref_tokens: in
             if slow_ref and B * L * S * S > max_ref_tokens:
                 print(f"  {name:17s} skipped (B*L*S^2 = {B * L * S * S:.2g} > --max-ref-work)", flush=True)
                 continue
-            if name == "torch_scan" and B * L * S ** 3 > 16 * max_ref_tokens:
-                print(f"  {name:17s} skipped (B*L*S^3 = {B * L * S ** 3:.2g}: far beyond its crossover)",
-                      flush=True)
+            if name == "torch_scan" and B * L * S**3 > 16 * max_ref_tokens:
+                print(
+                    f"  {name:17s} skipped (B*L*S^3 = {B * L * S**3:.2g}: far beyond its crossover)",
+                    flush=True,
+                )
                 continue
             reps = 1 if slow_ref or name == "torch_log" else repeats
             t, out = best_time(lambda fn=fn: fn(lang, x), reps)  # noqa: B023
             if name == "numpy_ref":
                 ref_out = out
-            results[name] = {"time_s": t, "tokens_per_s": B * L / t,
-                             "gemm_fraction": useful / t / peak,
-                             "max_prob_diff_vs_numpy": None if ref_out is None else prob_diff(out, ref_out, x)}
-            print(f"  {name:17s} {t:9.3f} s  {B * L / t:12.0f} tok/s  "
-                  f"useful {useful / t / 1e9:7.3f} GFLOP/s = {100 * useful / t / peak:6.3f}% of GEMM",
-                  flush=True)
+            results[name] = {
+                "time_s": t,
+                "tokens_per_s": B * L / t,
+                "gemm_fraction": useful / t / peak,
+                "max_prob_diff_vs_numpy": None if ref_out is None else prob_diff(out, ref_out, x),
+            }
+            print(
+                f"  {name:17s} {t:9.3f} s  {B * L / t:12.0f} tok/s  "
+                f"useful {useful / t / 1e9:7.3f} GFLOP/s = {100 * useful / t / peak:6.3f}% of GEMM",
+                flush=True,
+            )
         for base in ("numpy_ref", "torch_log"):
             if base in results:
-                for name, r in results.items():
+                for r in results.values():
                     r[f"speedup_vs_{base}"] = results[base]["time_s"] / r["time_s"]
         summary = "  ratios (time of reference / time of method): " + ", ".join(
-            f"{n}: x{r['speedup_vs_numpy_ref']:.2f} vs numpy" for n, r in results.items()
-            if "speedup_vs_numpy_ref" in r and n != "numpy_ref")
+            f"{n}: x{r['speedup_vs_numpy_ref']:.2f} vs numpy"
+            for n, r in results.items()
+            if "speedup_vs_numpy_ref" in r and n != "numpy_ref"
+        )
         if "speedup_vs_numpy_ref" in next(iter(results.values()), {}):
             print(summary)
         if "torch_log" in results:
-            print("  vs original torch engine: " + ", ".join(
-                f"{n}: x{r['speedup_vs_torch_log']:.2f}" for n, r in results.items() if n != "torch_log"))
-        diffs = {n: r["max_prob_diff_vs_numpy"] for n, r in results.items()
-                 if r["max_prob_diff_vs_numpy"] is not None and n != "numpy_ref"}
+            print(
+                "  vs original torch engine: "
+                + ", ".join(
+                    f"{n}: x{r['speedup_vs_torch_log']:.2f}" for n, r in results.items() if n != "torch_log"
+                )
+            )
+        diffs = {
+            n: r["max_prob_diff_vs_numpy"]
+            for n, r in results.items()
+            if r["max_prob_diff_vs_numpy"] is not None and n != "numpy_ref"
+        }
         if diffs:
             print("  max |p - p_numpy|: " + ", ".join(f"{n}: {d:.1e}" for n, d in diffs.items()))
         rows.append({"batch": B, "length": L, "states": S, "vocab": VOCAB, "methods": results})
@@ -193,8 +228,17 @@ def run_crossover(repeats: int) -> list[dict]:
             ts, _ = best_time(lambda: forward_backward_scaled(chain, x), repeats)  # noqa: B023
             tp, _ = best_time(lambda: forward_backward_scan(chain, x), repeats)  # noqa: B023
             auto = select_method(B, L, S, "cpu")
-            rows.append({"batch": B, "length": L, "states": S, "scaled_s": ts, "scan_s": tp,
-                         "work": B * S * S * (S + 8), "auto": auto})
+            rows.append(
+                {
+                    "batch": B,
+                    "length": L,
+                    "states": S,
+                    "scaled_s": ts,
+                    "scan_s": tp,
+                    "work": B * S * S * (S + 8),
+                    "auto": auto,
+                }
+            )
             mark = "*" if (tp < ts) != (auto == "scan") else " "
             line += f"{ts / tp:8.2f}{mark}"
         print(line, flush=True)
@@ -221,12 +265,28 @@ def run_upsweep_share(repeats: int) -> list[dict]:
         log_a0 = torch.log_softmax(chain.log_initial + first, -1)
         a0, lo_a0 = torch.exp(log_a0), min_finite(log_a0)
         t_up, (levels, _) = best_time(partial(upsweep, lin.dense, E, lo0, bad, safe), repeats)
-        t_down, _ = best_time(partial(downsweeps, lin.dense, E, lo0, levels, a0, lo_a0,
-                                      torch.zeros(B, dtype=torch.float64), bad, safe), repeats)
+        t_down, _ = best_time(
+            partial(
+                downsweeps,
+                lin.dense,
+                E,
+                lo0,
+                levels,
+                a0,
+                lo_a0,
+                torch.zeros(B, dtype=torch.float64),
+                bad,
+                safe,
+            ),
+            repeats,
+        )
         share = t_up / (t_up + t_down)
         rows.append({"batch": B, "length": L, "states": S, "upsweep_s": t_up, "downsweeps_s": t_down})
-        print(f"  (B, L, S) = ({B}, {L}, {S}): up-sweep {t_up:.3f} s, down-sweeps {t_down:.3f} s "
-              f"-> at most x{1 / (1 - share):.2f} from an incremental tree", flush=True)
+        print(
+            f"  (B, L, S) = ({B}, {L}, {S}): up-sweep {t_up:.3f} s, down-sweeps {t_down:.3f} s "
+            f"-> at most x{1 / (1 - share):.2f} from an incremental tree",
+            flush=True,
+        )
     return rows
 
 
@@ -237,30 +297,50 @@ def run_accuracy() -> list[dict]:
     from sims.chain_scan import forward_backward_scan
 
     rows = []
-    print("\nReduced-precision accuracy vs float64 (token posteriors of masked positions; random HMMs, "
-          "V = 16, half masked; 'sparse' = peaked rows with exact zeros):")
-    for B, L, S, sparse in [(16, 256, 16, False), (16, 4096, 16, False), (4, 4096, 64, False),
-                            (2, 65536, 8, False), (16, 4096, 16, True)]:
+    print(
+        "\nReduced-precision accuracy vs float64 (token posteriors of masked positions; random HMMs, "
+        "V = 16, half masked; 'sparse' = peaked rows with exact zeros):"
+    )
+    for B, L, S, sparse in [
+        (16, 256, 16, False),
+        (16, 4096, 16, False),
+        (4, 4096, 64, False),
+        (2, 65536, 8, False),
+        (16, 4096, 16, True),
+    ]:
         lang, x = make_case(B, L, S, seed=3, sparse=sparse)
         chain = lang.chain()
         ref = forward_backward_log(chain, x) if L <= 4096 else forward_backward_scaled(chain, x)
         ref_tok = torch.exp(chain.token_log_marginals(ref.log_gamma, L))
         f32 = {"dtype": torch.float32, "return_stats": True}
-        variants = {"float32 scan": partial(forward_backward_scan, chain, x, **f32),
-                    "float32 scaled": partial(forward_backward_scaled, chain, x, **f32),
-                    "TF32-emulated scan": partial(forward_backward_scan, chain, x, emulate_tf32=True, **f32)}
+        variants = {
+            "float32 scan": partial(forward_backward_scan, chain, x, **f32),
+            "float32 scaled": partial(forward_backward_scaled, chain, x, **f32),
+            "TF32-emulated scan": partial(forward_backward_scan, chain, x, emulate_tf32=True, **f32),
+        }
         for name, fn in variants.items():
             post, stats = fn()
             tok = torch.exp(chain.token_log_marginals(post.log_gamma, L))
             masked = x == VOCAB
             err_p = float((tok - ref_tok)[masked].abs().max())
             rel_z = float(((post.log_evidence - ref.log_evidence) / ref.log_evidence).abs().max())
-            rows.append({"batch": B, "length": L, "states": S, "sparse": sparse, "variant": name,
-                         "max_abs_prob_err": err_p,
-                         "max_rel_log_evidence_err": rel_z, "fallback_rows": stats.fallback_rows})
-            print(f"  (B, L, S) = ({B}, {L}, {S}){' sparse' if sparse else ''} {name:19s}: max |p32 - p64| = {err_p:.1e}, "
-                  f"max rel. log-evidence error = {rel_z:.1e}, float64 fallback rows = {stats.fallback_rows}",
-                  flush=True)
+            rows.append(
+                {
+                    "batch": B,
+                    "length": L,
+                    "states": S,
+                    "sparse": sparse,
+                    "variant": name,
+                    "max_abs_prob_err": err_p,
+                    "max_rel_log_evidence_err": rel_z,
+                    "fallback_rows": stats.fallback_rows,
+                }
+            )
+            print(
+                f"  (B, L, S) = ({B}, {L}, {S}){' sparse' if sparse else ''} {name:19s}: max |p32 - p64| = {err_p:.1e}, "
+                f"max rel. log-evidence error = {rel_z:.1e}, float64 fallback rows = {stats.fallback_rows}",
+                flush=True,
+            )
     return rows
 
 
@@ -272,21 +352,33 @@ def main(argv=None) -> int:
     p.add_argument("--accuracy", action="store_true", help="also print float32 / TF32 accuracy")
     p.add_argument("--upsweep", action="store_true", help="also print the scan's up-sweep share")
     p.add_argument("--skip", nargs="*", default=[], help="methods to skip")
-    p.add_argument("--max-ref-work", type=float, default=None,
-                   help="skip the slow references when B*L*S^2 exceeds this (default 3e8 with --quick, "
-                        "else 4e9)")
+    p.add_argument(
+        "--max-ref-work",
+        type=float,
+        default=None,
+        help="skip the slow references when B*L*S^2 exceeds this (default 3e8 with --quick, else 4e9)",
+    )
     p.add_argument("--json", type=Path, help="write all results to this JSON file")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     peak = gemm_flops(torch.float64)
     peak32 = gemm_flops(torch.float32)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, "
-          f"load average at start {load:.1f} on {os.cpu_count()} cores")
-    print(f"GEMM throughput (1024^3, best of 5): float64 {peak / 1e9:.1f} GFLOP/s, "
-          f"float32 {peak32 / 1e9:.1f} GFLOP/s")
-    out = {"gemm_float64_flops": peak, "gemm_float32_flops": peak32, "load_average_start": load,
-           "torch": torch.__version__, "threads": 1}
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, "
+        f"load average at start {load:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"GEMM throughput (1024^3, best of 5): float64 {peak / 1e9:.1f} GFLOP/s, "
+        f"float32 {peak32 / 1e9:.1f} GFLOP/s"
+    )
+    out = {
+        "gemm_float64_flops": peak,
+        "gemm_float32_flops": peak32,
+        "load_average_start": load,
+        "torch": torch.__version__,
+        "threads": 1,
+    }
     grid = QUICK_GRID if args.quick else FULL_GRID
     repeats = 2 if args.quick else args.repeats
     t0 = time.perf_counter()
@@ -299,8 +391,10 @@ def main(argv=None) -> int:
     if args.accuracy:
         out["accuracy"] = run_accuracy()
     out["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s; load average at end "
-          f"{out['load_average_end']:.1f}")
+    print(
+        f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s; load average at end "
+        f"{out['load_average_end']:.1f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

@@ -17,8 +17,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 
-def hmm_token_posteriors(initial: np.ndarray, transition: np.ndarray, emission: np.ndarray,
-                         tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def hmm_token_posteriors(
+    initial: np.ndarray, transition: np.ndarray, emission: np.ndarray, tokens: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Token posteriors ``(B, L, V)`` (log) and log-evidence ``(B,)`` for masked tokens ``(B, L)``."""
     S, _V = emission.shape
     B, L = tokens.shape

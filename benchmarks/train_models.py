@@ -63,9 +63,12 @@ def main(argv=None) -> int:
     rows = []
     t_all = time.perf_counter()
     path = args.out / f"train_models_{args.preset}.json"
-    configs = [c for c in suite.configs()
-               if (not args.methods or ("ar" if c.kind == "ar" else c.method) in args.methods)
-               and (not args.seeds or c.seed in args.seeds)]
+    configs = [
+        c
+        for c in suite.configs()
+        if (not args.methods or ("ar" if c.kind == "ar" else c.method) in args.methods)
+        and (not args.seeds or c.seed in args.seeds)
+    ]
     for cfg in configs:
         cached = model_path(cfg).exists() and not args.retrain
         model = get_trained(cfg, device=args.device, retrain=args.retrain)
@@ -78,19 +81,26 @@ def main(argv=None) -> int:
             row["exact_decomposition"] = dec
         rows.append(row)
         cpu = model.train_cpu_seconds
-        print(f"{row['method']:>13s} seed {row['seed']}: {model.train_seconds:6.1f} s wall, {_fmt(cpu, 3)} s cpu "
-              f"({row['steps_per_second']:.0f} steps/s, {model.device}{', cached' if cached else ''}), "
-              f"exact gap {_fmt(row.get('exact_gap'))}, val gap {_fmt(row['val_gap'])} +- {_fmt(row['val_gap_se'], 2)}",
-              flush=True)
-        atomic_write_text(path, json.dumps({"preset": args.preset, "partial": True, "rows": rows}, indent=1,
-                                           default=str))
+        print(
+            f"{row['method']:>13s} seed {row['seed']}: {model.train_seconds:6.1f} s wall, {_fmt(cpu, 3)} s cpu "
+            f"({row['steps_per_second']:.0f} steps/s, {model.device}{', cached' if cached else ''}), "
+            f"exact gap {_fmt(row.get('exact_gap'))}, val gap {_fmt(row['val_gap'])} +- {_fmt(row['val_gap_se'], 2)}",
+            flush=True,
+        )
+        atomic_write_text(
+            path, json.dumps({"preset": args.preset, "partial": True, "rows": rows}, indent=1, default=str)
+        )
     tkey = "train_cpu_seconds" if all(r.get("train_cpu_seconds") for r in rows) else "train_seconds"
     ref_time = {r["seed"]: r[tkey] for r in rows if r["method"] == "standard"}
     for r in rows:
         r["time_ratio_vs_standard"] = r[tkey] / ref_time[r["seed"]] if r["seed"] in ref_time else None
-    print(f"\nper method (mean and sample s.d. over seeds; reference = standard, same seed; time ratio from {tkey})")
-    print(f"{'method':>13s} {'train s':>8s} {'time x':>7s} {'exact gap':>18s} {'var/row (own, exact)':>21s} "
-          f"{'reduction x':>11s}")
+    print(
+        f"\nper method (mean and sample s.d. over seeds; reference = standard, same seed; time ratio from {tkey})"
+    )
+    print(
+        f"{'method':>13s} {'train s':>8s} {'time x':>7s} {'exact gap':>18s} {'var/row (own, exact)':>21s} "
+        f"{'reduction x':>11s}"
+    )
     summary = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
@@ -103,23 +113,40 @@ def main(argv=None) -> int:
             if dec:
                 own_var.append(dec["own"]["total_per_row"])
                 red.append(dec["standard"]["total_per_row"] / dec["own"]["total_per_row"])
-        s = {"n": len(rs), "train_seconds_mean": statistics.fmean(times),
-             "time_ratio_mean": statistics.fmean(ratios) if ratios else None,
-             "exact_gap_mean": statistics.fmean(gaps) if gaps else None,
-             "exact_gap_sd": statistics.stdev(gaps) if len(gaps) > 1 else None,
-             "own_variance_per_row_mean": statistics.fmean(own_var) if own_var else None,
-             "variance_reduction_mean": statistics.fmean(red) if red else None}
+        s = {
+            "n": len(rs),
+            "train_seconds_mean": statistics.fmean(times),
+            "time_ratio_mean": statistics.fmean(ratios) if ratios else None,
+            "exact_gap_mean": statistics.fmean(gaps) if gaps else None,
+            "exact_gap_sd": statistics.stdev(gaps) if len(gaps) > 1 else None,
+            "own_variance_per_row_mean": statistics.fmean(own_var) if own_var else None,
+            "variance_reduction_mean": statistics.fmean(red) if red else None,
+        }
         summary[method] = s
         gap_txt = f"{_fmt(s['exact_gap_mean'])} +- {_fmt(s['exact_gap_sd'], 2)}"
-        print(f"{method:>13s} {s['train_seconds_mean']:8.1f} {_fmt(s['time_ratio_mean'], 3):>7s} {gap_txt:>18s} "
-              f"{_fmt(s['own_variance_per_row_mean']):>21s} {_fmt(s['variance_reduction_mean'], 3):>11s}")
+        print(
+            f"{method:>13s} {s['train_seconds_mean']:8.1f} {_fmt(s['time_ratio_mean'], 3):>7s} {gap_txt:>18s} "
+            f"{_fmt(s['own_variance_per_row_mean']):>21s} {_fmt(s['variance_reduction_mean'], 3):>11s}"
+        )
     total = time.perf_counter() - t_all
-    print(f"\ntotal wall time {total:.1f} s (device {rows[0]['device'] if rows else '-'}, "
-          f"threads {torch.get_num_threads()})")
-    out = {"preset": args.preset, "suite": {"language": suite.language, "length": suite.length,
-                                            "methods": suite.methods, "seeds": suite.seeds},
-           "rows": rows, "summary": summary, "wall_seconds": total, "torch": torch.__version__,
-           "cuda": torch.cuda.is_available()}
+    print(
+        f"\ntotal wall time {total:.1f} s (device {rows[0]['device'] if rows else '-'}, "
+        f"threads {torch.get_num_threads()})"
+    )
+    out = {
+        "preset": args.preset,
+        "suite": {
+            "language": suite.language,
+            "length": suite.length,
+            "methods": suite.methods,
+            "seeds": suite.seeds,
+        },
+        "rows": rows,
+        "summary": summary,
+        "wall_seconds": total,
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
     atomic_write_text(path, json.dumps(out, indent=1, default=str))
     print(f"wrote {path}")
     return 0

@@ -60,11 +60,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("figures"))
     p.add_argument("--list", action="store_true", help="list the figure modules and exit")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--resume", action="store_true",
-                   help="continue interrupted modules from their partial results (default: recompute)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: the figure workloads are many small tensor ops, "
-                        "for which extra threads cost more than they give)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted modules from their partial results (default: recompute)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: the figure workloads are many small tensor ops, "
+        "for which extra threads cost more than they give)",
+    )
     args = p.parse_args(argv)
     if args.list:
         for name, mod in mods.items():
@@ -84,10 +91,17 @@ def main(argv=None) -> int:
     path = args.out / f"timings_{args.preset}.json"
     previous = json.loads(path.read_text()).get("seconds", {}) if path.exists() else {}
     seconds = {**previous, **timings}
-    summary = {"preset": args.preset, "seconds": dict(sorted(seconds.items())),
-               "total_seconds": round(sum(seconds.values()), 2), "this_run_seconds": round(sum(timings.values()), 2),
-               "python": sys.version.split()[0], "torch": torch.__version__, "machine": platform.machine(),
-               "threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    summary = {
+        "preset": args.preset,
+        "seconds": dict(sorted(seconds.items())),
+        "total_seconds": round(sum(seconds.values()), 2),
+        "this_run_seconds": round(sum(timings.values()), 2),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
     atomic_write_text(path, json.dumps(summary, indent=1))
     print(f"[paper_repro] done in {summary['this_run_seconds']:.1f} s")
     return 0

@@ -39,20 +39,39 @@ from theory.elbo import exact_subset_log_conditionals
 from theory.orders import ancestral_exact_law, composition_laws, fixed_count_exact_law
 from theory.schedules import BetaCDFSchedule, get_schedule
 
-DESCRIPTION = "Beta(a,b) schedule grid search, oracle sampler: exact KL/SER (L=7) + Monte Carlo SER (L=32) vs baselines"
+DESCRIPTION = (
+    "Beta(a,b) schedule grid search, oracle sampler: exact KL/SER (L=7) + Monte Carlo SER (L=32) vs baselines"
+)
 
 GRID10 = [round(0.1 * i, 1) for i in range(1, 11)]
 BASELINES = ["linear", "cosine", "cosine_mdlm", "sin2"]
 PRESETS = {
-    "quick": {"exact_length": 7, "exact_steps": [2, 4, 7], "grid": GRID10,
-              "mc_language": "ngram2", "mc_length": 32, "mc_steps": [4, 8, 16, 32], "mc_samples": 128,
-              "mc_grid": [], "mc_extra": [(0.9, 0.3), (0.3, 0.9), (1.0, 0.2)], "seed": 0},
-    "full": {"exact_length": 8, "exact_steps": [2, 4, 8], "grid": GRID10,
-             "mc_language": "ngram2", "mc_length": 64, "mc_steps": [4, 8, 16, 32], "mc_samples": 1024,
-             "mc_grid": [0.1, 0.3, 0.5, 0.7, 0.9, 1.0], "mc_extra": [(1.0, 0.2)], "seed": 0},
+    "quick": {
+        "exact_length": 7,
+        "exact_steps": [2, 4, 7],
+        "grid": GRID10,
+        "mc_language": "ngram2",
+        "mc_length": 32,
+        "mc_steps": [4, 8, 16, 32],
+        "mc_samples": 128,
+        "mc_grid": [],
+        "mc_extra": [(0.9, 0.3), (0.3, 0.9), (1.0, 0.2)],
+        "seed": 0,
+    },
+    "full": {
+        "exact_length": 8,
+        "exact_steps": [2, 4, 8],
+        "grid": GRID10,
+        "mc_language": "ngram2",
+        "mc_length": 64,
+        "mc_steps": [4, 8, 16, 32],
+        "mc_samples": 1024,
+        "mc_grid": [0.1, 0.3, 0.5, 0.7, 0.9, 1.0],
+        "mc_extra": [(1.0, 0.2)],
+        "seed": 0,
+    },
 }
-MC_BASELINES = {"quick": ["linear", "cosine", "sin2"], "full": BASELINES
-}
+MC_BASELINES = {"quick": ["linear", "cosine", "sin2"], "full": BASELINES}
 SAMPLERS = ("ancestral", "fixed_count_schedule")
 
 
@@ -62,8 +81,16 @@ def exact_languages():
         "bigram_V3": random_ngram(2, 3, concentration=0.5, support_size=2, stationary=True, seed=0),
         # 6 hidden states, 2 successors each, one token per state: 100 of the 3^7 sequences (L=7) in the
         # support, and not a product set (independent reveals can leave the support)
-        "hmm_S6_V3": random_hmm(6, 3, transition_concentration=0.5, emission_concentration=0.5,
-                                transition_support=2, emission_support=1, stationary=True, seed=2),
+        "hmm_S6_V3": random_hmm(
+            6,
+            3,
+            transition_concentration=0.5,
+            emission_concentration=0.5,
+            transition_support=2,
+            emission_support=1,
+            stationary=True,
+            seed=2,
+        ),
     }
 
 
@@ -75,12 +102,20 @@ def _schedules(grid, baselines=BASELINES):
 
 def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
     L = cfg["exact_length"]
-    store = ResultStore(out_dir / "energy_beta_grid_exact.json",
-                        meta={"length": L, "steps": cfg["exact_steps"], "grid": cfg["grid"],
-                              "method": "exact law = mixture over ordered partitions (theory.orders)",
-                              "schedules": {"beta(a,b)": BetaCDFSchedule(0.5, 0.5).describe()["ep_convention"],
-                                            **{n: get_schedule(n).describe() for n in BASELINES}},
-                              "languages": {k: v.describe() for k, v in exact_languages().items()}})
+    store = ResultStore(
+        out_dir / "energy_beta_grid_exact.json",
+        meta={
+            "length": L,
+            "steps": cfg["exact_steps"],
+            "grid": cfg["grid"],
+            "method": "exact law = mixture over ordered partitions (theory.orders)",
+            "schedules": {
+                "beta(a,b)": BetaCDFSchedule(0.5, 0.5).describe()["ep_convention"],
+                **{n: get_schedule(n).describe() for n in BASELINES},
+            },
+            "languages": {k: v.describe() for k, v in exact_languages().items()},
+        },
+    )
     scheds = _schedules(cfg["grid"])
     langs = exact_languages()
     it = [(ln, s, K) for ln in langs for s in SAMPLERS for K in cfg["exact_steps"]]
@@ -106,8 +141,15 @@ def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
                 counts = schedule_counts(L, K, sched)
                 law = fixed_count_exact_law(laws, counts)
             met = exact_law_metrics(lq, torch.as_tensor(law), L)
-            rec = {"language": ln, "sampler": sampler, "steps": K, "schedule": name, "length": L,
-                   "metrics": met.to_dict(), "counts": counts}
+            rec = {
+                "language": ln,
+                "sampler": sampler,
+                "steps": K,
+                "schedule": name,
+                "length": L,
+                "metrics": met.to_dict(),
+                "counts": counts,
+            }
             if isinstance(sched, BetaCDFSchedule):
                 rec.update({"a": sched.a, "b": sched.b})
             store.records[f"{ln}|{sampler}|K={K}|{name}"] = rec
@@ -117,8 +159,10 @@ def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
 
 def _mc_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
     L, n = cfg["mc_length"], cfg["mc_samples"]
-    store = ResultStore(out_dir / "energy_beta_grid_mc.json",
-                        meta={"language": cfg["mc_language"], "length": L, "num_samples": n, "seed": cfg["seed"]})
+    store = ResultStore(
+        out_dir / "energy_beta_grid_mc.json",
+        meta={"language": cfg["mc_language"], "length": L, "num_samples": n, "seed": cfg["seed"]},
+    )
     scheds = _schedules(cfg["mc_grid"], cfg["mc_baselines"])
     scheds.update({f"beta({a:g},{b:g})": BetaCDFSchedule(a, b) for a, b in cfg["mc_extra"]})
     lang = make_language(cfg["mc_language"])
@@ -133,13 +177,26 @@ def _mc_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
     for sampler_name, K, name in cells:
         key = f"{sampler_name}|K={K}|{name}"
         sched = scheds[name]
-        sampler = AncestralSampler(K, schedule=sched) if sampler_name == "ancestral" else \
-            FixedCountSampler(K, order="random", count_rule="schedule", schedule=sched)
+        sampler = (
+            AncestralSampler(K, schedule=sched)
+            if sampler_name == "ancestral"
+            else FixedCountSampler(K, order="random", count_rule="schedule", schedule=sched)
+        )
         res = sampler.sample(oracle, n, L, make_generator(cell_seed(key, cfg["seed"])), batch_size=256)
         q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=opt)
         counts = schedule_counts(L, K, sched) if sampler_name != "ancestral" else None
-        store.put(key, {"sampler": sampler_name, "steps": K, "schedule": name, "length": L, "counts": counts,
-                        "quality": q.to_dict(), "conventions": res.conventions})
+        store.put(
+            key,
+            {
+                "sampler": sampler_name,
+                "steps": K,
+                "schedule": name,
+                "length": L,
+                "counts": counts,
+                "quality": q.to_dict(),
+                "conventions": res.conventions,
+            },
+        )
     return store
 
 
@@ -156,37 +213,88 @@ def _plot_exact(store: ResultStore, cfg, path: Path) -> Path:
     rows = [(ln, s) for ln in langs for s in SAMPLERS]
     Ks = cfg["exact_steps"]
     with house_style():
-        fig, axes = plt.subplots(len(rows), len(Ks), figsize=(4.0 * len(Ks), 3.4 * len(rows)), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            len(rows), len(Ks), figsize=(4.0 * len(Ks), 3.4 * len(rows)), squeeze=False, layout="constrained"
+        )
         for i, (ln, s) in enumerate(rows):
             for j, K in enumerate(Ks):
                 ax = axes[i, j]
-                cell = {(r.get("a"), r.get("b")): r["metrics"]["kl_data_to_sampler"] for r in recs
-                        if r["language"] == ln and r["sampler"] == s and r["steps"] == K and "a" in r}
+                cell = {
+                    (r.get("a"), r.get("b")): r["metrics"]["kl_data_to_sampler"]
+                    for r in recs
+                    if r["language"] == ln and r["sampler"] == s and r["steps"] == K and "a" in r
+                }
                 Z = np.array([[cell[(a, b)] for a in grid] for b in grid])  # rows b, cols a
                 Zp = np.where(np.isfinite(Z), np.maximum(Z, KL_FLOOR), np.nan)
                 vmin, vmax = np.nanmin(Zp), np.nanmax(Zp)
-                im = ax.imshow(Zp, origin="lower", extent=(0.05, 1.05, 0.05, 1.05), aspect="auto", cmap="viridis",
-                               norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.01)))
+                im = ax.imshow(
+                    Zp,
+                    origin="lower",
+                    extent=(0.05, 1.05, 0.05, 1.05),
+                    aspect="auto",
+                    cmap="viridis",
+                    norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.01)),
+                )
                 if np.isnan(Zp).any():
                     bi, ai = np.nonzero(np.isnan(Zp))
-                    ax.scatter(np.array(grid)[ai], np.array(grid)[bi], marker="x", color="red", s=12,
-                               label="KL = inf")
+                    ax.scatter(
+                        np.array(grid)[ai],
+                        np.array(grid)[bi],
+                        marker="x",
+                        color="red",
+                        s=12,
+                        label="KL = inf",
+                    )
                 exact_cells = np.nonzero(Z <= KL_FLOOR)
                 if len(exact_cells[0]):
-                    ax.scatter(np.array(grid)[exact_cells[1]], np.array(grid)[exact_cells[0]], marker=".", s=12,
-                               color="orange", label=f"KL <= {KL_FLOOR:g} (exact)")
+                    ax.scatter(
+                        np.array(grid)[exact_cells[1]],
+                        np.array(grid)[exact_cells[0]],
+                        marker=".",
+                        s=12,
+                        color="orange",
+                        label=f"KL <= {KL_FLOOR:g} (exact)",
+                    )
                 bb, ba = np.unravel_index(np.nanargmin(Zp), Zp.shape)
-                ax.scatter([grid[ba]], [grid[bb]], marker="*", s=110, color="white", edgecolors="k",
-                           label="best Beta on the grid")
-                ax.scatter([0.5], [0.5], marker="o", s=40, facecolors="none", edgecolors="w", lw=1.2,
-                           label="(0.5,0.5) = linear")
-                ax.scatter([1.0], [1.0], marker="s", s=40, facecolors="none", edgecolors="w", lw=1.2,
-                           label="(1,1) = sin2")
-                base = {r["schedule"]: r["metrics"]["kl_data_to_sampler"] for r in recs if r["language"] == ln
-                        and r["sampler"] == s and r["steps"] == K and "a" not in r}
-                ax.set_title(f"{ln} | {s} | K={K}\nbest B({grid[ba]:g},{grid[bb]:g}) {np.nanmin(Z):.3g}, "
-                             f"linear {base['linear']:.3g}, cosine {base['cosine']:.3g}", fontsize=7)
+                ax.scatter(
+                    [grid[ba]],
+                    [grid[bb]],
+                    marker="*",
+                    s=110,
+                    color="white",
+                    edgecolors="k",
+                    label="best Beta on the grid",
+                )
+                ax.scatter(
+                    [0.5],
+                    [0.5],
+                    marker="o",
+                    s=40,
+                    facecolors="none",
+                    edgecolors="w",
+                    lw=1.2,
+                    label="(0.5,0.5) = linear",
+                )
+                ax.scatter(
+                    [1.0],
+                    [1.0],
+                    marker="s",
+                    s=40,
+                    facecolors="none",
+                    edgecolors="w",
+                    lw=1.2,
+                    label="(1,1) = sin2",
+                )
+                base = {
+                    r["schedule"]: r["metrics"]["kl_data_to_sampler"]
+                    for r in recs
+                    if r["language"] == ln and r["sampler"] == s and r["steps"] == K and "a" not in r
+                }
+                ax.set_title(
+                    f"{ln} | {s} | K={K}\nbest B({grid[ba]:g},{grid[bb]:g}) {np.nanmin(Z):.3g}, "
+                    f"linear {base['linear']:.3g}, cosine {base['cosine']:.3g}",
+                    fontsize=7,
+                )
                 ax.set_xlabel("Beta parameter a")
                 ax.set_ylabel("Beta parameter b")
                 cb = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
@@ -194,8 +302,10 @@ def _plot_exact(store: ResultStore, cfg, path: Path) -> Path:
                 cb.ax.tick_params(labelsize=6)
                 if i == 0 and j == 0:
                     ax.legend(loc="upper left", fontsize=5, framealpha=0.7)
-        fig.suptitle(f"Exact KL(data || sampler) over the Beta(a,b) grid, oracle denoiser, L={cfg['exact_length']}, "
-                     "V=3 (EP time: gamma = I(a,b), alpha = sin^2(pi/2 gamma))")
+        fig.suptitle(
+            f"Exact KL(data || sampler) over the Beta(a,b) grid, oracle denoiser, L={cfg['exact_length']}, "
+            "V=3 (EP time: gamma = I(a,b), alpha = sin^2(pi/2 gamma))"
+        )
         return save_figure(fig, path)
 
 
@@ -206,8 +316,9 @@ def _plot_summary(exact: ResultStore, mc: ResultStore, cfg, path: Path) -> Path:
     langs = sorted({r["language"] for r in recs})
     named = ["linear", "cosine", "cosine_mdlm", "sin2"]
     with house_style():
-        fig, axes = plt.subplots(2, len(langs) + 1, figsize=(4.2 * (len(langs) + 1), 7.0), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            2, len(langs) + 1, figsize=(4.2 * (len(langs) + 1), 7.0), squeeze=False, layout="constrained"
+        )
         for j, ln in enumerate(langs):
             for si, s in enumerate(SAMPLERS):
                 ls = "-" if si == 0 else "--"
@@ -215,12 +326,23 @@ def _plot_summary(exact: ResultStore, mc: ResultStore, cfg, path: Path) -> Path:
                 Ks = sorted({r["steps"] for r in sub})
                 for metric, row in (("kl_data_to_sampler", 0), ("sequence_error", 1)):
                     floor = KL_FLOOR if row == 0 else 0.0
-                    best = [max(floor, min(r["metrics"][metric] for r in sub if r["steps"] == K and "a" in r))
-                            for K in Ks]
+                    best = [
+                        max(floor, min(r["metrics"][metric] for r in sub if r["steps"] == K and "a" in r))
+                        for K in Ks
+                    ]
                     axes[row, j].plot(Ks, best, ls, color="k", marker="*", label=f"best Beta on grid, {s}")
                     for ci, name in enumerate(named):
-                        vals = [max(floor, next(r["metrics"][metric] for r in sub
-                                                if r["steps"] == K and r["schedule"] == name)) for K in Ks]
+                        vals = [
+                            max(
+                                floor,
+                                next(
+                                    r["metrics"][metric]
+                                    for r in sub
+                                    if r["steps"] == K and r["schedule"] == name
+                                ),
+                            )
+                            for K in Ks
+                        ]
                         axes[row, j].plot(Ks, vals, ls, color=f"C{ci}", marker="o", label=f"{name}, {s}")
             axes[0, j].set_title(f"exact, {ln}, L={cfg['exact_length']}")
             axes[0, j].set_ylabel("KL(q || p_sampler) [nats]")
@@ -230,33 +352,60 @@ def _plot_summary(exact: ResultStore, mc: ResultStore, cfg, path: Path) -> Path:
                 axes[row, j].set_xticks(Ks)
             axes[0, j].set_yscale("log")
             axes[0, j].axhline(KL_FLOOR, color="0.5", ls=":", lw=0.8)
-            axes[0, j].text(Ks[0], KL_FLOOR * 2, f"floor {KL_FLOOR:g}: exact sampler", fontsize=5, color="0.4")
+            axes[0, j].text(
+                Ks[0], KL_FLOOR * 2, f"floor {KL_FLOOR:g}: exact sampler", fontsize=5, color="0.4"
+            )
         axes[0, 0].legend(fontsize=5, ncol=2)
         # Monte Carlo panel
         mrecs = list(mc.values())
-        show = ["linear", "cosine", "sin2", "beta(0.9,0.3)", "beta(0.3,0.9)", "beta(1,0.2)"]  # the paper's picks
+        show = [
+            "linear",
+            "cosine",
+            "sin2",
+            "beta(0.9,0.3)",
+            "beta(0.3,0.9)",
+            "beta(1,0.2)",
+        ]  # the paper's picks
         for si, s in enumerate(SAMPLERS):
             ax = axes[si, -1]
             for ci, name in enumerate(show):
-                pts = sorted((r for r in mrecs if r["sampler"] == s and r["schedule"] == name), key=lambda r: r["steps"])
+                pts = sorted(
+                    (r for r in mrecs if r["sampler"] == s and r["schedule"] == name),
+                    key=lambda r: r["steps"],
+                )
                 if not pts:
                     continue
                 Ks = [r["steps"] for r in pts]
                 ser = [r["quality"]["sequence_error"] for r in pts]
                 p = [x["p"] for x in ser]
-                ax.errorbar(Ks, p, yerr=[[a - x["ci_low"] for a, x in zip(p, ser)],
-                                         [x["ci_high"] - a for a, x in zip(p, ser)]],
-                            color=f"C{ci}", marker="o", capsize=2, lw=1, label=name)
-            ax.set_title(f"Monte Carlo, {cfg['mc_language']}, L={cfg['mc_length']}, {s}\n"
-                         f"n={cfg['mc_samples']} per point, 95% Wilson CIs", fontsize=7)
+                ax.errorbar(
+                    Ks,
+                    p,
+                    yerr=[
+                        [a - x["ci_low"] for a, x in zip(p, ser)],
+                        [x["ci_high"] - a for a, x in zip(p, ser)],
+                    ],
+                    color=f"C{ci}",
+                    marker="o",
+                    capsize=2,
+                    lw=1,
+                    label=name,
+                )
+            ax.set_title(
+                f"Monte Carlo, {cfg['mc_language']}, L={cfg['mc_length']}, {s}\n"
+                f"n={cfg['mc_samples']} per point, 95% Wilson CIs",
+                fontsize=7,
+            )
             ax.set_xscale("log", base=2)
             ax.set_xticks(cfg["mc_steps"], [str(k) for k in cfg["mc_steps"]])
             ax.set_xlabel("number of steps K")
             ax.set_ylabel("sequence error rate")
             ax.set_ylim(-0.03, 1.03)
             ax.legend(fontsize=5)
-        fig.suptitle("Beta-CDF schedules vs baselines with the oracle denoiser (solid: ancestral, dashed: "
-                     "fixed-count schedule counts)")
+        fig.suptitle(
+            "Beta-CDF schedules vs baselines with the oracle denoiser (solid: ancestral, dashed: "
+            "fixed-count schedule counts)"
+        )
         return save_figure(fig, path)
 
 
@@ -272,8 +421,14 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     mc.write_csv(sub / "energy_beta_grid_mc.csv")
     p1 = _plot_exact(exact, cfg, out_dir / f"energy_beta_grid_exact{suffix}.png")
     p2 = _plot_summary(exact, mc, cfg, out_dir / f"energy_beta_grid_summary{suffix}.png")
-    return [p1, p2, sub / "energy_beta_grid_exact.json", sub / "energy_beta_grid_mc.json",
-            sub / "energy_beta_grid_exact.csv", sub / "energy_beta_grid_mc.csv"]
+    return [
+        p1,
+        p2,
+        sub / "energy_beta_grid_exact.json",
+        sub / "energy_beta_grid_mc.json",
+        sub / "energy_beta_grid_exact.csv",
+        sub / "energy_beta_grid_mc.csv",
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover

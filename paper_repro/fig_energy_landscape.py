@@ -26,15 +26,23 @@ from theory.schedules import BetaCDFSchedule, SympySchedule
 DESCRIPTION = "one-token energy landscape over Beta(a',b') schedules for several weights gamma (EP Fig. 2/3)"
 
 WEIGHTS = [(0.5, 0.5), (1.0, 1.0), (0.9, 0.3), (2.0, 2.0)]
-PRESETS = {"quick": {"grid": 121, "spot_checks": 2, "eps": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6]},
-           "full": {"grid": 301, "spot_checks": 6, "eps": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]}}
+PRESETS = {
+    "quick": {"grid": 121, "spot_checks": 2, "eps": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6]},
+    "full": {"grid": 301, "spot_checks": 6, "eps": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]},
+}
 
 
 def _common_schedules():
     t = sympy.Symbol("t", real=True)
     smooth = SympySchedule(1 - (3 * (1 - t) ** 2 - 2 * (1 - t) ** 3), t, name="smoothstep 3s^2-2s^3")
-    return {"sin^2(pi s/2) [sin2]": "sin2", "linear s": "linear", "sin(pi s/2) [cosine_mdlm]": "cosine_mdlm",
-            "1-cos(pi s/2) [MD4 cosine]": "cosine", "1-(1-s)^2 [MD4 poly2]": "poly2", "smoothstep": smooth}
+    return {
+        "sin^2(pi s/2) [sin2]": "sin2",
+        "linear s": "linear",
+        "sin(pi s/2) [cosine_mdlm]": "cosine_mdlm",
+        "1-cos(pi s/2) [MD4 cosine]": "cosine",
+        "1-(1-s)^2 [MD4 poly2]": "poly2",
+        "smoothstep": smooth,
+    }
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
@@ -47,21 +55,34 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     n = cfg["grid"]
     ap = np.linspace(0.05, 3.0, n)
     rng = np.random.default_rng(0)
-    data = {"convention": "EP time s (0 = all masked); gamma = I_s(a,b); alpha = sin^2(pi/2 I_s(a',b'))",
-            "closed_form": "pi^2 B(2a'-a, 2b'-b) B(a,b) / B(a',b')^2 (derived; verified by quadrature)",
-            "grid": ap.tolist(), "weights": {}, "spot_checks": [], "common_schedules": {}}
+    data = {
+        "convention": "EP time s (0 = all masked); gamma = I_s(a,b); alpha = sin^2(pi/2 I_s(a',b'))",
+        "closed_form": "pi^2 B(2a'-a, 2b'-b) B(a,b) / B(a',b')^2 (derived; verified by quadrature)",
+        "grid": ap.tolist(),
+        "weights": {},
+        "spot_checks": [],
+        "common_schedules": {},
+    }
     with house_style():
-        fig, axes = plt.subplots(2, len(WEIGHTS) + 1, figsize=(3.3 * (len(WEIGHTS) + 1), 6.4),
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            2, len(WEIGHTS) + 1, figsize=(3.3 * (len(WEIGHTS) + 1), 6.4), layout="constrained"
+        )
         for j, (a, b) in enumerate(WEIGHTS):
             Z = E.beta_energy_grid(a, b, ap, ap).T  # rows b', cols a'
-            data["weights"][f"{a:g},{b:g}"] = {"energy_over_pi2": [[float(f"{v:.7g}") for v in row]
-                                                                   for row in (Z / math.pi ** 2)]}
+            data["weights"][f"{a:g},{b:g}"] = {
+                "energy_over_pi2": [[float(f"{v:.7g}") for v in row] for row in (Z / math.pi**2)]
+            }
             ax = axes[0, j]
-            ratio = np.where(np.isfinite(Z), Z / math.pi ** 2, np.nan)
-            im = ax.pcolormesh(ap, ap, ratio, cmap="magma_r", norm=LogNorm(vmin=1.0, vmax=30.0), shading="auto")
-            ax.contourf(ap, ap, np.isfinite(Z).astype(float), levels=[-0.5, 0.5], colors=["0.85"], hatches=["//"])
-            ax.plot([a], [b], marker="*", color="red", ms=11, mec="k", label=f"min at (a',b')=({a:g},{b:g}): pi^2")
+            ratio = np.where(np.isfinite(Z), Z / math.pi**2, np.nan)
+            im = ax.pcolormesh(
+                ap, ap, ratio, cmap="magma_r", norm=LogNorm(vmin=1.0, vmax=30.0), shading="auto"
+            )
+            ax.contourf(
+                ap, ap, np.isfinite(Z).astype(float), levels=[-0.5, 0.5], colors=["0.85"], hatches=["//"]
+            )
+            ax.plot(
+                [a], [b], marker="*", color="red", ms=11, mec="k", label=f"min at (a',b')=({a:g},{b:g}): pi^2"
+            )
             ax.set_title(f"weight gamma = I(a={a:g}, b={b:g})")
             ax.set_xlabel("schedule parameter a'")
             ax.set_ylabel("schedule parameter b'")
@@ -71,9 +92,18 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                 b2 = b / 2 + rng.uniform(0.2, 1.5)
                 q = E.beta_energy_quadrature(a, b, a2, b2)
                 c = E.beta_energy_closed_form(a, b, a2, b2)
-                data["spot_checks"].append({"a": a, "b": b, "a2": a2, "b2": b2, "closed_form": c,
-                                            "quadrature": q.value, "quad_abserr": q.abserr,
-                                            "rel_diff": abs(q.value - c) / c})
+                data["spot_checks"].append(
+                    {
+                        "a": a,
+                        "b": b,
+                        "a2": a2,
+                        "b2": b2,
+                        "closed_form": c,
+                        "quadrature": q.value,
+                        "quad_abserr": q.abserr,
+                        "rel_diff": abs(q.value - c) / c,
+                    }
+                )
                 ax.plot([a2], [b2], marker="+", color="cyan", ms=6)
             # optimal schedule for this weight (Fig. 3 analogue), EP time
             s = np.linspace(0, 1, 201)
@@ -95,8 +125,15 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             data["common_schedules"][name] = {"eps": eps, "truncated_energy": vals}
             mirror = "cosine_mdlm" in name  # sin(pi s/2) is the mirror image s -> 1-s of 1-cos(pi s/2)
             hollow = mirror or "sin2" in name  # drawn over by an (almost) equal curve
-            ax.plot(eps, np.array(vals) / math.pi ** 2, marker="o", ls="--" if mirror else "-", ms=6 if hollow else 3,
-                    mfc="none" if hollow else None, label=name + (" (= MD4 cosine, mirrored)" if mirror else ""))
+            ax.plot(
+                eps,
+                np.array(vals) / math.pi**2,
+                marker="o",
+                ls="--" if mirror else "-",
+                ms=6 if hollow else 3,
+                mfc="none" if hollow else None,
+                label=name + (" (= MD4 cosine, mirrored)" if mirror else ""),
+            )
         ax.set_xscale("log")
         ax.invert_xaxis()
         ax.set_xlabel("truncation eps (energy on [eps, 1-eps])")
@@ -104,12 +141,21 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ax.set_title("gamma = s: finite only for sin^2 and smoothstep\n(9 ln 3 / pi^2 = 1.0026)", fontsize=8)
         ax.legend(fontsize=5, loc="upper left")
         axes[1, -1].axis("off")
-        axes[1, -1].text(0.0, 0.95, "Checks (see JSON):\n- closed form vs quadrature\n  max rel. diff "
-                         f"{max(r['rel_diff'] for r in data['spot_checks']):.1e}\n- minimum pi^2 at (a',b')=(a,b)\n"
-                         "- linear = Beta(1/2,1/2), sin^2 = Beta(1,1)\n(EP Prop. 3.7)\n\nEnergy definitions are\n"
-                         "reconstructions (theory/energy.py)", va="top", fontsize=7, family="monospace")
-        fig.suptitle("One-token energy e(alpha, gamma) = int alpha'^2 / (gamma' alpha (1 - alpha)) ds over "
-                     "Beta-CDF schedules")
+        axes[1, -1].text(
+            0.0,
+            0.95,
+            "Checks (see JSON):\n- closed form vs quadrature\n  max rel. diff "
+            f"{max(r['rel_diff'] for r in data['spot_checks']):.1e}\n- minimum pi^2 at (a',b')=(a,b)\n"
+            "- linear = Beta(1/2,1/2), sin^2 = Beta(1,1)\n(EP Prop. 3.7)\n\nEnergy definitions are\n"
+            "reconstructions (theory/energy.py)",
+            va="top",
+            fontsize=7,
+            family="monospace",
+        )
+        fig.suptitle(
+            "One-token energy e(alpha, gamma) = int alpha'^2 / (gamma' alpha (1 - alpha)) ds over "
+            "Beta-CDF schedules"
+        )
         png = save_figure(fig, out_dir / f"energy_landscape{suffix}.png")
     js = out_dir / f"energy_landscape{suffix}.json"
     atomic_write_text(js, json.dumps(data))

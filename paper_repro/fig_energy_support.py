@@ -23,13 +23,19 @@ from theory.energy import MaskedFlow, energy_ratios
 
 DESCRIPTION = "energy constants E_k/E_c on exact n-token languages with and without zeros in their support"
 
-PRESETS = {"quick": {"lengths": {2: [1, 2, 3, 4], 3: [1, 2, 3]}},
-           "full": {"lengths": {2: [1, 2, 3, 4, 5], 3: [1, 2, 3, 4]}}}
+PRESETS = {
+    "quick": {"lengths": {2: [1, 2, 3, 4], 3: [1, 2, 3]}},
+    "full": {"lengths": {2: [1, 2, 3, 4, 5], 3: [1, 2, 3, 4]}},
+}
 
 
 def _bigram(initial, transition):
-    return NGramLanguage(2, len(initial), torch.tensor(initial, dtype=torch.float64),
-                         torch.tensor(transition, dtype=torch.float64))
+    return NGramLanguage(
+        2,
+        len(initial),
+        torch.tensor(initial, dtype=torch.float64),
+        torch.tensor(transition, dtype=torch.float64),
+    )
 
 
 def languages():
@@ -40,8 +46,14 @@ def languages():
         "transition 0->0 banned": (_bigram([0.5, 0.5], [[0.0, 1.0], [0.4, 0.6]]), 2),
         "sparse HMM (d=2)": (random_hmm(3, 2, transition_support=2, emission_support=1, seed=0), 2),
         "dense bigram (d=3)": (random_ngram(2, 3, concentration=1.0, seed=1), 3),
-        "sparse bigram (d=3, 2 successors)": (random_ngram(2, 3, concentration=0.5, support_size=2, seed=0), 3),
-        "sparse trigram (d=3, 1 successor)": (random_ngram(3, 3, concentration=0.5, support_size=1, seed=0), 3),
+        "sparse bigram (d=3, 2 successors)": (
+            random_ngram(2, 3, concentration=0.5, support_size=2, seed=0),
+            3,
+        ),
+        "sparse trigram (d=3, 1 successor)": (
+            random_ngram(3, 3, concentration=0.5, support_size=1, seed=0),
+            3,
+        ),
     }
 
 
@@ -59,14 +71,23 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                 continue
             flow = MaskedFlow(exact_log_joint(lang, n), d, n)
             r = energy_ratios(flow, alphas=(0.15, 0.5, 0.85))
-            rows.append({"language": name, "d": d, "n": n, "kinetic_over_e": r.kinetic,
-                         "conditional_over_e": r.conditional, "geodesic_over_e": r.geodesic,
-                         "C_k_support_count": r.support_weight, "C_k_full_support": r.full_support_weight,
-                         "C_c": r.conditional_constant,
-                         "C_1_brute_force": float(np.mean(r.kinetic) / np.mean(r.conditional)),
-                         "C_1_full_support": r.full_support_weight / r.conditional_constant,
-                         "max_rel_spread_over_alpha": float(np.ptp(r.kinetic) / np.mean(r.kinetic)),
-                         "support_fraction": float(torch.isfinite(exact_log_joint(lang, n)).double().mean())})
+            rows.append(
+                {
+                    "language": name,
+                    "d": d,
+                    "n": n,
+                    "kinetic_over_e": r.kinetic,
+                    "conditional_over_e": r.conditional,
+                    "geodesic_over_e": r.geodesic,
+                    "C_k_support_count": r.support_weight,
+                    "C_k_full_support": r.full_support_weight,
+                    "C_c": r.conditional_constant,
+                    "C_1_brute_force": float(np.mean(r.kinetic) / np.mean(r.conditional)),
+                    "C_1_full_support": r.full_support_weight / r.conditional_constant,
+                    "max_rel_spread_over_alpha": float(np.ptp(r.kinetic) / np.mean(r.kinetic)),
+                    "support_fraction": float(torch.isfinite(exact_log_joint(lang, n)).double().mean()),
+                }
+            )
     with house_style():
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
         for ax, d in zip(axes, (2, 3)):
@@ -74,22 +95,40 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             ns = cfg["lengths"][d]
             width = 0.8 / len(names)
             for i, nm in enumerate(names):
-                vals = [next((r["C_1_brute_force"] for r in rows if r["language"] == nm and r["n"] == n), np.nan)
-                        for n in ns]
+                vals = [
+                    next((r["C_1_brute_force"] for r in rows if r["language"] == nm and r["n"] == n), np.nan)
+                    for n in ns
+                ]
                 ax.bar(np.arange(len(ns)) + (i - (len(names) - 1) / 2) * width, vals, width, label=nm)
             full = [((d + 1) / 2) ** (n - 1) for n in ns]
             for k, f in enumerate(full):
-                ax.plot([k - 0.45, k + 0.45], [f, f], color="k", ls="--", lw=1,
-                        label="full support ((d+1)/2)^(n-1)" if k == 0 else None)
+                ax.plot(
+                    [k - 0.45, k + 0.45],
+                    [f, f],
+                    color="k",
+                    ls="--",
+                    lw=1,
+                    label="full support ((d+1)/2)^(n-1)" if k == 0 else None,
+                )
             ax.set_xticks(range(len(ns)), [f"n={n}" for n in ns])
             ax.set_ylabel("C_1 = E_k / E_c (brute force)")
             ax.set_title(f"vocabulary d = {d}")
             ax.legend(fontsize=6)
-        fig.suptitle("Kinetic / conditional-kinetic energy ratio: depends on the support of q, not only on n and d "
-                     "(Thm. 3.1)")
+        fig.suptitle(
+            "Kinetic / conditional-kinetic energy ratio: depends on the support of q, not only on n and d "
+            "(Thm. 3.1)"
+        )
         png = save_figure(fig, out_dir / f"energy_support{suffix}.png")
     js = out_dir / f"energy_support{suffix}.json"
-    atomic_write_text(js, json.dumps({"rows": rows, "energy_definitions": "reconstructed (theory/energy.py)",
-                                      "identity": "E_k/e = sum_{z: p(z)>0} m(z); E_c/e = n 2^(n-1); E_g/e = n"},
-                                     indent=1))
+    atomic_write_text(
+        js,
+        json.dumps(
+            {
+                "rows": rows,
+                "energy_definitions": "reconstructed (theory/energy.py)",
+                "identity": "E_k/e = sum_{z: p(z)>0} m(z); E_c/e = n 2^(n-1); E_g/e = n",
+            },
+            indent=1,
+        ),
+    )
     return [png, js]

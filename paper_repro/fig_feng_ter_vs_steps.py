@@ -36,15 +36,27 @@ from theory.feng import ter_rate_shape
 from theory.information import hmm_information_estimate, ngram_information
 from theory.li_cai import theorem1_bound
 
-DESCRIPTION = "excess per-token cross-entropy E_M KL(q||p_M)/L vs steps (exact bigram to L=4096; MC ngram3/HMM)"
+DESCRIPTION = (
+    "excess per-token cross-entropy E_M KL(q||p_M)/L vs steps (exact bigram to L=4096; MC ngram3/HMM)"
+)
 
 PRESETS = {
-    "quick": {"exact_lengths": [64, 256, 1024, 4096], "mc": {"ngram2": [64], "ngram3": [64], "hmm": [64, 256]},
-              "mc_steps": [1, 4, 16, 64], "mc_samples": 128, "info_samples": 256, "seed": 0},
-    "full": {"exact_lengths": [64, 128, 256, 512, 1024, 2048, 4096],
-             "mc": {"ngram2": [64, 256], "ngram3": [64, 256], "hmm": [64, 256, 1024]},
-             "mc_steps": [1, 2, 4, 8, 16, 32, 64, 128, 256], "mc_samples": 512, "info_samples": 2048,
-             "seed": 0},
+    "quick": {
+        "exact_lengths": [64, 256, 1024, 4096],
+        "mc": {"ngram2": [64], "ngram3": [64], "hmm": [64, 256]},
+        "mc_steps": [1, 4, 16, 64],
+        "mc_samples": 128,
+        "info_samples": 256,
+        "seed": 0,
+    },
+    "full": {
+        "exact_lengths": [64, 128, 256, 512, 1024, 2048, 4096],
+        "mc": {"ngram2": [64, 256], "ngram3": [64, 256], "hmm": [64, 256, 1024]},
+        "mc_steps": [1, 2, 4, 8, 16, 32, 64, 128, 256],
+        "mc_samples": 512,
+        "info_samples": 2048,
+        "seed": 0,
+    },
 }
 ORDERS = {"ngram2": 2, "ngram3": 3}
 
@@ -56,7 +68,7 @@ def _sampler(rule: str, N: int):
 def exact_rows(store: ResultStore, lengths, progress: bool) -> None:
     lang = make_language("ngram2")
     for L in lengths:
-        Ns = [2 ** e for e in range(int(math.log2(L)) + 1)]
+        Ns = [2**e for e in range(int(math.log2(L)) + 1)]
         if all(f"exact|ngram2|{r}|L={L}|N={N}" in store for r in ("fixed", "bernoulli") for N in Ns):
             continue
         prof = ngram_profile(lang, L)
@@ -64,18 +76,42 @@ def exact_rows(store: ResultStore, lengths, progress: bool) -> None:
         si = prof.sum_mutual_information
         for N in Ns:
             counts = llada_counts(L, N)
-            store.put(f"exact|ngram2|fixed|L={L}|N={N}", {
-                "kind": "exact", "language": "ngram2", "rule": "fixed", "length": L, "steps": N,
-                "kl_per_token": expected_kl_fixed_counts(prof, counts) / L,
-                "theorem1_per_token": theorem1_bound(counts, si) / L, "sum_mi": si})
-            store.put(f"exact|ngram2|bernoulli|L={L}|N={N}", {
-                "kind": "exact", "language": "ngram2", "rule": "bernoulli", "length": L, "steps": N,
-                "kl_per_token": expected_kl_bernoulli(prof, [1.0 / N] * N, D) / L, "sum_mi": si})
+            store.put(
+                f"exact|ngram2|fixed|L={L}|N={N}",
+                {
+                    "kind": "exact",
+                    "language": "ngram2",
+                    "rule": "fixed",
+                    "length": L,
+                    "steps": N,
+                    "kl_per_token": expected_kl_fixed_counts(prof, counts) / L,
+                    "theorem1_per_token": theorem1_bound(counts, si) / L,
+                    "sum_mi": si,
+                },
+            )
+            store.put(
+                f"exact|ngram2|bernoulli|L={L}|N={N}",
+                {
+                    "kind": "exact",
+                    "language": "ngram2",
+                    "rule": "bernoulli",
+                    "length": L,
+                    "steps": N,
+                    "kl_per_token": expected_kl_bernoulli(prof, [1.0 / N] * N, D) / L,
+                    "sum_mi": si,
+                },
+            )
 
 
 def mc_rows(store: ResultStore, cfg: dict, progress: bool) -> None:
-    cells = [(name, rule, L, N) for name, Ls in cfg["mc"].items() for L in Ls for rule in ("fixed", "bernoulli")
-             for N in cfg["mc_steps"] if N <= L and not (rule == "fixed" and N == L)]
+    cells = [
+        (name, rule, L, N)
+        for name, Ls in cfg["mc"].items()
+        for L in Ls
+        for rule in ("fixed", "bernoulli")
+        for N in cfg["mc_steps"]
+        if N <= L and not (rule == "fixed" and N == L)
+    ]
     todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
     it = todo
     if progress:
@@ -87,12 +123,24 @@ def mc_rows(store: ResultStore, cfg: dict, progress: bool) -> None:
         key = "mc|" + "|".join(map(str, (name, rule, L, N)))
         langs.setdefault(name, make_language(name))
         g = make_generator(cell_seed(key, cfg["seed"]))
-        est = monte_carlo_expected_kl(langs[name], _sampler(rule, N), L, cfg["mc_samples"], g,
-                                      batch_size=cfg["mc_samples"])
-        store.put(key, {"kind": "mc", "language": name, "rule": rule, "length": L, "steps": N,
-                        "kl_per_token": est.total.mean / L, "ci_low": est.total.ci_low / L,
-                        "ci_high": est.total.ci_high / L, "n": est.total.n,
-                        "conventions": _sampler(rule, N).conventions()})
+        est = monte_carlo_expected_kl(
+            langs[name], _sampler(rule, N), L, cfg["mc_samples"], g, batch_size=cfg["mc_samples"]
+        )
+        store.put(
+            key,
+            {
+                "kind": "mc",
+                "language": name,
+                "rule": rule,
+                "length": L,
+                "steps": N,
+                "kl_per_token": est.total.mean / L,
+                "ci_low": est.total.ci_low / L,
+                "ci_high": est.total.ci_high / L,
+                "n": est.total.n,
+                "conventions": _sampler(rule, N).conventions(),
+            },
+        )
     for name, Ls in cfg["mc"].items():
         for L in Ls:
             key = f"info|{name}|L={L}"
@@ -101,24 +149,52 @@ def mc_rows(store: ResultStore, cfg: dict, progress: bool) -> None:
             lang = langs.setdefault(name, make_language(name))
             if name in ORDERS:
                 info = ngram_information(lang, L)
-                store.put(key, {"kind": "info", "language": name, "length": L, "sum_mi": info.sum_mutual_information,
-                                "method": info.method})
+                store.put(
+                    key,
+                    {
+                        "kind": "info",
+                        "language": name,
+                        "length": L,
+                        "sum_mi": info.sum_mutual_information,
+                        "method": info.method,
+                    },
+                )
             else:
-                est = hmm_information_estimate(lang, L, cfg["info_samples"], make_generator(cell_seed(key, 0)))
+                est = hmm_information_estimate(
+                    lang, L, cfg["info_samples"], make_generator(cell_seed(key, 0))
+                )
                 s = est.sum_mutual_information
-                store.put(key, {"kind": "info", "language": name, "length": L, "sum_mi": s.mean,
-                                "sum_mi_ci": [s.ci_low, s.ci_high], "method": "Monte Carlo (paired)"})
+                store.put(
+                    key,
+                    {
+                        "kind": "info",
+                        "language": name,
+                        "length": L,
+                        "sum_mi": s.mean,
+                        "sum_mi_ci": [s.ci_low, s.ci_high],
+                        "method": "Monte Carlo (paired)",
+                    },
+                )
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("feng_ter_vs_steps" + ("" if preset == "quick" else f"_{preset}"))
-    store = ResultStore(stem.with_suffix(".json"), meta={
-        "quantity": "E_M KL(q || p_M)/L in nats/token (data under sampler; upper-bounds KL(q || p_bar)/L)",
-        "samplers": {"fixed": FixedCountSampler(2).conventions(), "bernoulli": AncestralSampler(2).conventions()},
-        "denoiser": "oracle", "mc_estimator": "paired log q(x) - log p_M(x), x ~ q, M ~ sampler, teacher forcing",
-        "seed": cfg["seed"], "feng_rate": "shape ((n-1)/N)^(1/n) log V only; prefactor unknown (REC)"})
+    store = ResultStore(
+        stem.with_suffix(".json"),
+        meta={
+            "quantity": "E_M KL(q || p_M)/L in nats/token (data under sampler; upper-bounds KL(q || p_bar)/L)",
+            "samplers": {
+                "fixed": FixedCountSampler(2).conventions(),
+                "bernoulli": AncestralSampler(2).conventions(),
+            },
+            "denoiser": "oracle",
+            "mc_estimator": "paired log q(x) - log p_M(x), x ~ q, M ~ sampler, teacher forcing",
+            "seed": cfg["seed"],
+            "feng_rate": "shape ((n-1)/N)^(1/n) log V only; prefactor unknown (REC)",
+        },
+    )
     exact_rows(store, cfg["exact_lengths"], progress)
     mc_rows(store, cfg, progress)
     rows = list(store.values())
@@ -127,14 +203,26 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     fits = {}
     for rule in ("fixed", "bernoulli"):
         for L in cfg["exact_lengths"]:
-            sub = sorted((r for r in rows if r["kind"] == "exact" and r["rule"] == rule and r["length"] == L
-                          and 4 <= r["steps"] <= L / 8), key=lambda r: r["steps"])
+            sub = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["kind"] == "exact"
+                    and r["rule"] == rule
+                    and r["length"] == L
+                    and 4 <= r["steps"] <= L / 8
+                ),
+                key=lambda r: r["steps"],
+            )
             if len(sub) >= 3:
                 x, y = np.log([r["steps"] for r in sub]), np.log([r["kl_per_token"] for r in sub])
                 fits[f"slope|{rule}|L={L}"] = float(np.polyfit(x, y, 1)[0])
         for N in (4, 16, 64):
-            vals = {r["length"]: r["kl_per_token"] for r in rows if r["kind"] == "exact" and r["rule"] == rule
-                    and r["steps"] == N}
+            vals = {
+                r["length"]: r["kl_per_token"]
+                for r in rows
+                if r["kind"] == "exact" and r["rule"] == rule and r["steps"] == N
+            }
             fits[f"kl_per_token_at_N={N}|{rule}"] = dict(sorted(vals.items()))
     mc_check = {}
     for r in rows:
@@ -142,8 +230,11 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             ex = store.get(f"exact|ngram2|{r['rule']}|L={r['length']}|N={r['steps']}")
             if ex:
                 mc_check[f"{r['rule']}|L={r['length']}|N={r['steps']}"] = {
-                    "exact": ex["kl_per_token"], "mc": r["kl_per_token"], "ci": [r["ci_low"], r["ci_high"]],
-                    "inside_ci": r["ci_low"] <= ex["kl_per_token"] <= r["ci_high"]}
+                    "exact": ex["kl_per_token"],
+                    "mc": r["kl_per_token"],
+                    "ci": [r["ci_low"], r["ci_high"]],
+                    "inside_ci": r["ci_low"] <= ex["kl_per_token"] <= r["ci_high"],
+                }
     store.meta["fits"] = fits
     store.meta["mc_vs_exact_bigram"] = mc_check
     store.flush()
@@ -157,23 +248,50 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ls = {"fixed": "-", "bernoulli": "--"}
 
         def plot_exact(ax, L, rule, scale_n=False):
-            sub = sorted((r for r in rows if r["kind"] == "exact" and r["rule"] == rule and r["length"] == L
-                          and r["kl_per_token"] > 0), key=lambda r: r["steps"])
+            sub = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["kind"] == "exact"
+                    and r["rule"] == rule
+                    and r["length"] == L
+                    and r["kl_per_token"] > 0
+                ),
+                key=lambda r: r["steps"],
+            )
             x = [r["steps"] for r in sub]
             y = [r["kl_per_token"] * (r["steps"] if scale_n else 1) for r in sub]
             ax.plot(x, y, color=colors[L], ls=ls[rule], lw=1.3, label=f"exact, L={L}, {rule}")
 
         def plot_mc(ax, name, L, rule, marker="o"):
-            sub = sorted((r for r in rows if r["kind"] == "mc" and r["language"] == name and r["rule"] == rule
-                          and r["length"] == L), key=lambda r: r["steps"])
+            sub = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["kind"] == "mc" and r["language"] == name and r["rule"] == rule and r["length"] == L
+                ),
+                key=lambda r: r["steps"],
+            )
             if not sub:
                 return
             x = [r["steps"] * (1.06 if rule == "bernoulli" else 1.0) for r in sub]
             y = [r["kl_per_token"] for r in sub]
-            err = [[max(0.0, r["kl_per_token"] - r["ci_low"]) for r in sub],
-                   [max(0.0, r["ci_high"] - r["kl_per_token"]) for r in sub]]
-            ax.errorbar(x, y, yerr=err, color=colors[L], ls=ls[rule], marker=marker, capsize=2, lw=1,
-                        mfc="white" if rule == "bernoulli" else colors[L], label=f"MC, L={L}, {rule}")
+            err = [
+                [max(0.0, r["kl_per_token"] - r["ci_low"]) for r in sub],
+                [max(0.0, r["ci_high"] - r["kl_per_token"]) for r in sub],
+            ]
+            ax.errorbar(
+                x,
+                y,
+                yerr=err,
+                color=colors[L],
+                ls=ls[rule],
+                marker=marker,
+                capsize=2,
+                lw=1,
+                mfc="white" if rule == "bernoulli" else colors[L],
+                label=f"MC, L={L}, {rule}",
+            )
 
         ax = axes[0]
         for L in cfg["exact_lengths"]:
@@ -183,13 +301,34 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             for rule in ("fixed", "bernoulli"):
                 plot_mc(ax, "ngram2", L, rule, marker="x")
         Lmax = max(cfg["exact_lengths"])
-        sub = sorted((r for r in rows if r["kind"] == "exact" and r["rule"] == "fixed" and r["length"] == Lmax
-                      and r["kl_per_token"] > 0), key=lambda r: r["steps"])
-        ax.plot([r["steps"] for r in sub], [r["theorem1_per_token"] for r in sub], color="k", ls="-.", lw=1,
-                label=f"Li&Cai Thm 1 / L, L={Lmax}")
-        Ns = np.array([2 ** e for e in range(13)])
-        ax.plot(Ns, ter_rate_shape(Ns, 2, 8), color="0.5", ls=":", lw=1.2,
-                label="Feng rate shape ((n-1)/N)^(1/n) log V\n(prefactor unknown, drawn as 1)")
+        sub = sorted(
+            (
+                r
+                for r in rows
+                if r["kind"] == "exact"
+                and r["rule"] == "fixed"
+                and r["length"] == Lmax
+                and r["kl_per_token"] > 0
+            ),
+            key=lambda r: r["steps"],
+        )
+        ax.plot(
+            [r["steps"] for r in sub],
+            [r["theorem1_per_token"] for r in sub],
+            color="k",
+            ls="-.",
+            lw=1,
+            label=f"Li&Cai Thm 1 / L, L={Lmax}",
+        )
+        Ns = np.array([2**e for e in range(13)])
+        ax.plot(
+            Ns,
+            ter_rate_shape(Ns, 2, 8),
+            color="0.5",
+            ls=":",
+            lw=1.2,
+            label="Feng rate shape ((n-1)/N)^(1/n) log V\n(prefactor unknown, drawn as 1)",
+        )
         ax.set_title("(a) bigram ngram2 (V=8): exact; x = MC check")
         ax = axes[1]
         for L in cfg["exact_lengths"]:
@@ -208,8 +347,14 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                     ax.plot(x, y, color=colors[L], ls="-.", lw=0.9, label=f"Li&Cai Thm 1 / L, L={L}")
             if name in ORDERS:
                 Ns = np.array(cfg["mc_steps"], dtype=float)
-                ax.plot(Ns, ter_rate_shape(Ns, ORDERS[name], 8), color="0.5", ls=":", lw=1.2,
-                        label="Feng rate shape (prefactor 1)")
+                ax.plot(
+                    Ns,
+                    ter_rate_shape(Ns, ORDERS[name], 8),
+                    color="0.5",
+                    ls=":",
+                    lw=1.2,
+                    label="Feng rate shape (prefactor 1)",
+                )
         axes[2].set_title("(c) trigram ngram3 (V=8): Monte Carlo\n(fixed N = L is exactly 0, not drawn)")
         axes[3].set_title("(d) HMM (16 states, V=8): Monte Carlo\n(bound uses MC estimate of sum I)")
         for i, ax in enumerate(axes):
@@ -217,9 +362,14 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             ax.set_yscale("log" if i != 1 else "linear")
             ax.set_xlabel("number of steps N")
             if i != 1:
-                ax.set_ylabel("E_M KL(q || p_M) / L  [nats/token]\n(data under sampler: excess cross-entropy)")
+                ax.set_ylabel(
+                    "E_M KL(q || p_M) / L  [nats/token]\n(data under sampler: excess cross-entropy)"
+                )
             ax.legend(fontsize=5.5, ncol=1 if i else 2, loc="upper right" if i == 0 else "lower left")
-        fig.suptitle("Perplexity side: per-token excess cross-entropy of the oracle sampler decays like 1/N and "
-                     "does not grow with L (solid: fixed counts, dashed: Bernoulli/MDLM)", fontsize=10)
+        fig.suptitle(
+            "Perplexity side: per-token excess cross-entropy of the oracle sampler decays like 1/N and "
+            "does not grow with L (solid: fixed counts, dashed: Bernoulli/MDLM)",
+            fontsize=10,
+        )
         png = save_figure(fig, stem.with_suffix(".png"))
     return [png, stem.with_suffix(".json")]

@@ -25,13 +25,17 @@ from theory.li_cai import THEOREM1_PROVENANCE, compare_bounds
 
 DESCRIPTION = "Li & Cai Thm 1 / Cor 1 / sharper bounds vs exact expected KL (bigram, L up to 4096)"
 
-PRESETS = {"quick": {"lengths": [64, 256, 1024, 4096], "points": 20},
-           "full": {"lengths": [64, 128, 256, 512, 1024, 2048, 4096], "points": 60}}
+PRESETS = {
+    "quick": {"lengths": [64, 256, 1024, 4096], "points": 20},
+    "full": {"lengths": [64, 128, 256, 512, 1024, 2048, 4096], "points": 60},
+}
 BOUNDS = ("stepwise", "smax", "theorem1", "corollary1_explicit")
-LABELS = {"stepwise": "stepwise  sum_t (s_t-1)(D(k_t - 1) - D(k_{t-1}))  [derived]",
-          "smax": "(s_max-1)/L sum I  [derived]",
-          "theorem1": "Li&Cai Thm 1  (2^ceil(log2 s_max)-1)/L sum I",
-          "corollary1_explicit": "Cor 1 with C_1 = 2+T/L  [derived from Thm 1]"}
+LABELS = {
+    "stepwise": "stepwise  sum_t (s_t-1)(D(k_t - 1) - D(k_{t-1}))  [derived]",
+    "smax": "(s_max-1)/L sum I  [derived]",
+    "theorem1": "Li&Cai Thm 1  (2^ceil(log2 s_max)-1)/L sum I",
+    "corollary1_explicit": "Cor 1 with C_1 = 2+T/L  [derived from Thm 1]",
+}
 
 
 def steps_grid(L: int, points: int) -> list[int]:
@@ -43,10 +47,16 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("li_cai_bounds" + ("" if preset == "quick" else f"_{preset}"))
-    store = ResultStore(stem.with_suffix(".json"), meta={
-        "language": "ngram2 (registry)", "sampler": "FixedCountSampler(order='random', count_rule='llada')",
-        "denoiser": "oracle", "quantity": "E_M KL(q || p_M), nats per sequence (data-under-sampler direction)",
-        "theorem1_provenance": THEOREM1_PROVENANCE})
+    store = ResultStore(
+        stem.with_suffix(".json"),
+        meta={
+            "language": "ngram2 (registry)",
+            "sampler": "FixedCountSampler(order='random', count_rule='llada')",
+            "denoiser": "oracle",
+            "quantity": "E_M KL(q || p_M), nats per sequence (data-under-sampler direction)",
+            "theorem1_provenance": THEOREM1_PROVENANCE,
+        },
+    )
     lang = make_language("ngram2")
     lengths = cfg["lengths"]
     it = lengths
@@ -69,8 +79,9 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         sub = [r for r in rows if r["length"] == L and r["exact"] > 0]
         summary[str(L)] = {b: min(r["ratios"][b] for r in sub) for b in BOUNDS}
         sub_all = [r for r in rows if r["length"] == L]
-        summary[str(L)]["max_T_kl_over_sumI"] = max(r["steps"] * r["exact"] / r["sum_mutual_information"]
-                                                    for r in sub_all)
+        summary[str(L)]["max_T_kl_over_sumI"] = max(
+            r["steps"] * r["exact"] / r["sum_mutual_information"] for r in sub_all
+        )
     store.meta["min_bound_over_exact_ratio"] = summary
     store.flush()
 
@@ -83,12 +94,23 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ax = axes[0]
         for L in lengths:
             sub = [r for r in rows if r["length"] == L and r["exact"] > 0]
-            ax.plot([r["steps"] for r in sub], [r["exact"] / L for r in sub], color=colors[L], marker="o",
-                    label=f"exact, L={L}")
+            ax.plot(
+                [r["steps"] for r in sub],
+                [r["exact"] / L for r in sub],
+                color=colors[L],
+                marker="o",
+                label=f"exact, L={L}",
+            )
         sub = [r for r in rows if r["length"] == Lmax and r["exact"] > 0]
         for b, ls, col in zip(BOUNDS, [":", "--", "-.", (0, (1, 3))], ["0.45", "k", "k", "k"]):
-            ax.plot([r["steps"] for r in sub], [r[b] / Lmax for r in sub], color=col, ls=ls, lw=1.1,
-                    label=f"{LABELS[b]} (L={Lmax})")
+            ax.plot(
+                [r["steps"] for r in sub],
+                [r[b] / Lmax for r in sub],
+                color=col,
+                ls=ls,
+                lw=1.1,
+                label=f"{LABELS[b]} (L={Lmax})",
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("number of steps T (fixed counts, LLaDA rule)")
@@ -99,22 +121,36 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         for b, bc in zip(BOUNDS, ["C2", "C0", "C3", "C4"]):
             for L, lw, alpha, ls in ((min(lengths), 0.9, 0.55, "--"), (Lmax, 1.6, 1.0, "-")):
                 sub = [r for r in rows if r["length"] == L and r["exact"] > 0]
-                ax.plot([r["steps"] / L for r in sub], [r["ratios"][b] for r in sub], ls=ls,
-                        color=bc, lw=lw, alpha=alpha, label=f"{b}, L={L}")
+                ax.plot(
+                    [r["steps"] / L for r in sub],
+                    [r["ratios"][b] for r in sub],
+                    ls=ls,
+                    color=bc,
+                    lw=lw,
+                    alpha=alpha,
+                    label=f"{b}, L={L}",
+                )
         ax.axhline(1.0, color="0.5", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("T / L")
         ax.set_ylabel("bound / exact")
         m = summary[str(Lmax)]
-        ax.set_title(f"(b) bound/exact; min over T at L={Lmax}: Thm1 {m['theorem1']:.2f}, "
-                     f"(s_max-1) {m['smax']:.2f}", fontsize=8)
+        ax.set_title(
+            f"(b) bound/exact; min over T at L={Lmax}: Thm1 {m['theorem1']:.2f}, (s_max-1) {m['smax']:.2f}",
+            fontsize=8,
+        )
         ax.legend(fontsize=6, ncol=2)
         ax = axes[2]
         for L in lengths:
             sub = [r for r in rows if r["length"] == L]
-            ax.plot([r["steps"] / L for r in sub], [r["steps"] * r["exact"] / r["sum_mutual_information"]
-                                                    for r in sub], color=colors[L], marker="o", label=f"L={L}")
+            ax.plot(
+                [r["steps"] / L for r in sub],
+                [r["steps"] * r["exact"] / r["sum_mutual_information"] for r in sub],
+                color=colors[L],
+                marker="o",
+                label=f"L={L}",
+            )
         x = np.logspace(-math.log10(Lmax), 0, 100)
         ax.plot(x, 2 + x, color="k", ls="-.", lw=1, label="C_1 = 2 + T/L (from Thm 1)")
         ax.axhline(1.0, color="k", ls="--", lw=1, label="C_1 = 1 (from the exact area formula)")
@@ -123,7 +159,10 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ax.set_ylabel("T * E_M KL / sum_i I(X_i; X_-i)")
         ax.set_title("(c) Corollary 1 constant: exact value collapses in T/L")
         ax.legend(fontsize=7)
-        fig.suptitle("Li & Cai bounds vs exact E_M KL(q || p_M) of the fixed-count random-order oracle sampler "
-                     "(Theorem 1 constant: unverified restatement)", fontsize=9)
+        fig.suptitle(
+            "Li & Cai bounds vs exact E_M KL(q || p_M) of the fixed-count random-order oracle sampler "
+            "(Theorem 1 constant: unverified restatement)",
+            fontsize=9,
+        )
         png = save_figure(fig, stem.with_suffix(".png"))
     return [png, stem.with_suffix(".json")]

@@ -43,10 +43,14 @@ from theory.orders import (
 )
 from theory.schedules import PowerPerPositionSchedule
 
-DESCRIPTION = "per-position schedules: NELBO vs order tilt (invariance only for the exact model), Eq. 8 checks"
+DESCRIPTION = (
+    "per-position schedules: NELBO vs order tilt (invariance only for the exact model), Eq. 8 checks"
+)
 
-PRESETS = {"quick": {"L": 6, "rhos": np.linspace(-2.0, 2.0, 21).tolist(), "checks": 5, "mc_samples": 20_000},
-           "full": {"L": 6, "rhos": np.linspace(-3.0, 3.0, 61).tolist(), "checks": 20, "mc_samples": 200_000}}
+PRESETS = {
+    "quick": {"L": 6, "rhos": np.linspace(-2.0, 2.0, 21).tolist(), "checks": 5, "mc_samples": 20_000},
+    "full": {"L": 6, "rhos": np.linspace(-3.0, 3.0, 61).tolist(), "checks": 20, "mc_samples": 200_000},
+}
 
 
 class _RandomTable(Denoiser):
@@ -63,8 +67,12 @@ class _RandomTable(Denoiser):
         for b in range(B):
             row = tuple(int(v) for v in tokens[b])
             for l in range(L):
-                p = np.random.default_rng(zlib.crc32(repr((self.seed, l, row)).encode())).dirichlet(
-                    np.full(self.vocab_size, 0.7)) + 1e-3
+                p = (
+                    np.random.default_rng(zlib.crc32(repr((self.seed, l, row)).encode())).dirichlet(
+                        np.full(self.vocab_size, 0.7)
+                    )
+                    + 1e-3
+                )
                 out[b, l] = torch.as_tensor(np.log(p / p.sum()))
         return DenoiserOutput(carry_over(out, tokens, self.vocab_size), torch.zeros(B, dtype=torch.bool))
 
@@ -83,13 +91,20 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     H = lang.entropy(L)
     models = {
         "exact (oracle)": OracleDenoiser(lang),
-        "perturbed oracle (T=1.5, mix 0.1)": PerturbedDenoiser(OracleDenoiser(lang, on_impossible="uniform"),
-                                                               temperature=1.5, uniform_mix=0.1),
+        "perturbed oracle (T=1.5, mix 0.1)": PerturbedDenoiser(
+            OracleDenoiser(lang, on_impossible="uniform"), temperature=1.5, uniform_mix=0.1
+        ),
         "left-context-only model": ContextRestrictedDenoiser(lq, V, L, [range(l) for l in range(L)]),
     }
     orders = all_orders(L)
-    data = {"language": lang.describe(), "length": L, "entropy": H, "rhos": cfg["rhos"], "curves": {},
-            "convention": "w_l = exp(-rho * l); alpha_{t,l} = 1 - t^{w_l}; PL order law, larger w decoded first"}
+    data = {
+        "language": lang.describe(),
+        "length": L,
+        "entropy": H,
+        "rhos": cfg["rhos"],
+        "curves": {},
+        "convention": "w_l = exp(-rho * l); alpha_{t,l} = 1 - t^{w_l}; PL order law, larger w decoded first",
+    }
     for name, den in models.items():
         mean_ar = (q.unsqueeze(-1) * ar_losses(subset_log_conditionals(den, x), orders)).sum(0).numpy()
         vals = [float(plackett_luce_law(np.exp(-r * np.arange(L)), orders) @ mean_ar) for r in cfg["rhos"]]
@@ -106,8 +121,15 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         quad = continuous_elbo_quadrature(den, xx, PowerPerPositionSchedule(w))[0]
         mix = float(order_mixture_elbo(G, P)[0])
         lit = float(ascending_reading_elbo(G, P)[0])
-        checks.append({"w": w.tolist(), "quadrature": quad.value, "quad_abserr": quad.abserr, "pl_mixture": mix,
-                       "literal_ascending_reading": lit})
+        checks.append(
+            {
+                "w": w.tolist(),
+                "quadrature": quad.value,
+                "quad_abserr": quad.abserr,
+                "pl_mixture": mix,
+                "literal_ascending_reading": lit,
+            }
+        )
     data["quadrature_checks"] = checks
     # (c) Algorithm 1
     w4 = [0.5, 1.0, 2.0, 3.5]
@@ -115,14 +137,20 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     samp = sample_decoding_orders(PowerPerPositionSchedule(w4), n, make_generator(0))
     counts = torch.bincount(order_index(samp, 4), minlength=24).tolist()
     pl4 = plackett_luce_law(w4)
-    data["algorithm_1"] = {"weights": w4, "num_samples": n, "counts": counts, "plackett_luce": pl4.tolist(),
-                           "orders": [list(o) for o in all_orders(4)]}
+    data["algorithm_1"] = {
+        "weights": w4,
+        "num_samples": n,
+        "counts": counts,
+        "plackett_luce": pl4.tolist(),
+        "orders": [list(o) for o in all_orders(4)],
+    }
     with house_style():
         fig, axes = plt.subplots(1, 3, figsize=(14, 4.0), layout="constrained")
         ax = axes[0]
         for name, vals in data["curves"].items():
-            ax.plot(cfg["rhos"], vals, marker="o", ms=2.5,
-                    label=f"{name}: range {max(vals) - min(vals):.2g} nats")
+            ax.plot(
+                cfg["rhos"], vals, marker="o", ms=2.5, label=f"{name}: range {max(vals) - min(vals):.2g} nats"
+            )
         ax.axhline(H, color="k", ls="--", lw=0.8, label="H(q) (exact entropy)")
         ax.axvline(0.0, color="0.6", ls=":", lw=0.8)
         ax.set_xlabel("order tilt rho   (w_l = exp(-rho l); rho > 0: left positions decoded first)")
@@ -144,9 +172,18 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ax = axes[2]
         est = [proportion_estimate(c, n) for c in counts]
         order_ids = np.argsort(-pl4)
-        ax.errorbar(np.arange(24), [est[i].p for i in order_ids],
-                    yerr=[[est[i].p - est[i].ci_low for i in order_ids], [est[i].ci_high - est[i].p for i in order_ids]],
-                    fmt="o", ms=3, capsize=2, label=f"Algorithm 1, n={n} (95% Wilson)")
+        ax.errorbar(
+            np.arange(24),
+            [est[i].p for i in order_ids],
+            yerr=[
+                [est[i].p - est[i].ci_low for i in order_ids],
+                [est[i].ci_high - est[i].p for i in order_ids],
+            ],
+            fmt="o",
+            ms=3,
+            capsize=2,
+            label=f"Algorithm 1, n={n} (95% Wilson)",
+        )
         ax.plot(np.arange(24), pl4[order_ids], "k_", ms=10, label="Plackett-Luce(w)")
         ax.set_xlabel("decoding order (sorted by PL probability)")
         ax.set_ylabel("probability")

@@ -35,18 +35,40 @@ from theory.orders import (
 
 DESCRIPTION = "learned per-position schedule weights recover a hidden preferred decoding order (exact ELBO)"
 
-PRESETS = {"quick": {"L": 6, "steps": 300, "lr": 0.1,
-                     "tasks": [("bigram", [3, 0, 5, 1, 4, 2]), ("hmm", [0, 1, 2, 3, 4, 5])]},
-           "full": {"L": 6, "steps": 2000, "lr": 0.05,
-                    "tasks": [("bigram", [3, 0, 5, 1, 4, 2]), ("hmm", [0, 1, 2, 3, 4, 5]),
-                              ("bigram", [5, 4, 3, 2, 1, 0]), ("hmm", [2, 4, 0, 5, 3, 1])]}}
+PRESETS = {
+    "quick": {
+        "L": 6,
+        "steps": 300,
+        "lr": 0.1,
+        "tasks": [("bigram", [3, 0, 5, 1, 4, 2]), ("hmm", [0, 1, 2, 3, 4, 5])],
+    },
+    "full": {
+        "L": 6,
+        "steps": 2000,
+        "lr": 0.05,
+        "tasks": [
+            ("bigram", [3, 0, 5, 1, 4, 2]),
+            ("hmm", [0, 1, 2, 3, 4, 5]),
+            ("bigram", [5, 4, 3, 2, 1, 0]),
+            ("hmm", [2, 4, 0, 5, 3, 1]),
+        ],
+    },
+}
 
 
 def _language(kind: str):
     if kind == "bigram":
         return random_ngram(2, 3, concentration=0.5, support_size=2, stationary=True, seed=5)
-    return random_hmm(6, 3, transition_concentration=0.5, emission_concentration=0.5, transition_support=2,
-                      emission_support=2, stationary=True, seed=2)
+    return random_hmm(
+        6,
+        3,
+        transition_concentration=0.5,
+        emission_concentration=0.5,
+        transition_support=2,
+        emission_support=2,
+        stationary=True,
+        seed=2,
+    )
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
@@ -76,23 +98,38 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                 for j in range(L):
                     if i != j and rank[i] < rank[j]:
                         before[i, j] += p
-        results.append({"language": kind, "language_description": lang.describe(), "hidden_order": hidden,
-                        "entropy": H, "uniform_order_elbo": float(mean_ar.mean()),
-                        "best_single_order": list(orders[int(mean_ar.argmin())]),
-                        "best_single_order_loss": float(mean_ar.min()),
-                        "history": res.history, "learned_log_weights": res.log_weights,
-                        "top_orders": [[list(o), p] for o, p in res.top_orders(5)],
-                        "prob_hidden_order": float(P[orders.index(tuple(hidden))]),
-                        "pairwise_before": before.tolist(), "conventions": res.conventions})
+        results.append(
+            {
+                "language": kind,
+                "language_description": lang.describe(),
+                "hidden_order": hidden,
+                "entropy": H,
+                "uniform_order_elbo": float(mean_ar.mean()),
+                "best_single_order": list(orders[int(mean_ar.argmin())]),
+                "best_single_order_loss": float(mean_ar.min()),
+                "history": res.history,
+                "learned_log_weights": res.log_weights,
+                "top_orders": [[list(o), p] for o, p in res.top_orders(5)],
+                "prob_hidden_order": float(P[orders.index(tuple(hidden))]),
+                "pairwise_before": before.tolist(),
+                "conventions": res.conventions,
+            }
+        )
     with house_style():
         n = len(results)
         fig, axes = plt.subplots(1, 2 + n, figsize=(4.2 * (2 + n), 3.9), layout="constrained")
         ax = axes[0]
         for k, r in enumerate(results):
             steps = [h["step"] for h in r["history"]]
-            ax.plot(steps, [h["elbo"] for h in r["history"]], color=f"C{k}",
-                    label=f"{r['language']}, pi* = {r['hidden_order']}: learned w")
-            ax.axhline(r["uniform_order_elbo"], color=f"C{k}", ls=":", lw=0.9, label="uniform orders (univariate)")
+            ax.plot(
+                steps,
+                [h["elbo"] for h in r["history"]],
+                color=f"C{k}",
+                label=f"{r['language']}, pi* = {r['hidden_order']}: learned w",
+            )
+            ax.axhline(
+                r["uniform_order_elbo"], color=f"C{k}", ls=":", lw=0.9, label="uniform orders (univariate)"
+            )
             ax.axhline(r["entropy"], color=f"C{k}", ls="--", lw=0.9, label="H(q) = AR loss in the order pi*")
         ax.set_xlabel("Adam step")
         ax.set_ylabel("exact E_q NELBO [nats per sequence]")
@@ -100,8 +137,13 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ax.legend(fontsize=6)
         ax = axes[1]
         for k, r in enumerate(results):
-            ax.plot(range(L), r["learned_log_weights"], marker="o", color=f"C{k}",
-                    label=f"{r['language']}, pi* = {r['hidden_order']}")
+            ax.plot(
+                range(L),
+                r["learned_log_weights"],
+                marker="o",
+                color=f"C{k}",
+                label=f"{r['language']}, pi* = {r['hidden_order']}",
+            )
         ax.set_xlabel("position l")
         ax.set_ylabel("learned log w_l (mean fixed at 0)")
         ax.set_title("(b) larger w_l = decoded earlier")
@@ -113,8 +155,11 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             ax.set_ylabel("position i")
             ax.set_xticks(range(L))
             ax.set_yticks(range(L))
-            ax.set_title(f"({chr(99 + k)}) {r['language']}: P(i decoded before j), pi* = {r['hidden_order']}\n"
-                         f"P(pi*) = {r['prob_hidden_order']:.3f} after {cfg['steps']} steps", fontsize=8)
+            ax.set_title(
+                f"({chr(99 + k)}) {r['language']}: P(i decoded before j), pi* = {r['hidden_order']}\n"
+                f"P(pi*) = {r['prob_hidden_order']:.3f} after {cfg['steps']} steps",
+                fontsize=8,
+            )
             fig.colorbar(im, ax=ax, fraction=0.046)
         png = save_figure(fig, out_dir / f"orders_learned{suffix}.png")
     js = out_dir / f"orders_learned{suffix}.json"

@@ -188,7 +188,9 @@ def bounds_figure(stem: Path, denoisers: dict) -> list[Path]:
             den = factory(lname, lang)
             lj = exact_log_joint(lang, L)
             for g in [0.0, 0.1, 0.3, 0.7, 1.0, 1.5, 2.0, 3.0]:
-                dec = replay_deterministic(EBSampler(g, tie_break="lowest_index").select_positions, lj, den, lang.vocab_size, L)
+                dec = replay_deterministic(
+                    EBSampler(g, tie_break="lowest_index").select_positions, lj, den, lang.vocab_size, L
+                )
                 rows.append(
                     {
                         "denoiser": dname,
@@ -200,7 +202,11 @@ def bounds_figure(stem: Path, denoisers: dict) -> list[Path]:
                 )
             for t in [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]:
                 dec = replay_deterministic(
-                    FastDLLMSampler("threshold", t, tie_break="lowest_index").select_positions, lj, den, lang.vocab_size, L
+                    FastDLLMSampler("threshold", t, tie_break="lowest_index").select_positions,
+                    lj,
+                    den,
+                    lang.vocab_size,
+                    L,
                 )
                 rows.append(
                     {

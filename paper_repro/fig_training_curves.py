@@ -41,17 +41,38 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     runs = []
     for m in models:
         row = summary_row(m)
-        row["history"] = {"eval": m.history["eval"], "measure": m.history["measure"],
-                          "exact": m.history["final"].get("exact"), "conventions": m.history["conventions"]}
+        row["history"] = {
+            "eval": m.history["eval"],
+            "measure": m.history["measure"],
+            "exact": m.history["final"].get("exact"),
+            "conventions": m.history["conventions"],
+        }
         runs.append(row)
-    data = {"suite": {"language": suite.language, "length": suite.length, "preset": suite.preset,
-                      "methods": list(suite.methods), "seeds": list(suite.seeds)},
-            "config_example": models[0].config.to_dict(), "runs": runs}
+    data = {
+        "suite": {
+            "language": suite.language,
+            "length": suite.length,
+            "preset": suite.preset,
+            "methods": list(suite.methods),
+            "seeds": list(suite.seeds),
+        },
+        "config_example": models[0].config.to_dict(),
+        "runs": runs,
+    }
     stem = Path(out_dir) / ("training_curves" + ("" if preset == "quick" else f"_{preset}"))
     atomic_write_text(stem.with_suffix(".json"), json.dumps(data, indent=1, default=str))
     buf = io.StringIO()
-    keys = ["method", "seed", "train_seconds", "exact_value", "exact_gap", "val_gap", "val_gap_se",
-            "measured_loss_total", "measured_grad_total_per_row"]
+    keys = [
+        "method",
+        "seed",
+        "train_seconds",
+        "exact_value",
+        "exact_gap",
+        "val_gap",
+        "val_gap_se",
+        "measured_loss_total",
+        "measured_grad_total_per_row",
+    ]
     w = csv.writer(buf)
     w.writerow(keys)
     for r in runs:
@@ -80,8 +101,14 @@ def _plot(data: dict, path: Path) -> Path:
             se = np.array([[e["gap_se"] for e in r["history"]["eval"]] for r in rs])
             ax.plot(steps, vals.mean(0), color=COLORS[method], marker="o", label=f"{method} (n={len(rs)})")
             ax.fill_between(steps, vals.min(0), vals.max(0), color=COLORS[method], alpha=0.15)
-            ax.errorbar(steps, vals.mean(0), yerr=np.sqrt((se ** 2).mean(0) / len(rs)), color=COLORS[method],
-                        ls="none", capsize=2)
+            ax.errorbar(
+                steps,
+                vals.mean(0),
+                yerr=np.sqrt((se**2).mean(0) / len(rs)),
+                color=COLORS[method],
+                ls="none",
+                capsize=2,
+            )
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_ylabel("val. NELBO - true NLL (nats/token)")
@@ -93,8 +120,15 @@ def _plot(data: dict, path: Path) -> Path:
                 continue
             steps = [e["step"] for e in rs[0]["history"]["measure"]]
             vals = np.array([[e["grad_total_per_row"] for e in r["history"]["measure"]] for r in rs])
-            ax.errorbar(steps, vals.mean(0), yerr=vals.std(0, ddof=1) if len(rs) > 1 else None, marker="o",
-                        color=COLORS[method], capsize=2, label=method)
+            ax.errorbar(
+                steps,
+                vals.mean(0),
+                yerr=vals.std(0, ddof=1) if len(rs) > 1 else None,
+                marker="o",
+                color=COLORS[method],
+                capsize=2,
+                label=method,
+            )
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_ylabel("tr Cov(per-example gradient) x rows/example")
@@ -124,23 +158,40 @@ def _plot(data: dict, path: Path) -> Path:
         for part, col in (("A", "C0"), ("B", "C1"), ("C", "C2")):
             vals = []
             for method in mdm:
-                ds = [r["history"]["exact"]["decomposition"]["own"] for r in groups[method]
-                      if r["history"].get("exact") and "decomposition" in r["history"]["exact"]]
+                ds = [
+                    r["history"]["exact"]["decomposition"]["own"]
+                    for r in groups[method]
+                    if r["history"].get("exact") and "decomposition" in r["history"]["exact"]
+                ]
                 vals.append(statistics.fmean(d[part] * d["rows_per_example"] for d in ds) if ds else np.nan)
             ax.bar(range(len(mdm)), vals, bottom=bottom, color=col, label=f"exact {part} x rows")
             bottom += np.nan_to_num(vals)
-        meas = [[r["measured_loss_total"] * r["history"]["measure"][-1]["rows_per_example"] for r in groups[m]
-                 if r.get("measured_loss_total") is not None] for m in mdm]
-        ax.errorbar(range(len(mdm)), [np.mean(v) if v else np.nan for v in meas],
-                    yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in meas], fmt="D", color="k", capsize=3,
-                    label="measured loss variance x rows (MC)")
+        meas = [
+            [
+                r["measured_loss_total"] * r["history"]["measure"][-1]["rows_per_example"]
+                for r in groups[m]
+                if r.get("measured_loss_total") is not None
+            ]
+            for m in mdm
+        ]
+        ax.errorbar(
+            range(len(mdm)),
+            [np.mean(v) if v else np.nan for v in meas],
+            yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in meas],
+            fmt="D",
+            color="k",
+            capsize=3,
+            label="measured loss variance x rows (MC)",
+        )
         ax.set_xticks(range(len(mdm)))
         ax.set_xticklabels(mdm, rotation=20)
         ax.set_ylabel("loss variance x rows per example (nats/token)^2")
         ax.set_title("(d) own estimator on final networks")
         ax.legend(fontsize=7)
         s = data["suite"]
-        fig.suptitle(f"Small transformer MDMs on {s['language']} L={s['length']} ({s['preset']} preset): "
-                     "training with standard sampling, P-POTS, MIRROR and both; AR baseline")
+        fig.suptitle(
+            f"Small transformer MDMs on {s['language']} L={s['length']} ({s['preset']} preset): "
+            "training with standard sampling, P-POTS, MIRROR and both; AR baseline"
+        )
         fig.tight_layout()
         return save_figure(fig, path)

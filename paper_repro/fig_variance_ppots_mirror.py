@@ -38,10 +38,22 @@ from theory import variance as tv
 DESCRIPTION = "P-POTS densities (exact, paper curve, EPR fit, MC pre-estimate) and MIRROR correlations"
 
 PRESETS = {
-    "quick": {"language": "ngram2", "length": 5, "eps": 1e-3, "replicates": 8, "epr_starts": 5,
-              "pre": {"b": 70, "num_x": 15, "num_masks": 15}},
-    "full": {"language": "ngram2", "length": 6, "eps": 1e-3, "replicates": 40, "epr_starts": 20,
-             "pre": {"b": 70, "num_x": 15, "num_masks": 15}},
+    "quick": {
+        "language": "ngram2",
+        "length": 5,
+        "eps": 1e-3,
+        "replicates": 8,
+        "epr_starts": 5,
+        "pre": {"b": 70, "num_x": 15, "num_masks": 15},
+    },
+    "full": {
+        "language": "ngram2",
+        "length": 6,
+        "eps": 1e-3,
+        "replicates": 40,
+        "epr_starts": 20,
+        "pre": {"b": 70, "num_x": 15, "num_masks": 15},
+    },
 }
 
 
@@ -67,9 +79,13 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         d = tv.decompose_time_estimator(mom, eps, sampler, masks)
         return {"total_per_row": d.total_per_row, "A": d.A, "B": d.B, "C": d.C, "bias": d.bias}
 
-    proposals = {"uniform": dec(tv.UniformTime()), "exact p*": dec(exact_p), "paper curve": dec(paper_p),
-                 "EPR fit, [0,1]": dec(epr.full_support_sampler()),
-                 "EPR fit, released grid": dec(epr.released_sampler())}
+    proposals = {
+        "uniform": dec(tv.UniformTime()),
+        "exact p*": dec(exact_p),
+        "paper curve": dec(paper_p),
+        "EPR fit, [0,1]": dec(epr.full_support_sampler()),
+        "EPR fit, released grid": dec(epr.released_sampler()),
+    }
     # Monte Carlo pre-estimates (the paper's procedure) and what they achieve
     reps = {"raw grid, released sampler": [], "EPR fit, released sampler": [], "histogram [0,1] (ours)": []}
     curves = []
@@ -87,14 +103,24 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         reps["EPR fit, released sampler"].append(dec(fit.released_sampler()))
         reps["histogram [0,1] (ours)"].append(dec(histogram_from_curve(grid, est["w"], 0.05)))
     curves = np.array(curves)
-    rep_summary = {k: {m: (float(np.mean([d[m] for d in v])), float(np.std([d[m] for d in v], ddof=1)))
-                       for m in ("total_per_row", "bias")} for k, v in reps.items()}
+    rep_summary = {
+        k: {
+            m: (float(np.mean([d[m] for d in v])), float(np.std([d[m] for d in v], ddof=1)))
+            for m in ("total_per_row", "bias")
+        }
+        for k, v in reps.items()
+    }
     # MIRROR correlation maps and conditional variances
-    trained_cfg = next(c for c in TRAINING_SUITES[preset].configs()
-                       if c.kind == "mdm" and c.method == "standard" and c.seed == 0)
+    trained_cfg = next(
+        c
+        for c in TRAINING_SUITES[preset].configs()
+        if c.kind == "mdm" and c.method == "standard" and c.seed == 0
+    )
     dens = {"oracle": mom}
-    for name, den in (("perturbed oracle (T=1.5, mix 0.05)", PerturbedDenoiser(oracle, 1.5, 0.05)),
-                      ("trained MDM (standard, seed 0)", get_trained(trained_cfg, progress=progress).denoiser())):
+    for name, den in (
+        ("perturbed oracle (T=1.5, mix 0.05)", PerturbedDenoiser(oracle, 1.5, 0.05)),
+        ("trained MDM (standard, seed 0)", get_trained(trained_cfg, progress=progress).denoiser()),
+    ):
         dens[name] = tv.mask_size_moments(tv.mask_loss_table(lang, den, L))
     mirror = {}
     for name, m in dens.items():
@@ -102,25 +128,46 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         with np.errstate(invalid="ignore"):
             corr = np.nansum(m.prob[:, None] * np.nan_to_num(cmap.corr), 0)
         pos = (m.prob[:, None] * (cmap.cov > 1e-12 * np.abs(cmap.cov).max())).sum(0)
-        mirror[name] = {"u": cmap.u.tolist(), "mean_corr": corr.tolist(), "positive_fraction_by_u": pos.tolist(),
-                        "fraction_positive": cmap.fraction_positive, "by_bin": cmap.fraction_positive_by_bin,
-                        "A_single": tv.decompose_time_estimator(m, eps).A,
-                        "A_pair": tv.decompose_time_estimator(m, eps, masks="pair").A,
-                        "A_mirror": tv.decompose_time_estimator(m, eps, masks="mirror").A}
+        mirror[name] = {
+            "u": cmap.u.tolist(),
+            "mean_corr": corr.tolist(),
+            "positive_fraction_by_u": pos.tolist(),
+            "fraction_positive": cmap.fraction_positive,
+            "by_bin": cmap.fraction_positive_by_bin,
+            "A_single": tv.decompose_time_estimator(m, eps).A,
+            "A_pair": tv.decompose_time_estimator(m, eps, masks="pair").A,
+            "A_mirror": tv.decompose_time_estimator(m, eps, masks="mirror").A,
+        }
     u_mid = (np.arange(200) + 0.5) / 200
     rm = tv.rate_moments(mom, eps, u_mid, mirror=True)
     condvar = {k: (mom.prob @ tv.conditional_variance(rm, k)).tolist() for k in ("single", "pair", "mirror")}
-    data = {"language": cfg["language"], "length": L, "eps": eps, "pre_estimate_setting": cfg["pre"],
-            "replicates": cfg["replicates"], "epr_params_exact_curve": epr.params, "epr_kl": epr.kl,
-            "proposals_exact": proposals, "pre_estimate_replicates": rep_summary,
-            "pre_estimate_replicates_raw": reps,
-            "densities": {"u": u_plot.tolist(), "exact p*": exact_p.density(u_plot).tolist(),
-                          "paper curve": paper_p.density(u_plot).tolist(),
-                          "EPR fit": epr.full_support_sampler().density(u_plot).tolist(),
-                          "grid": grid.tolist(), "pre_estimate_normalised": curves.tolist()},
-            "mirror": mirror, "conditional_variance": {"u": u_mid.tolist(), **condvar},
-            "conventions": {"rate": "pi(u) = eps + (1-eps) u", "variance": "exact, per row (x rows/example)",
-                            "mc": "pre-estimate replicates only (seeded)"}}
+    data = {
+        "language": cfg["language"],
+        "length": L,
+        "eps": eps,
+        "pre_estimate_setting": cfg["pre"],
+        "replicates": cfg["replicates"],
+        "epr_params_exact_curve": epr.params,
+        "epr_kl": epr.kl,
+        "proposals_exact": proposals,
+        "pre_estimate_replicates": rep_summary,
+        "pre_estimate_replicates_raw": reps,
+        "densities": {
+            "u": u_plot.tolist(),
+            "exact p*": exact_p.density(u_plot).tolist(),
+            "paper curve": paper_p.density(u_plot).tolist(),
+            "EPR fit": epr.full_support_sampler().density(u_plot).tolist(),
+            "grid": grid.tolist(),
+            "pre_estimate_normalised": curves.tolist(),
+        },
+        "mirror": mirror,
+        "conditional_variance": {"u": u_mid.tolist(), **condvar},
+        "conventions": {
+            "rate": "pi(u) = eps + (1-eps) u",
+            "variance": "exact, per row (x rows/example)",
+            "mc": "pre-estimate replicates only (seeded)",
+        },
+    }
     stem = Path(out_dir) / ("variance_ppots_mirror" + ("" if preset == "quick" else f"_{preset}"))
     atomic_write_text(stem.with_suffix(".json"), json.dumps(data, indent=1))
     return [_plot(data, stem.with_suffix(".png")), stem.with_suffix(".json")]
@@ -136,13 +183,21 @@ def _plot(data: dict, path: Path) -> Path:
         pe = data["proposals_exact"]
         u = np.array(d["u"])
         ax.plot(u, d["exact p*"], label=f"exact p* (var/row {pe['exact p*']['total_per_row']:.3g})")
-        ax.plot(u, d["paper curve"], "--", label=f"paper curve, exact ({pe['paper curve']['total_per_row']:.3g})")
+        ax.plot(
+            u, d["paper curve"], "--", label=f"paper curve, exact ({pe['paper curve']['total_per_row']:.3g})"
+        )
         ax.plot(u, d["EPR fit"], ":", label=f"EPR fit to it ({pe['EPR fit, [0,1]']['total_per_row']:.3g})")
         cur = np.array(d["pre_estimate_normalised"])
         grid = np.array(d["grid"])
         ax.plot(grid, np.median(cur, 0), color="C3", lw=0.8, label=f"MC pre-estimate, median of {len(cur)}")
-        ax.fill_between(grid, np.quantile(cur, 0.1, 0), np.quantile(cur, 0.9, 0), color="C3", alpha=0.25,
-                        label="MC pre-estimate 10-90%")
+        ax.fill_between(
+            grid,
+            np.quantile(cur, 0.1, 0),
+            np.quantile(cur, 0.9, 0),
+            color="C3",
+            alpha=0.25,
+            label="MC pre-estimate 10-90%",
+        )
         ax.axhline(1.0, color="k", lw=0.6, label=f"uniform ({pe['uniform']['total_per_row']:.3g})")
         ax.set_xscale("log")
         ax.set_xlabel("rate variable u (mask prob. eps + (1-eps) u)")
@@ -164,7 +219,13 @@ def _plot(data: dict, path: Path) -> Path:
         y = np.arange(len(names))[::-1]
         ax.barh(y, vals, xerr=errs, color=["C0"] * len(pe) + ["C3"] * (len(names) - len(pe)), capsize=2)
         for yi, v, b in zip(y, vals, biases):
-            ax.text(v, yi, f"  {v:.3g}" + (f" (bias {b:+.2g})" if abs(b) > 1e-3 else ""), va="center", fontsize=6.5)
+            ax.text(
+                v,
+                yi,
+                f"  {v:.3g}" + (f" (bias {b:+.2g})" if abs(b) > 1e-3 else ""),
+                va="center",
+                fontsize=6.5,
+            )
         ax.set_yticks(y)
         ax.set_yticklabels(names, fontsize=7)
         ax.set_xlim(0, 1.45 * max(vals))
@@ -172,10 +233,19 @@ def _plot(data: dict, path: Path) -> Path:
         ax.set_title(f"(b) what each proposal achieves (eps={data['eps']:g})")
         ax = axes[2]
         for i, (name, m) in enumerate(data["mirror"].items()):
-            ax.plot(m["u"], m["mean_corr"], color=f"C{i}",
-                    label=f"{name}: E_x corr; A ratio mirror/single {m['A_mirror'] / m['A_single']:.2f}")
-            ax.plot(m["u"], m["positive_fraction_by_u"], color=f"C{i}", ls=":",
-                    label=f"  fraction of x with cov>0 (overall {m['fraction_positive']:.2g})")
+            ax.plot(
+                m["u"],
+                m["mean_corr"],
+                color=f"C{i}",
+                label=f"{name}: E_x corr; A ratio mirror/single {m['A_mirror'] / m['A_single']:.2f}",
+            )
+            ax.plot(
+                m["u"],
+                m["positive_fraction_by_u"],
+                color=f"C{i}",
+                ls=":",
+                label=f"  fraction of x with cov>0 (overall {m['fraction_positive']:.2g})",
+            )
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel("rate variable u")
         ax.set_ylabel("correlation / fraction")

@@ -7,9 +7,8 @@ model can be added next to the oracle without touching the figure code (see :dat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
 
 from sims.denoisers.base import Denoiser
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
@@ -34,8 +33,10 @@ DEFAULT_DENOISERS: dict[str, DenoiserFactory] = {
 #: Training settings of the transformer shown beside the oracle, per figure preset: the ``quick`` model
 #: preset's network trained for 2000 steps (about a minute per language on 2 CPU cores; validation only
 #: every 1000 steps), and the ``full`` model preset as it is.
-TRAINED_MODEL = {"quick": ("quick", {"steps": 2000, "eval_every": 1000, "measure_every": 0}),
-                 "full": ("full", {})}
+TRAINED_MODEL = {
+    "quick": ("quick", {"steps": 2000, "eval_every": 1000, "measure_every": 0}),
+    "full": ("full", {}),
+}
 
 
 def oracle_and_trained(length: int, preset: str) -> dict[str, DenoiserFactory]:
@@ -44,9 +45,12 @@ def oracle_and_trained(length: int, preset: str) -> dict[str, DenoiserFactory]:
 
     model_preset, overrides = TRAINED_MODEL[preset]
     steps = overrides.get("steps", "preset")
-    return {**DEFAULT_DENOISERS,
-            f"transformer ({steps} steps)":
-                lambda name, lang: get_trained_denoiser(name, length, model_preset, **overrides)}
+    return {
+        **DEFAULT_DENOISERS,
+        f"transformer ({steps} steps)": lambda name, lang: get_trained_denoiser(
+            name, length, model_preset, **overrides
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -111,4 +115,3 @@ def finite_or_none(v):
 def family_styles(families: list[str]) -> dict[str, dict]:
     markers = "osD^v<>ph*X"
     return {f: {"color": f"C{i % 10}", "marker": markers[i % len(markers)]} for i, f in enumerate(families)}
-

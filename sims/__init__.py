@@ -15,16 +15,32 @@ from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.languages import HMMLanguage, Language, NGramLanguage, random_hmm, random_ngram
 from sims.metrics import evaluate_samples, exact_law_metrics, order_conditional_data_nll
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.base import SampleResult, Sampler
+from sims.sampling.base import Sampler, SampleResult
 from sims.sampling.categorical import make_generator, sample_categorical
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.validation import ImpossibleEvidenceError, InvalidDistributionError
 
 __all__ = [
-    "Denoiser", "DenoiserOutput", "OracleDenoiser", "PerturbedDenoiser", "HMMLanguage", "Language",
-    "NGramLanguage", "random_hmm", "random_ngram", "evaluate_samples", "exact_law_metrics",
-    "order_conditional_data_nll", "AncestralSampler", "SampleResult", "Sampler", "make_generator",
-    "sample_categorical", "FirstHittingSampler", "FixedCountSampler", "ImpossibleEvidenceError",
+    "AncestralSampler",
+    "Denoiser",
+    "DenoiserOutput",
+    "FirstHittingSampler",
+    "FixedCountSampler",
+    "HMMLanguage",
+    "ImpossibleEvidenceError",
     "InvalidDistributionError",
+    "Language",
+    "NGramLanguage",
+    "OracleDenoiser",
+    "PerturbedDenoiser",
+    "SampleResult",
+    "Sampler",
+    "evaluate_samples",
+    "exact_law_metrics",
+    "make_generator",
+    "order_conditional_data_nll",
+    "random_hmm",
+    "random_ngram",
+    "sample_categorical",
 ]

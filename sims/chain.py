@@ -44,8 +44,9 @@ import torch
 SAFE_LOG_RANGE = 700.0
 
 
-def log_matmul_exp(log_x: torch.Tensor, mat: torch.Tensor, log_mat: torch.Tensor,
-                   min_log_mat: float) -> torch.Tensor:
+def log_matmul_exp(
+    log_x: torch.Tensor, mat: torch.Tensor, log_mat: torch.Tensor, min_log_mat: float
+) -> torch.Tensor:
     r"""Return :math:`\log(\exp(\text{log\_x}) \,@\, \text{mat})`, exactly, in float64.
 
     Args:
@@ -156,8 +157,9 @@ def forward_log_evidence(chain: LiftedChain, tokens: torch.Tensor, method: str =
     from sims.chain_linear import fast_engines_apply
     from sims.chain_scaled import forward_log_evidence_scaled
 
-    if method == "auto" and (chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS
-                             or not fast_engines_apply(chain)):
+    if method == "auto" and (
+        chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS or not fast_engines_apply(chain)
+    ):
         return forward_log_evidence_log(chain, tokens)
 
     return forward_log_evidence_scaled(chain, tokens)
@@ -186,8 +188,9 @@ METHODS = ("auto", "log", "scaled", "scan")
 PRECISIONS = ("float64", "float32", "tf32")
 
 
-def forward_backward(chain: LiftedChain, tokens: torch.Tensor, method: str = "auto",
-                     precision: str = "float64") -> ChainPosterior:
+def forward_backward(
+    chain: LiftedChain, tokens: torch.Tensor, method: str = "auto", precision: str = "float64"
+) -> ChainPosterior:
     """Batched forward-backward posterior of the chain nodes given revealed tokens.
 
     Args:
@@ -229,8 +232,9 @@ def resolve_method(chain: LiftedChain, tokens: torch.Tensor, method: str, precis
         tiny = chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS
         if precision == "float64" and (tiny or not fast_engines_apply(chain)):
             return "log"
-        method = select_method(tokens.shape[0], chain.num_nodes(tokens.shape[1]), chain.num_states,
-                               tokens.device, precision)
+        method = select_method(
+            tokens.shape[0], chain.num_nodes(tokens.shape[1]), chain.num_states, tokens.device, precision
+        )
     if method == "log" and precision != "float64":
         raise ValueError("the log engine runs in float64 only; use method='scaled' or 'scan'")
     if method == "scaled" and precision == "tf32":
@@ -238,8 +242,9 @@ def resolve_method(chain: LiftedChain, tokens: torch.Tensor, method: str, precis
     return method
 
 
-def token_posteriors(chain: LiftedChain, tokens: torch.Tensor, method: str = "auto",
-                     precision: str = "float64"):
+def token_posteriors(
+    chain: LiftedChain, tokens: torch.Tensor, method: str = "auto", precision: str = "float64"
+):
     """Token posteriors of every position: a :class:`sims.chain_linear.TokenPosterior`.
 
     Same engines and arguments as :func:`forward_backward`. The fast engines project the node posteriors
@@ -251,7 +256,9 @@ def token_posteriors(chain: LiftedChain, tokens: torch.Tensor, method: str = "au
     method = resolve_method(chain, tokens, method, precision)
     dtype = torch.float64 if precision == "float64" else torch.float32
     if method == "log":
-        return token_posterior_from_chain_posterior(chain, forward_backward_log(chain, tokens), tokens.shape[1])
+        return token_posterior_from_chain_posterior(
+            chain, forward_backward_log(chain, tokens), tokens.shape[1]
+        )
     if method == "scaled":
         from sims.chain_scaled import token_posteriors_scaled
 
@@ -266,8 +273,12 @@ def forward_backward_log(chain: LiftedChain, tokens: torch.Tensor) -> ChainPoste
     first, rest = chain.evidence(tokens)
     batch, n_rest = first.shape[0], rest.shape[1]
     S = chain.num_states
-    uniform = torch.full((S,), -float(torch.log(torch.tensor(float(S), dtype=torch.float64))),
-                         dtype=torch.float64, device=first.device)
+    uniform = torch.full(
+        (S,),
+        -float(torch.log(torch.tensor(float(S), dtype=torch.float64))),
+        dtype=torch.float64,
+        device=first.device,
+    )
 
     alphas = torch.empty((batch, n_rest + 1, S), dtype=torch.float64, device=first.device)
     msg, log_z = log_normalize(chain.log_initial.unsqueeze(0) + first)

@@ -113,8 +113,9 @@ def _cache(chain: LiftedChain) -> dict:
     return cache
 
 
-def linear_transition(chain: LiftedChain, dtype: torch.dtype = torch.float64,
-                      force_dense: bool = False) -> LinearTransition:
+def linear_transition(
+    chain: LiftedChain, dtype: torch.dtype = torch.float64, force_dense: bool = False
+) -> LinearTransition:
     """Linear-space transition of ``chain`` (cached on the chain object per dtype)."""
     cache = _cache(chain)
     key = ("transition", dtype, force_dense)
@@ -123,13 +124,18 @@ def linear_transition(chain: LiftedChain, dtype: torch.dtype = torch.float64,
     S = chain.num_states
     structured = hasattr(chain, "fwd") and hasattr(chain, "bwd") and hasattr(chain, "rest")
     if structured and not force_dense and S > DENSE_MAX_STATES:
-        out = LinearTransition(chain, dtype, None, float(chain.min_log),
-                               (chain.fwd.to(dtype), chain.bwd.to(dtype)))
+        out = LinearTransition(
+            chain, dtype, None, float(chain.min_log), (chain.fwd.to(dtype), chain.bwd.to(dtype))
+        )
     else:
         log_a = dense_log_transition(chain)
-        out = LinearTransition(chain, dtype, torch.exp(log_a).to(dtype).contiguous(),
-                               float(min_finite(log_a.reshape(-1), 0)),
-                               unsafe=bool((log_a > 0).any() | (chain.log_initial > 0).any()))
+        out = LinearTransition(
+            chain,
+            dtype,
+            torch.exp(log_a).to(dtype).contiguous(),
+            float(min_finite(log_a.reshape(-1), 0)),
+            unsafe=bool((log_a > 0).any() | (chain.log_initial > 0).any()),
+        )
     cache[key] = out
     return out
 
@@ -204,8 +210,9 @@ class NodeEvidence:
     def __init__(self, log_a0, log_c0, E, min_log_e, rest_tokens=None, table=None, unsafe=None):
         self.log_a0, self.log_c0, self._E, self.min_log_e = log_a0, log_c0, E, min_log_e
         self.rest_tokens, self.table = rest_tokens, table
-        self.unsafe = torch.zeros(log_c0.shape, dtype=torch.bool, device=log_c0.device) if unsafe is None \
-            else unsafe
+        self.unsafe = (
+            torch.zeros(log_c0.shape, dtype=torch.bool, device=log_c0.device) if unsafe is None else unsafe
+        )
 
     @property
     def num_rest(self) -> int:
@@ -228,11 +235,16 @@ def node_evidence(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype) 
         ev = state_log_evidence(chain, rest)
         log_a0, log_c0 = log_normalize(chain.log_initial.unsqueeze(0) + first)
         unsafe = (ev > 0).flatten(1).any(1) | (first > 0).any(1)
-        return NodeEvidence(log_a0, log_c0, torch.exp(ev).to(dtype).transpose(0, 1).contiguous(),
-                            min_finite(ev).T.contiguous(), unsafe=unsafe)
+        return NodeEvidence(
+            log_a0,
+            log_c0,
+            torch.exp(ev).to(dtype).transpose(0, 1).contiguous(),
+            min_finite(ev).T.contiguous(),
+            unsafe=unsafe,
+        )
     lin_table, min_table = table
     first, _ = chain.evidence(tokens[:, : L - n + 1] if n > 0 else tokens)  # node 0 (+ one cheap node)
-    rest_tokens = tokens[:, L - n:].T.contiguous()  # (n, B)
+    rest_tokens = tokens[:, L - n :].T.contiguous()  # (n, B)
     log_a0, log_c0 = log_normalize(chain.log_initial.unsqueeze(0) + first)
     return NodeEvidence(log_a0, log_c0, None, min_table[rest_tokens], rest_tokens, lin_table)
 
@@ -240,6 +252,7 @@ def node_evidence(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype) 
 # ---------------------------------------------------------------------------------------------------
 # Messages -> posteriors
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class LinearMessages:
@@ -272,8 +285,9 @@ def merge_rows(post: ChainPosterior, rows: torch.Tensor, sub: ChainPosterior) ->
     return ChainPosterior(log_evidence=log_z, log_gamma=log_gamma, impossible=imp)
 
 
-def posterior_from_messages(chain: LiftedChain, msgs: LinearMessages, tokens: torch.Tensor,
-                            fallback: bool = True) -> ChainPosterior:
+def posterior_from_messages(
+    chain: LiftedChain, msgs: LinearMessages, tokens: torch.Tensor, fallback: bool = True
+) -> ChainPosterior:
     """Log node posteriors ``log alpha + log beta`` (normalised in log space, so tiny posteriors keep
     their relative accuracy); uncertified rows are recomputed by the log engine when ``fallback``."""
     from sims.chain import forward_backward_log
@@ -310,8 +324,9 @@ class TokenPosterior:
     fallback_rows: int = 0
 
 
-def token_posterior_from_chain_posterior(chain: LiftedChain, post: ChainPosterior, length: int,
-                                         fallback_rows: int = 0) -> TokenPosterior:
+def token_posterior_from_chain_posterior(
+    chain: LiftedChain, post: ChainPosterior, length: int, fallback_rows: int = 0
+) -> TokenPosterior:
     """The log-space projection (reference path)."""
     log_probs = chain.token_log_marginals(post.log_gamma, length)
     if bool(post.impossible.any()):
@@ -319,8 +334,9 @@ def token_posterior_from_chain_posterior(chain: LiftedChain, post: ChainPosterio
     return TokenPosterior(log_probs, post.log_evidence, post.impossible, fallback_rows)
 
 
-def token_posterior_from_messages(chain: LiftedChain, msgs: LinearMessages, tokens: torch.Tensor,
-                                  dtype: torch.dtype) -> TokenPosterior:
+def token_posterior_from_messages(
+    chain: LiftedChain, msgs: LinearMessages, tokens: torch.Tensor, dtype: torch.dtype
+) -> TokenPosterior:
     """Token posteriors from linear messages: gamma = alpha * beta, normalised, projected, logged once.
 
     Certified per row (module docstring); rows that fail, or whose engine certificate failed, take the
@@ -355,8 +371,15 @@ def token_posterior_from_messages(chain: LiftedChain, msgs: LinearMessages, toke
     n_fallback = 0
     if bool(need_log.any()):
         rows = need_log.nonzero().flatten()
-        sub_msgs = LinearMessages(msgs.alpha[:, rows], msgs.beta[:, rows], msgs.lo_alpha[:, rows],
-                                  msgs.lo_beta[:, rows], msgs.log_z[rows], msgs.impossible[rows], msgs.bad[rows])
+        sub_msgs = LinearMessages(
+            msgs.alpha[:, rows],
+            msgs.beta[:, rows],
+            msgs.lo_alpha[:, rows],
+            msgs.lo_beta[:, rows],
+            msgs.log_z[rows],
+            msgs.impossible[rows],
+            msgs.bad[rows],
+        )
         post = posterior_from_messages(chain, sub_msgs, tokens[rows])
         log_probs[rows] = chain.token_log_marginals(post.log_gamma, L)
         log_z[rows] = post.log_evidence

@@ -58,8 +58,9 @@ class ScaledStats:
     fallback_rows: int
 
 
-def scaled_messages(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64
-                    ) -> LinearMessages:
+def scaled_messages(
+    chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64
+) -> LinearMessages:
     """Run the certified scaled recursions; returns time-major linear messages (module docstring)."""
     B = tokens.shape[0]
     S = chain.num_states
@@ -94,8 +95,9 @@ def scaled_messages(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype
     if n > 0:
         beta[:n] = lin.backward(r[1:].reshape(n * B, S)).reshape(n, B, S)
 
-    log_c = torch.log(norms.to(torch.float64)) if n > 0 else torch.zeros((0, B), dtype=torch.float64,
-                                                                         device=dev)
+    log_c = (
+        torch.log(norms.to(torch.float64)) if n > 0 else torch.zeros((0, B), dtype=torch.float64, device=dev)
+    )
     log_z = ev.log_c0 + log_c.sum(0)
     impossible = ~torch.isfinite(ev.log_c0) | ~torch.isfinite(log_c).all(0)
 
@@ -138,8 +140,9 @@ def _stacked_loop(lin: LinearTransition, buf: torch.Tensor, ev, n: int) -> torch
     return norms[:, 0, :, 0]
 
 
-def _structured_loops(lin: LinearTransition, alpha: torch.Tensor, r: torch.Tensor, E: torch.Tensor,
-                      n: int) -> torch.Tensor:
+def _structured_loops(
+    lin: LinearTransition, alpha: torch.Tensor, r: torch.Tensor, E: torch.Tensor, n: int
+) -> torch.Tensor:
     """Forward then backward recursion with the n-gram block structure (large n-gram chains)."""
     B = alpha.shape[1]
     norms = torch.empty((n, B, 1), dtype=alpha.dtype, device=alpha.device)
@@ -154,8 +157,13 @@ def _structured_loops(lin: LinearTransition, alpha: torch.Tensor, r: torch.Tenso
     return norms[:, :, 0]
 
 
-def forward_backward_scaled(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64,
-                            return_stats: bool = False, fallback: bool = True):
+def forward_backward_scaled(
+    chain: LiftedChain,
+    tokens: torch.Tensor,
+    dtype: torch.dtype = torch.float64,
+    return_stats: bool = False,
+    fallback: bool = True,
+):
     """Certified scaled forward-backward; same result as the log engine (to rounding in float64).
 
     Args:
@@ -173,8 +181,9 @@ def forward_backward_scaled(chain: LiftedChain, tokens: torch.Tensor, dtype: tor
     return post
 
 
-def token_posteriors_scaled(chain: LiftedChain, tokens: torch.Tensor,
-                            dtype: torch.dtype = torch.float64) -> TokenPosterior:
+def token_posteriors_scaled(
+    chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64
+) -> TokenPosterior:
     """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.chain_linear`."""
     return token_posterior_from_messages(chain, scaled_messages(chain, tokens, dtype), tokens, dtype)
 
@@ -216,5 +225,11 @@ def forward_log_evidence_scaled(chain: LiftedChain, tokens: torch.Tensor) -> tor
     return log_z
 
 
-__all__ = ["ChainPosterior", "ScaledStats", "forward_backward_scaled", "forward_log_evidence_scaled",
-           "scaled_messages", "token_posteriors_scaled"]
+__all__ = [
+    "ChainPosterior",
+    "ScaledStats",
+    "forward_backward_scaled",
+    "forward_log_evidence_scaled",
+    "scaled_messages",
+    "token_posteriors_scaled",
+]

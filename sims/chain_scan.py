@@ -68,7 +68,7 @@ from sims.chain_linear import (
 )
 
 #: Default memory budget (bytes) for the matrices of one batch chunk of the scan.
-DEFAULT_MAX_BYTES = 256 * 2 ** 20
+DEFAULT_MAX_BYTES = 256 * 2**20
 
 #: Bytes per (node, S*S entry) held at once by the scan (levels + product temporaries), for chunking.
 _BYTES_FACTOR = 1.5
@@ -114,12 +114,18 @@ def _tf32_matmul(enabled: bool):
 def scan_bytes_per_sequence(num_nodes: int, num_states: int, dtype: torch.dtype = torch.float64) -> float:
     """Approximate peak memory of the scan per sequence (bytes)."""
     item = torch.empty((), dtype=dtype).element_size()
-    return _BYTES_FACTOR * max(num_nodes, 1) * num_states ** 2 * item
+    return _BYTES_FACTOR * max(num_nodes, 1) * num_states**2 * item
 
 
-def scan_messages(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64, *,
-                  tf32: bool = False, emulate_tf32: bool = False, max_bytes: float = DEFAULT_MAX_BYTES
-                  ) -> tuple[LinearMessages, ScanStats]:
+def scan_messages(
+    chain: LiftedChain,
+    tokens: torch.Tensor,
+    dtype: torch.dtype = torch.float64,
+    *,
+    tf32: bool = False,
+    emulate_tf32: bool = False,
+    max_bytes: float = DEFAULT_MAX_BYTES,
+) -> tuple[LinearMessages, ScanStats]:
     """Run the scan over batch chunks that fit ``max_bytes``; returns time-major linear messages."""
     if (tf32 or emulate_tf32) and dtype != torch.float32:
         raise ValueError("tf32 / emulate_tf32 need dtype=torch.float32")
@@ -130,21 +136,39 @@ def scan_messages(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype =
     parts, levels = [], 0
     with _tf32_matmul(tf32 and tokens.is_cuda):
         for start in range(0, B, chunk):
-            msgs, levels = _scan_chunk(chain, lin, tokens[start:start + chunk], dtype, emulate_tf32)
+            msgs, levels = _scan_chunk(chain, lin, tokens[start : start + chunk], dtype, emulate_tf32)
             parts.append(msgs)
     if len(parts) == 1:
         msgs = parts[0]
     else:
-        msgs = LinearMessages(*(torch.cat([getattr(m, f) for m in parts], dim)
-                                for f, dim in (("alpha", 1), ("beta", 1), ("lo_alpha", 1), ("lo_beta", 1),
-                                               ("log_z", 0), ("impossible", 0), ("bad", 0))))
+        msgs = LinearMessages(
+            *(
+                torch.cat([getattr(m, f) for m in parts], dim)
+                for f, dim in (
+                    ("alpha", 1),
+                    ("beta", 1),
+                    ("lo_alpha", 1),
+                    ("lo_beta", 1),
+                    ("log_z", 0),
+                    ("impossible", 0),
+                    ("bad", 0),
+                )
+            )
+        )
     return msgs, ScanStats(rows=B, fallback_rows=int(msgs.bad.sum()), chunks=len(parts), levels=levels)
 
 
-def forward_backward_scan(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64,
-                          *, tf32: bool = False, emulate_tf32: bool = False,
-                          max_bytes: float = DEFAULT_MAX_BYTES, return_stats: bool = False,
-                          fallback: bool = True):
+def forward_backward_scan(
+    chain: LiftedChain,
+    tokens: torch.Tensor,
+    dtype: torch.dtype = torch.float64,
+    *,
+    tf32: bool = False,
+    emulate_tf32: bool = False,
+    max_bytes: float = DEFAULT_MAX_BYTES,
+    return_stats: bool = False,
+    fallback: bool = True,
+):
     """Parallel-scan forward-backward (see the module docstring); same result as the log engine.
 
     Args:
@@ -157,14 +181,16 @@ def forward_backward_scan(chain: LiftedChain, tokens: torch.Tensor, dtype: torch
         return_stats: also return :class:`ScanStats`.
         fallback: recompute uncertified rows with the float64 log engine (``False``: report only).
     """
-    msgs, stats = scan_messages(chain, tokens, dtype, tf32=tf32, emulate_tf32=emulate_tf32,
-                                max_bytes=max_bytes)
+    msgs, stats = scan_messages(
+        chain, tokens, dtype, tf32=tf32, emulate_tf32=emulate_tf32, max_bytes=max_bytes
+    )
     post = posterior_from_messages(chain, msgs, tokens, fallback=fallback)
     return (post, stats) if return_stats else post
 
 
-def token_posteriors_scan(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64,
-                          tf32: bool = False) -> TokenPosterior:
+def token_posteriors_scan(
+    chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64, tf32: bool = False
+) -> TokenPosterior:
     """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.chain_linear`."""
     msgs, _ = scan_messages(chain, tokens, dtype, tf32=tf32)
     return token_posterior_from_messages(chain, msgs, tokens, dtype)
@@ -222,20 +248,34 @@ def _scan_chunk(chain: LiftedChain, lin, tokens: torch.Tensor, dtype: torch.dtyp
     if n == 0:
         ones = torch.ones((1, b, S), dtype=dtype, device=tokens.device)
         zero = torch.zeros((1, b), dtype=torch.float64, device=tokens.device)
-        return LinearMessages(a0.unsqueeze(0), ones, lo_a0.unsqueeze(0), zero, ev.log_c0.clone(),
-                              ~torch.isfinite(ev.log_c0), bad), 0
+        return LinearMessages(
+            a0.unsqueeze(0),
+            ones,
+            lo_a0.unsqueeze(0),
+            zero,
+            ev.log_c0.clone(),
+            ~torch.isfinite(ev.log_c0),
+            bad,
+        ), 0
     bad = bad | (ev.min_log_e < -safe).any(0)
     lo0 = lin.min_log + ev.min_log_e  # (n, b): bounds for M_t = A diag(E_t), never materialised
     levels, bad = upsweep(lin.dense, ev.E, lo0, bad, safe, emulate_tf32)
-    alpha, beta, log_norm, lo_alpha, lo_beta, bad = downsweeps(lin.dense, ev.E, lo0, levels, a0, lo_a0,
-                                                               ev.log_c0, bad, safe, emulate_tf32)
+    alpha, beta, log_norm, lo_alpha, lo_beta, bad = downsweeps(
+        lin.dense, ev.E, lo0, levels, a0, lo_a0, ev.log_c0, bad, safe, emulate_tf32
+    )
     log_z = log_norm[n]
     impossible = ~torch.isfinite(log_z)
     return LinearMessages(alpha, beta, lo_alpha, lo_beta, log_z, impossible, bad), len(levels)
 
 
-def upsweep(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, bad: torch.Tensor, safe: float,
-            emulate_tf32: bool = False):
+def upsweep(
+    A: torch.Tensor,
+    E: torch.Tensor,
+    lo0: torch.Tensor,
+    bad: torch.Tensor,
+    safe: float,
+    emulate_tf32: bool = False,
+):
     """Tree of range products. Returns ``[(mats (m, b, S, S), log scale (m, b), log min (m, b)), ...]``
     from level 1 (pairs of M_t) to the top (one matrix), and the updated certificate failures."""
     n, b, S = E.shape
@@ -247,13 +287,15 @@ def upsweep(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, bad: torch.Tens
     scale = torch.zeros((m1, b), dtype=torch.float64, device=dev)
     lo = torch.empty((m1, b), dtype=torch.float64, device=dev)
     if p > 0:
-        bad = bad | ((lo0[0:2 * p:2] + lo0[1:2 * p:2]) < -safe).any(0)
-        left = (A * E[0:2 * p:2].unsqueeze(-2)).reshape(p * b * S, S)  # rows of A diag(E_2j)
+        bad = bad | ((lo0[0 : 2 * p : 2] + lo0[1 : 2 * p : 2]) < -safe).any(0)
+        left = (A * E[0 : 2 * p : 2].unsqueeze(-2)).reshape(p * b * S, S)  # rows of A diag(E_2j)
         _matmul(left, A, emulate_tf32, out=mats[:p].view(p * b * S, S))  # one large GEMM
         del left
-        mats[:p].mul_(E[1:2 * p:2].unsqueeze(-2))
+        mats[:p].mul_(E[1 : 2 * p : 2].unsqueeze(-2))
         scale[:p] = _normalise_mats(mats[:p])
-        lo[:p] = lo0[0:2 * p:2] + lo0[1:2 * p:2] - torch.where(torch.isfinite(scale[:p]), scale[:p], 0.0)
+        lo[:p] = (
+            lo0[0 : 2 * p : 2] + lo0[1 : 2 * p : 2] - torch.where(torch.isfinite(scale[:p]), scale[:p], 0.0)
+        )
     if n % 2:
         mats[p] = A * E[n - 1].unsqueeze(-2)
         lo[p] = lo0[n - 1]
@@ -262,24 +304,33 @@ def upsweep(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, bad: torch.Tens
     while mats.shape[0] > 1:
         m = mats.shape[0]
         p = m // 2
-        bad = bad | ((lo[0:2 * p:2] + lo[1:2 * p:2]) < -safe).any(0)
+        bad = bad | ((lo[0 : 2 * p : 2] + lo[1 : 2 * p : 2]) < -safe).any(0)
         nxt = torch.empty((p + m % 2, b, S, S), dtype=dtype, device=dev)
-        _matmul(mats[0:2 * p:2], mats[1:2 * p:2], emulate_tf32, out=nxt[:p])
+        _matmul(mats[0 : 2 * p : 2], mats[1 : 2 * p : 2], emulate_tf32, out=nxt[:p])
         mx = _normalise_mats(nxt[:p])
-        nscale = scale[0:2 * p:2] + scale[1:2 * p:2] + mx
-        nlo = lo[0:2 * p:2] + lo[1:2 * p:2] - torch.where(torch.isfinite(mx), mx, 0.0)
+        nscale = scale[0 : 2 * p : 2] + scale[1 : 2 * p : 2] + mx
+        nlo = lo[0 : 2 * p : 2] + lo[1 : 2 * p : 2] - torch.where(torch.isfinite(mx), mx, 0.0)
         if m % 2:
             nxt[p] = mats[m - 1]
-            nscale = torch.cat([nscale, scale[m - 1:]])
-            nlo = torch.cat([nlo, lo[m - 1:]])
+            nscale = torch.cat([nscale, scale[m - 1 :]])
+            nlo = torch.cat([nlo, lo[m - 1 :]])
         mats, scale, lo = nxt, nscale, _refine_lo(nxt, nlo, -safe / 2)
         levels.append((mats, scale, lo))
     return levels, bad
 
 
-def downsweeps(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, levels, a0: torch.Tensor,
-               lo_a0: torch.Tensor, log_c0: torch.Tensor, bad: torch.Tensor, safe: float,
-               emulate_tf32: bool = False):
+def downsweeps(
+    A: torch.Tensor,
+    E: torch.Tensor,
+    lo0: torch.Tensor,
+    levels,
+    a0: torch.Tensor,
+    lo_a0: torch.Tensor,
+    log_c0: torch.Tensor,
+    bad: torch.Tensor,
+    safe: float,
+    emulate_tf32: bool = False,
+):
     """Forward and backward messages at every node from the tree: ``alpha, beta (n+1, b, S)``
     (normalised), the forward log normalisers ``(n+1, b)``, log smallest positive entries of alpha and
     beta ``(n+1, b)`` and the updated certificate failures."""
@@ -303,11 +354,11 @@ def downsweeps(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, levels, a0: 
         m = mats.shape[0]
         p = m // 2
         ea, eb = alpha[: p + 1], beta[: p + 1]
-        odd_a, s_a = _vec_mat(ea[:p], mats[0:2 * p:2], emulate_tf32)
-        odd_b, _ = _vec_mat(eb[1:], mats[1:2 * p:2].transpose(-1, -2), emulate_tf32)
-        bad = bad | ((lo_alpha[:p] + lo[0:2 * p:2]) < -safe).any(0)
-        bad = bad | ((lo_beta[1:p + 1] + lo[1:2 * p:2]) < -safe).any(0)
-        odd_norm = log_norm[:p] + scale[0:2 * p:2] + s_a
+        odd_a, s_a = _vec_mat(ea[:p], mats[0 : 2 * p : 2], emulate_tf32)
+        odd_b, _ = _vec_mat(eb[1:], mats[1 : 2 * p : 2].transpose(-1, -2), emulate_tf32)
+        bad = bad | ((lo_alpha[:p] + lo[0 : 2 * p : 2]) < -safe).any(0)
+        bad = bad | ((lo_beta[1 : p + 1] + lo[1 : 2 * p : 2]) < -safe).any(0)
+        odd_norm = log_norm[:p] + scale[0 : 2 * p : 2] + s_a
         alpha, beta = _interleave(alpha, odd_a), _interleave(beta, odd_b)
         log_norm = _interleave(log_norm, odd_norm)
         lo_alpha = _interleave(lo_alpha, min_positive_log_linear(odd_a))
@@ -315,12 +366,14 @@ def downsweeps(A: torch.Tensor, E: torch.Tensor, lo0: torch.Tensor, levels, a0: 
 
     p = n // 2  # level 0: alpha[2j+1] = (alpha[2j] A) * E_2j, beta[2j+1] = A (E_2j+1 * beta[2j+2])
     if p > 0:
-        ya = _matmul(alpha[:p].reshape(p * b, S), A, emulate_tf32).reshape(p, b, S) * E[0:2 * p:2]
+        ya = _matmul(alpha[:p].reshape(p * b, S), A, emulate_tf32).reshape(p, b, S) * E[0 : 2 * p : 2]
         odd_a, s_a = _normalise_vec(ya)
-        yb = _matmul((beta[1:p + 1] * E[1:2 * p:2]).reshape(p * b, S), AT, emulate_tf32).reshape(p, b, S)
+        yb = _matmul((beta[1 : p + 1] * E[1 : 2 * p : 2]).reshape(p * b, S), AT, emulate_tf32).reshape(
+            p, b, S
+        )
         odd_b, _ = _normalise_vec(yb)
-        bad = bad | ((lo_alpha[:p] + lo0[0:2 * p:2]) < -safe).any(0)
-        bad = bad | ((lo_beta[1:p + 1] + lo0[1:2 * p:2]) < -safe).any(0)
+        bad = bad | ((lo_alpha[:p] + lo0[0 : 2 * p : 2]) < -safe).any(0)
+        bad = bad | ((lo_beta[1 : p + 1] + lo0[1 : 2 * p : 2]) < -safe).any(0)
         alpha, beta = _interleave(alpha, odd_a), _interleave(beta, odd_b)
         log_norm = _interleave(log_norm, log_norm[:p] + s_a)
         lo_alpha = _interleave(lo_alpha, min_positive_log_linear(odd_a))

@@ -43,10 +43,10 @@ class CostModel:
     c: float
 
     def scaled(self, batch: int, steps: int, states: int) -> float:
-        return steps * (self.o + self.d * batch * states ** 2 + self.e * batch * states)
+        return steps * (self.o + self.d * batch * states**2 + self.e * batch * states)
 
     def scan(self, batch: int, steps: int, states: int) -> float:
-        return steps * batch * (self.a * states ** 3 + self.b * states ** 2 + self.c)
+        return steps * batch * (self.a * states**3 + self.b * states**2 + self.c)
 
 
 #: Fitted on the development CPU (float64, one thread); see the module docstring.

@@ -36,12 +36,14 @@ def _names(choices):
         if bad:
             raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {sorted(choices)}")
         return names
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdm-suite", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="mdm-suite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sweep", help="quality vs steps with the oracle denoiser")
     s.add_argument("--languages", type=_names(LANGUAGES), default=["ngram2", "hmm"])
@@ -77,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2
-    cfg = SweepConfig(languages=args.languages, lengths=args.lengths, samplers=args.samplers,
-                      steps=args.steps, num_samples=args.num_samples, batch_size=args.batch_size,
-                      seed=args.seed, device=args.device)
+    cfg = SweepConfig(
+        languages=args.languages,
+        lengths=args.lengths,
+        samplers=args.samplers,
+        steps=args.steps,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     store = run_sweep(cfg, args.out / "sweep.json", progress=not args.no_progress)
     store.write_csv(args.out / "sweep.csv")

@@ -12,7 +12,6 @@ r"""Exact enumeration for tiny cases: the reference every fast path is tested ag
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
 
 import torch
 
@@ -20,14 +19,14 @@ from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.languages.base import Language
 from sims.validation import ImpossibleEvidenceError, check_tokens
 
-MAX_STATES = 2 ** 22
+MAX_STATES = 2**22
 
 
 def all_sequences(vocab_size: int, length: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """``(V**L, L)`` every sequence, row index = base-V number with position 0 most significant."""
-    if vocab_size ** length > MAX_STATES:
+    if vocab_size**length > MAX_STATES:
         raise ValueError(f"V**L = {vocab_size}**{length} is too large to enumerate (limit {MAX_STATES})")
-    idx = torch.arange(vocab_size ** length, device=device)
+    idx = torch.arange(vocab_size**length, device=device)
     powers = vocab_size ** torch.arange(length - 1, -1, -1, device=device)
     return (idx.unsqueeze(-1) // powers) % vocab_size
 
@@ -42,7 +41,7 @@ def sequence_index(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
 def exact_log_joint(language: Language, length: int) -> torch.Tensor:
     """``(V**L,)`` exact ``log q(x)`` over all sequences, via the language's own ``log_prob``."""
     seqs = all_sequences(language.vocab_size, length, language.device)
-    return torch.cat([language.log_prob(c) for c in seqs.split(2 ** 16)])
+    return torch.cat([language.log_prob(c) for c in seqs.split(2**16)])
 
 
 class BruteForceDenoiser(Denoiser):
@@ -54,14 +53,13 @@ class BruteForceDenoiser(Denoiser):
 
     time_conditioned = False
 
-    def __init__(self, log_joint: torch.Tensor, vocab_size: int, length: int,
-                 on_impossible: str = "raise"):
+    def __init__(self, log_joint: torch.Tensor, vocab_size: int, length: int, on_impossible: str = "raise"):
         self.vocab_size, self.length = vocab_size, length
         self.log_joint = log_joint.to(torch.float64)
         self.seqs = all_sequences(vocab_size, length, log_joint.device)
         self.on_impossible = on_impossible
 
-    def predict(self, tokens: torch.Tensor, t: Optional[torch.Tensor] = None) -> DenoiserOutput:
+    def predict(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
         tokens = check_tokens(tokens, self.vocab_size, allow_mask=True, length=self.length)
         tokens = tokens.to(self.log_joint.device)
         B, L, V = tokens.shape[0], self.length, self.vocab_size
@@ -103,7 +101,7 @@ def exact_sampler_law(sampler, denoiser: Denoiser, length: int) -> torch.Tensor:
                 if q > 0:
                     nxt[new] += states[key] * q
         states = dict(nxt)
-    law = torch.zeros(V ** length, dtype=torch.float64)
+    law = torch.zeros(V**length, dtype=torch.float64)
     for key, p in states.items():
         if V in key:
             raise AssertionError(f"trajectory ended with masked positions: {key}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import torch
 from scipy import stats
@@ -105,18 +104,24 @@ class SampleQuality:
     gen_nll_per_token: MeanEstimate
     gen_perplexity: float
     gen_perplexity_ci: tuple[float, float]
-    gen_nll_per_token_in_support: Optional[MeanEstimate]
+    gen_nll_per_token_in_support: MeanEstimate | None
     gen_perplexity_in_support: float
-    optimal_nll_per_token: Optional[float]
-    token_error_rate: Optional[MeanEstimate]
-    mean_nfe: Optional[float]
+    optimal_nll_per_token: float | None
+    token_error_rate: MeanEstimate | None
+    mean_nfe: float | None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def evaluate_samples(language: Language, tokens: torch.Tensor, *, nfe: Optional[torch.Tensor] = None,
-                     level: float = 0.95, optimal_nll_per_token: Optional[float] = None) -> SampleQuality:
+def evaluate_samples(
+    language: Language,
+    tokens: torch.Tensor,
+    *,
+    nfe: torch.Tensor | None = None,
+    level: float = 0.95,
+    optimal_nll_per_token: float | None = None,
+) -> SampleQuality:
     """Generative NLL/perplexity, SER and (n-grams) token error rate of ``tokens`` under ``language``."""
     B, L = tokens.shape
     lp = language.log_prob(tokens)
@@ -130,21 +135,27 @@ def evaluate_samples(language: Language, tokens: torch.Tensor, *, nfe: Optional[
     if isinstance(language, NGramLanguage):
         ter = mean_estimate(language.token_violations(tokens).double().mean(1), level)
     return SampleQuality(
-        length=L, num_samples=B, sequence_error=ser, gen_nll_per_token=gen,
+        length=L,
+        num_samples=B,
+        sequence_error=ser,
+        gen_nll_per_token=gen,
         gen_perplexity=math.exp(gen.mean) if math.isfinite(gen.mean) else math.inf,
         gen_perplexity_ci=(_safe_exp(gen.ci_low), _safe_exp(gen.ci_high)),
         gen_nll_per_token_in_support=gen_ok,
         gen_perplexity_in_support=math.exp(gen_ok.mean) if gen_ok else math.nan,
-        optimal_nll_per_token=optimal_nll_per_token, token_error_rate=ter,
-        mean_nfe=None if nfe is None else float(nfe.double().mean()))
+        optimal_nll_per_token=optimal_nll_per_token,
+        token_error_rate=ter,
+        mean_nfe=None if nfe is None else float(nfe.double().mean()),
+    )
 
 
 def _safe_exp(v: float) -> float:
     return math.inf if v >= 709 else math.exp(v)
 
 
-def teacher_forced_log_likelihood(denoiser: Denoiser, tokens: torch.Tensor,
-                                  reveal_step: torch.Tensor) -> torch.Tensor:
+def teacher_forced_log_likelihood(
+    denoiser: Denoiser, tokens: torch.Tensor, reveal_step: torch.Tensor
+) -> torch.Tensor:
     r"""``log p_M(x) = sum_k sum_{i in B_k} log p(x_i | x_{B_<k})`` for given data and step assignments.
 
     ``reveal_step`` ``(B, L)`` gives the step of each position; positions revealed at the same step are
@@ -160,8 +171,16 @@ def teacher_forced_log_likelihood(denoiser: Denoiser, tokens: torch.Tensor,
     return total
 
 
-def _order_conditional_values(language: Language, denoiser: Denoiser, sampler, length: int, num_samples: int,
-                              generator: torch.Generator, batch_size: int, paired: bool) -> torch.Tensor:
+def _order_conditional_values(
+    language: Language,
+    denoiser: Denoiser,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    batch_size: int,
+    paired: bool,
+) -> torch.Tensor:
     """Per-sample ``-log p_M(x)/L`` (or ``(log q(x) - log p_M(x))/L`` if ``paired``) for x ~ q and random M."""
     vals = []
     remaining = num_samples
@@ -177,21 +196,39 @@ def _order_conditional_values(language: Language, denoiser: Denoiser, sampler, l
     return torch.cat(vals)
 
 
-def order_conditional_data_nll(language: Language, denoiser: Denoiser, sampler, length: int,
-                               num_samples: int, generator: torch.Generator, batch_size: int = 256,
-                               level: float = 0.95) -> MeanEstimate:
+def order_conditional_data_nll(
+    language: Language,
+    denoiser: Denoiser,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    batch_size: int = 256,
+    level: float = 0.95,
+) -> MeanEstimate:
     r"""Monte Carlo :math:`E_{x \sim q} E_M[-\log p_M(x)]/L` (nats/token) for a value-independent order rule.
 
     ``sampler`` must provide ``reveal_schedule(batch, length, generator)`` (random-order samplers do).
     Subtract :math:`H(q)/L` to get the excess :math:`E_M KL(q \Vert p_M)/L`.
     """
-    return mean_estimate(_order_conditional_values(language, denoiser, sampler, length, num_samples, generator,
-                                                   batch_size, paired=False), level)
+    return mean_estimate(
+        _order_conditional_values(
+            language, denoiser, sampler, length, num_samples, generator, batch_size, paired=False
+        ),
+        level,
+    )
 
 
-def order_conditional_excess_nll(language: Language, denoiser: Denoiser, sampler, length: int,
-                                 num_samples: int, generator: torch.Generator, batch_size: int = 256,
-                                 level: float = 0.95) -> MeanEstimate:
+def order_conditional_excess_nll(
+    language: Language,
+    denoiser: Denoiser,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    batch_size: int = 256,
+    level: float = 0.95,
+) -> MeanEstimate:
     r"""Monte Carlo :math:`E_{x\sim q} E_M[\log q(x) - \log p_M(x)]/L = E_M KL(q \Vert p_M)/L` (nats/token).
 
     Paired differences on the same x (exact :math:`\log q` and exact teacher-forced :math:`\log p_M`), so
@@ -199,8 +236,12 @@ def order_conditional_excess_nll(language: Language, denoiser: Denoiser, sampler
     the oracle denoiser this is the factorisation error the Feng / Li & Cai theory bounds; it
     upper-bounds the excess of the mixture law, :math:`KL(q \Vert \bar p)/L`.
     """
-    return mean_estimate(_order_conditional_values(language, denoiser, sampler, length, num_samples, generator,
-                                                   batch_size, paired=True), level)
+    return mean_estimate(
+        _order_conditional_values(
+            language, denoiser, sampler, length, num_samples, generator, batch_size, paired=True
+        ),
+        level,
+    )
 
 
 @dataclass
@@ -231,10 +272,14 @@ def exact_law_metrics(log_q: torch.Tensor, law: torch.Tensor, length: int) -> Ex
         return float(-(a[mask] * log_b[mask]).sum()) if bool(torch.isfinite(log_b[mask]).all()) else math.inf
 
     return ExactLawMetrics(
-        kl_data_to_sampler=kl_divergence(q, p), kl_sampler_to_data=kl_divergence(p, q),
-        total_variation=total_variation(p, q), sequence_error=float(p[q == 0].sum()),
-        data_nll_per_token=xent(q, torch.log(p)) / length, gen_nll_per_token=xent(p, log_q) / length,
-        entropy_per_token=xent(q, log_q) / length)
+        kl_data_to_sampler=kl_divergence(q, p),
+        kl_sampler_to_data=kl_divergence(p, q),
+        total_variation=total_variation(p, q),
+        sequence_error=float(p[q == 0].sum()),
+        data_nll_per_token=xent(q, torch.log(p)) / length,
+        gen_nll_per_token=xent(p, log_q) / length,
+        entropy_per_token=xent(q, log_q) / length,
+    )
 
 
 def position_kl(log_p: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:

@@ -125,8 +125,11 @@ def _lex_propagate(count: torch.Tensor, logp: torch.Tensor, tc: torch.Tensor, tl
     """Lexicographic vector-matrix product: ``(B, S_in)`` pairs with an ``(S_in, S_out)`` table."""
     cand_c = count.unsqueeze(-1) + tc  # (B, S_in, S_out)
     new_c = cand_c.amin(1)
-    cand_l = torch.where((cand_c == new_c.unsqueeze(1)) & torch.isfinite(cand_c),
-                         logp.unsqueeze(-1) + tl, torch.full_like(cand_c, -math.inf))
+    cand_l = torch.where(
+        (cand_c == new_c.unsqueeze(1)) & torch.isfinite(cand_c),
+        logp.unsqueeze(-1) + tl,
+        torch.full_like(cand_c, -math.inf),
+    )
     return new_c, torch.logsumexp(cand_l, 1)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 STYLE = {
     "figure.dpi": 120,
@@ -62,52 +62,90 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
     has_excess = any(r.get("order_conditional_excess_nll_per_token") for r in rows)
     nrows = 3 if has_excess else 2
     with house_style():
-        fig, axes = plt.subplots(nrows, len(langs), figsize=(3.5 * len(langs), 2.5 * nrows + 0.4),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            nrows, len(langs), figsize=(3.5 * len(langs), 2.5 * nrows + 0.4), squeeze=False
+        )
         for j, lang in enumerate(langs):
             sub = [r for r in rows if r["language"] == lang]
             groups = sorted({(r["sampler"], r["length"]) for r in sub})
             optimal_drawn = set()
-            ax_ex, ax_ppl, ax_ser = (axes[0, j], axes[1, j], axes[2, j]) if has_excess else \
-                (None, axes[0, j], axes[1, j])
+            ax_ex, ax_ppl, ax_ser = (
+                (axes[0, j], axes[1, j], axes[2, j]) if has_excess else (None, axes[0, j], axes[1, j])
+            )
             for gi, (sampler, L) in enumerate(groups):
-                pts = sorted((r for r in sub if r["sampler"] == sampler and r["length"] == L),
-                             key=lambda r: r["steps"])
+                pts = sorted(
+                    (r for r in sub if r["sampler"] == sampler and r["length"] == L), key=lambda r: r["steps"]
+                )
                 ks = [r["steps"] for r in pts]
                 q = [r["quality"] for r in pts]
                 color = f"C{gi % 10}"
                 label = f"{sampler}, L={L}"
                 if has_excess:
-                    ex = [(k, r["order_conditional_excess_nll_per_token"]) for k, r in zip(ks, pts)
-                          if r.get("order_conditional_excess_nll_per_token")]
+                    ex = [
+                        (k, r["order_conditional_excess_nll_per_token"])
+                        for k, r in zip(ks, pts)
+                        if r.get("order_conditional_excess_nll_per_token")
+                    ]
                     # |excess| < 1e-12 nats/token is float64 noise around an exact zero (one token per
                     # step with the oracle); it cannot be drawn on a log axis and is omitted.
                     ex = [(k, e) for k, e in ex if e["mean"] > 1e-12]
                     if ex:
-                        ax_ex.errorbar([k for k, _ in ex], [e["mean"] for _, e in ex],
-                                       yerr=[[min(e["mean"] - e["ci_low"], 0.999 * e["mean"]) for _, e in ex],
-                                             [e["ci_high"] - e["mean"] for _, e in ex]],
-                                       color=color, marker="o", label=label, capsize=2, lw=1)
+                        ax_ex.errorbar(
+                            [k for k, _ in ex],
+                            [e["mean"] for _, e in ex],
+                            yerr=[
+                                [min(e["mean"] - e["ci_low"], 0.999 * e["mean"]) for _, e in ex],
+                                [e["ci_high"] - e["mean"] for _, e in ex],
+                            ],
+                            color=color,
+                            marker="o",
+                            label=label,
+                            capsize=2,
+                            lw=1,
+                        )
                 nll = [x["gen_nll_per_token_in_support"] or {} for x in q]
                 ppl = [math.exp(x["mean"]) if x.get("mean") is not None else math.nan for x in nll]
                 lo = [math.exp(_finite(x.get("ci_low", math.nan))) for x in nll]
                 hi = [math.exp(_finite(x.get("ci_high", math.nan))) for x in nll]
-                yerr = [[max(0.0, p - a) if math.isfinite(a) else 0 for p, a in zip(ppl, lo)],
-                        [max(0.0, b - p) if math.isfinite(b) else 0 for p, b in zip(ppl, hi)]]
+                yerr = [
+                    [max(0.0, p - a) if math.isfinite(a) else 0 for p, a in zip(ppl, lo)],
+                    [max(0.0, b - p) if math.isfinite(b) else 0 for p, b in zip(ppl, hi)],
+                ]
                 ax_ppl.errorbar(ks, ppl, yerr=yerr, color=color, marker="o", label=label, capsize=2, lw=1)
                 bad = [x["sequence_error"]["p"] > 0 for x in q]
-                ax_ppl.scatter([k for k, b in zip(ks, bad) if b], [p for p, b in zip(ppl, bad) if b],
-                               facecolors="white", edgecolors=color, zorder=3, s=14)
+                ax_ppl.scatter(
+                    [k for k, b in zip(ks, bad) if b],
+                    [p for p, b in zip(ppl, bad) if b],
+                    facecolors="white",
+                    edgecolors=color,
+                    zorder=3,
+                    s=14,
+                )
                 opt = q[0].get("optimal_nll_per_token")
                 if opt is not None and L not in optimal_drawn:
                     optimal_drawn.add(L)
-                    ax_ppl.axhline(math.exp(opt), color="0.4", ls=(0, (4, 1 + len(optimal_drawn))), lw=0.8,
-                                   label=f"optimal exp(H/L), L={L}")
+                    ax_ppl.axhline(
+                        math.exp(opt),
+                        color="0.4",
+                        ls=(0, (4, 1 + len(optimal_drawn))),
+                        lw=0.8,
+                        label=f"optimal exp(H/L), L={L}",
+                    )
                 ser = [x["sequence_error"] for x in q]
                 p = [s["p"] for s in ser]
-                ax_ser.errorbar(ks, p, yerr=[[a - s["ci_low"] for a, s in zip(p, ser)],
-                                             [s["ci_high"] - a for a, s in zip(p, ser)]],
-                                color=color, marker="o", label=label, capsize=2, lw=1)
+                ax_ser.errorbar(
+                    ks,
+                    p,
+                    yerr=[
+                        [a - s["ci_low"] for a, s in zip(p, ser)],
+                        [s["ci_high"] - a for a, s in zip(p, ser)],
+                    ],
+                    color=color,
+                    marker="o",
+                    label=label,
+                    capsize=2,
+                    lw=1,
+                )
             if has_excess:
                 ax_ex.set_title(lang)
                 ax_ex.set_xscale("log", base=2)

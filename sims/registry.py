@@ -6,7 +6,7 @@ support so that sequence error is meaningful.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sims.languages import Language, random_hmm, random_ngram
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
@@ -26,8 +26,16 @@ LANGUAGES: dict[str, Callable[[], Language]] = {
     # trigram over 8 tokens, 4 allowed successors per context
     "ngram3": lambda: random_ngram(3, 8, concentration=0.5, support_size=4, stationary=True, seed=0),
     # HMM: 16 hidden states (4 successors each), 8 tokens (3 emitted per state)
-    "hmm": lambda: random_hmm(16, 8, transition_concentration=0.5, emission_concentration=0.5,
-                              transition_support=4, emission_support=3, stationary=True, seed=0),
+    "hmm": lambda: random_hmm(
+        16,
+        8,
+        transition_concentration=0.5,
+        emission_concentration=0.5,
+        transition_support=4,
+        emission_support=3,
+        stationary=True,
+        seed=0,
+    ),
     # dense bigram (no zeros: SER is identically 0), for perplexity-only studies
     "ngram2_dense": lambda: random_ngram(2, 8, concentration=0.5, stationary=True, seed=0),
     # hard languages for sequence error (sims/languages/hard.py; stand-ins, not Feng et al.'s construction)

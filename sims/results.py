@@ -12,8 +12,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -73,8 +74,10 @@ class ResultStore:
             old = {k: self.meta.get(k) for k in meta if k in self.meta}
             clash = {k: (v, meta[k]) for k, v in old.items() if v != _restore(_jsonable(meta[k]))}
             if clash:
-                raise ValueError(f"{self.path} was written with different settings {clash}; use another "
-                                 "output path or delete the file to start over")
+                raise ValueError(
+                    f"{self.path} was written with different settings {clash}; use another "
+                    "output path or delete the file to start over"
+                )
             self.meta.update(_restore(_jsonable(meta)))
 
     def __contains__(self, key: str) -> bool:

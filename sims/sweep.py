@@ -47,7 +47,7 @@ def cell_key(lang: str, length: int, sampler: str, steps: int) -> str:
 
 
 def cell_seed(key: str, seed: int) -> int:
-    return (zlib.crc32(key.encode()) + seed) % (2 ** 63)
+    return (zlib.crc32(key.encode()) + seed) % (2**63)
 
 
 def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> ResultStore:
@@ -64,8 +64,9 @@ def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> Re
     for lang_name, L, sampler_name, k in it:
         if lang_name not in languages:
             languages[lang_name] = make_language(lang_name, config.device)
-            oracles[lang_name] = OracleDenoiser(languages[lang_name],
-                                                on_impossible=sampling_fallback(languages[lang_name]))
+            oracles[lang_name] = OracleDenoiser(
+                languages[lang_name], on_impossible=sampling_fallback(languages[lang_name])
+            )
         lang = languages[lang_name]
         key = cell_key(lang_name, L, sampler_name, k)
         g = make_generator(cell_seed(key, config.seed), config.device)
@@ -78,14 +79,24 @@ def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> Re
         q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=opt)
         excess = None
         if config.data_direction and hasattr(sampler, "reveal_schedule") and _value_independent(sampler):
-            excess = order_conditional_excess_nll(lang, oracles[lang_name], sampler, L, config.num_samples,
-                                                  g, batch_size=config.batch_size).to_dict()
-        store.put(key, {"language": lang_name, "length": L, "sampler": sampler_name, "steps": k,
-                        "quality": q.to_dict(), "conventions": res.conventions,
-                        "order_conditional_excess_nll_per_token": excess,
-                        "denoiser": oracles[lang_name].describe(),
-                        "left_support_fraction": float(res.left_support.double().mean()),
-                        "language_description": lang.describe()})
+            excess = order_conditional_excess_nll(
+                lang, oracles[lang_name], sampler, L, config.num_samples, g, batch_size=config.batch_size
+            ).to_dict()
+        store.put(
+            key,
+            {
+                "language": lang_name,
+                "length": L,
+                "sampler": sampler_name,
+                "steps": k,
+                "quality": q.to_dict(),
+                "conventions": res.conventions,
+                "order_conditional_excess_nll_per_token": excess,
+                "denoiser": oracles[lang_name].describe(),
+                "left_support_fraction": float(res.left_support.double().mean()),
+                "language_description": lang.describe(),
+            },
+        )
     return store
 
 

@@ -6,7 +6,7 @@ through these helpers, so that bad input fails loudly instead of turning into a 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -38,8 +38,9 @@ def as_float64(x, name: str, device: torch.device | str | None = None) -> torch.
     return t
 
 
-def check_stochastic(x, name: str, shape: Sequence[int] | None = None,
-                     device: torch.device | str | None = None) -> torch.Tensor:
+def check_stochastic(
+    x, name: str, shape: Sequence[int] | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Validate that the last axis of ``x`` holds probability vectors and return it as float64.
 
     Checks, in order: the shape (if given), finiteness (no NaN/inf), non-negativity, and row sums
@@ -67,7 +68,8 @@ def check_stochastic(x, name: str, shape: Sequence[int] | None = None,
         idx = tuple(int(i) for i in off.nonzero()[0])
         row = "row " + str(idx) if idx else "the vector"
         raise InvalidDistributionError(
-            f"{name}: {row} sums to {sums[idx].item()!r}, not 1 (tolerance {ROW_SUM_ATOL})")
+            f"{name}: {row} sums to {sums[idx].item()!r}, not 1 (tolerance {ROW_SUM_ATOL})"
+        )
     return t / sums.unsqueeze(-1)
 
 
@@ -80,8 +82,9 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_tokens(tokens, vocab_size: int, *, allow_mask: bool, name: str = "tokens",
-                 length: int | None = None) -> torch.Tensor:
+def check_tokens(
+    tokens, vocab_size: int, *, allow_mask: bool, name: str = "tokens", length: int | None = None
+) -> torch.Tensor:
     """Validate a (batch, length) integer tensor of token ids.
 
     Real tokens are ``0..vocab_size-1``; the mask id is ``vocab_size`` and is accepted only when
@@ -98,6 +101,7 @@ def check_tokens(tokens, vocab_size: int, *, allow_mask: bool, name: str = "toke
     hi = vocab_size if allow_mask else vocab_size - 1
     if tokens.numel() and (tokens.min() < 0 or tokens.max() > hi):
         what = f"0..{vocab_size - 1} or the mask id {vocab_size}" if allow_mask else f"0..{vocab_size - 1}"
-        raise ValueError(f"{name}: token ids must lie in {what}; found range "
-                         f"[{int(tokens.min())}, {int(tokens.max())}]")
+        raise ValueError(
+            f"{name}: token ids must lie in {what}; found range [{int(tokens.min())}, {int(tokens.max())}]"
+        )
     return tokens.long()

@@ -9,7 +9,9 @@ from scipy import stats
 from sims.exact import sequence_index
 
 
-def chi_square_pvalue(tokens: torch.Tensor, law: torch.Tensor, vocab_size: int, min_expected: float = 5.0) -> float:
+def chi_square_pvalue(
+    tokens: torch.Tensor, law: torch.Tensor, vocab_size: int, min_expected: float = 5.0
+) -> float:
     """p-value of Pearson's chi-square test of sampled sequences against the exact law over V**L.
 
     Bins with expected count below ``min_expected`` are pooled into one bin. A sample landing on a

@@ -14,7 +14,7 @@ def tiny_ngrams(draw, max_vocab: int = 3, max_order: int = 3, sparse: bool | Non
     """Random n-gram languages with optional exact zeros."""
     V = draw(st.integers(2, max_vocab))
     n = draw(st.integers(1, max_order))
-    seed = draw(st.integers(0, 2 ** 31 - 1))
+    seed = draw(st.integers(0, 2**31 - 1))
     conc = draw(st.sampled_from([0.3, 1.0, 3.0]))
     use_sparse = draw(st.booleans()) if sparse is None else sparse
     k = draw(st.integers(1, V)) if use_sparse else None
@@ -29,7 +29,7 @@ def tiny_hmms(draw, max_states: int = 3, max_vocab: int = 3, sparse: bool | None
     """Random HMM languages with optional exact zeros in transitions and emissions."""
     S = draw(st.integers(1, max_states))
     V = draw(st.integers(2, max_vocab))
-    seed = draw(st.integers(0, 2 ** 31 - 1))
+    seed = draw(st.integers(0, 2**31 - 1))
     conc = draw(st.sampled_from([0.3, 1.0, 3.0]))
     use_sparse = draw(st.booleans()) if sparse is None else sparse
     rng = np.random.default_rng(seed)
@@ -41,4 +41,6 @@ def tiny_hmms(draw, max_states: int = 3, max_vocab: int = 3, sparse: bool | None
 
 def tiny_languages(max_vocab: int = 3, sparse: bool | None = None):
     """Either a tiny n-gram or a tiny HMM."""
-    return st.one_of(tiny_ngrams(max_vocab=max_vocab, sparse=sparse), tiny_hmms(max_vocab=max_vocab, sparse=sparse))
+    return st.one_of(
+        tiny_ngrams(max_vocab=max_vocab, sparse=sparse), tiny_hmms(max_vocab=max_vocab, sparse=sparse)
+    )

@@ -64,7 +64,7 @@ def _check_length(L: int) -> int:
 def revealed_patterns(L: int) -> np.ndarray:
     """``(2**L, L)`` bool: row S (a bitmask, bit l = position l) marks the revealed positions."""
     L = _check_length(L)
-    S = np.arange(2 ** L)
+    S = np.arange(2**L)
     return ((S[:, None] >> np.arange(L)[None, :]) & 1).astype(bool)
 
 
@@ -80,8 +80,9 @@ def as_per_position(schedule, L: int) -> PerPositionSchedule:
 # =====================================================================================================
 # Conditionals of a denoiser for every reveal pattern
 # =====================================================================================================
-def subset_log_conditionals(denoiser: Denoiser, tokens: torch.Tensor, t: float | None = None,
-                            batch_rows: int = 65536) -> torch.Tensor:
+def subset_log_conditionals(
+    denoiser: Denoiser, tokens: torch.Tensor, t: float | None = None, batch_rows: int = 65536
+) -> torch.Tensor:
     r"""``(B, 2**L, L)`` float64 :math:`G[b, S, l] = \log\mu(x^l_b \mid x_b^S)`: the denoiser's log-probability
     of the true token at position l when exactly the positions in S (bitmask) are revealed. Entries with
     :math:`l\in S` are the carry-over value (0 for a one-hot denoiser) and are never used.
@@ -100,16 +101,17 @@ def subset_log_conditionals(denoiser: Denoiser, tokens: torch.Tensor, t: float |
     inp = torch.where(pat.unsqueeze(0), tokens.unsqueeze(1), torch.full((1, 1, 1), V)).reshape(-1, L)
     outs = []
     for chunk_start in range(0, inp.shape[0], batch_rows):
-        chunk = inp[chunk_start:chunk_start + batch_rows]
+        chunk = inp[chunk_start : chunk_start + batch_rows]
         tt = None if t is None else torch.full((chunk.shape[0],), float(t), dtype=torch.float64)
         outs.append(denoiser(chunk, tt).log_probs.to("cpu", torch.float64))
-    lp = torch.cat(outs).reshape(B, 2 ** L, L, V)
-    idx = tokens.reshape(B, 1, L, 1).expand(B, 2 ** L, L, 1)
+    lp = torch.cat(outs).reshape(B, 2**L, L, V)
+    idx = tokens.reshape(B, 1, L, 1).expand(B, 2**L, L, 1)
     return lp.gather(-1, idx).squeeze(-1)
 
 
-def exact_subset_log_conditionals(log_joint: torch.Tensor, vocab_size: int, length: int,
-                                  impossible: str = "uniform") -> torch.Tensor:
+def exact_subset_log_conditionals(
+    log_joint: torch.Tensor, vocab_size: int, length: int, impossible: str = "uniform"
+) -> torch.Tensor:
     r"""``(V**L, 2**L, L)`` exact :math:`\log q(x^l \mid x^S)` for every sequence x (order of
     :func:`sims.exact.all_sequences`) and reveal pattern S, by marginalizing the joint table (no
     forward-backward): :math:`q(x^l|x^S) = q(x^{S\cup l})/q(x^S)`. Contexts of probability 0 get the uniform law
@@ -119,14 +121,14 @@ def exact_subset_log_conditionals(log_joint: torch.Tensor, vocab_size: int, leng
     if impossible not in ("uniform", "-inf"):
         raise ValueError(f"impossible must be 'uniform' or '-inf', got {impossible!r}")
     P = torch.exp(torch.as_tensor(log_joint, dtype=torch.float64)).reshape((V,) * L)
-    out = torch.zeros((V ** L, 2 ** L, L), dtype=torch.float64)
+    out = torch.zeros((V**L, 2**L, L), dtype=torch.float64)
     pat = revealed_patterns(L)
     marg = {}
-    for S in range(2 ** L):
+    for S in range(2**L):
         axes = tuple(j for j in range(L) if not pat[S, j])
         marg[S] = (P.sum(dim=axes, keepdim=True) if axes else P).expand((V,) * L).reshape(-1)
     fill = -math.log(V) if impossible == "uniform" else -math.inf
-    for S in range(2 ** L):
+    for S in range(2**L):
         den = marg[S]
         for l in range(L):
             if pat[S, l]:
@@ -149,16 +151,18 @@ def univariate_subset_weights(L: int, exact: bool = False):
     sizes = pat.sum(1)
     frac = [Fraction(math.factorial(k) * math.factorial(L - 1 - k), math.factorial(L)) for k in range(L)]
     if exact:
-        return [[Fraction(0) if pat[S, l] else frac[sizes[S]] for S in range(2 ** L)] for l in range(L)]
-    W = np.zeros((L, 2 ** L))
+        return [[Fraction(0) if pat[S, l] else frac[sizes[S]] for S in range(2**L)] for l in range(L)]
+    W = np.zeros((L, 2**L))
     for l in range(L):
-        for S in range(2 ** L):
+        for S in range(2**L):
             if not pat[S, l]:
                 W[l, S] = float(frac[sizes[S]])
     return W
 
 
-def _coefficients(sched: PerPositionSchedule, t: float, pat: np.ndarray, cache: dict | None = None) -> np.ndarray:
+def _coefficients(
+    sched: PerPositionSchedule, t: float, pat: np.ndarray, cache: dict | None = None
+) -> np.ndarray:
     """``(L, 2**L)`` integrand coefficients :math:`m_l'(t)\\prod_{j\\in S}(1-m_j)\\prod_{j\\notin S\\cup l}m_j`
     (``cache``: optional dict t -> schedule values, shared by quadratures that visit the same nodes)."""
     L = sched.length
@@ -187,21 +191,28 @@ class SubsetWeights:
     method: str = "scipy.integrate.quad (QAGS) per (l, S) in mdlm time t"
 
 
-def subset_weights_quadrature(schedule, L: int, *, epsabs: float = 1e-13, epsrel: float = 1e-12,
-                              limit: int = 500) -> SubsetWeights:
+def subset_weights_quadrature(
+    schedule, L: int, *, epsabs: float = 1e-13, epsrel: float = 1e-12, limit: int = 500
+) -> SubsetWeights:
     r""":math:`W_l(S) = \int_0^1 m_l'(t)\prod_{j\in S}(1-m_j)\prod_{j\notin S\cup l}m_j\,dt` by adaptive
     quadrature in t, for any (per-position) schedule."""
     L = _check_length(L)
     sched = as_per_position(schedule, L)
     pat = revealed_patterns(L)
-    W = np.zeros((L, 2 ** L))
-    E = np.zeros((L, 2 ** L))
+    W = np.zeros((L, 2**L))
+    E = np.zeros((L, 2**L))
     if sched.is_univariate:  # W depends on |S| only: L integrals of m'(t) (1-m)^k m^(L-1-k)
         one = sched.schedules[0]
         sizes = pat.sum(1)
         for k in range(L):
-            f = lambda t, k=k: float(one.masked_fraction_derivative(t) * one.alpha(t) ** k
-                                     * one.masked_fraction(t) ** (L - 1 - k))
+
+            def f(t, k=k):
+                return float(
+                    one.masked_fraction_derivative(t)
+                    * one.alpha(t) ** k
+                    * one.masked_fraction(t) ** (L - 1 - k)
+                )
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", spi.IntegrationWarning)
                 wk, ek = spi.quad(f, 0.0, 1.0, epsabs=epsabs, epsrel=epsrel, limit=limit)
@@ -210,7 +221,7 @@ def subset_weights_quadrature(schedule, L: int, *, epsabs: float = 1e-13, epsrel
         return SubsetWeights(W, E, "scipy.integrate.quad (QAGS) per |S| (univariate) in mdlm time t")
     cache: dict = {}
     for l in range(L):
-        for S in range(2 ** L):
+        for S in range(2**L):
             if pat[S, l]:
                 continue
             others = np.arange(L) != l
@@ -218,8 +229,11 @@ def subset_weights_quadrature(schedule, L: int, *, epsabs: float = 1e-13, epsrel
 
             def f(t, l=l, row=row, others=others):
                 if t not in cache:
-                    cache[t] = (sched.masked_fraction(np.array(t)), sched.alpha(np.array(t)),
-                                sched.masked_fraction_derivative(np.array(t)))
+                    cache[t] = (
+                        sched.masked_fraction(np.array(t)),
+                        sched.alpha(np.array(t)),
+                        sched.masked_fraction_derivative(np.array(t)),
+                    )
                 m, a, dm = cache[t]
                 return float(dm[l] * np.where(row, a, m)[others].prod())
 
@@ -237,7 +251,9 @@ def elbo_subset_form(G: torch.Tensor, W) -> torch.Tensor:
     G = torch.as_tensor(G, dtype=torch.float64)
     W = torch.as_tensor(np.asarray(W, dtype=np.float64))
     if W.shape != (G.shape[-1], G.shape[-2]):
-        raise ValueError(f"weights must have shape (L, 2**L) = {(G.shape[-1], G.shape[-2])}, got {tuple(W.shape)}")
+        raise ValueError(
+            f"weights must have shape (L, 2**L) = {(G.shape[-1], G.shape[-2])}, got {tuple(W.shape)}"
+        )
     terms = torch.where(W.T > 0, -G * W.T, torch.zeros_like(G))  # 0 * inf = 0 where the weight is 0
     return terms.sum((-1, -2))
 
@@ -266,7 +282,7 @@ def inverse_k_elbo(G: torch.Tensor) -> torch.Tensor:
     pat = revealed_patterns(L)
     total = torch.zeros(G.shape[:-2], dtype=torch.float64)
     for k in range(1, L + 1):
-        masks = [S for S in range(2 ** L) if (~pat[S]).sum() == k]
+        masks = [S for S in range(2**L) if (~pat[S]).sum() == k]
         acc = torch.zeros_like(total)
         for S in masks:
             for l in np.nonzero(~pat[S])[0]:
@@ -284,8 +300,15 @@ class ELBOValue:
     conventions: dict
 
 
-def continuous_elbo_quadrature(denoiser: Denoiser, tokens: torch.Tensor, schedule, *, epsabs: float = 1e-12,
-                               epsrel: float = 1e-11, limit: int = 500) -> list[ELBOValue]:
+def continuous_elbo_quadrature(
+    denoiser: Denoiser,
+    tokens: torch.Tensor,
+    schedule,
+    *,
+    epsabs: float = 1e-12,
+    epsrel: float = 1e-11,
+    limit: int = 500,
+) -> list[ELBOValue]:
     r"""Continuous-time NELBO of each row of ``tokens`` by one adaptive quadrature over t of the full
     integrand (exact expectation over the :math:`2^L` reveal patterns at every t). Time-conditioned
     denoisers are called at each quadrature node."""
@@ -295,13 +318,18 @@ def continuous_elbo_quadrature(denoiser: Denoiser, tokens: torch.Tensor, schedul
     pat = revealed_patterns(L)
     timed = bool(getattr(denoiser, "time_conditioned", False))
     G0 = None if timed else subset_log_conditionals(denoiser, tokens).numpy()
-    conv = {"time": "mdlm (t=1 masked -> t=0 clean)", "schedule": sched.describe(),
-            "integrand": "sum_l m_l'(t) prod_{j in S}(1-m_j) prod_{j not in S+l} m_j (-log mu_l(x_l|x_S))",
-            "time_conditioned_denoiser": timed, "method": "scipy.integrate.quad (QAGS)"}
+    conv = {
+        "time": "mdlm (t=1 masked -> t=0 clean)",
+        "schedule": sched.describe(),
+        "integrand": "sum_l m_l'(t) prod_{j in S}(1-m_j) prod_{j not in S+l} m_j (-log mu_l(x_l|x_S))",
+        "time_conditioned_denoiser": timed,
+        "method": "scipy.integrate.quad (QAGS)",
+    }
     out = []
     for b in range(tokens.shape[0]):
+
         def f(t, b=b):
-            G = (subset_log_conditionals(denoiser, tokens[b:b + 1], t=t).numpy()[0] if timed else G0[b])
+            G = subset_log_conditionals(denoiser, tokens[b : b + 1], t=t).numpy()[0] if timed else G0[b]
             c = _coefficients(sched, t, pat)
             return float(np.where(c > 0, -c * G.T, 0.0).sum())
 
@@ -362,8 +390,8 @@ def discrete_elbo_reveal_steps(G: torch.Tensor, schedule, steps: int) -> torch.T
     only): :math:`E[\sum_l -\log\mu(x^l|x^{\{j:\,k_j<k_l\}})]`, :math:`P(k_l = k) = m_l(t_k) - m_l(t_{k+1})`."""
     G = torch.as_tensor(G, dtype=torch.float64)
     L = G.shape[-1]
-    if steps ** L > 200_000:
-        raise ValueError(f"steps**L = {steps ** L} assignments is too many to enumerate")
+    if steps**L > 200_000:
+        raise ValueError(f"steps**L = {steps**L} assignments is too many to enumerate")
     sched = as_per_position(schedule, L)
     m = _grid_masked(sched, steps)
     w = m[:-1] - m[1:]  # (K, L)

@@ -65,7 +65,7 @@ import torch
 
 from theory.schedules import BetaCDFSchedule, get_schedule
 
-PI2 = math.pi ** 2
+PI2 = math.pi**2
 
 
 # =====================================================================================================
@@ -84,16 +84,23 @@ class WeightSchedule:
     @classmethod
     def identity(cls) -> WeightSchedule:
         """:math:`\\gamma_s = s` (unweighted energies of Shaul et al.)."""
-        return cls(lambda s: np.asarray(s, dtype=np.float64), lambda s: np.ones_like(np.asarray(s, np.float64)),
-                   "identity", lambda s: s)
+        return cls(
+            lambda s: np.asarray(s, dtype=np.float64),
+            lambda s: np.ones_like(np.asarray(s, np.float64)),
+            "identity",
+            lambda s: s,
+        )
 
     @classmethod
     def beta(cls, a: float, b: float) -> WeightSchedule:
         r""":math:`\gamma_s = I_s(a, b)` (EP Eq. 15)."""
         sched = BetaCDFSchedule(a, b)
-        return cls(lambda s: np.asarray(sched.gamma_ep(np.asarray(s, np.float64))),
-                   lambda s: np.asarray(sched.gamma_ep_derivative(np.asarray(s, np.float64))),
-                   f"beta({a:g},{b:g})", sched.sympy_gamma_ep)
+        return cls(
+            lambda s: np.asarray(sched.gamma_ep(np.asarray(s, np.float64))),
+            lambda s: np.asarray(sched.gamma_ep_derivative(np.asarray(s, np.float64))),
+            f"beta({a:g},{b:g})",
+            sched.sympy_gamma_ep,
+        )
 
     @classmethod
     def matched_to(cls, schedule) -> WeightSchedule:
@@ -103,8 +110,11 @@ class WeightSchedule:
         sched = get_schedule(schedule)
 
         def gamma(s):
-            return 2 / np.pi * np.arcsin(np.sqrt(np.clip(np.asarray(sched.alpha_ep(np.asarray(s, np.float64))),
-                                                         0.0, 1.0)))
+            return (
+                2
+                / np.pi
+                * np.arcsin(np.sqrt(np.clip(np.asarray(sched.alpha_ep(np.asarray(s, np.float64))), 0.0, 1.0)))
+            )
 
         def gamma_dot(s):
             s = np.asarray(s, np.float64)
@@ -130,7 +140,7 @@ def fisher_speed(schedule, s) -> np.ndarray:
     om = np.asarray(sched.masked_fraction_ep(s), dtype=np.float64)
     da = np.asarray(sched.alpha_ep_derivative(s), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = da ** 2 / (a * om)
+        out = da**2 / (a * om)
     return np.where(np.isnan(out), np.where(da == 0, 0.0, np.inf), out)
 
 
@@ -152,15 +162,25 @@ class QuadratureResult:
     method: str = "scipy.integrate.quad (QAGS)"
 
 
-def one_token_energy(schedule, weight: WeightSchedule | None = None, *, eps: float = 0.0,
-                     epsabs: float = 1e-12, epsrel: float = 1e-11, limit: int = 500) -> QuadratureResult:
+def one_token_energy(
+    schedule,
+    weight: WeightSchedule | None = None,
+    *,
+    eps: float = 0.0,
+    epsabs: float = 1e-12,
+    epsrel: float = 1e-11,
+    limit: int = 500,
+) -> QuadratureResult:
     r""":math:`e(\alpha,\gamma) = \int_{\epsilon}^{1-\epsilon}\dot\alpha^2/(\dot\gamma\alpha(1-\alpha))ds` by
     adaptive quadrature (EP time). With ``eps = 0`` the value is only meaningful for finite energies; use
     :func:`sympy_endpoint_rates` or a sequence of ``eps`` to detect divergence."""
     weight = weight or WeightSchedule.identity()
     if not 0.0 <= eps < 0.5:
         raise ValueError(f"eps must lie in [0, 0.5), got {eps}")
-    f = lambda s: float(one_token_integrand(schedule, weight, np.array(s)))
+
+    def f(s):
+        return float(one_token_integrand(schedule, weight, np.array(s)))
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", spi.IntegrationWarning)
         val, err = spi.quad(f, eps, 1.0 - eps, epsabs=epsabs, epsrel=epsrel, limit=limit)
@@ -181,7 +201,9 @@ def beta_energy_closed_form(a: float, b: float, a2: float, b2: float) -> float:
 
 def beta_energy_grid(a: float, b: float, a2_values, b2_values) -> np.ndarray:
     """``(len(a2_values), len(b2_values))`` closed-form energies for a fixed weight Beta(a, b)."""
-    return np.array([[beta_energy_closed_form(a, b, float(x), float(y)) for y in b2_values] for x in a2_values])
+    return np.array(
+        [[beta_energy_closed_form(a, b, float(x), float(y)) for y in b2_values] for x in a2_values]
+    )
 
 
 def beta_energy_quadrature(a: float, b: float, a2: float, b2: float, **kw) -> QuadratureResult:
@@ -208,7 +230,7 @@ def sympy_optimality_residual() -> sympy.Expr:
     s = sympy.Symbol("s", positive=True)
     G = sympy.Function("G")(s)
     alpha = sympy.sin(sympy.pi / 2 * G) ** 2
-    return sympy_fisher_speed(alpha, s) - sympy.pi ** 2 * sympy.diff(G, s) ** 2
+    return sympy_fisher_speed(alpha, s) - sympy.pi**2 * sympy.diff(G, s) ** 2
 
 
 def sympy_euler_lagrange_residual() -> sympy.Expr:
@@ -248,8 +270,8 @@ def sympy_per_token_identities() -> dict[str, sympy.Expr]:
     # dA >= 0 on an increasing schedule, so [.]_+ is the identity on the (non-negative) numerator.
     numerator = sympy.diff(px, s) * pm - px * sympy.diff(pm, s)
     return {
-        "sphere_speed": y_speed - dA ** 2 / (4 * A * (1 - A)),
-        "conditional_kinetic": pm * Q ** 2 / px - dA ** 2 / (A * (1 - A)),
+        "sphere_speed": y_speed - dA**2 / (4 * A * (1 - A)),
+        "conditional_kinetic": pm * Q**2 / px - dA**2 / (A * (1 - A)),
         "kinetic_optimal_rate": numerator / pm - Q,
         "sigma_relation": sympy.diff(alpha_from_sigma, s).doit() - sig(s) * alpha_from_sigma,
     }
@@ -284,11 +306,12 @@ def sympy_beta_energy(a, b, a2, b2) -> sympy.Expr:
     def pdf(p, q):
         return t ** (p - 1) * (1 - t) ** (q - 1) / sympy.beta(p, q)
 
-    return sympy.pi ** 2 * sympy.integrate(sympy.simplify(pdf(a2, b2) ** 2 / pdf(a, b)), (t, 0, 1))
+    return sympy.pi**2 * sympy.integrate(sympy.simplify(pdf(a2, b2) ** 2 / pdf(a, b)), (t, 0, 1))
 
 
-def sympy_endpoint_rates(alpha_ep: sympy.Expr, s: sympy.Symbol,
-                         gamma: sympy.Expr | None = None) -> tuple[sympy.Expr, sympy.Expr]:
+def sympy_endpoint_rates(
+    alpha_ep: sympy.Expr, s: sympy.Symbol, gamma: sympy.Expr | None = None
+) -> tuple[sympy.Expr, sympy.Expr]:
     r"""Limits :math:`\lim_{s\to0^+} s f(s)` and :math:`\lim_{s\to1^-}(1-s)f(s)` of the energy integrand f.
     A positive limit means :math:`f \sim c/s` (or :math:`c/(1-s)`), so the energy diverges logarithmically."""
     f = sympy_one_token_integrand(alpha_ep, gamma if gamma is not None else s, s)
@@ -298,7 +321,7 @@ def sympy_endpoint_rates(alpha_ep: sympy.Expr, s: sympy.Symbol,
 def sympy_discrete_limit() -> sympy.Expr:
     r""":math:`\lim_{N\to\infty} 2N^2(1-\cos(\pi/2N))` (EP App. D.5; equals :math:`\pi^2/4`)."""
     N = sympy.Symbol("N", positive=True)
-    return sympy.limit(2 * N ** 2 * (1 - sympy.cos(sympy.pi / (2 * N))), N, sympy.oo)
+    return sympy.limit(2 * N**2 * (1 - sympy.cos(sympy.pi / (2 * N))), N, sympy.oo)
 
 
 # =====================================================================================================
@@ -353,8 +376,8 @@ class MaskedFlow:
     def __init__(self, log_q, vocab_size: int, length: int):
         q = torch.exp(torch.as_tensor(log_q, dtype=torch.float64)).numpy()
         d, n = int(vocab_size), int(length)
-        if q.shape != (d ** n,):
-            raise ValueError(f"log_q must have shape ({d ** n},) for d={d}, n={n}; got {q.shape}")
+        if q.shape != (d**n,):
+            raise ValueError(f"log_q must have shape ({d**n},) for d={d}, n={n}; got {q.shape}")
         if abs(q.sum() - 1.0) > 1e-9:
             raise ValueError(f"q must sum to 1, got {q.sum()}")
         if (d + 1) ** n > 5000:
@@ -365,12 +388,19 @@ class MaskedFlow:
         self.index = {z: i for i, z in enumerate(self.states)}
         self.num_masked = np.array([sum(v == d for v in z) for z in self.states])
         # consistency matrix: z is reachable from data x1 (revealed entries agree)
-        self.consistent = np.array([[all(zi == d or zi == xi for zi, xi in zip(z, x)) for x in self.data]
-                                    for z in self.states], dtype=np.float64)
+        self.consistent = np.array(
+            [[all(zi == d or zi == xi for zi, xi in zip(z, x)) for x in self.data] for z in self.states],
+            dtype=np.float64,
+        )
         self.revealed_marginal = self.consistent @ q  # q(z_UM)
         # single-token unmasking transitions z -> x: (z index, x index, position, value)
-        self.transitions = [(self.index[z], self.index[z[:i] + (v,) + z[i + 1:]], i, v)
-                            for z in self.states for i in range(n) if z[i] == d for v in range(d)]
+        self.transitions = [
+            (self.index[z], self.index[z[:i] + (v,) + z[i + 1 :]], i, v)
+            for z in self.states
+            for i in range(n)
+            if z[i] == d
+            for v in range(d)
+        ]
 
     # ---- flows ---------------------------------------------------------------------------------------
     def marginal(self, alpha: float) -> np.ndarray:
@@ -379,7 +409,9 @@ class MaskedFlow:
 
     def conditional(self, alpha: float) -> np.ndarray:
         """``(states, data)`` :math:`p(z|x_1) = \\prod_i [\\alpha 1(z^i=x_1^i) + (1-\\alpha)1(z^i=M)]`."""
-        return (alpha ** (self.n - self.num_masked) * (1 - alpha) ** self.num_masked)[:, None] * self.consistent
+        return (alpha ** (self.n - self.num_masked) * (1 - alpha) ** self.num_masked)[
+            :, None
+        ] * self.consistent
 
     def support_size_weight(self) -> int:
         r""":math:`C_k = \sum_{z:\,p_s(z) > 0} m(z)` (for :math:`0 < \alpha < 1`)."""
@@ -432,7 +464,7 @@ class MaskedFlow:
         (RADD concrete-score factorization, used in EP App. D.1), q(v|z_UM) by explicit summation."""
         p = self.marginal(alpha)
         worst = 0.0
-        for z, x, i, v in self.transitions:
+        for z, x, _i, _v in self.transitions:
             if p[z] <= 0:
                 continue
             cond = self.revealed_marginal[x] / self.revealed_marginal[z]
@@ -470,13 +502,24 @@ class MaskedFlow:
         per_token = (alpha_dot / (2 * math.sqrt(alpha))) ** 2 + (alpha_dot / (2 * math.sqrt(1 - alpha))) ** 2
         return kappa * float(self.q.sum()) * self.n * per_token
 
-    def energy(self, kind: str, schedule, weight: WeightSchedule | None = None, *, eps: float = 0.0,
-               epsabs: float = 1e-10, epsrel: float = 1e-10) -> QuadratureResult:
+    def energy(
+        self,
+        kind: str,
+        schedule,
+        weight: WeightSchedule | None = None,
+        *,
+        eps: float = 0.0,
+        epsabs: float = 1e-10,
+        epsrel: float = 1e-10,
+    ) -> QuadratureResult:
         """Integrate one of ``"kinetic"``, ``"conditional"``, ``"geodesic"`` over EP time (quadrature)."""
         sched = get_schedule(schedule)
         weight = weight or WeightSchedule.identity()
-        fn = {"kinetic": self.kinetic_integrand, "conditional": self.conditional_kinetic_integrand,
-              "geodesic": self.geodesic_integrand}.get(kind)
+        fn = {
+            "kinetic": self.kinetic_integrand,
+            "conditional": self.conditional_kinetic_integrand,
+            "geodesic": self.geodesic_integrand,
+        }.get(kind)
         if fn is None:
             raise ValueError(f"kind must be 'kinetic', 'conditional' or 'geodesic', got {kind!r}")
 
@@ -514,12 +557,21 @@ def energy_ratios(flow: MaskedFlow, alphas=(0.2, 0.5, 0.8), alpha_dot: float = 0
     """Brute-force ratios E_k/e, E_c/e, E_g/e of the integrands at several revealed probabilities."""
     kin, con, geo = [], [], []
     for a in alphas:
-        e = alpha_dot ** 2 / (a * (1 - a))
+        e = alpha_dot**2 / (a * (1 - a))
         kin.append(flow.kinetic_integrand(a, alpha_dot) / e)
         con.append(flow.conditional_kinetic_integrand(a, alpha_dot) / e)
         geo.append(flow.geodesic_integrand(a, alpha_dot) / e)
-    return EnergyRatios(list(alphas), kin, con, geo, flow.support_size_weight(), flow.full_support_weight(),
-                        flow.n * 2 ** (flow.n - 1), flow.n, flow.d)
+    return EnergyRatios(
+        list(alphas),
+        kin,
+        con,
+        geo,
+        flow.support_size_weight(),
+        flow.full_support_weight(),
+        flow.n * 2 ** (flow.n - 1),
+        flow.n,
+        flow.d,
+    )
 
 
 def forward_equation_gap(flow: MaskedFlow, schedule, s: float, h: float = 1e-5) -> float:

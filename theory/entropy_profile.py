@@ -97,10 +97,14 @@ class EntropyProfile:
         return np.concatenate([self.dependence(np.arange(a, min(a + chunk, L))) for a in range(0, L, chunk)])
 
     def describe(self) -> dict:
-        return {"method": self.method, "length": self.length, "entropy": self.entropy,
-                "marginal_entropy_mean": self.marginal_entropy_mean,
-                "total_correlation": self.total_correlation,
-                "sum_mutual_information": self.sum_mutual_information}
+        return {
+            "method": self.method,
+            "length": self.length,
+            "entropy": self.entropy,
+            "marginal_entropy_mean": self.marginal_entropy_mean,
+            "total_correlation": self.total_correlation,
+            "sum_mutual_information": self.sum_mutual_information,
+        }
 
 
 @dataclass
@@ -165,8 +169,9 @@ class MarkovChainProfile(EntropyProfile):
         self.pair_information = np.asarray(self.pair_information, np.float64)
         if self.pair_information.shape != (max(self.length - 1, 0),):
             raise ValueError("pair_information must have length L-1")
-        self.entropy = float(self.length * self.marginal_entropy_mean
-                             - (self.pair_information[0] if self.length > 1 else 0.0))
+        self.entropy = float(
+            self.length * self.marginal_entropy_mean - (self.pair_information[0] if self.length > 1 else 0.0)
+        )
 
     def _weights(self, k: np.ndarray) -> np.ndarray:
         """pi_k(d) for d = 1..L-1, one row per k (exact ratio recurrence, float64)."""
@@ -180,10 +185,10 @@ class MarkovChainProfile(EntropyProfile):
 
     def _chunked(self, k: np.ndarray, fn) -> np.ndarray:
         """Apply ``fn`` to row chunks of k so that the (len(k), L) weight matrices stay ~32 MB."""
-        step = max(1, 2 ** 22 // max(self.length, 1))
+        step = max(1, 2**22 // max(self.length, 1))
         if k.size <= step:
             return fn(k)
-        return np.concatenate([fn(k[a:a + step]) for a in range(0, k.size, step)])
+        return np.concatenate([fn(k[a : a + step]) for a in range(0, k.size, step)])
 
     def cumulative_dependence(self, ks) -> np.ndarray:
         k = self._check_k(ks, self.length)
@@ -208,7 +213,8 @@ class MarkovChainProfile(EntropyProfile):
             km = k[many].astype(np.float64)
             d = np.arange(1, L, dtype=np.float64)
             factor = (2 * L - km[:, None] + 1 - d[None, :] * (km[:, None] + 1)) / (
-                (km[:, None] - 1) * (L - km[:, None]))
+                (km[:, None] - 1) * (L - km[:, None])
+            )
             out[many] = (self._weights(k[many]) * factor) @ J
         return out
 
@@ -223,8 +229,9 @@ def chain_tables(initial, transition) -> tuple[np.ndarray, np.ndarray]:
     return mu, P
 
 
-def markov_chain_profile(initial, transition, length: int, stationary: bool | None = None
-                         ) -> MarkovChainProfile:
+def markov_chain_profile(
+    initial, transition, length: int, stationary: bool | None = None
+) -> MarkovChainProfile:
     """Exact profile of the chain ``X_1 ~ initial``, ``X_{t+1} | X_t ~ transition`` of length L.
 
     ``stationary`` (detected if None: ``initial @ transition == initial`` to 1e-15) selects the
@@ -264,8 +271,10 @@ def ngram_profile(lang, length: int) -> MarkovChainProfile:
     from sims.languages.ngram import NGramLanguage
 
     if not isinstance(lang, NGramLanguage) or lang.order > 2:
-        raise ValueError("closed-form profiles exist for n-grams of order <= 2 only; use "
-                         "monte_carlo_dependence for higher orders and HMMs")
+        raise ValueError(
+            "closed-form profiles exist for n-grams of order <= 2 only; use "
+            "monte_carlo_dependence for higher orders and HMMs"
+        )
     P = lang.transition.detach().cpu().numpy()
     if lang.order == 1:
         V = lang.vocab_size
@@ -284,8 +293,15 @@ def random_subsets(batch: int, length: int, k: int, generator: torch.Generator) 
     return ranks < k
 
 
-def monte_carlo_dependence(lang, length: int, ks: Sequence[int], num_samples: int,
-                           generator: torch.Generator, denoiser=None, batch_size: int = 256) -> list:
+def monte_carlo_dependence(
+    lang,
+    length: int,
+    ks: Sequence[int],
+    num_samples: int,
+    generator: torch.Generator,
+    denoiser=None,
+    batch_size: int = 256,
+) -> list:
     r"""Monte Carlo :math:`D(k) = E_{S,i}[\log q(x_i \mid x_S) - \log q(x_i)]` with x ~ q, for each k in ``ks``.
 
     Per sample: one random k-subset S, one oracle call on x masked outside S, and the average over

@@ -182,12 +182,13 @@ def expected_kl_fixed_counts(profile: EntropyProfile, counts: Sequence[int]) -> 
     kp, kn, s = k_prev[big], k_prev[big] + c[big], c[big]
     G = profile.cumulative_dependence(np.concatenate([kp, kn]))
     D = profile.dependence(kp)
-    terms = G[len(kp):] - G[:len(kp)] - s * D
+    terms = G[len(kp) :] - G[: len(kp)] - s * D
     return float(terms.sum())
 
 
-def expected_kl_bernoulli(profile: EntropyProfile, weights: Sequence[float],
-                          dependence_curve: np.ndarray | None = None) -> float:
+def expected_kl_bernoulli(
+    profile: EntropyProfile, weights: Sequence[float], dependence_curve: np.ndarray | None = None
+) -> float:
     """Exact :math:`E\\,KL(q \\Vert p_M)` for i.i.d. step assignment with step probabilities ``weights``.
 
     ``dependence_curve`` (D(0..L-1)) may be passed to reuse it across many schedules.
@@ -201,10 +202,10 @@ def expected_kl_bernoulli(profile: EntropyProfile, weights: Sequence[float],
         raise ValueError("dependence_curve must have length L")
     W_prev = np.clip(np.concatenate([[0.0], np.cumsum(w)[:-1]]), 0.0, 1.0)
     acc = 0.0
-    chunk = max(1, 2 ** 22 // L)
+    chunk = max(1, 2**22 // L)
     for a in range(0, w.size, chunk):
-        pmf = binomial_pmf_matrix(L - 1, W_prev[a:a + chunk])
-        acc += float(w[a:a + chunk] @ (pmf @ D))
+        pmf = binomial_pmf_matrix(L - 1, W_prev[a : a + chunk])
+        acc += float(w[a : a + chunk] @ (pmf @ D))
     return profile.total_correlation - L * acc
 
 
@@ -229,9 +230,11 @@ def sampler_counts(sampler, length: int) -> list[int]:
     if not isinstance(sampler, FixedCountSampler):
         raise TypeError("expected a FixedCountSampler")
     if sampler.order != "random" or sampler.temperature != 1.0 or len(sampler.blocks(length)) != 1:
-        raise ValueError("the area formula needs order='random', temperature 1 and a single block "
-                         f"(got order={sampler.order!r}, temperature={sampler.temperature}, "
-                         f"block_length={sampler.block_length})")
+        raise ValueError(
+            "the area formula needs order='random', temperature 1 and a single block "
+            f"(got order={sampler.order!r}, temperature={sampler.temperature}, "
+            f"block_length={sampler.block_length})"
+        )
     return [c for _, _, c in sampler.plan(length)]
 
 
@@ -242,8 +245,9 @@ def sampler_weights(sampler) -> np.ndarray:
     if not isinstance(sampler, AncestralSampler):
         raise TypeError("expected an AncestralSampler")
     if sampler.t_min != 0.0 or sampler.temperature != 1.0 or sampler.precision != "float64":
-        raise ValueError("the Bernoulli formula needs t_min=0 (no argmax fill), temperature 1 and float64 "
-                         "sampling")
+        raise ValueError(
+            "the Bernoulli formula needs t_min=0 (no argmax fill), temperature 1 and float64 sampling"
+        )
     w = sampler.schedule.step_weights(sampler.grid).cpu().numpy()
     return w / w.sum()
 
@@ -281,9 +285,17 @@ class ExcessCrossEntropyEstimate:
         return out
 
 
-def monte_carlo_expected_kl(language, sampler, length: int, num_samples: int, generator: torch.Generator,
-                            model=None, oracle=None, batch_size: int = 256,
-                            progress: bool = False) -> ExcessCrossEntropyEstimate:
+def monte_carlo_expected_kl(
+    language,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    model=None,
+    oracle=None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> ExcessCrossEntropyEstimate:
     r"""Estimate :math:`E_M KL(q \Vert p_M)` by paired differences with x ~ q and M ~ the sampler's order law.
 
     ``sampler`` must provide ``reveal_schedule`` (random-order samplers). Per pair (x, M):
@@ -324,8 +336,9 @@ def monte_carlo_expected_kl(language, sampler, length: int, num_samples: int, ge
         return ExcessCrossEntropyEstimate(length, num_samples, est, est, None, 0.0)
     tot, lea = torch.cat(tot), torch.cat(lea)
     inf_frac = float((~torch.isfinite(tot)).double().mean())
-    return ExcessCrossEntropyEstimate(length, num_samples, mean_estimate(tot), mean_estimate(fac),
-                                      mean_estimate(lea), inf_frac)
+    return ExcessCrossEntropyEstimate(
+        length, num_samples, mean_estimate(tot), mean_estimate(fac), mean_estimate(lea), inf_frac
+    )
 
 
 class _ReplayDenoiser:
@@ -344,8 +357,16 @@ class _ReplayDenoiser:
     __call__ = predict
 
 
-def monte_carlo_learning_sweep(language, sampler, length: int, num_samples: int, generator: torch.Generator,
-                               wrappers: dict, oracle=None, batch_size: int = 256) -> dict:
+def monte_carlo_learning_sweep(
+    language,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    wrappers: dict,
+    oracle=None,
+    batch_size: int = 256,
+) -> dict:
     r"""Like :func:`monte_carlo_expected_kl` for several models at once, all of the form ``wrap(oracle)``
     (e.g. ``lambda d: PerturbedDenoiser(d, temperature=1.2)``) and sharing the same (x, M) and one oracle
     call per distinct step. Returns ``{name: ExcessCrossEntropyEstimate}`` (plus ``"oracle"``)."""
@@ -378,12 +399,21 @@ def monte_carlo_learning_sweep(language, sampler, length: int, num_samples: int,
             lea[n].append((lq - lo, lo - lm[n], lq - lm[n]))
         remaining -= b
     fac_t = torch.cat(fac)
-    out = {"oracle": ExcessCrossEntropyEstimate(length, num_samples, mean_estimate(fac_t),
-                                                mean_estimate(fac_t), None, 0.0)}
+    out = {
+        "oracle": ExcessCrossEntropyEstimate(
+            length, num_samples, mean_estimate(fac_t), mean_estimate(fac_t), None, 0.0
+        )
+    }
     for n in names:
         f = torch.cat([a for a, _, _ in lea[n]])
         le = torch.cat([c for _, c, _ in lea[n]])
         tot = torch.cat([c for _, _, c in lea[n]])
-        out[n] = ExcessCrossEntropyEstimate(length, num_samples, mean_estimate(tot), mean_estimate(f),
-                                            mean_estimate(le), float((~torch.isfinite(tot)).double().mean()))
+        out[n] = ExcessCrossEntropyEstimate(
+            length,
+            num_samples,
+            mean_estimate(tot),
+            mean_estimate(f),
+            mean_estimate(le),
+            float((~torch.isfinite(tot)).double().mean()),
+        )
     return out

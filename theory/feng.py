@@ -39,7 +39,9 @@ class UncertainConstant:
 FENG_CONSTANTS = {
     "ter_prefactor": UncertainConstant(4.0, "factor in front of eps*log|V| in the TER theorem"),
     "ser_hard_hmm_vocab": UncertainConstant(16.0, "vocabulary size of the hard HMM (low confidence)"),
-    "ser_eps_learning": UncertainConstant(1 / 128, "learning-error level under which SER >= 1/2 (low confidence)"),
+    "ser_eps_learning": UncertainConstant(
+        1 / 128, "learning-error level under which SER >= 1/2 (low confidence)"
+    ),
     "ser_threshold": UncertainConstant(0.5, "SER lower bound when N <= C L"),
 }
 
@@ -57,7 +59,7 @@ def ter_steps_for_epsilon(eps: float, order: int) -> float:
     r""":math:`N = (n-1)/\varepsilon^n` steps for excess log-perplexity :math:`O(\varepsilon \log V)` [REC]."""
     if not eps > 0:
         raise ValueError("eps must be > 0")
-    return (order - 1) / eps ** order
+    return (order - 1) / eps**order
 
 
 def ter_min_length(eps: float, order: int) -> float:
@@ -69,11 +71,12 @@ def ter_min_length(eps: float, order: int) -> float:
 
 def li_cai_vacuity_steps(order: int) -> float:
     """Steps below which Feng's bound is vacuous according to Li & Cai: (n-1) 4^n [SRC via notes]."""
-    return (order - 1) * 4.0 ** order
+    return (order - 1) * 4.0**order
 
 
-def steps_for_per_token_kl(profile: EntropyProfile, eps: float, rule: str = "fixed",
-                           max_steps: int | None = None) -> int:
+def steps_for_per_token_kl(
+    profile: EntropyProfile, eps: float, rule: str = "fixed", max_steps: int | None = None
+) -> int:
     r"""Smallest N with exact :math:`E_M KL(q\Vert p_M)/L \le \varepsilon` (oracle; ``rule`` "fixed" = LLaDA
     counts, "bernoulli" = linear schedule, uniform grid).
 

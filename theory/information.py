@@ -107,8 +107,9 @@ def conditional_total_correlation(joint: np.ndarray, block: Sequence[int], given
     block = list(block)
     if set(block) & set(given):
         raise ValueError("block and conditioning set must be disjoint")
-    return (sum(conditional_entropy(joint, [i], given) for i in block)
-            - conditional_entropy(joint, block, given))
+    return sum(conditional_entropy(joint, [i], given) for i in block) - conditional_entropy(
+        joint, block, given
+    )
 
 
 def total_correlation(joint: np.ndarray) -> float:
@@ -127,8 +128,9 @@ def leave_one_out_informations(joint: np.ndarray) -> np.ndarray:
     j = check_joint(joint)
     L = j.ndim
     h = entropy(j)
-    return np.array([joint_entropy(j, [i]) + joint_entropy(j, [r for r in range(L) if r != i]) - h
-                     for i in range(L)])
+    return np.array(
+        [joint_entropy(j, [i]) + joint_entropy(j, [r for r in range(L) if r != i]) - h for i in range(L)]
+    )
 
 
 def sum_mutual_information(joint: np.ndarray) -> float:
@@ -179,8 +181,11 @@ class InformationSummary:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(total_correlation=self.total_correlation, dual_total_correlation=self.dual_total_correlation,
-                 sum_mutual_information=self.sum_mutual_information)
+        d.update(
+            total_correlation=self.total_correlation,
+            dual_total_correlation=self.dual_total_correlation,
+            sum_mutual_information=self.sum_mutual_information,
+        )
         return d
 
 
@@ -288,8 +293,9 @@ def ngram_information(lang, length: int) -> InformationSummary:
         return val
 
     loo_sum = float(sum(loo(t) for t in range(L)))
-    return InformationSummary(L, H, float(marg), loo_sum,
-                              "ngram closed form" + (" (stationary)" if stationary else ""))
+    return InformationSummary(
+        L, H, float(marg), loo_sum, "ngram closed form" + (" (stationary)" if stationary else "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -355,8 +361,9 @@ class InformationEstimate:
         return {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.__dict__.items()}
 
 
-def hmm_information_estimate(lang, length: int, num_samples: int, generator: torch.Generator,
-                             batch_size: int = 256) -> InformationEstimate:
+def hmm_information_estimate(
+    lang, length: int, num_samples: int, generator: torch.Generator, batch_size: int = 256
+) -> InformationEstimate:
     r"""Monte Carlo :math:`H(X)`, :math:`\sum_t H(X_t \mid X_{-t})`, TC, DTC and :math:`\sum_t I_t` for an HMM.
 
     Per sample x ~ q: :math:`-\log q(x)` (forward algorithm), :math:`\sum_t -\log q(x_t \mid x_{-t})`
@@ -383,8 +390,16 @@ def hmm_information_estimate(lang, length: int, num_samples: int, generator: tor
         dtc.append(-lq + lp)
         remaining -= b
     nll, loo, mi, dtc = (torch.cat(v) for v in (nll, loo, mi, dtc))
-    return InformationEstimate(L, num_samples, sum_marg_h, mean_estimate(nll), mean_estimate(loo),
-                               mean_estimate(mi), mean_estimate(sum_marg_h - nll), mean_estimate(dtc))
+    return InformationEstimate(
+        L,
+        num_samples,
+        sum_marg_h,
+        mean_estimate(nll),
+        mean_estimate(loo),
+        mean_estimate(mi),
+        mean_estimate(sum_marg_h - nll),
+        mean_estimate(dtc),
+    )
 
 
 def binary_entropy(p: float) -> float:

@@ -37,8 +37,10 @@ import numpy as np
 from theory.entropy_profile import EntropyProfile
 from theory.factorization import check_counts, expected_kl_fixed_counts
 
-THEOREM1_PROVENANCE = ("Li & Cai 2505.21400 Thm 1 as restated in /work/shared/research/feng_ppl_ser.md §3.2 "
-                       "(from a secondary note); theorem text not read: constant UNVERIFIED")
+THEOREM1_PROVENANCE = (
+    "Li & Cai 2505.21400 Thm 1 as restated in /work/shared/research/feng_ppl_ser.md §3.2 "
+    "(from a secondary note); theorem text not read: constant UNVERIFIED"
+)
 
 
 def theorem1_constant(s_max: int) -> int:
@@ -55,8 +57,13 @@ def theorem1_bound(counts: Sequence[int], sum_mutual_information: float, eps_tra
     return theorem1_constant(int(c.max())) / L * float(sum_mutual_information) + eps_train
 
 
-def corollary1_bound(steps: int, length: int, sum_mutual_information: float, eps_train: float = 0.0,
-                     explicit_constant: bool = False) -> float:
+def corollary1_bound(
+    steps: int,
+    length: int,
+    sum_mutual_information: float,
+    eps_train: float = 0.0,
+    explicit_constant: bool = False,
+) -> float:
     """Corollary 1 for a balanced schedule with T = ``steps``: Theorem 1 at s_max = ceil(L/T), or with
     ``explicit_constant`` the derived :math:`C_1 = 2 + T/L` (a looser closed form)."""
     T, L = int(steps), int(length)
@@ -82,7 +89,7 @@ def stepwise_bound(profile: EntropyProfile, counts: Sequence[int]) -> float:
         return 0.0
     kp = k_prev[big]
     D = profile.dependence(np.concatenate([kp, kp + c[big] - 1]))
-    return float(((c[big] - 1) * (D[len(kp):] - D[:len(kp)])).sum())
+    return float(((c[big] - 1) * (D[len(kp) :] - D[: len(kp)])).sum())
 
 
 @dataclass
@@ -120,5 +127,15 @@ def compare_bounds(profile: EntropyProfile, counts: Sequence[int]) -> BoundCompa
     balanced = int(c.max()) <= math.ceil(L / T)
     cor = corollary1_bound(T, L, si) if balanced else math.nan
     cor_e = corollary1_bound(T, L, si, explicit_constant=True) if balanced else math.nan
-    return BoundComparison(L, T, int(c.max()), expected_kl_fixed_counts(profile, c), stepwise_bound(profile, c),
-                           smax_bound(c, si), theorem1_bound(c, si), cor, cor_e, si)
+    return BoundComparison(
+        L,
+        T,
+        int(c.max()),
+        expected_kl_fixed_counts(profile, c),
+        stepwise_bound(profile, c),
+        smax_bound(c, si),
+        theorem1_bound(c, si),
+        cor,
+        cor_e,
+        si,
+    )

@@ -100,7 +100,7 @@ def ascending_reading_elbo(G: torch.Tensor, order_probs, orders=None) -> torch.T
 def subset_weights_from_order_law(order_probs, L: int, orders=None) -> np.ndarray:
     r"""``(L, 2**L)``: :math:`W_l(S) = P(\text{the context of } l \text{ is exactly } S)` from an order law."""
     orders = all_orders(L) if orders is None else [tuple(o) for o in orders]
-    W = np.zeros((L, 2 ** L))
+    W = np.zeros((L, 2**L))
     for p, order in zip(np.asarray(order_probs, dtype=np.float64), orders):
         S = 0
         for l in order:
@@ -145,9 +145,9 @@ def power_subset_weights(weights: Sequence, exact: bool = False):
     L = len(weights)
     w = [Fraction(v) if exact else float(v) for v in weights]
     pat = revealed_patterns(L)
-    out = [[Fraction(0) if exact else 0.0 for _ in range(2 ** L)] for _ in range(L)]
+    out = [[Fraction(0) if exact else 0.0 for _ in range(2**L)] for _ in range(L)]
     for l in range(L):
-        for S in range(2 ** L):
+        for S in range(2**L):
             if pat[S, l]:
                 continue
             inS = [j for j in range(L) if pat[S, j]]
@@ -175,11 +175,16 @@ def sympy_power_order_probability(order: Sequence[int], weights: Sequence) -> sy
     return sympy.simplify(expr)
 
 
-def pairwise_before_probability(schedule: PerPositionSchedule, i: int, j: int, **quad_kw) -> tuple[float, float]:
+def pairwise_before_probability(
+    schedule: PerPositionSchedule, i: int, j: int, **quad_kw
+) -> tuple[float, float]:
     r""":math:`P(i \text{ decoded before } j) = P(\tau_i > \tau_j) = \int_0^1 m_i'(t)m_j(t)\,dt` by quadrature
     (value, error estimate)."""
     si, sj = schedule.schedules[i], schedule.schedules[j]
-    f = lambda t: float(si.masked_fraction_derivative(t) * sj.masked_fraction(t))
+
+    def f(t):
+        return float(si.masked_fraction_derivative(t) * sj.masked_fraction(t))
+
     kw = {"epsabs": 1e-13, "epsrel": 1e-12, "limit": 500, **quad_kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", spi.IntegrationWarning)
@@ -208,12 +213,14 @@ def order_probabilities(schedule: PerPositionSchedule, grid_size: int = 100_001,
     return out
 
 
-def sample_decoding_orders(schedule: PerPositionSchedule, num_samples: int,
-                           generator: torch.Generator) -> torch.Tensor:
+def sample_decoding_orders(
+    schedule: PerPositionSchedule, num_samples: int, generator: torch.Generator
+) -> torch.Tensor:
     r"""Garg et al. Algorithm 1: draw :math:`u_l \sim U(0,1)` (float64), :math:`\tau_l = m_l^{-1}(u_l)`, and
     return ``(num_samples, L)`` positions sorted by decreasing :math:`\tau` (the decoding order)."""
-    u = torch.rand((num_samples, schedule.length), dtype=torch.float64, generator=generator,
-                   device=generator.device).cpu()
+    u = torch.rand(
+        (num_samples, schedule.length), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     tau = schedule.time_of_masked_fraction(u)
     return torch.argsort(tau, dim=1, descending=True, stable=True)
 
@@ -244,18 +251,26 @@ class ContextRestrictedDenoiser(Denoiser):
 
     time_conditioned = False
 
-    def __init__(self, log_joint: torch.Tensor, vocab_size: int, length: int,
-                 visible: Sequence[Sequence[int]], on_impossible: str = "raise"):
+    def __init__(
+        self,
+        log_joint: torch.Tensor,
+        vocab_size: int,
+        length: int,
+        visible: Sequence[Sequence[int]],
+        on_impossible: str = "raise",
+    ):
         self.vocab_size, self.length = int(vocab_size), int(length)
         lj = torch.as_tensor(log_joint, dtype=torch.float64)
-        if lj.shape != (self.vocab_size ** self.length,):
-            raise ValueError(f"log_joint must have shape ({self.vocab_size ** self.length},)")
+        if lj.shape != (self.vocab_size**self.length,):
+            raise ValueError(f"log_joint must have shape ({self.vocab_size**self.length},)")
         if len(visible) != self.length:
             raise ValueError(f"visible must list {self.length} position sets, got {len(visible)}")
         self.visible = [frozenset(int(j) for j in v) for v in visible]
         for l, v in enumerate(self.visible):
             if l in v or any(not 0 <= j < self.length for j in v):
-                raise ValueError(f"visible[{l}] = {sorted(v)} must list other positions in 0..{self.length - 1}")
+                raise ValueError(
+                    f"visible[{l}] = {sorted(v)} must list other positions in 0..{self.length - 1}"
+                )
         if on_impossible not in ("raise", "uniform"):
             raise ValueError(f"on_impossible must be 'raise' or 'uniform', got {on_impossible!r}")
         self.on_impossible = on_impossible
@@ -287,7 +302,9 @@ class ContextRestrictedDenoiser(Denoiser):
                 law = self._law(l, ev)
                 if law is None:
                     if self.on_impossible == "raise":
-                        raise ImpossibleEvidenceError(f"row {b}: visible context of position {l} has probability 0")
+                        raise ImpossibleEvidenceError(
+                            f"row {b}: visible context of position {l} has probability 0"
+                        )
                     impossible[b] = True
                     law = np.full(V, 1.0 / V)
                 with np.errstate(divide="ignore"):
@@ -299,8 +316,9 @@ class ContextRestrictedDenoiser(Denoiser):
         return {"type": "ContextRestrictedDenoiser", "visible": [sorted(v) for v in self.visible]}
 
 
-def permuted_chain_log_joint(base_log_joint: torch.Tensor, vocab_size: int, length: int,
-                             order: Sequence[int]) -> torch.Tensor:
+def permuted_chain_log_joint(
+    base_log_joint: torch.Tensor, vocab_size: int, length: int, order: Sequence[int]
+) -> torch.Tensor:
     r"""``(V**L,)`` log-law of x with :math:`(x_{\pi(0)}, \dots, x_{\pi(L-1)})` distributed as the base law:
     a chain that runs along the hidden position order :math:`\pi` = ``order``."""
     V, L = vocab_size, length
@@ -338,9 +356,16 @@ def expected_ar_losses(G_all: torch.Tensor, q: torch.Tensor, orders=None) -> tor
     return (q.unsqueeze(-1) * A).sum(0)
 
 
-def learn_power_weights(mean_ar_losses: torch.Tensor, L: int, *, steps: int = 400, lr: float = 0.05,
-                        init_log_weights: Sequence[float] | None = None, record_every: int = 10,
-                        orders=None) -> OrderLearningResult:
+def learn_power_weights(
+    mean_ar_losses: torch.Tensor,
+    L: int,
+    *,
+    steps: int = 400,
+    lr: float = 0.05,
+    init_log_weights: Sequence[float] | None = None,
+    record_every: int = 10,
+    orders=None,
+) -> OrderLearningResult:
     r"""Minimize the exact expected NELBO :math:`\sum_\sigma PL(\sigma; w)\,E_q\mathrm{AR}_\sigma` over the log
     weights of :math:`\alpha_{t,l} = 1 - t^{w_l}` with Adam (deterministic: exact objective, no sampling;
     Garg et al. use RLOO on sampled masks instead). Only weight ratios matter, so the mean log weight is
@@ -350,15 +375,23 @@ def learn_power_weights(mean_ar_losses: torch.Tensor, L: int, *, steps: int = 40
     m = torch.as_tensor(mean_ar_losses, dtype=torch.float64)
     if m.shape != (len(orders),):
         raise ValueError(f"mean_ar_losses must have shape ({len(orders)},), got {tuple(m.shape)}")
-    init = torch.zeros(L, dtype=torch.float64) if init_log_weights is None else \
-        torch.as_tensor(init_log_weights, dtype=torch.float64).clone()
+    init = (
+        torch.zeros(L, dtype=torch.float64)
+        if init_log_weights is None
+        else torch.as_tensor(init_log_weights, dtype=torch.float64).clone()
+    )
     lw = (init - init.mean()).requires_grad_(True)
     opt = torch.optim.Adam([lw], lr=lr)
-    res = OrderLearningResult(log_weights=[], orders=[list(o) for o in orders],
-                              conventions={"schedule": "alpha_{t,l} = 1 - t^{w_l} (Garg et al. Sec. 4)",
-                                           "order_law": "Plackett-Luce(w), larger w decoded earlier",
-                                           "objective": "exact E_q NELBO (nats per sequence)",
-                                           "optimizer": f"Adam(lr={lr}), {steps} steps, mean log w = 0"})
+    res = OrderLearningResult(
+        log_weights=[],
+        orders=[list(o) for o in orders],
+        conventions={
+            "schedule": "alpha_{t,l} = 1 - t^{w_l} (Garg et al. Sec. 4)",
+            "order_law": "Plackett-Luce(w), larger w decoded earlier",
+            "objective": "exact E_q NELBO (nats per sequence)",
+            "optimizer": f"Adam(lr={lr}), {steps} steps, mean log w = 0",
+        },
+    )
 
     def objective():
         return (torch.exp(plackett_luce_log_probs(lw, O)) * m).sum()
@@ -366,7 +399,9 @@ def learn_power_weights(mean_ar_losses: torch.Tensor, L: int, *, steps: int = 40
     for step in range(steps + 1):
         loss = objective()
         if step % record_every == 0 or step == steps:
-            res.history.append({"step": step, "elbo": float(loss.detach()), "log_weights": lw.detach().tolist()})
+            res.history.append(
+                {"step": step, "elbo": float(loss.detach()), "log_weights": lw.detach().tolist()}
+            )
         if step == steps:
             break
         opt.zero_grad()
@@ -404,9 +439,9 @@ def composition_laws(G_all: torch.Tensor) -> dict[tuple, np.ndarray]:
     set. :math:`\sum_x A_c(x)` = the number of ordered partitions with sizes c."""
     G = torch.as_tensor(G_all, dtype=torch.float64).numpy()
     N, nS, L = G.shape
-    if nS != 2 ** L:
+    if nS != 2**L:
         raise ValueError("G_all must have shape (V**L, 2**L, L)")
-    full = 2 ** L - 1
+    full = 2**L - 1
     P = np.ascontiguousarray(np.exp(G).transpose(1, 2, 0))  # (2^L, L, N): mu(x_l | x_S)
     block_cache: dict[int, dict[int, np.ndarray]] = {}
 
@@ -454,7 +489,7 @@ def ancestral_composition_probabilities(step_weights, L: int) -> dict[tuple, flo
         # dp[k] = sum over placements of the blocks so far with the last block at step < k
         dp = np.ones(len(w) + 1)  # empty prefix: 1 for every cut position
         for size in comp:
-            term = w ** size
+            term = w**size
             new = np.zeros(len(w) + 1)
             # new[k] = sum_{k' < k} dp[k'] * term[k'] with dp indexed by "next free step"
             new[1:] = np.cumsum(dp[:-1] * term)
@@ -468,8 +503,9 @@ def fixed_count_composition(counts: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(c) for c in counts if c > 0)
 
 
-def exact_law_from_compositions(laws: dict[tuple, np.ndarray], probs: dict[tuple, float],
-                                uniform_over_partitions: bool = False) -> np.ndarray:
+def exact_law_from_compositions(
+    laws: dict[tuple, np.ndarray], probs: dict[tuple, float], uniform_over_partitions: bool = False
+) -> np.ndarray:
     r""":math:`\sum_c P(c)A_c` (``uniform_over_partitions``: each partition of sizes c has probability
     :math:`P(c)/\#\{\text{partitions of sizes } c\}`, the random-order fixed-count rule)."""
     total = None
@@ -492,4 +528,6 @@ def ancestral_exact_law(laws: dict[tuple, np.ndarray], schedule, steps: int, L: 
 
 def fixed_count_exact_law(laws: dict[tuple, np.ndarray], counts: Sequence[int]) -> np.ndarray:
     """Exact output law of the random-order fixed-count sampler with per-step ``counts`` (one block)."""
-    return exact_law_from_compositions(laws, {fixed_count_composition(counts): 1.0}, uniform_over_partitions=True)
+    return exact_law_from_compositions(
+        laws, {fixed_count_composition(counts): 1.0}, uniform_over_partitions=True
+    )

@@ -53,8 +53,8 @@ All functions work in float64 and nats.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -228,7 +228,7 @@ class JointTable:
         self.V, self.L = vocab_size, length
         self.p = torch.exp(log_joint.to(torch.float64)).cpu().numpy().reshape((vocab_size,) * length)
 
-    def conditional(self, state: tuple, positions: tuple) -> Optional[np.ndarray]:
+    def conditional(self, state: tuple, positions: tuple) -> np.ndarray | None:
         """Joint law of ``positions`` (axes in that order) given the revealed tokens of ``state``.
 
         Returns None when the revealed tokens have probability zero.
@@ -249,7 +249,7 @@ class JointTable:
         perm = [kept.index(p) for p in positions]
         return np.transpose(sub, perm) / total if perm else sub / total
 
-    def token_conditional(self, state: tuple, position: int) -> Optional[np.ndarray]:
+    def token_conditional(self, state: tuple, position: int) -> np.ndarray | None:
         return self.conditional(state, (position,))
 
 
@@ -288,7 +288,7 @@ def replay_deterministic(
     denoiser: Denoiser,
     vocab_size: int,
     length: int,
-    max_steps: Optional[int] = None,
+    max_steps: int | None = None,
 ) -> DeterministicDecomposition:
     r"""Replay a deterministic rule on every sequence and decompose :math:`KL(q \Vert p_\varphi)` exactly.
 

@@ -86,8 +86,11 @@ def _like(values: np.ndarray, t):
 
 
 def _sin(x):
-    return torch.sin(x) if isinstance(x, torch.Tensor) else (np.sin(x) if isinstance(x, np.ndarray)
-                                                             else math.sin(x))
+    return (
+        torch.sin(x)
+        if isinstance(x, torch.Tensor)
+        else (np.sin(x) if isinstance(x, np.ndarray) else math.sin(x))
+    )
 
 
 def _check_unit_interval(t, name: str = "t") -> np.ndarray:
@@ -246,7 +249,9 @@ class CosineMDLMSchedule(Schedule):
         return 2 * _sin(x) ** 2
 
     def time_of_masked_fraction(self, m):
-        return 4 / torch.pi * torch.arcsin(torch.sqrt(torch.as_tensor(m, dtype=torch.float64).clamp(0, 1) / 2))
+        return (
+            4 / torch.pi * torch.arcsin(torch.sqrt(torch.as_tensor(m, dtype=torch.float64).clamp(0, 1) / 2))
+        )
 
     def masked_fraction_derivative(self, t):
         return _like(np.pi / 2 * np.sin(np.pi * _check_unit_interval(t) / 2), t)
@@ -269,7 +274,7 @@ class PolynomialSchedule(Schedule):
         self.formula = f"1 - t^{self.exponent:g}"
 
     def masked_fraction(self, t):
-        return t ** self.exponent
+        return t**self.exponent
 
     def time_of_masked_fraction(self, m):
         return torch.as_tensor(m, dtype=torch.float64).clamp(0, 1) ** (1.0 / self.exponent)
@@ -378,7 +383,7 @@ class BetaCDFSchedule(Schedule):
         bb = math.exp(2 * sps.betaln(a, b))
 
         def end_limit(p: float) -> float:
-            return 0.0 if p > 0.5 else (np.pi ** 2 / (2 * p * bb) if p == 0.5 else math.inf)
+            return 0.0 if p > 0.5 else (np.pi**2 / (2 * p * bb) if p == 0.5 else math.inf)
 
         d = np.where(arr == 0.0, end_limit(b), np.where(arr == 1.0, end_limit(a), d))
         return _like(d, t)
@@ -397,8 +402,12 @@ class BetaCDFSchedule(Schedule):
         return sympy.sin(sympy.pi / 2 * sympy.betainc_regularized(b, a, 0, t)) ** 2
 
     def describe(self) -> dict:
-        return {**super().describe(), "a": self.a, "b": self.b,
-                "ep_convention": "gamma_s = I_s(a,b), alpha_s = sin^2(pi/2 gamma_s), s = 1 - t"}
+        return {
+            **super().describe(),
+            "a": self.a,
+            "b": self.b,
+            "ep_convention": "gamma_s = I_s(a,b), alpha_s = sin^2(pi/2 gamma_s), s = 1 - t",
+        }
 
 
 class FunctionSchedule(Schedule):
@@ -408,8 +417,13 @@ class FunctionSchedule(Schedule):
     difference (see :data:`FD_STEP`).
     """
 
-    def __init__(self, alpha_fn: Callable, name: str = "callable", formula: str = "user function",
-                 derivative: Callable | None = None):
+    def __init__(
+        self,
+        alpha_fn: Callable,
+        name: str = "callable",
+        formula: str = "user function",
+        derivative: Callable | None = None,
+    ):
         self._alpha = alpha_fn
         self._dalpha = derivative
         self.name, self.formula = name, formula
@@ -418,15 +432,18 @@ class FunctionSchedule(Schedule):
         if not np.all(np.isfinite(vals)):
             raise ValueError("schedule alpha(t) returned a non-finite value on [0, 1]")
         if abs(vals[0] - 1) > 1e-12 or abs(vals[-1]) > 1e-12:
-            raise ValueError(f"schedule must satisfy alpha(0)=1 and alpha(1)=0; got alpha(0)={vals[0]}, "
-                             f"alpha(1)={vals[-1]}")
+            raise ValueError(
+                f"schedule must satisfy alpha(0)=1 and alpha(1)=0; got alpha(0)={vals[0]}, "
+                f"alpha(1)={vals[-1]}"
+            )
         if np.any(np.diff(vals) > 1e-12):
             raise ValueError("schedule alpha(t) must be non-increasing in t")
 
     def masked_fraction(self, t):
         if isinstance(t, torch.Tensor):
-            return torch.tensor([1.0 - float(self._alpha(float(v))) for v in t.flatten()],
-                                dtype=torch.float64).reshape(t.shape)
+            return torch.tensor(
+                [1.0 - float(self._alpha(float(v))) for v in t.flatten()], dtype=torch.float64
+            ).reshape(t.shape)
         if isinstance(t, np.ndarray):
             return np.array([1.0 - float(self._alpha(float(v))) for v in t.flatten()]).reshape(t.shape)
         return 1.0 - float(self._alpha(float(t)))
@@ -446,7 +463,9 @@ class SympySchedule(Schedule):
     :class:`FunctionSchedule` (m(0) = 0, m(1) = 1, non-decreasing on a 1001-point grid).
     """
 
-    def __init__(self, masked_fraction_expr, t: sympy.Symbol, name: str = "sympy", formula: str | None = None):
+    def __init__(
+        self, masked_fraction_expr, t: sympy.Symbol, name: str = "sympy", formula: str | None = None
+    ):
         self.t = t
         self.expr = sympy.sympify(masked_fraction_expr)
         self.name = name
@@ -483,8 +502,13 @@ class EnergyPaperSchedule(Schedule):
     ``alpha_ep_derivative`` (optional) is :math:`\dot\alpha^{EP}_s`; without it a central difference is used.
     """
 
-    def __init__(self, alpha_ep: Callable, name: str = "ep_callable", formula_ep: str = "user function",
-                 alpha_ep_derivative: Callable | None = None):
+    def __init__(
+        self,
+        alpha_ep: Callable,
+        name: str = "ep_callable",
+        formula_ep: str = "user function",
+        alpha_ep_derivative: Callable | None = None,
+    ):
         self._a, self._da = alpha_ep, alpha_ep_derivative
         self.name = name
         self.formula = f"alpha^EP(1 - t) with alpha^EP(s) = {formula_ep}"
@@ -493,8 +517,9 @@ class EnergyPaperSchedule(Schedule):
         if not np.all(np.isfinite(vals)):
             raise ValueError("alpha^EP(s) returned a non-finite value on [0, 1]")
         if abs(vals[0]) > 1e-12 or abs(vals[-1] - 1) > 1e-12:
-            raise ValueError(f"energy-paper convention needs alpha^EP(0)=0 and alpha^EP(1)=1; got "
-                             f"{vals[0]}, {vals[-1]}")
+            raise ValueError(
+                f"energy-paper convention needs alpha^EP(0)=0 and alpha^EP(1)=1; got {vals[0]}, {vals[-1]}"
+            )
         if np.any(np.diff(vals) < -1e-12):
             raise ValueError("alpha^EP(s) must be non-decreasing in s")
 
@@ -528,7 +553,8 @@ class ComposedSchedule(Schedule):
     def masked_fraction_derivative(self, t):
         inner = np.clip(_as_numpy(self.inner.masked_fraction(t)), 0.0, 1.0)
         d = _as_numpy(self.outer.masked_fraction_derivative(inner)) * _as_numpy(
-            self.inner.masked_fraction_derivative(t))
+            self.inner.masked_fraction_derivative(t)
+        )
         return _like(d, t)
 
     def time_of_masked_fraction(self, m):
@@ -542,8 +568,12 @@ class ComposedSchedule(Schedule):
         return {**super().describe(), "outer": self.outer.describe(), "inner": self.inner.describe()}
 
 
-SCHEDULES = {"linear": LinearSchedule, "cosine": CosineSchedule, "cosine_mdlm": CosineMDLMSchedule,
-             "sin2": SineSquaredSchedule}
+SCHEDULES = {
+    "linear": LinearSchedule,
+    "cosine": CosineSchedule,
+    "cosine_mdlm": CosineMDLMSchedule,
+    "sin2": SineSquaredSchedule,
+}
 
 
 def get_schedule(spec) -> Schedule:
@@ -552,8 +582,10 @@ def get_schedule(spec) -> Schedule:
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, PerPositionSchedule):
-        raise ValueError("a PerPositionSchedule gives one schedule per position; samplers and univariate "
-                         "functions need a single Schedule")
+        raise ValueError(
+            "a PerPositionSchedule gives one schedule per position; samplers and univariate "
+            "functions need a single Schedule"
+        )
     if callable(spec):
         return FunctionSchedule(spec)
     if isinstance(spec, str):
@@ -567,8 +599,10 @@ def get_schedule(spec) -> Schedule:
             except ValueError as exc:
                 raise ValueError(f"Beta schedule spec must look like 'beta:0.9,0.3', got {spec!r}") from exc
             return BetaCDFSchedule(a, b)
-    raise ValueError(f"unknown schedule {spec!r}; use one of {sorted(SCHEDULES)}, 'poly<k>', 'beta:<a>,<b>', "
-                     "a Schedule or a callable alpha(t)")
+    raise ValueError(
+        f"unknown schedule {spec!r}; use one of {sorted(SCHEDULES)}, 'poly<k>', 'beta:<a>,<b>', "
+        "a Schedule or a callable alpha(t)"
+    )
 
 
 # ---- per-position (multivariate) schedules ------------------------------------------------------------
@@ -636,8 +670,11 @@ class PerPositionSchedule:
         return all(s.describe() == first for s in self.schedules[1:])
 
     def describe(self) -> dict:
-        return {"type": type(self).__name__, "positions": [s.describe() for s in self.schedules],
-                "time": TIME_CONVENTIONS["mdlm"]}
+        return {
+            "type": type(self).__name__,
+            "positions": [s.describe() for s in self.schedules],
+            "time": TIME_CONVENTIONS["mdlm"],
+        }
 
 
 class PowerPerPositionSchedule(PerPositionSchedule):

@@ -66,7 +66,7 @@ def block_failure_probability_fixed(counts: Sequence[int], block: int = 2) -> fl
     den = 1.0
     for r in range(1, block):
         num = num * np.clip(k_prev - r + 1, 0, None)
-        den *= (L - r)
+        den *= L - r
     return float(max(0.0, 1.0 - block * np.sum(c / L * num / den)))
 
 
@@ -79,7 +79,9 @@ def block_ser_bernoulli(weights: Sequence[float], length: int, symbols: int, blo
 
 def block_expected_kl_bernoulli(weights, length: int, symbols: int, block: int = 2) -> float:
     """:math:`E_M KL(q\\Vert p_M) = (L/b) P(F) \\log V` (Bernoulli)."""
-    return _check_blocks(length, block) * block_failure_probability_bernoulli(weights, block) * math.log(symbols)
+    return (
+        _check_blocks(length, block) * block_failure_probability_bernoulli(weights, block) * math.log(symbols)
+    )
 
 
 def block_expected_kl_fixed(counts, symbols: int, block: int = 2) -> float:
@@ -136,13 +138,18 @@ def pair_fixed_count_error_probability(counts: Sequence[int], symbols: int, max_
         for cc in range(s // 2 + 1):
             e = np.arange(s - 2 * cc + 1)
             o = s - 2 * cc - e
-            lw = (lbin(n[:, None], cc) + lbin(n[:, None] - cc, o[None, :]) + o[None, :] * math.log(2.0)
-                  + lbin(u[:, None], e[None, :]) - total)
+            lw = (
+                lbin(n[:, None], cc)
+                + lbin(n[:, None] - cc, o[None, :])
+                + o[None, :] * math.log(2.0)
+                + lbin(u[:, None], e[None, :])
+                - total
+            )
             w = np.exp(lw)
             dest = (u[:, None] - e[None, :] + o[None, :]).ravel()
             keep = (dest >= 0) & (dest <= m)
             wp = (w * pu[:, None]).ravel()
-            zc = z ** cc
+            zc = z**cc
             wf = (w * (fu[:, None] * zc + pu[:, None] * (1.0 - zc))).ravel()
             new_p += np.bincount(dest[keep], weights=wp[keep], minlength=m + 1)
             new_f += np.bincount(dest[keep], weights=wf[keep], minlength=m + 1)
@@ -168,8 +175,15 @@ def block_failures_given_schedule(reveal_step: torch.Tensor, block: int) -> torc
     return ((r == last).sum(-1) >= 2).sum(-1)
 
 
-def block_fixed_count_ser_monte_carlo(sampler, length: int, symbols: int, block: int, num_samples: int,
-                                      generator: torch.Generator, batch_size: int = 4096):
+def block_fixed_count_ser_monte_carlo(
+    sampler,
+    length: int,
+    symbols: int,
+    block: int,
+    num_samples: int,
+    generator: torch.Generator,
+    batch_size: int = 4096,
+):
     r"""Rao-Blackwellised Monte Carlo SER for any random-order sampler with ``reveal_schedule``:
     draws M only and averages the exact :math:`1 - V^{-C(M)}` (a :class:`~sims.metrics.MeanEstimate`)."""
     from sims.metrics import mean_estimate
@@ -193,8 +207,15 @@ def steps_for_pair_ser_bernoulli(delta: float, length: int, symbols: int) -> flo
     return (1 - 1 / symbols) / (-math.expm1(math.log1p(-delta) / m))
 
 
-def monte_carlo_ser(language, sampler, length: int, num_samples: int, generator: torch.Generator,
-                    denoiser=None, batch_size: int = 512):
+def monte_carlo_ser(
+    language,
+    sampler,
+    length: int,
+    num_samples: int,
+    generator: torch.Generator,
+    denoiser=None,
+    batch_size: int = 512,
+):
     """SER of ``sampler`` driven by ``denoiser`` (oracle with uniform fallback by default), by sampling:
     a :class:`~sims.metrics.ProportionEstimate` (Wilson interval)."""
     from sims.denoisers.oracle import OracleDenoiser

@@ -99,7 +99,7 @@ from sims.sampling.categorical import sample_categorical
 from sims.validation import check_positive_int
 
 #: Largest table (support sequences x masks) :func:`mask_loss_table` will build.
-MAX_TABLE_ENTRIES = 2 ** 22
+MAX_TABLE_ENTRIES = 2**22
 #: Largest length for which the MIRROR grouped cross sums (3^L joint states) are computed.
 MAX_MIRROR_LENGTH = 10
 
@@ -114,7 +114,7 @@ ROWS_PER_EXAMPLE = {"single": 1, "mirror": 2, "pair": 2}
 def mask_matrix(length: int) -> torch.Tensor:
     """``(2**L, L)`` bool: row m has position i masked iff bit i of m is set."""
     L = check_positive_int(length, "length")
-    idx = torch.arange(2 ** L)
+    idx = torch.arange(2**L)
     return ((idx.unsqueeze(-1) >> torch.arange(L)) & 1).bool()
 
 
@@ -160,8 +160,9 @@ def masked_losses(denoiser: Denoiser, tokens: torch.Tensor, mask: torch.Tensor) 
     return torch.where(mask, -tok, torch.zeros_like(tok)).sum(-1)
 
 
-def mask_loss_table(language: Language, denoiser: Denoiser, length: int,
-                    batch_rows: int = 2 ** 15) -> MaskLossTable:
+def mask_loss_table(
+    language: Language, denoiser: Denoiser, length: int, batch_rows: int = 2**15
+) -> MaskLossTable:
     """Enumerate the support of ``language`` at ``length`` and all ``2**L`` masks; call ``denoiser``.
 
     Raises ValueError when the enumeration is too large or when the denoiser gives probability zero
@@ -175,10 +176,12 @@ def mask_loss_table(language: Language, denoiser: Denoiser, length: int,
     seqs = all_sequences(V, L)
     support = torch.isfinite(log_joint)
     x, log_q = seqs[support], log_joint[support]
-    n_masks = 2 ** L
+    n_masks = 2**L
     if x.shape[0] * n_masks > MAX_TABLE_ENTRIES:
-        raise ValueError(f"table of {x.shape[0]} support sequences x {n_masks} masks exceeds "
-                         f"{MAX_TABLE_ENTRIES} entries; use a shorter length")
+        raise ValueError(
+            f"table of {x.shape[0]} support sequences x {n_masks} masks exceeds "
+            f"{MAX_TABLE_ENTRIES} entries; use a shorter length"
+        )
     prob = torch.exp(log_q)
     total = float(prob.sum())
     if abs(total - 1.0) > 1e-9:
@@ -199,15 +202,17 @@ def mask_loss_table(language: Language, denoiser: Denoiser, length: int,
     loss = torch.empty(N * n_masks, dtype=torch.float64)
     with torch.no_grad():
         for ci, start in enumerate(starts):
-            lp = denoiser(uniq[start:start + batch_rows]).log_probs.cpu()
-            rows = order[bounds[ci]:bounds[ci + 1]]
+            lp = denoiser(uniq[start : start + batch_rows]).log_probs.cpu()
+            rows = order[bounds[ci] : bounds[ci + 1]]
             tok = lp[inverse[rows] - start].gather(-1, x[rows_x[rows]].unsqueeze(-1)).squeeze(-1)
             loss[rows] = torch.where(masks[rows_m[rows]], -tok, torch.zeros_like(tok)).sum(-1)
     loss = loss.reshape(N, n_masks)
     if not bool(torch.isfinite(loss).all()):
         bad = (~torch.isfinite(loss)).nonzero()[0].tolist()
-        raise ValueError(f"denoiser gives probability zero to a true token (sequence {x[bad[0]].tolist()}, "
-                         f"mask index {bad[1]}): the masked loss is infinite")
+        raise ValueError(
+            f"denoiser gives probability zero to a true token (sequence {x[bad[0]].tolist()}, "
+            f"mask index {bad[1]}): the masked loss is infinite"
+        )
     return MaskLossTable(x, log_q, prob, loss, V, L, denoiser.describe())
 
 
@@ -224,11 +229,15 @@ def mirror_joint_states(length: int) -> dict[str, np.ndarray]:
     L = check_positive_int(length, "length")
     if L > MAX_MIRROR_LENGTH:
         raise ValueError(f"MIRROR enumeration needs 3**L states; length {L} > {MAX_MIRROR_LENGTH}")
-    codes = (np.arange(3 ** L)[:, None] // 3 ** np.arange(L)[None, :]) % 3
+    codes = (np.arange(3**L)[:, None] // 3 ** np.arange(L)[None, :]) % 3
     bits = 1 << np.arange(L)
-    return {"low1": ((codes == 1) * bits).sum(1), "low2": ((codes == 2) * bits).sum(1),
-            "high1": ((codes != 2) * bits).sum(1), "high2": ((codes != 1) * bits).sum(1),
-            "n0": (codes == 0).sum(1)}
+    return {
+        "low1": ((codes == 1) * bits).sum(1),
+        "low2": ((codes == 2) * bits).sum(1),
+        "high1": ((codes != 2) * bits).sum(1),
+        "high2": ((codes != 1) * bits).sum(1),
+        "n0": (codes == 0).sum(1),
+    }
 
 
 @dataclass
@@ -272,23 +281,23 @@ def mask_size_moments(table: MaskLossTable, mirror: bool = True) -> MaskSizeMome
     L = table.length
     c = table.loss.numpy()
     sizes = mask_matrix(L).sum(1).numpy()
-    onehot = np.zeros((2 ** L, L + 1))
-    onehot[np.arange(2 ** L), sizes] = 1.0
+    onehot = np.zeros((2**L, L + 1))
+    onehot[np.arange(2**L), sizes] = 1.0
     counts = onehot.sum(0)
     mean = (c @ onehot) / counts
     second = ((c * c) @ onehot) / counts
     low = high = None
     if mirror and L <= MAX_MIRROR_LENGTH:
         st = mirror_joint_states(L)
-        group = np.zeros((3 ** L, L + 1))
-        group[np.arange(3 ** L), st["n0"]] = 1.0
+        group = np.zeros((3**L, L + 1))
+        group[np.arange(3**L), st["n0"]] = 1.0
         low = np.empty((c.shape[0], L + 1))
         high = np.empty((c.shape[0], L + 1))
-        step = max(1, 2 ** 22 // 3 ** L)
+        step = max(1, 2**22 // 3**L)
         for s in range(0, c.shape[0], step):
-            cc = c[s:s + step]
-            low[s:s + step] = (cc[:, st["low1"]] * cc[:, st["low2"]]) @ group
-            high[s:s + step] = (cc[:, st["high1"]] * cc[:, st["high2"]]) @ group
+            cc = c[s : s + step]
+            low[s : s + step] = (cc[:, st["low1"]] * cc[:, st["low2"]]) @ group
+            high[s : s + step] = (cc[:, st["high1"]] * cc[:, st["high2"]]) @ group
     return MaskSizeMoments(table.prob.numpy().copy(), table.log_q.numpy().copy(), mean, second, low, high, L)
 
 
@@ -334,30 +343,35 @@ def rate_moments(moments: MaskSizeMoments, eps: float, u, mirror: bool = False) 
     binom = stats.binom.pmf(k[None, :], L, pi[:, None])  # (Q, L+1)
     scale = 1.0 / (L * pi)
     g = (moments.mean @ binom.T) * scale
-    m2 = (moments.second @ binom.T) * scale ** 2
+    m2 = (moments.second @ binom.T) * scale**2
     cross = None
     if mirror:
         if moments.mirror_low is None:
-            raise ValueError("MIRROR moments were not computed (mask_size_moments(mirror=True), L <= "
-                             f"{MAX_MIRROR_LENGTH})")
+            raise ValueError(
+                f"MIRROR moments were not computed (mask_size_moments(mirror=True), L <= {MAX_MIRROR_LENGTH})"
+            )
         n0 = k[None, :]
-        lowp = np.where(pi[:, None] <= 0.5, pi[:, None] ** (L - n0) * np.clip(1 - 2 * pi[:, None], 0, None) ** n0,
-                        0.0)
-        highp = np.where(pi[:, None] > 0.5, np.clip(2 * pi[:, None] - 1, 0, None) ** n0
-                         * (1 - pi[:, None]) ** (L - n0), 0.0)
-        cross = (moments.mirror_low @ lowp.T + moments.mirror_high @ highp.T) * scale ** 2
+        lowp = np.where(
+            pi[:, None] <= 0.5, pi[:, None] ** (L - n0) * np.clip(1 - 2 * pi[:, None], 0, None) ** n0, 0.0
+        )
+        highp = np.where(
+            pi[:, None] > 0.5,
+            np.clip(2 * pi[:, None] - 1, 0, None) ** n0 * (1 - pi[:, None]) ** (L - n0),
+            0.0,
+        )
+        cross = (moments.mirror_low @ lowp.T + moments.mirror_high @ highp.T) * scale**2
     return RateMoments(u, pi, g, m2, cross)
 
 
 def conditional_variance(rm: RateMoments, masks: MaskScheme) -> np.ndarray:
     """``(N, Q)`` variance of the per-example estimator (before the importance weight) given (x, u)."""
-    v = rm.m2 - rm.g ** 2
+    v = rm.m2 - rm.g**2
     if masks == "single":
         return v
     if masks == "pair":
         return v / 2
     if masks == "mirror":
-        return (v + (rm.cross - rm.g ** 2)) / 2
+        return (v + (rm.cross - rm.g**2)) / 2
     raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
 
 
@@ -435,15 +449,26 @@ class HistogramTime(TimeSampler):
         return (e[j] + r * (e[j + 1] - e[j])).to(generator.device)
 
     def describe(self):
-        return {"name": self.name, "type": "histogram", "edges": self.edges.tolist(),
-                "masses": self.masses.tolist()}
+        return {
+            "name": self.name,
+            "type": "histogram",
+            "edges": self.edges.tolist(),
+            "masses": self.masses.tolist(),
+        }
 
 
 class DensityTime(TimeSampler):
     """Density proportional to ``fn(u)`` on ``[lo, hi]``, normalised by quadrature, weight 1/p."""
 
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], name: str, lo: float = 0.0, hi: float = 1.0,
-                 breakpoints: Sequence[float] = (), eps_for_quadrature: float = 1e-12):
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], np.ndarray],
+        name: str,
+        lo: float = 0.0,
+        hi: float = 1.0,
+        breakpoints: Sequence[float] = (),
+        eps_for_quadrature: float = 1e-12,
+    ):
         if not 0 <= lo < hi <= 1:
             raise ValueError(f"need 0 <= lo < hi <= 1, got [{lo}, {hi}]")
         self.fn, self.name, self.lo, self.hi = fn, name, float(lo), float(hi)
@@ -459,18 +484,22 @@ class DensityTime(TimeSampler):
     def density(self, u):
         u = np.asarray(u, dtype=np.float64)
         inside = (u >= self.lo) & (u <= self.hi)
-        return np.where(inside, np.asarray(self.fn(np.clip(u, self.lo, self.hi)), dtype=np.float64) / self.norm,
-                        0.0)
+        return np.where(
+            inside, np.asarray(self.fn(np.clip(u, self.lo, self.hi)), dtype=np.float64) / self.norm, 0.0
+        )
 
-    def to_histogram(self, num_bins: int = 64, spacing: Literal["linear", "log"] = "log",
-                     eps: float = 1e-3) -> HistogramTime:
+    def to_histogram(
+        self, num_bins: int = 64, spacing: Literal["linear", "log"] = "log", eps: float = 1e-3
+    ) -> HistogramTime:
         """A samplable histogram approximation (bin masses = exact integrals of this density)."""
         if spacing == "log":
             inner = np.geomspace(max(eps, 1e-12), self.hi, num_bins)
             edges = np.unique(np.concatenate([[self.lo], inner[inner > self.lo]]))
         else:
             edges = np.linspace(self.lo, self.hi, num_bins + 1)
-        masses = [float(quadrature_integral(lambda v: self.density(v), a, b)) for a, b in itertools.pairwise(edges)]
+        masses = [
+            float(quadrature_integral(lambda v: self.density(v), a, b)) for a, b in itertools.pairwise(edges)
+        ]
         return HistogramTime(edges, masses, name=f"{self.name}_histogram")
 
     def describe(self):
@@ -530,8 +559,14 @@ class ReleasedGridTime(TimeSampler):
 # ------------------------------------------------------------------------------------------------
 # Quadrature
 # ------------------------------------------------------------------------------------------------
-def quadrature_nodes(eps: float, lo: float = 0.0, hi: float = 1.0, breakpoints: Sequence[float] = (),
-                     nodes_per_panel: int = 16, max_width: float = 0.0625) -> tuple[np.ndarray, np.ndarray]:
+def quadrature_nodes(
+    eps: float,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    breakpoints: Sequence[float] = (),
+    nodes_per_panel: int = 16,
+    max_width: float = 0.0625,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Composite Gauss-Legendre nodes/weights on ``[lo, hi]`` in u.
 
     Panels: geometric in :math:`\pi(u)` from :math:`\varepsilon` upwards (ratio 2, so integrands that
@@ -555,8 +590,13 @@ def quadrature_nodes(eps: float, lo: float = 0.0, hi: float = 1.0, breakpoints: 
     return nodes.ravel(), weights.ravel()
 
 
-def quadrature_integral(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, eps: float = 1e-12,
-                        breakpoints: Sequence[float] = ()) -> float:
+def quadrature_integral(
+    fn: Callable[[np.ndarray], np.ndarray],
+    lo: float,
+    hi: float,
+    eps: float = 1e-12,
+    breakpoints: Sequence[float] = (),
+) -> float:
     u, w = quadrature_nodes(eps, lo, hi, breakpoints)
     return float(w @ np.asarray(fn(u), dtype=np.float64))
 
@@ -595,15 +635,20 @@ class VarianceDecomposition:
 
 def _finish(name, prob, cond_var_mean, g_x_mean, g_x_second, target, rows, conventions):
     A = float(prob @ cond_var_mean)
-    B = float(prob @ (g_x_second - g_x_mean ** 2))
+    B = float(prob @ (g_x_second - g_x_mean**2))
     mean = float(prob @ g_x_mean)
     C = float(prob @ (g_x_mean - mean) ** 2)
     return VarianceDecomposition(name, A, B, C, A + B + C, mean, target, mean - target, rows, conventions)
 
 
-def decompose_time_estimator(moments: MaskSizeMoments, eps: float = 1e-3,
-                             sampler: TimeSampler | None = None, masks: MaskScheme = "single",
-                             nodes_per_panel: int = 16, name: str | None = None) -> VarianceDecomposition:
+def decompose_time_estimator(
+    moments: MaskSizeMoments,
+    eps: float = 1e-3,
+    sampler: TimeSampler | None = None,
+    masks: MaskScheme = "single",
+    nodes_per_panel: int = 16,
+    name: str | None = None,
+) -> VarianceDecomposition:
     r"""Exact A/B/C of the t-form estimator :math:`w(u)\,c/(L\pi(u))`, u from ``sampler``.
 
     ``masks``: ``"single"`` (one Bernoulli mask), ``"mirror"`` (complementary pair from shared
@@ -620,14 +665,29 @@ def decompose_time_estimator(moments: MaskSizeMoments, eps: float = 1e-3,
     cv = conditional_variance(rm, masks)
     gx = (rm.g * wt) @ meas
     gx2 = (rm.g * wt) ** 2 @ meas
-    conv = {"rate": "pi(u) = eps + (1 - eps) u", "eps": eps, "weight": "w(u) c / (L pi(u))",
-            "sampler": sampler.describe(), "masks": masks, "normalisation": "per token (divide by L)"}
-    return _finish(name or f"t-form[{sampler.name}, {masks}]", moments.prob, (cv * wt ** 2) @ meas, gx, gx2,
-                   moments.nelbo_per_token(), ROWS_PER_EXAMPLE[masks], conv)
+    conv = {
+        "rate": "pi(u) = eps + (1 - eps) u",
+        "eps": eps,
+        "weight": "w(u) c / (L pi(u))",
+        "sampler": sampler.describe(),
+        "masks": masks,
+        "normalisation": "per token (divide by L)",
+    }
+    return _finish(
+        name or f"t-form[{sampler.name}, {masks}]",
+        moments.prob,
+        (cv * wt**2) @ meas,
+        gx,
+        gx2,
+        moments.nelbo_per_token(),
+        ROWS_PER_EXAMPLE[masks],
+        conv,
+    )
 
 
-def decompose_k_estimator(moments: MaskSizeMoments, proposal: Sequence[float] | None = None,
-                          name: str | None = None) -> VarianceDecomposition:
+def decompose_k_estimator(
+    moments: MaskSizeMoments, proposal: Sequence[float] | None = None, name: str | None = None
+) -> VarianceDecomposition:
     r"""Exact A/B/C of the exact-k estimator :math:`c(x,m)/(k L r_k)` (uniform r_k = 1/L: :math:`c/k`)."""
     L = moments.length
     r = np.full(L, 1.0 / L) if proposal is None else np.asarray(proposal, dtype=np.float64)
@@ -636,13 +696,25 @@ def decompose_k_estimator(moments: MaskSizeMoments, proposal: Sequence[float] | 
     k = np.arange(1, L + 1)
     scale = 1.0 / (k * L * r)
     mu, s = moments.mean[:, 1:], moments.second[:, 1:]
-    cv = ((s - mu ** 2) * scale ** 2) @ r
+    cv = ((s - mu**2) * scale**2) @ r
     gx = (mu * scale) @ r
     gx2 = ((mu * scale) ** 2) @ r
-    conv = {"k": "uniform on 1..L" if proposal is None else "proposal r_k", "mask": "exactly k uniform positions",
-            "weight": "c / (k L r_k)", "normalisation": "per token (divide by L)"}
-    return _finish(name or ("k-form[uniform]" if proposal is None else "k-form[proposal]"), moments.prob, cv, gx,
-                   gx2, moments.nelbo_per_token(), 1, conv)
+    conv = {
+        "k": "uniform on 1..L" if proposal is None else "proposal r_k",
+        "mask": "exactly k uniform positions",
+        "weight": "c / (k L r_k)",
+        "normalisation": "per token (divide by L)",
+    }
+    return _finish(
+        name or ("k-form[uniform]" if proposal is None else "k-form[proposal]"),
+        moments.prob,
+        cv,
+        gx,
+        gx2,
+        moments.nelbo_per_token(),
+        1,
+        conv,
+    )
 
 
 def optimal_k_proposal(moments: MaskSizeMoments) -> np.ndarray:
@@ -685,16 +757,29 @@ def uniform_time_closed_form(moments: MaskSizeMoments, eps: float = 1e-3) -> Var
             j2[i] = math.inf
     s = moments.second[:, 1:]
     with np.errstate(invalid="ignore"):
-        m2x = np.where(s > 0, s * (jac * j2 / L ** 2), 0.0).sum(1)
+        m2x = np.where(s > 0, s * (jac * j2 / L**2), 0.0).sum(1)
     # E_u g^2: sum_{k,j} mu_k mu_j C(L,k) C(L,j) int pi^(k+j-2) (1-pi)^(2L-k-j)
     kk, jj = np.meshgrid(k, k, indexing="ij")
-    cross = comb[:, None] * comb[None, :] * tail_beta(kk + jj - 1, 2 * L - kk - jj + 1) * jac / L ** 2
+    cross = comb[:, None] * comb[None, :] * tail_beta(kk + jj - 1, 2 * L - kk - jj + 1) * jac / L**2
     mu = moments.mean[:, 1:]
     gx2 = np.einsum("nk,kj,nj->n", mu, cross, mu)
-    conv = {"rate": "pi(u) = eps + (1 - eps) u", "eps": eps, "sampler": "uniform", "masks": "single",
-            "method": "closed form (incomplete beta)"}
-    return _finish("t-form[uniform, single] closed form", moments.prob, m2x - gx2, gx, gx2,
-                   moments.nelbo_per_token(), 1, conv)
+    conv = {
+        "rate": "pi(u) = eps + (1 - eps) u",
+        "eps": eps,
+        "sampler": "uniform",
+        "masks": "single",
+        "method": "closed form (incomplete beta)",
+    }
+    return _finish(
+        "t-form[uniform, single] closed form",
+        moments.prob,
+        m2x - gx2,
+        gx,
+        gx2,
+        moments.nelbo_per_token(),
+        1,
+        conv,
+    )
 
 
 def a_term_log_slope(moments: MaskSizeMoments) -> float:
@@ -705,8 +790,13 @@ def a_term_log_slope(moments: MaskSizeMoments) -> float:
 # ------------------------------------------------------------------------------------------------
 # P-POTS: optimal and paper-style proposals, EPR fit, pre-estimation
 # ------------------------------------------------------------------------------------------------
-def proposal_curve(moments: MaskSizeMoments, eps: float, u, kind: Literal["exact", "paper"] = "exact",
-                   masks: MaskScheme = "single") -> np.ndarray:
+def proposal_curve(
+    moments: MaskSizeMoments,
+    eps: float,
+    u,
+    kind: Literal["exact", "paper"] = "exact",
+    masks: MaskScheme = "single",
+) -> np.ndarray:
     r"""Unnormalised P-POTS curve at ``u``.
 
     ``"exact"``: :math:`\sqrt{E_x[g^2] + E_x[v]}` = :math:`\sqrt{\bar M_2}` (the variance-optimal density).
@@ -716,18 +806,26 @@ def proposal_curve(moments: MaskSizeMoments, eps: float, u, kind: Literal["exact
     rm = rate_moments(moments, eps, u, mirror=masks == "mirror")
     v = moments.prob @ conditional_variance(rm, masks)
     if kind == "exact":
-        return np.sqrt(np.maximum(moments.prob @ rm.g ** 2 + v, 0.0))
+        return np.sqrt(np.maximum(moments.prob @ rm.g**2 + v, 0.0))
     if kind == "paper":
         return np.sqrt(np.maximum((moments.prob @ rm.g) ** 2 + v, 0.0))
     raise ValueError(f"kind must be 'exact' or 'paper', got {kind!r}")
 
 
-def optimal_time_sampler(moments: MaskSizeMoments, eps: float = 1e-3, kind: Literal["exact", "paper"] = "exact",
-                         masks: MaskScheme = "single") -> DensityTime:
+def optimal_time_sampler(
+    moments: MaskSizeMoments,
+    eps: float = 1e-3,
+    kind: Literal["exact", "paper"] = "exact",
+    masks: MaskScheme = "single",
+) -> DensityTime:
     """P-POTS density (normalised on [0, 1]) for ``kind`` and mask scheme ``masks``."""
     eps = check_eps(eps)
-    return DensityTime(lambda u: proposal_curve(moments, eps, u, kind, masks), name=f"p-pots[{kind}, {masks}]",
-                       breakpoints=((0.5 - eps) / (1 - eps),), eps_for_quadrature=eps)
+    return DensityTime(
+        lambda u: proposal_curve(moments, eps, u, kind, masks),
+        name=f"p-pots[{kind}, {masks}]",
+        breakpoints=((0.5 - eps) / (1 - eps),),
+        eps_for_quadrature=eps,
+    )
 
 
 def optimal_time_variance(moments: MaskSizeMoments, eps: float = 1e-3, masks: MaskScheme = "single") -> float:
@@ -737,7 +835,7 @@ def optimal_time_variance(moments: MaskSizeMoments, eps: float = 1e-3, masks: Ma
     curve = proposal_curve(moments, eps, u, "exact", masks)
     rm = rate_moments(moments, eps, u)
     mu = float(moments.prob @ (rm.g @ w))
-    return float(w @ curve) ** 2 - mu ** 2
+    return float(w @ curve) ** 2 - mu**2
 
 
 def paper_grid(b: int = 70) -> np.ndarray:
@@ -757,8 +855,11 @@ class EPRFit:
     def curve(self, u) -> np.ndarray:
         p = self.params
         u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
-        return np.sqrt(p["a"] * u ** p["r"] + p["b"] * (1 - u) ** p["q"]
-                       + p["A"] ** 2 * np.exp(2 * p["kappa"] * u ** p["m"]))
+        return np.sqrt(
+            p["a"] * u ** p["r"]
+            + p["b"] * (1 - u) ** p["q"]
+            + p["A"] ** 2 * np.exp(2 * p["kappa"] * u ** p["m"])
+        )
 
     def full_support_sampler(self) -> DensityTime:
         """The fitted curve normalised on all of [0, 1] (unbiased importance sampler)."""
@@ -791,8 +892,15 @@ def fit_epr(grid: np.ndarray, values: np.ndarray, n_starts: int = 20, seed: int 
 
     def unpack(z):
         sp = _softplus(z)
-        return {"a": sp[0] + 1e-9, "b": sp[1] + 1e-9, "A": sp[2] + 1e-9, "r": 1 + sp[3], "q": 1 + sp[4],
-                "kappa": sp[5], "m": 1 + sp[6]}
+        return {
+            "a": sp[0] + 1e-9,
+            "b": sp[1] + 1e-9,
+            "A": sp[2] + 1e-9,
+            "r": 1 + sp[3],
+            "q": 1 + sp[4],
+            "kappa": sp[5],
+            "m": 1 + sp[6],
+        }
 
     def pdf(z):
         fit = EPRFit(unpack(z), 0.0, t)
@@ -819,8 +927,15 @@ def fit_epr(grid: np.ndarray, values: np.ndarray, n_starts: int = 20, seed: int 
     return EPRFit(unpack(best_z), best, t)
 
 
-def pre_estimate_curve(table: MaskLossTable, eps: float, grid: np.ndarray, num_x: int, num_masks: int,
-                       generator: torch.Generator, loss_max: float | None = 10.0) -> dict:
+def pre_estimate_curve(
+    table: MaskLossTable,
+    eps: float,
+    grid: np.ndarray,
+    num_x: int,
+    num_masks: int,
+    generator: torch.Generator,
+    loss_max: float | None = 10.0,
+) -> dict:
     r"""Monte Carlo reproduction of the paper's P-POTS pre-estimation (StableDLLM ``evaluate_over_x0``).
 
     Draw ``num_x`` sequences from q; at every grid rate draw ``num_masks`` Bernoulli masks; per-token
@@ -832,8 +947,9 @@ def pre_estimate_curve(table: MaskLossTable, eps: float, grid: np.ndarray, num_x
     L = table.length
     xi = sample_categorical(table.prob.expand(num_x, -1), generator).cpu()
     pi = torch.as_tensor(mask_probability(grid, eps))
-    u = torch.rand((num_x, grid.size, num_masks, L), dtype=torch.float64, generator=generator,
-                   device=generator.device).cpu()
+    u = torch.rand(
+        (num_x, grid.size, num_masks, L), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     m = mask_index(u < pi[None, :, None, None])
     c = table.loss[xi[:, None, None], m] / (L * pi[None, :, None])
     if loss_max is not None:
@@ -841,7 +957,7 @@ def pre_estimate_curve(table: MaskLossTable, eps: float, grid: np.ndarray, num_x
     mean_x = c.mean(2)
     var_x = c.var(2, unbiased=True)
     g, v = mean_x.mean(0).numpy(), var_x.mean(0).numpy()
-    return {"grid": grid, "g": g, "v": v, "w": np.sqrt(g ** 2 + v)}
+    return {"grid": grid, "g": g, "v": v, "w": np.sqrt(g**2 + v)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -867,9 +983,13 @@ class StratifiedVariance:
         return {**asdict(self), "reduction_factor": self.reduction_factor}
 
 
-def stratified_time_variance(moments: MaskSizeMoments, eps: float, num_strata: int,
-                             mode: Literal["independent", "systematic"] = "independent",
-                             nodes_per_panel: int = 16) -> StratifiedVariance:
+def stratified_time_variance(
+    moments: MaskSizeMoments,
+    eps: float,
+    num_strata: int,
+    mode: Literal["independent", "systematic"] = "independent",
+    nodes_per_panel: int = 16,
+) -> StratifiedVariance:
     r"""Exact ``n * Var(batch mean)`` for a batch of n = ``num_strata`` examples, single masks, uniform u.
 
     ``"independent"``: one uniform u per stratum :math:`[j/n,(j+1)/n)` (StraTS); per stratum the law of
@@ -887,10 +1007,10 @@ def stratified_time_variance(moments: MaskSizeMoments, eps: float, num_strata: i
             u, w = quadrature_nodes(eps, j / n, (j + 1) / n, (), nodes_per_panel)
             rm = rate_moments(moments, eps, u)
             meas = w * n
-            A = float(moments.prob @ ((rm.m2 - rm.g ** 2) @ meas))
-            gx, gx2 = rm.g @ meas, rm.g ** 2 @ meas
+            A = float(moments.prob @ ((rm.m2 - rm.g**2) @ meas))
+            gx, gx2 = rm.g @ meas, rm.g**2 @ meas
             As.append(A)
-            Bs.append(float(moments.prob @ (gx2 - gx ** 2)))
+            Bs.append(float(moments.prob @ (gx2 - gx**2)))
             mean = float(moments.prob @ gx)
             Cs.append(float(moments.prob @ (gx - mean) ** 2))
         A, B, C = float(np.mean(As)), float(np.mean(Bs)), float(np.mean(Cs))
@@ -903,9 +1023,9 @@ def stratified_time_variance(moments: MaskSizeMoments, eps: float, num_strata: i
             rm = rate_moments(moments, eps, (u0 + j) / n)
             gb = moments.prob @ rm.g
             gbar += gb / n
-            within += (moments.prob @ rm.m2 - gb ** 2) / n
+            within += (moments.prob @ rm.m2 - gb**2) / n
         mean = float(w0 @ gbar)
-        total = n * (float(w0 @ gbar ** 2) - mean ** 2) + float(w0 @ within)
+        total = n * (float(w0 @ gbar**2) - mean**2) + float(w0 @ within)
         return StratifiedVariance(mode, n, total, iid)
     raise ValueError(f"mode must be 'independent' or 'systematic', got {mode!r}")
 
@@ -921,13 +1041,20 @@ class MirrorCovarianceMap:
     fraction_positive_by_bin: dict
 
     def to_dict(self) -> dict:
-        return {"fraction_positive": self.fraction_positive, "fraction_positive_by_bin": self.fraction_positive_by_bin,
-                "num_u_cells": int(self.u.size)}
+        return {
+            "fraction_positive": self.fraction_positive,
+            "fraction_positive_by_bin": self.fraction_positive_by_bin,
+            "num_u_cells": int(self.u.size),
+        }
 
 
-def mirror_covariance_map(moments: MaskSizeMoments, eps: float = 1e-3, num_cells: int = 400,
-                          bins: Sequence[float] = (0.0, 0.1, 0.5, 0.9, 1.0), rel_tol: float = 1e-12
-                          ) -> MirrorCovarianceMap:
+def mirror_covariance_map(
+    moments: MaskSizeMoments,
+    eps: float = 1e-3,
+    num_cells: int = 400,
+    bins: Sequence[float] = (0.0, 0.1, 0.5, 0.9, 1.0),
+    rel_tol: float = 1e-12,
+) -> MirrorCovarianceMap:
     r"""Exact :math:`\mathrm{Cov}(\ell_1,\ell_2 \mid x,u)` at the midpoints of ``num_cells`` u-cells.
 
     A cell counts as positively correlated when the covariance exceeds ``rel_tol`` times the
@@ -936,8 +1063,8 @@ def mirror_covariance_map(moments: MaskSizeMoments, eps: float = 1e-3, num_cells
     """
     u = (np.arange(num_cells) + 0.5) / num_cells
     rm = rate_moments(moments, eps, u, mirror=True)
-    v = rm.m2 - rm.g ** 2
-    cov = rm.cross - rm.g ** 2
+    v = rm.m2 - rm.g**2
+    cov = rm.cross - rm.g**2
     pos = cov > rel_tol * np.maximum(v, 0) + 1e-300
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(v > 0, cov / v, np.nan)
@@ -955,19 +1082,30 @@ def mirror_covariance_map(moments: MaskSizeMoments, eps: float = 1e-3, num_cells
 # ------------------------------------------------------------------------------------------------
 def _draw_masks(u: torch.Tensor, eps: float, length: int, masks: MaskScheme, generator: torch.Generator):
     pi = (eps + (1 - eps) * u).unsqueeze(-1)
-    U = torch.rand((u.shape[0], length), dtype=torch.float64, generator=generator, device=generator.device).cpu()
+    U = torch.rand(
+        (u.shape[0], length), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     m1 = U < pi
     if masks == "single":
         return pi.squeeze(-1), [m1]
     if masks == "mirror":
         return pi.squeeze(-1), [m1, U > 1 - pi]
-    U2 = torch.rand((u.shape[0], length), dtype=torch.float64, generator=generator, device=generator.device).cpu()
+    U2 = torch.rand(
+        (u.shape[0], length), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     return pi.squeeze(-1), [m1, U2 < pi]
 
 
-def sample_nested_losses(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                         draw_x: Callable[[int], torch.Tensor], length: int, eps: float, sampler: TimeSampler,
-                         masks: MaskScheme, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_nested_losses(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    draw_x: Callable[[int], torch.Tensor],
+    length: int,
+    eps: float,
+    sampler: TimeSampler,
+    masks: MaskScheme,
+    n: int,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
     r"""Brute-force nested draws of the per-example estimator.
 
     Per draw: x; rate :math:`u_1` with two independent mask draws (estimates ``a`` and ``a2``); a second
@@ -988,24 +1126,45 @@ def sample_nested_losses(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.T
     return out
 
 
-def sample_table_losses(table: MaskLossTable, eps: float, sampler: TimeSampler, masks: MaskScheme, n: int,
-                        generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_table_losses(
+    table: MaskLossTable,
+    eps: float,
+    sampler: TimeSampler,
+    masks: MaskScheme,
+    n: int,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
     """:func:`sample_nested_losses` with x drawn from the support law and c looked up in ``table``."""
 
     def draw_x(k):
         return sample_categorical(table.prob.expand(k, -1).to(generator.device), generator).cpu()
 
-    return sample_nested_losses(lambda xi, m: table.loss[xi, mask_index(m)], draw_x, table.length, eps,
-                                sampler, masks, n, generator)
+    return sample_nested_losses(
+        lambda xi, m: table.loss[xi, mask_index(m)], draw_x, table.length, eps, sampler, masks, n, generator
+    )
 
 
-def sample_denoiser_losses(language: Language, denoiser: Denoiser, length: int, eps: float,
-                           sampler: TimeSampler, masks: MaskScheme, n: int,
-                           generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_denoiser_losses(
+    language: Language,
+    denoiser: Denoiser,
+    length: int,
+    eps: float,
+    sampler: TimeSampler,
+    masks: MaskScheme,
+    n: int,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
     """:func:`sample_nested_losses` end to end: x from ``language.sample``, c from ``denoiser`` calls."""
-    return sample_nested_losses(lambda x, m: masked_losses(denoiser, x, m).cpu(),
-                                lambda k: language.sample(k, length, generator).cpu(), length, eps, sampler,
-                                masks, n, generator)
+    return sample_nested_losses(
+        lambda x, m: masked_losses(denoiser, x, m).cpu(),
+        lambda k: language.sample(k, length, generator).cpu(),
+        length,
+        eps,
+        sampler,
+        masks,
+        n,
+        generator,
+    )
 
 
 @dataclass
@@ -1019,15 +1178,25 @@ class MCCheck:
 
     @property
     def z(self) -> float:
-        return (self.estimate - self.exact) / self.stderr if self.stderr > 0 else (
-            0.0 if abs(self.estimate - self.exact) < 1e-12 else math.inf)
+        return (
+            (self.estimate - self.exact) / self.stderr
+            if self.stderr > 0
+            else (0.0 if abs(self.estimate - self.exact) < 1e-12 else math.inf)
+        )
 
 
 def monte_carlo_checks(draws: dict[str, torch.Tensor], exact: VarianceDecomposition) -> list[MCCheck]:
     """Means of i.i.d. per-draw quantities (so plain CLT standard errors) against the exact values."""
     a, a2, b = draws["a"], draws["a2"], draws["b"]
     mu = exact.mean
-    items = [("mean", a, mu), ("second moment", a * a, exact.total + mu ** 2),
-             ("A (paired masks)", (a - a2) ** 2 / 2, exact.A), ("C + mean^2 (paired rates)", a * b, exact.C + mu ** 2)]
+    items = [
+        ("mean", a, mu),
+        ("second moment", a * a, exact.total + mu**2),
+        ("A (paired masks)", (a - a2) ** 2 / 2, exact.A),
+        ("C + mean^2 (paired rates)", a * b, exact.C + mu**2),
+    ]
     n = a.numel()
-    return [MCCheck(name, float(v.mean()), float(v.std(unbiased=True)) / math.sqrt(n), ex) for name, v, ex in items]
+    return [
+        MCCheck(name, float(v.mean()), float(v.std(unbiased=True)) / math.sqrt(n), ex)
+        for name, v, ex in items
+    ]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -39,7 +38,7 @@ class DenoiserOutput:
     def probs(self) -> torch.Tensor:
         return torch.exp(self.log_probs)
 
-    def select(self, rows: torch.Tensor) -> "DenoiserOutput":
+    def select(self, rows: torch.Tensor) -> DenoiserOutput:
         return DenoiserOutput(self.log_probs[rows], self.impossible[rows])
 
 
@@ -54,10 +53,10 @@ class Denoiser(ABC):
         return self.vocab_size
 
     @abstractmethod
-    def predict(self, tokens: torch.Tensor, t: Optional[torch.Tensor] = None) -> DenoiserOutput:
+    def predict(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
         """Predictive laws for ``tokens`` ``(B, L)`` (mask id = V); ``t`` is ``(B,)`` diffusion time or None."""
 
-    def __call__(self, tokens: torch.Tensor, t: Optional[torch.Tensor] = None) -> DenoiserOutput:
+    def __call__(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
         return self.predict(tokens, t)
 
     def describe(self) -> dict:

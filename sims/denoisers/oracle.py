@@ -45,6 +45,8 @@ def sampling_fallback(language: Language) -> str:
     """The fallback samplers should use for ``language``: ``"min_violation"`` where it is defined (HMM and
     n-gram tables), else ``"uniform"``. SER does not depend on it; per-token error rates do."""
     return "min_violation" if supports_min_violation(language) else "uniform"
+
+
 ON_IMPOSSIBLE = ("raise", "uniform", "min_violation")
 
 
@@ -63,8 +65,14 @@ class OracleDenoiser(Denoiser):
 
     time_conditioned = False
 
-    def __init__(self, language: Language, on_impossible: OnImpossible = "raise",
-                 chunk_size: int = 4096, method: str = "auto", precision: str = "float64"):
+    def __init__(
+        self,
+        language: Language,
+        on_impossible: OnImpossible = "raise",
+        chunk_size: int = 4096,
+        method: str = "auto",
+        precision: str = "float64",
+    ):
         from sims.chain import METHODS, PRECISIONS
 
         if on_impossible not in ON_IMPOSSIBLE:
@@ -74,8 +82,10 @@ class OracleDenoiser(Denoiser):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if on_impossible == "min_violation" and not supports_min_violation(language):
-            raise ValueError(f"on_impossible='min_violation' is defined for HMM and n-gram languages (zero "
-                             f"table entries to smooth), not for {type(language).__name__}")
+            raise ValueError(
+                f"on_impossible='min_violation' is defined for HMM and n-gram languages (zero "
+                f"table entries to smooth), not for {type(language).__name__}"
+            )
         self.language = language
         self.vocab_size = language.vocab_size
         self.on_impossible = on_impossible
@@ -101,7 +111,8 @@ class OracleDenoiser(Denoiser):
                 raise ImpossibleEvidenceError(
                     f"revealed tokens have probability zero under the language in batch rows {rows[:10]}"
                     f"{' ...' if len(rows) > 10 else ''}; pass on_impossible='uniform' or 'min_violation' "
-                    "to get a flagged fallback instead")
+                    "to get a flagged fallback instead"
+                )
             if self.on_impossible == "min_violation":
                 lex_gamma = min_violation_posterior(self.lex_chain(), tokens[impossible]).log_gamma
                 log_probs[impossible] = chain.token_log_marginals(lex_gamma, tokens.shape[1])
@@ -115,8 +126,13 @@ class OracleDenoiser(Denoiser):
         return self._lex
 
     def describe(self) -> dict:
-        return {"type": "OracleDenoiser", "on_impossible": self.on_impossible, "method": self.method,
-                "precision": self.precision, "language": self.language.describe()}
+        return {
+            "type": "OracleDenoiser",
+            "on_impossible": self.on_impossible,
+            "method": self.method,
+            "precision": self.precision,
+            "language": self.language.describe(),
+        }
 
 
 def _carry_over_inplace(log_probs: torch.Tensor, tokens: torch.Tensor, vocab_size: int) -> None:

@@ -15,7 +15,6 @@ read off with :func:`sims.metrics.position_kl`.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -36,7 +35,7 @@ class PerturbedDenoiser(Denoiser):
         self.temperature = float(temperature)
         self.uniform_mix = float(uniform_mix)
 
-    def predict(self, tokens: torch.Tensor, t: Optional[torch.Tensor] = None) -> DenoiserOutput:
+    def predict(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
         out = self.base.predict(tokens, t)
         lp = out.log_probs
         if self.temperature != 1.0:
@@ -44,11 +43,18 @@ class PerturbedDenoiser(Denoiser):
         if self.uniform_mix > 0.0:
             lam = self.uniform_mix
             uniform = math.log(lam / self.vocab_size)
-            lp = torch.logaddexp(lp + math.log1p(-lam), torch.full_like(lp, uniform)) if lam < 1 \
+            lp = (
+                torch.logaddexp(lp + math.log1p(-lam), torch.full_like(lp, uniform))
+                if lam < 1
                 else torch.full_like(lp, uniform)
+            )
         tokens = tokens.to(lp.device)
         return DenoiserOutput(carry_over(lp, tokens, self.vocab_size), out.impossible)
 
     def describe(self) -> dict:
-        return {"type": "PerturbedDenoiser", "temperature": self.temperature,
-                "uniform_mix": self.uniform_mix, "base": self.base.describe()}
+        return {
+            "type": "PerturbedDenoiser",
+            "temperature": self.temperature,
+            "uniform_mix": self.uniform_mix,
+            "base": self.base.describe(),
+        }

@@ -5,5 +5,11 @@ from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
 from sims.languages.random import random_hmm, random_ngram, stationary_distribution
 
-__all__ = ["Language", "HMMLanguage", "NGramLanguage", "random_hmm", "random_ngram",
-           "stationary_distribution"]
+__all__ = [
+    "HMMLanguage",
+    "Language",
+    "NGramLanguage",
+    "random_hmm",
+    "random_ngram",
+    "stationary_distribution",
+]

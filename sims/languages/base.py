@@ -31,7 +31,7 @@ class Language(ABC):
         """Device holding the language's tables."""
 
     @abstractmethod
-    def to(self, device: torch.device | str) -> "Language":
+    def to(self, device: torch.device | str) -> Language:
         """A copy of the language with its tables on ``device``."""
 
     @abstractmethod

@@ -35,7 +35,7 @@ Instances (all over explicitly named token ids):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -158,7 +158,7 @@ class DFALanguage(Language):
     def device(self) -> torch.device:
         return self.token_weights.device
 
-    def to(self, device) -> "DFALanguage":
+    def to(self, device) -> DFALanguage:
         return DFALanguage(
             self.delta.cpu(),
             self.start,
@@ -212,7 +212,7 @@ class DFALanguage(Language):
         """Exact samples by backward filtering, forward sampling on the automaton states (float64)."""
         n = check_positive_int(num_samples, "num_samples", minimum=0)
         L = self.check_length(length)
-        S, V = self.delta.shape
+        _S, _V = self.delta.shape
         w = self.token_weights
         # beta[t][s] = P(accept | automaton state s after t tokens) (linear scale, values in [0, 1]).
         beta = [None] * (L + 1)

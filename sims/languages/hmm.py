@@ -20,7 +20,7 @@ from sims.sampling.categorical import sample_categorical
 from sims.validation import InvalidDistributionError, check_positive_int, check_stochastic
 
 #: Largest V**L for which HMM entropies are computed exactly by enumeration.
-MAX_ENUMERATION = 2 ** 20
+MAX_ENUMERATION = 2**20
 
 
 def _log(t: torch.Tensor) -> torch.Tensor:
@@ -43,8 +43,12 @@ class HMMChain(LiftedChain):
         self.min_log_emission = min_positive_log(emission)
         # (V+1, S) log-evidence table: row v = log B[:, v]; the mask row is 0 (emission sums to 1).
         self._evidence_table = torch.cat(
-            [self.log_emission.T, torch.zeros((1, self.num_states), dtype=torch.float64,
-                                              device=emission.device)], dim=0)
+            [
+                self.log_emission.T,
+                torch.zeros((1, self.num_states), dtype=torch.float64, device=emission.device),
+            ],
+            dim=0,
+        )
 
     def num_nodes(self, length: int) -> int:
         return length
@@ -64,8 +68,9 @@ class HMMChain(LiftedChain):
 
     def token_log_marginals(self, log_gamma: torch.Tensor, length: int) -> torch.Tensor:
         B, T, S = log_gamma.shape
-        out = log_matmul_exp(log_gamma.reshape(B * T, S), self.emission, self.log_emission,
-                             self.min_log_emission)
+        out = log_matmul_exp(
+            log_gamma.reshape(B * T, S), self.emission, self.log_emission, self.min_log_emission
+        )
         return out.reshape(B, T, self.vocab_size)
 
 
@@ -92,7 +97,7 @@ class HMMLanguage(Language):
     def device(self) -> torch.device:
         return self.emission.device
 
-    def to(self, device) -> "HMMLanguage":
+    def to(self, device) -> HMMLanguage:
         return HMMLanguage(self.initial, self.transition, self.emission, device=device)
 
     def chain(self) -> HMMChain:
@@ -130,19 +135,25 @@ class HMMLanguage(Language):
     def entropy(self, length: int) -> float:
         """Exact :math:`H(X_{1:L})` by enumeration of all :math:`V^L` sequences (small cases only)."""
         length = self.check_length(length)
-        if self.vocab_size ** length > MAX_ENUMERATION:
+        if self.vocab_size**length > MAX_ENUMERATION:
             raise NotImplementedError(
                 f"HMM observation entropy has no closed form; V**L = {self.vocab_size}**{length} exceeds "
-                f"the enumeration limit {MAX_ENUMERATION}. Use entropy_estimate() (Monte Carlo).")
+                f"the enumeration limit {MAX_ENUMERATION}. Use entropy_estimate() (Monte Carlo)."
+            )
         from sims.exact import all_sequences  # local import: exact.py imports languages
 
-        lp = torch.cat([self.log_prob(chunk) for chunk in
-                        all_sequences(self.vocab_size, length, device=self.device).split(2 ** 16)])
+        lp = torch.cat(
+            [
+                self.log_prob(chunk)
+                for chunk in all_sequences(self.vocab_size, length, device=self.device).split(2**16)
+            ]
+        )
         p = torch.exp(lp)
         return float(-(torch.where(p > 0, p * lp, torch.zeros_like(p))).sum())
 
-    def entropy_estimate(self, length: int, num_samples: int, generator: torch.Generator,
-                         batch_size: int = 1024):
+    def entropy_estimate(
+        self, length: int, num_samples: int, generator: torch.Generator, batch_size: int = 1024
+    ):
         """Monte Carlo estimate of :math:`H(X_{1:L}) = E_q[-\\log q(X)]` with its standard error.
 
         Returns a :class:`sims.metrics.MeanEstimate` (exact sampling, exact log-probabilities; the only
@@ -159,10 +170,13 @@ class HMMLanguage(Language):
         return mean_estimate(torch.cat(values))
 
     def describe(self) -> dict:
-        return {"type": "HMMLanguage", "vocab_size": self.vocab_size, "num_states": self.num_states,
-                "support_fraction_transition": float((self.transition > 0).double().mean()),
-                "support_fraction_emission": float((self.emission > 0).double().mean())}
+        return {
+            "type": "HMMLanguage",
+            "vocab_size": self.vocab_size,
+            "num_states": self.num_states,
+            "support_fraction_transition": float((self.transition > 0).double().mean()),
+            "support_fraction_emission": float((self.emission > 0).double().mean()),
+        }
 
     def __repr__(self) -> str:
         return f"HMMLanguage(S={self.num_states}, V={self.vocab_size}, device={self.device})"
-

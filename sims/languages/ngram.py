@@ -25,8 +25,13 @@ import torch
 from sims.chain import LiftedChain, log_matmul_exp, min_positive_log
 from sims.languages.base import Language
 from sims.sampling.categorical import sample_categorical
-from sims.validation import (InvalidDistributionError, as_float64, check_positive_int, check_stochastic,
-                             check_tokens)
+from sims.validation import (
+    InvalidDistributionError,
+    as_float64,
+    check_positive_int,
+    check_stochastic,
+    check_tokens,
+)
 
 
 def _entropy_rows(p: torch.Tensor) -> torch.Tensor:
@@ -107,8 +112,9 @@ class NGramLanguage(Language):
         transition: next-token laws, shape ``(V**(n-1), V)`` or ``(V,)*n``; zeros allowed (sparse support).
     """
 
-    def __init__(self, order: int, vocab_size: int, initial, transition,
-                 device: torch.device | str | None = None):
+    def __init__(
+        self, order: int, vocab_size: int, initial, transition, device: torch.device | str | None = None
+    ):
         self.order = check_positive_int(order, "order")
         self.vocab_size = V = check_positive_int(vocab_size, "vocab_size")
         n_ctx = V ** (self.order - 1)
@@ -116,7 +122,8 @@ class NGramLanguage(Language):
         if trans.numel() != n_ctx * V:
             raise InvalidDistributionError(
                 f"transition: order {order} over V={V} needs {n_ctx}x{V} entries, got shape "
-                f"{tuple(trans.shape)}")
+                f"{tuple(trans.shape)}"
+            )
         self.transition = trans.reshape(n_ctx, V)
         if self.order == 1:
             self.initial = torch.ones(1, dtype=torch.float64, device=self.transition.device)
@@ -124,11 +131,13 @@ class NGramLanguage(Language):
             if initial is None:
                 raise InvalidDistributionError("initial: an n-gram of order >= 2 needs an initial law")
             # The initial law is one joint vector over V**(n-1) windows, whatever shape it comes in.
-            init = check_stochastic(as_float64(initial, "initial").reshape(-1), "initial",
-                                    device=self.transition.device)
+            init = check_stochastic(
+                as_float64(initial, "initial").reshape(-1), "initial", device=self.transition.device
+            )
             if init.numel() != n_ctx:
                 raise InvalidDistributionError(
-                    f"initial: order {order} over V={V} needs {n_ctx} entries, got shape {tuple(init.shape)}")
+                    f"initial: order {order} over V={V} needs {n_ctx} entries, got shape {tuple(init.shape)}"
+                )
             self.initial = init.reshape(n_ctx)
         self._chain = None
 
@@ -140,9 +149,14 @@ class NGramLanguage(Language):
     def num_contexts(self) -> int:
         return self.vocab_size ** (self.order - 1)
 
-    def to(self, device) -> "NGramLanguage":
-        return NGramLanguage(self.order, self.vocab_size, self.initial if self.order > 1 else None,
-                             self.transition, device=device)
+    def to(self, device) -> NGramLanguage:
+        return NGramLanguage(
+            self.order,
+            self.vocab_size,
+            self.initial if self.order > 1 else None,
+            self.transition,
+            device=device,
+        )
 
     def chain(self) -> LiftedChain:
         if self._chain is None:
@@ -254,9 +268,9 @@ class NGramLanguage(Language):
         V, k = self.vocab_size, self.order - 1
         if k == 0:
             return torch.ones(1, dtype=torch.float64, device=self.device)
-        dense = torch.zeros((V ** k, V ** k), dtype=torch.float64)
+        dense = torch.zeros((V**k, V**k), dtype=torch.float64)
         rest = V ** (k - 1)
-        ctx = torch.arange(V ** k)
+        ctx = torch.arange(V**k)
         for x in range(V):
             dense[ctx, (ctx % rest) * V + x] = self.transition[:, x].cpu()
         return stationary_distribution(dense).to(self.device)
@@ -268,9 +282,12 @@ class NGramLanguage(Language):
         return float(self.stationary_context_law() @ _entropy_rows(self.transition))
 
     def describe(self) -> dict:
-        return {"type": "NGramLanguage", "order": self.order, "vocab_size": self.vocab_size,
-                "support_fraction": float((self.transition > 0).double().mean())}
+        return {
+            "type": "NGramLanguage",
+            "order": self.order,
+            "vocab_size": self.vocab_size,
+            "support_fraction": float((self.transition > 0).double().mean()),
+        }
 
     def __repr__(self) -> str:
         return f"NGramLanguage(n={self.order}, V={self.vocab_size}, device={self.device})"
-

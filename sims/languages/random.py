@@ -16,8 +16,9 @@ from sims.languages.ngram import NGramLanguage
 from sims.validation import InvalidDistributionError, check_positive_int
 
 
-def dirichlet_rows(rng: np.random.Generator, num_rows: int, width: int, concentration: float,
-                   support_size: int | None = None) -> np.ndarray:
+def dirichlet_rows(
+    rng: np.random.Generator, num_rows: int, width: int, concentration: float, support_size: int | None = None
+) -> np.ndarray:
     """``num_rows`` probability vectors of length ``width``; each has ``support_size`` non-zeros if given."""
     if not concentration > 0:
         raise ValueError(f"concentration must be > 0, got {concentration}")
@@ -46,7 +47,8 @@ def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> tor
     if ns.shape[1] != 1:
         raise InvalidDistributionError(
             f"the chain has a {ns.shape[1]}-dimensional space of stationary laws (not irreducible); "
-            "choose another seed or a larger support_size")
+            "choose another seed or a larger support_size"
+        )
     pi = ns[:, 0]
     pi = pi / pi.sum()
     if (pi < -1e-10).any():
@@ -55,10 +57,17 @@ def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> tor
     return torch.as_tensor(pi / pi.sum(), dtype=torch.float64)
 
 
-def random_ngram(order: int, vocab_size: int, *, concentration: float = 1.0,
-                 support_size: int | None = None, stationary: bool = False,
-                 initial_concentration: float | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu") -> NGramLanguage:
+def random_ngram(
+    order: int,
+    vocab_size: int,
+    *,
+    concentration: float = 1.0,
+    support_size: int | None = None,
+    stationary: bool = False,
+    initial_concentration: float | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> NGramLanguage:
     """A random n-gram language.
 
     Args:
@@ -86,10 +95,18 @@ def random_ngram(order: int, vocab_size: int, *, concentration: float = 1.0,
     return NGramLanguage(order, V, init, trans, device=device)
 
 
-def random_hmm(num_states: int, vocab_size: int, *, transition_concentration: float = 1.0,
-               emission_concentration: float = 1.0, transition_support: int | None = None,
-               emission_support: int | None = None, stationary: bool = False, seed: int = 0,
-               device: torch.device | str = "cpu") -> HMMLanguage:
+def random_hmm(
+    num_states: int,
+    vocab_size: int,
+    *,
+    transition_concentration: float = 1.0,
+    emission_concentration: float = 1.0,
+    transition_support: int | None = None,
+    emission_support: int | None = None,
+    stationary: bool = False,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> HMMLanguage:
     """A random HMM language with Dirichlet rows (optionally sparse), seeded.
 
     ``stationary=True`` starts the hidden chain in its stationary law; otherwise the initial law is a

@@ -35,13 +35,49 @@ from sims.registry import make_language
 CACHE_VERSION = 2
 
 PRESETS: dict[str, dict] = {
-    "test": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "steps": 30, "batch_rows": 32, "lr": 3e-3,
-             "eval_every": 15, "num_val": 64, "ppots_grid": 8, "ppots_num_x": 4, "ppots_num_masks": 4},
-    "quick": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 128, "steps": 300, "batch_rows": 64,
-              "lr": 3e-3, "eval_every": 100, "num_val": 1024, "measure_every": 150, "measure_examples": 128},
-    "full": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 256, "steps": 3000, "batch_rows": 128,
-             "lr": 1e-3, "eval_every": 100, "num_val": 2048, "measure_every": 250, "measure_examples": 128,
-             "ppots_grid": 70, "ppots_num_x": 15, "ppots_num_masks": 15},
+    "test": {
+        "d_model": 16,
+        "n_layers": 1,
+        "n_heads": 2,
+        "d_ff": 32,
+        "steps": 30,
+        "batch_rows": 32,
+        "lr": 3e-3,
+        "eval_every": 15,
+        "num_val": 64,
+        "ppots_grid": 8,
+        "ppots_num_x": 4,
+        "ppots_num_masks": 4,
+    },
+    "quick": {
+        "d_model": 64,
+        "n_layers": 2,
+        "n_heads": 4,
+        "d_ff": 128,
+        "steps": 300,
+        "batch_rows": 64,
+        "lr": 3e-3,
+        "eval_every": 100,
+        "num_val": 1024,
+        "measure_every": 150,
+        "measure_examples": 128,
+    },
+    "full": {
+        "d_model": 128,
+        "n_layers": 3,
+        "n_heads": 4,
+        "d_ff": 256,
+        "steps": 3000,
+        "batch_rows": 128,
+        "lr": 1e-3,
+        "eval_every": 100,
+        "num_val": 2048,
+        "measure_every": 250,
+        "measure_examples": 128,
+        "ppots_grid": 70,
+        "ppots_num_x": 15,
+        "ppots_num_masks": 15,
+    },
 }
 
 
@@ -51,8 +87,15 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "results" / "models"
 
 
-def make_config(language_name: str, length: int, preset: str = "quick", seed: int = 0, method: str = "standard",
-                kind: str = "mdm", **overrides) -> TrainConfig:
+def make_config(
+    language_name: str,
+    length: int,
+    preset: str = "quick",
+    seed: int = 0,
+    method: str = "standard",
+    kind: str = "mdm",
+    **overrides,
+) -> TrainConfig:
     """A :class:`TrainConfig` from a preset plus overrides."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
@@ -60,17 +103,29 @@ def make_config(language_name: str, length: int, preset: str = "quick", seed: in
     bad = set(overrides) - known
     if bad:
         raise ValueError(f"unknown training settings {sorted(bad)}")
-    return TrainConfig(language=language_name, length=length, kind=kind, method=method, seed=seed,
-                       **{**PRESETS[preset], **overrides})
+    return TrainConfig(
+        language=language_name,
+        length=length,
+        kind=kind,
+        method=method,
+        seed=seed,
+        **{**PRESETS[preset], **overrides},
+    )
 
 
 def _save(model: TrainedModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
-               "config": model.config.to_dict(), "architecture": model.net.cfg.to_dict(),
-               "history": model.history, "train_seconds": model.train_seconds,
-               "total_seconds": model.total_seconds, "device": model.device, "torch": torch.__version__,
-               "train_cpu_seconds": model.train_cpu_seconds}
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
+        "config": model.config.to_dict(),
+        "architecture": model.net.cfg.to_dict(),
+        "history": model.history,
+        "train_seconds": model.train_seconds,
+        "total_seconds": model.total_seconds,
+        "device": model.device,
+        "torch": torch.__version__,
+        "train_cpu_seconds": model.train_cpu_seconds,
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
@@ -88,8 +143,15 @@ def load_trained(path: str | Path, device: str | torch.device | None = "auto") -
     net = TransformerNet(arch)
     net.load_state_dict(payload["state_dict"])
     net.to(resolve_device(device)).eval()
-    return TrainedModel(net, TrainConfig(**payload["config"]), payload["history"], payload["train_seconds"],
-                        payload["total_seconds"], payload["device"], payload.get("train_cpu_seconds"))
+    return TrainedModel(
+        net,
+        TrainConfig(**payload["config"]),
+        payload["history"],
+        payload["train_seconds"],
+        payload["total_seconds"],
+        payload["device"],
+        payload.get("train_cpu_seconds"),
+    )
 
 
 def model_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
@@ -97,8 +159,13 @@ def model_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path
     return Path(cache_dir or default_cache_dir()) / f"{config.kind}_{config.name()}_v{CACHE_VERSION}.pt"
 
 
-def get_trained(config: TrainConfig, cache_dir: str | Path | None = None, device: str | None = "auto",
-                progress: bool = False, retrain: bool = False) -> TrainedModel:
+def get_trained(
+    config: TrainConfig,
+    cache_dir: str | Path | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    retrain: bool = False,
+) -> TrainedModel:
     """Load the model for ``config`` from the cache, training and saving it first if needed."""
     path = model_path(config, cache_dir)
     if path.exists() and not retrain:
@@ -109,17 +176,34 @@ def get_trained(config: TrainConfig, cache_dir: str | Path | None = None, device
     return model
 
 
-def get_trained_denoiser(language_name: str, length: int, preset: str = "quick", seed: int = 0,
-                         method: str = "standard", *, cache_dir: str | Path | None = None,
-                         device: str | None = "auto", progress: bool = False, **overrides) -> ModelDenoiser:
+def get_trained_denoiser(
+    language_name: str,
+    length: int,
+    preset: str = "quick",
+    seed: int = 0,
+    method: str = "standard",
+    *,
+    cache_dir: str | Path | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    **overrides,
+) -> ModelDenoiser:
     """A trained bidirectional MDM as a :class:`~sims.denoisers.base.Denoiser` (trained once, then cached)."""
     cfg = make_config(language_name, length, preset, seed, method, "mdm", **overrides)
     return get_trained(cfg, cache_dir, device, progress).denoiser()
 
 
-def get_trained_ar(language_name: str, length: int, preset: str = "quick", seed: int = 0, *,
-                   cache_dir: str | Path | None = None, device: str | None = "auto", progress: bool = False,
-                   **overrides) -> ARModel:
+def get_trained_ar(
+    language_name: str,
+    length: int,
+    preset: str = "quick",
+    seed: int = 0,
+    *,
+    cache_dir: str | Path | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    **overrides,
+) -> ARModel:
     """The autoregressive baseline of the same preset (trained once, then cached)."""
     cfg = make_config(language_name, length, preset, seed, "standard", "ar", **overrides)
     return get_trained(cfg, cache_dir, device, progress).ar()

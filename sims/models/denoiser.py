@@ -54,13 +54,21 @@ class ModelDenoiser(Denoiser):
                 parts.append(torch.log_softmax(logits, dim=-1).to(tokens.device))
         finally:
             self.net.train(was_training)
-        lp = torch.cat(parts) if parts else torch.zeros((0, tokens.shape[1], self.vocab_size), dtype=torch.float64)
+        lp = (
+            torch.cat(parts)
+            if parts
+            else torch.zeros((0, tokens.shape[1], self.vocab_size), dtype=torch.float64)
+        )
         impossible = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
         return DenoiserOutput(carry_over(lp, tokens, self.vocab_size), impossible)
 
     def describe(self) -> dict:
-        return {"type": "ModelDenoiser", "architecture": self.net.cfg.to_dict(),
-                "num_parameters": self.net.num_parameters(), **self.info}
+        return {
+            "type": "ModelDenoiser",
+            "architecture": self.net.cfg.to_dict(),
+            "num_parameters": self.net.num_parameters(),
+            **self.info,
+        }
 
 
 class ARModel:
@@ -90,7 +98,9 @@ class ARModel:
         tokens = check_tokens(tokens, self.vocab_size, allow_mask=False)
         dev = _device_of(self.net)
         self.net.eval()
-        out = [self.token_log_probs(c.to(dev)).sum(1).to(tokens.device) for c in tokens.split(self.batch_size)]
+        out = [
+            self.token_log_probs(c.to(dev)).sum(1).to(tokens.device) for c in tokens.split(self.batch_size)
+        ]
         return torch.cat(out)
 
     @torch.no_grad()
@@ -108,5 +118,9 @@ class ARModel:
         return x[:, 1:].to(generator.device)
 
     def describe(self) -> dict:
-        return {"type": "ARModel", "architecture": self.net.cfg.to_dict(),
-                "num_parameters": self.net.num_parameters(), **self.info}
+        return {
+            "type": "ARModel",
+            "architecture": self.net.cfg.to_dict(),
+            "num_parameters": self.net.num_parameters(),
+            **self.info,
+        }

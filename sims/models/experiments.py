@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 from sims.models.cache import get_trained, make_config
 from sims.models.training import TrainedModel
 
@@ -28,7 +27,9 @@ class TrainingSuite:
     def configs(self):
         for method in self.methods:
             for seed in self.seeds:
-                yield make_config(self.language, self.length, self.preset, seed, method, "mdm", **self.overrides)
+                yield make_config(
+                    self.language, self.length, self.preset, seed, method, "mdm", **self.overrides
+                )
         if self.ar:
             for seed in self.seeds:
                 ar_over = {k: v for k, v in self.overrides.items() if not k.startswith("ppots")}
@@ -39,8 +40,9 @@ CORE_METHODS = ("standard", "ppots", "mirror", "ppots_mirror")
 
 TRAINING_SUITES: dict[str, TrainingSuite] = {
     "quick": TrainingSuite("ngram2", 5, "quick", CORE_METHODS, (0, 1, 2), True, {"exact_eval": True}),
-    "full": TrainingSuite("ngram2", 6, "full", (*CORE_METHODS, "pair"), (0, 1, 2, 3, 4), True,
-                          {"exact_eval": True}),
+    "full": TrainingSuite(
+        "ngram2", 6, "full", (*CORE_METHODS, "pair"), (0, 1, 2, 3, 4), True, {"exact_eval": True}
+    ),
 }
 
 
@@ -59,19 +61,40 @@ class QualitySuite:
     def configs(self):
         for method in self.methods:
             for seed in self.seeds:
-                yield make_config(self.language, self.length, self.preset, seed, method, "mdm", **self.overrides)
+                yield make_config(
+                    self.language, self.length, self.preset, seed, method, "mdm", **self.overrides
+                )
 
     def ar_configs(self):
         for seed in self.seeds:
-            yield make_config(self.language, self.length, self.preset, seed, "standard", "ar", **self.overrides)
+            yield make_config(
+                self.language, self.length, self.preset, seed, "standard", "ar", **self.overrides
+            )
 
 
 QUALITY_SUITES: dict[str, QualitySuite] = {
-    "quick": QualitySuite("ngram2", 16, "quick", ("standard", "ppots_mirror"), (0,),
-                          ("ancestral", "fixed_random", "max_prob"), (1, 2, 4, 8, 16), 256, {"measure_every": 0}),
-    "full": QualitySuite("ngram2", 32, "full", CORE_METHODS, (0, 1, 2),
-                         ("ancestral", "fixed_random", "max_prob", "entropy"), (1, 2, 4, 8, 16, 32), 2048,
-                         {"measure_every": 0}),
+    "quick": QualitySuite(
+        "ngram2",
+        16,
+        "quick",
+        ("standard", "ppots_mirror"),
+        (0,),
+        ("ancestral", "fixed_random", "max_prob"),
+        (1, 2, 4, 8, 16),
+        256,
+        {"measure_every": 0},
+    ),
+    "full": QualitySuite(
+        "ngram2",
+        32,
+        "full",
+        CORE_METHODS,
+        (0, 1, 2),
+        ("ancestral", "fixed_random", "max_prob", "entropy"),
+        (1, 2, 4, 8, 16, 32),
+        2048,
+        {"measure_every": 0},
+    ),
 }
 
 
@@ -90,19 +113,44 @@ def summary_row(model: TrainedModel) -> dict:
     """One flat record per trained model (final metrics, timing, last variance measurement)."""
     cfg, h = model.config, model.history
     final = h.get("final", {})
-    row = {"kind": cfg.kind, "method": "ar" if cfg.kind == "ar" else cfg.method, "seed": cfg.seed,
-           "language": cfg.language, "length": cfg.length, "steps": cfg.steps,
-           "train_seconds": model.train_seconds, "train_cpu_seconds": model.train_cpu_seconds,
-           "total_seconds": model.total_seconds, "device": model.device,
-           "val_value": final.get("value"), "val_se": final.get("se"), "val_gap": final.get("gap"),
-           "val_gap_se": final.get("gap_se"), "entropy_per_token": final.get("entropy_per_token"),
-           "num_parameters": model.net.num_parameters()}
+    row = {
+        "kind": cfg.kind,
+        "method": "ar" if cfg.kind == "ar" else cfg.method,
+        "seed": cfg.seed,
+        "language": cfg.language,
+        "length": cfg.length,
+        "steps": cfg.steps,
+        "train_seconds": model.train_seconds,
+        "train_cpu_seconds": model.train_cpu_seconds,
+        "total_seconds": model.total_seconds,
+        "device": model.device,
+        "val_value": final.get("value"),
+        "val_se": final.get("se"),
+        "val_gap": final.get("gap"),
+        "val_gap_se": final.get("gap_se"),
+        "entropy_per_token": final.get("entropy_per_token"),
+        "num_parameters": model.net.num_parameters(),
+    }
     ex = final.get("exact")
     if ex:
         row["exact_value"] = ex.get("nelbo", ex.get("nll"))
         row["exact_gap"] = ex["gap"]
     if h.get("measure"):
         last = h["measure"][-1]
-        row.update({f"measured_{k}": last[k] for k in ("loss_total", "loss_A", "loss_B", "loss_C", "grad_total",
-                                                        "grad_A", "grad_B", "grad_C", "grad_total_per_row")})
+        row.update(
+            {
+                f"measured_{k}": last[k]
+                for k in (
+                    "loss_total",
+                    "loss_A",
+                    "loss_B",
+                    "loss_C",
+                    "grad_total",
+                    "grad_A",
+                    "grad_B",
+                    "grad_C",
+                    "grad_total_per_row",
+                )
+            }
+        )
     return row

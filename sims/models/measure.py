@@ -51,8 +51,14 @@ from theory.variance import (
 )
 
 
-def exact_nelbo(language: Language, denoiser: Denoiser, length: int, eps: float | None = None,
-                own_sampler: TimeSampler | None = None, own_masks: str = "single") -> dict:
+def exact_nelbo(
+    language: Language,
+    denoiser: Denoiser,
+    length: int,
+    eps: float | None = None,
+    own_sampler: TimeSampler | None = None,
+    own_masks: str = "single",
+) -> dict:
     """Exact per-token NELBO, the exact entropy H(q)/L and their gap (nats/token), by enumeration.
 
     With ``eps`` given, also the exact A/B/C decomposition (:mod:`theory.variance`) of the training
@@ -68,14 +74,17 @@ def exact_nelbo(language: Language, denoiser: Denoiser, length: int, eps: float 
     h = float(-(mom.prob @ mom.log_q)) / length
     out = {"nelbo": nelbo, "entropy": h, "gap": nelbo - h, "method": "exact enumeration"}
     if eps is not None:
-        dec = {"standard": decompose_time_estimator(mom, eps, UniformTime(), "single"),
-               "mirror": decompose_time_estimator(mom, eps, UniformTime(), "mirror"),
-               "pair": decompose_time_estimator(mom, eps, UniformTime(), "pair"),
-               "ppots_opt": decompose_time_estimator(mom, eps, optimal_time_sampler(mom, eps), "single"),
-               "ppots_opt_mirror": decompose_time_estimator(
-                   mom, eps, optimal_time_sampler(mom, eps, masks="mirror"), "mirror"),
-               "k_form": decompose_k_estimator(mom),
-               "own": decompose_time_estimator(mom, eps, own_sampler or UniformTime(), own_masks)}
+        dec = {
+            "standard": decompose_time_estimator(mom, eps, UniformTime(), "single"),
+            "mirror": decompose_time_estimator(mom, eps, UniformTime(), "mirror"),
+            "pair": decompose_time_estimator(mom, eps, UniformTime(), "pair"),
+            "ppots_opt": decompose_time_estimator(mom, eps, optimal_time_sampler(mom, eps), "single"),
+            "ppots_opt_mirror": decompose_time_estimator(
+                mom, eps, optimal_time_sampler(mom, eps, masks="mirror"), "mirror"
+            ),
+            "k_form": decompose_k_estimator(mom),
+            "own": decompose_time_estimator(mom, eps, own_sampler or UniformTime(), own_masks),
+        }
         out["decomposition"] = {k: v.to_dict() for k, v in dec.items()}
         out["mirror_positive_fraction"] = mirror_covariance_map(mom, eps, num_cells=100).fraction_positive
     return out
@@ -83,16 +92,18 @@ def exact_nelbo(language: Language, denoiser: Denoiser, length: int, eps: float 
 
 def exact_k_masks(num: int, length: int, generator: torch.Generator) -> torch.Tensor:
     """``(num, L, L)`` bool: for every row and k = 1..L (axis 1), a mask of exactly k uniform positions."""
-    scores = torch.rand((num, length, length), dtype=torch.float64, generator=generator,
-                        device=generator.device).cpu()
+    scores = torch.rand(
+        (num, length, length), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     rank = scores.argsort(-1).argsort(-1)
     k = torch.arange(1, length + 1).reshape(1, length, 1)
     return rank < k
 
 
 @torch.no_grad()
-def mc_nelbo_per_sequence(denoiser: Denoiser, x: torch.Tensor, masks: torch.Tensor,
-                          batch_rows: int = 8192) -> torch.Tensor:
+def mc_nelbo_per_sequence(
+    denoiser: Denoiser, x: torch.Tensor, masks: torch.Tensor, batch_rows: int = 8192
+) -> torch.Tensor:
     """``(n,)`` unbiased per-token NELBO estimates of validation sequences ``x`` ``(n, L)`` with the exact-k
     masks of :func:`exact_k_masks`."""
     n, L = x.shape
@@ -101,7 +112,7 @@ def mc_nelbo_per_sequence(denoiser: Denoiser, x: torch.Tensor, masks: torch.Tens
     mk = masks.reshape(-1, L)
     vals = []
     for s in range(0, toks.shape[0], batch_rows):
-        t, m = toks[s:s + batch_rows], mk[s:s + batch_rows]
+        t, m = toks[s : s + batch_rows], mk[s : s + batch_rows]
         lp = denoiser(torch.where(m, torch.full_like(t, V), t)).log_probs.to(t.device)
         tok = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
         vals.append(torch.where(m, -tok, torch.zeros_like(tok)).sum(-1))
@@ -109,7 +120,9 @@ def mc_nelbo_per_sequence(denoiser: Denoiser, x: torch.Tensor, masks: torch.Tens
     return (c / torch.arange(1, L + 1, dtype=torch.float64)).sum(1) / L
 
 
-def mc_nelbo(denoiser: Denoiser, x: torch.Tensor, masks: torch.Tensor, batch_rows: int = 8192) -> MeanEstimate:
+def mc_nelbo(
+    denoiser: Denoiser, x: torch.Tensor, masks: torch.Tensor, batch_rows: int = 8192
+) -> MeanEstimate:
     """Mean per-token NELBO over the validation set with its standard error (data + mask noise)."""
     return mean_estimate(mc_nelbo_per_sequence(denoiser, x, masks, batch_rows))
 
@@ -165,8 +178,11 @@ class VarianceMeasurement:
         return self.loss_total * self.rows_per_example
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "grad_total_per_row": self.grad_total_per_row,
-                "loss_total_per_row": self.loss_total_per_row}
+        return {
+            **asdict(self),
+            "grad_total_per_row": self.grad_total_per_row,
+            "loss_total_per_row": self.loss_total_per_row,
+        }
 
 
 def per_example_gradients(net: torch.nn.Module, ex: MaskedExamples, device=None, chunk: int = 32):
@@ -176,15 +192,21 @@ def per_example_gradients(net: torch.nn.Module, ex: MaskedExamples, device=None,
     params = {k: v.detach() for k, v in net.named_parameters()}
 
     def one(p, noisy, targets, mask, weight):
-        e = MaskedExamples(noisy.unsqueeze(0), targets.unsqueeze(0), mask.unsqueeze(0), weight.unsqueeze(0), None)
+        e = MaskedExamples(
+            noisy.unsqueeze(0), targets.unsqueeze(0), mask.unsqueeze(0), weight.unsqueeze(0), None
+        )
         return example_losses(lambda z: functional_call(net, p, (z,)), e)[0]
 
     g_fn = vmap(grad(one, has_aux=False), in_dims=(None, 0, 0, 0, 0))
     n = ex.noisy.shape[0]
     for s in range(0, n, chunk):
         sl = slice(s, s + chunk)
-        args = (ex.noisy[sl].to(device), ex.targets[sl].to(device), ex.mask[sl].to(device),
-                ex.row_weight[sl].to(device))
+        args = (
+            ex.noisy[sl].to(device),
+            ex.targets[sl].to(device),
+            ex.mask[sl].to(device),
+            ex.row_weight[sl].to(device),
+        )
         with torch.no_grad():
             loss = example_losses(net, MaskedExamples(*args, None))
         grads = g_fn(params, *args)
@@ -192,9 +214,16 @@ def per_example_gradients(net: torch.nn.Module, ex: MaskedExamples, device=None,
         yield loss.double().cpu(), flat.double()
 
 
-def measure_estimator_variance(net: torch.nn.Module, x: torch.Tensor, method: str, eps: float,
-                               sampler: TimeSampler | None, mask_id: int, generator: torch.Generator,
-                               chunk: int = 32) -> VarianceMeasurement:
+def measure_estimator_variance(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    method: str,
+    eps: float,
+    sampler: TimeSampler | None,
+    mask_id: int,
+    generator: torch.Generator,
+    chunk: int = 32,
+) -> VarianceMeasurement:
     """Nested Monte Carlo loss/gradient variance of ``method`` at the current parameters of ``net``.
 
     ``x`` ``(n, L)`` data sequences (fresh draws from the language); rates and masks from ``generator``.
@@ -212,9 +241,11 @@ def measure_estimator_variance(net: torch.nn.Module, x: torch.Tensor, method: st
         sums = {"sa": 0.0, "sb": 0.0, "sqa": 0.0, "dab": 0.0, "d2": 0.0}
         ga_sum = gb_sum = None
         losses = {"a": [], "a2": [], "b": []}
-        for (la, ga), (la2, ga2), (lb, gb) in zip(per_example_gradients(net, ea, device, chunk),
-                                                 per_example_gradients(net, ea2, device, chunk),
-                                                 per_example_gradients(net, eb, device, chunk)):
+        for (la, ga), (la2, ga2), (lb, gb) in zip(
+            per_example_gradients(net, ea, device, chunk),
+            per_example_gradients(net, ea2, device, chunk),
+            per_example_gradients(net, eb, device, chunk),
+        ):
             losses["a"].append(la)
             losses["a2"].append(la2)
             losses["b"].append(lb)
@@ -234,8 +265,21 @@ def measure_estimator_variance(net: torch.nn.Module, x: torch.Tensor, method: st
     loss_C = float(((a - a.mean()) * (b - b.mean())).sum()) / (n - 1)
     # standard error of the sample variance (delta method with the sample fourth central moment)
     m4 = float(((a - a.mean()) ** 4).mean())
-    se_total = math.sqrt(max(m4 - loss_total ** 2, 0.0) / n)
+    se_total = math.sqrt(max(m4 - loss_total**2, 0.0) / n)
     mean_g = ga_sum / n
-    return VarianceMeasurement(method, n, ROWS_PER_EXAMPLE[method], loss_total, loss_A,
-                               loss_total - loss_A - loss_C, loss_C, float(a.mean()), se_total,
-                               grad_total, grad_A, grad_total - grad_A - grad_C, grad_C, float(mean_g @ mean_g))
+    return VarianceMeasurement(
+        method,
+        n,
+        ROWS_PER_EXAMPLE[method],
+        loss_total,
+        loss_A,
+        loss_total - loss_A - loss_C,
+        loss_C,
+        float(a.mean()),
+        se_total,
+        grad_total,
+        grad_A,
+        grad_total - grad_A - grad_C,
+        grad_C,
+        float(mean_g @ mean_g),
+    )

@@ -49,8 +49,13 @@ def check_method(method: str) -> str:
 
 def mask_scheme(method: str) -> str:
     """The :mod:`theory.variance` mask scheme of a training method."""
-    return {"standard": "single", "ppots": "single", "mirror": "mirror", "ppots_mirror": "mirror",
-            "pair": "pair"}[check_method(method)]
+    return {
+        "standard": "single",
+        "ppots": "single",
+        "mirror": "mirror",
+        "ppots_mirror": "mirror",
+        "pair": "pair",
+    }[check_method(method)]
 
 
 def uses_proposal(method: str) -> bool:
@@ -72,12 +77,24 @@ class MaskedExamples:
     u: torch.Tensor
 
     def to(self, device) -> MaskedExamples:
-        return MaskedExamples(self.noisy.to(device), self.targets.to(device), self.mask.to(device),
-                              self.row_weight.to(device), self.u.to(device))
+        return MaskedExamples(
+            self.noisy.to(device),
+            self.targets.to(device),
+            self.mask.to(device),
+            self.row_weight.to(device),
+            self.u.to(device),
+        )
 
 
-def draw_examples(x: torch.Tensor, method: str, eps: float, sampler: TimeSampler | None, mask_id: int,
-                  generator: torch.Generator, u: torch.Tensor | None = None) -> MaskedExamples:
+def draw_examples(
+    x: torch.Tensor,
+    method: str,
+    eps: float,
+    sampler: TimeSampler | None,
+    mask_id: int,
+    generator: torch.Generator,
+    u: torch.Tensor | None = None,
+) -> MaskedExamples:
     """Draw rates and masks for clean sequences ``x`` ``(n, L)`` (float64 uniforms from ``generator``).
 
     ``sampler`` is the P-POTS rate law (ignored, i.e. U[0, 1], for methods without a proposal); ``u``
@@ -103,7 +120,9 @@ def draw_examples(x: torch.Tensor, method: str, eps: float, sampler: TimeSampler
         masks = [U < pi, U2 < pi]
     mask = torch.stack(masks, dim=1)  # (n, R, L)
     R = mask.shape[1]
-    noisy = torch.where(mask, torch.full_like(mask, mask_id, dtype=torch.long), x.unsqueeze(1).expand(n, R, L))
+    noisy = torch.where(
+        mask, torch.full_like(mask, mask_id, dtype=torch.long), x.unsqueeze(1).expand(n, R, L)
+    )
     row_weight = (w.unsqueeze(1) / (L * pi * R)).to(torch.float32).expand(n, R).contiguous()
     return MaskedExamples(noisy, x, mask, row_weight, u)
 
@@ -112,9 +131,9 @@ def example_losses(net: torch.nn.Module, ex: MaskedExamples) -> torch.Tensor:
     """``(n,)`` per-example estimator values (differentiable): sum over rows of weight * masked CE."""
     n, R, L = ex.noisy.shape
     logits = net(ex.noisy.reshape(n * R, L))
-    ce = torch.nn.functional.cross_entropy(logits.reshape(n * R * L, -1),
-                                           ex.targets.unsqueeze(1).expand(n, R, L).reshape(-1),
-                                           reduction="none").reshape(n, R, L)
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(n * R * L, -1), ex.targets.unsqueeze(1).expand(n, R, L).reshape(-1), reduction="none"
+    ).reshape(n, R, L)
     c = (ce * ex.mask).sum(-1)
     return (c * ex.row_weight).sum(-1)
 
@@ -123,16 +142,26 @@ def example_losses(net: torch.nn.Module, ex: MaskedExamples) -> torch.Tensor:
 # P-POTS pre-estimation with the current network
 # ------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def pre_estimate_curve(net: torch.nn.Module, x: torch.Tensor, eps: float, grid_b: int, num_masks: int,
-                       mask_id: int, generator: torch.Generator, loss_max: float | None = 10.0,
-                       batch_rows: int = 8192) -> dict:
+def pre_estimate_curve(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    eps: float,
+    grid_b: int,
+    num_masks: int,
+    mask_id: int,
+    generator: torch.Generator,
+    loss_max: float | None = 10.0,
+    batch_rows: int = 8192,
+) -> dict:
     r"""The paper's Monte Carlo pre-estimate of :math:`\hat w(u) = \sqrt{\hat g(u)^2 + \hat v(u)}` on
     ``paper_grid(grid_b)`` with the network ``net`` (see module docstring)."""
     grid = paper_grid(grid_b)
     a, L = x.shape
     G = grid.size
     pi = torch.as_tensor(eps + (1 - eps) * grid)
-    U = torch.rand((a, G, num_masks, L), dtype=torch.float64, generator=generator, device=generator.device).cpu()
+    U = torch.rand(
+        (a, G, num_masks, L), dtype=torch.float64, generator=generator, device=generator.device
+    ).cpu()
     mask = U < pi[None, :, None, None]
     targets = x[:, None, None, :].expand(a, G, num_masks, L).reshape(-1, L)
     mflat = mask.reshape(-1, L)
@@ -142,16 +171,20 @@ def pre_estimate_curve(net: torch.nn.Module, x: torch.Tensor, eps: float, grid_b
     net.eval()
     c = []
     for s in range(0, noisy.shape[0], batch_rows):
-        logits = net(noisy[s:s + batch_rows].to(dev)).to(torch.float64)
-        lp = torch.log_softmax(logits, -1).gather(-1, targets[s:s + batch_rows].to(dev).unsqueeze(-1)).squeeze(-1)
-        c.append(torch.where(mflat[s:s + batch_rows].to(dev), -lp, torch.zeros_like(lp)).sum(-1).cpu())
+        logits = net(noisy[s : s + batch_rows].to(dev)).to(torch.float64)
+        lp = (
+            torch.log_softmax(logits, -1)
+            .gather(-1, targets[s : s + batch_rows].to(dev).unsqueeze(-1))
+            .squeeze(-1)
+        )
+        c.append(torch.where(mflat[s : s + batch_rows].to(dev), -lp, torch.zeros_like(lp)).sum(-1).cpu())
     net.train(was)
     loss = torch.cat(c).reshape(a, G, num_masks) / (L * pi[None, :, None])
     if loss_max is not None:
         loss = loss.clamp(max=loss_max)
     g = loss.mean(2).mean(0).numpy()
     v = loss.var(2, unbiased=True).mean(0).numpy()
-    return {"grid": grid, "g": g, "v": v, "w": np.sqrt(g ** 2 + v)}
+    return {"grid": grid, "g": g, "v": v, "w": np.sqrt(g**2 + v)}
 
 
 def histogram_from_curve(grid: np.ndarray, w: np.ndarray, uniform_mix: float = 0.05) -> HistogramTime:
@@ -167,9 +200,17 @@ def histogram_from_curve(grid: np.ndarray, w: np.ndarray, uniform_mix: float = 0
     return HistogramTime(edges, (1 - uniform_mix) * masses + uniform_mix * width, name="p-pots[pre-estimate]")
 
 
-def pre_estimate_proposal(net: torch.nn.Module, x: torch.Tensor, eps: float, grid_b: int, num_masks: int,
-                          mask_id: int, generator: torch.Generator, uniform_mix: float = 0.05,
-                          loss_max: float | None = 10.0) -> tuple[HistogramTime, dict]:
+def pre_estimate_proposal(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    eps: float,
+    grid_b: int,
+    num_masks: int,
+    mask_id: int,
+    generator: torch.Generator,
+    uniform_mix: float = 0.05,
+    loss_max: float | None = 10.0,
+) -> tuple[HistogramTime, dict]:
     """:func:`pre_estimate_curve` then :func:`histogram_from_curve`; returns (sampler, curve)."""
     curve = pre_estimate_curve(net, x, eps, grid_b, num_masks, mask_id, generator, loss_max)
     return histogram_from_curve(curve["grid"], curve["w"], uniform_mix), curve

@@ -104,12 +104,22 @@ class TrainConfig:
         check_method(self.method)
         if self.kind == "ar" and self.method != "standard":
             raise ValueError("the AR baseline has no MDM estimator: use method='standard'")
-        for name in ("length", "steps", "batch_rows", "eval_every", "num_val", "ppots_grid", "ppots_num_x",
-                     "ppots_num_masks", "measure_examples"):
+        for name in (
+            "length",
+            "steps",
+            "batch_rows",
+            "eval_every",
+            "num_val",
+            "ppots_grid",
+            "ppots_num_x",
+            "ppots_num_masks",
+            "measure_examples",
+        ):
             check_positive_int(getattr(self, name), name)
         if self.batch_rows % ROWS_PER_EXAMPLE[self.method]:
-            raise ValueError(f"batch_rows {self.batch_rows} must be divisible by the rows per example of "
-                             f"{self.method!r}")
+            raise ValueError(
+                f"batch_rows {self.batch_rows} must be divisible by the rows per example of {self.method!r}"
+            )
         if not (0 < self.eps < 1):
             raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
         if not self.lr > 0:
@@ -155,8 +165,12 @@ class TrainedModel:
 
     def info(self) -> dict:
         final = self.history.get("final", {})
-        return {"training": self.config.to_dict(), "final": final, "train_seconds": self.train_seconds,
-                "device": self.device}
+        return {
+            "training": self.config.to_dict(),
+            "final": final,
+            "train_seconds": self.train_seconds,
+            "device": self.device,
+        }
 
     def denoiser(self) -> ModelDenoiser:
         return ModelDenoiser(self.net, info=self.info())
@@ -170,7 +184,9 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def train(config: TrainConfig, device: str | torch.device | None = "auto", progress: bool = False) -> TrainedModel:
+def train(
+    config: TrainConfig, device: str | torch.device | None = "auto", progress: bool = False
+) -> TrainedModel:
     """Run one training run (see module docstring); returns the trained network and its history."""
     t_start = time.perf_counter()
     dev = resolve_device(device)
@@ -179,9 +195,12 @@ def train(config: TrainConfig, device: str | torch.device | None = "auto", progr
     is_ar = config.kind == "ar"
     arch = TransformerConfig(V, L, config.d_model, config.n_layers, config.n_heads, config.d_ff, causal=is_ar)
     net = TransformerNet(arch, make_generator(cell_seed("init", config.seed))).to(dev)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, config.steps, config.warmup_frac, config.min_lr_frac))
+        opt, lambda s: lr_factor(s, config.steps, config.warmup_frac, config.min_lr_frac)
+    )
     g_data = make_generator(cell_seed(f"data|{config.language}|{L}", config.seed))
     g_mask = make_generator(cell_seed(f"mask|{config.method}", config.seed))
     g_meas = make_generator(cell_seed(f"measure|{config.method}", config.seed))
@@ -196,19 +215,44 @@ def train(config: TrainConfig, device: str | torch.device | None = "auto", progr
     def refit():
         nonlocal sampler
         xs = lang.sample(config.ppots_num_x, L, g_ppots)
-        sampler, curve = pre_estimate_proposal(net, xs, config.eps, config.ppots_grid, config.ppots_num_masks, V,
-                                               g_ppots, config.ppots_uniform_mix, config.ppots_loss_max)
-        history["proposal"].append({"step": step, "grid": curve["grid"].tolist(), "w": curve["w"].tolist(),
-                                    "g": curve["g"].tolist(), "v": curve["v"].tolist()})
+        sampler, curve = pre_estimate_proposal(
+            net,
+            xs,
+            config.eps,
+            config.ppots_grid,
+            config.ppots_num_masks,
+            V,
+            g_ppots,
+            config.ppots_uniform_mix,
+            config.ppots_loss_max,
+        )
+        history["proposal"].append(
+            {
+                "step": step,
+                "grid": curve["grid"].tolist(),
+                "w": curve["w"].tolist(),
+                "g": curve["g"].tolist(),
+                "v": curve["v"].tolist(),
+            }
+        )
 
     val_ref = -lang.log_prob(x_val) / L  # true per-token NLL of each validation sequence
 
     def evaluate():
         per = (-ar_model.log_prob(x_val) / L) if is_ar else mc_nelbo_per_sequence(den, x_val, val_masks)
         est, gap = mean_estimate(per), mean_estimate(per - val_ref)
-        history["eval"].append({"step": step, "value": est.mean, "se": est.stderr, "gap": gap.mean,
-                                "gap_se": gap.stderr, "train_seconds": train_seconds,
-                                "lr": sched.get_last_lr()[0], "train_loss": run_loss / max(1, run_n)})
+        history["eval"].append(
+            {
+                "step": step,
+                "value": est.mean,
+                "se": est.stderr,
+                "gap": gap.mean,
+                "gap_se": gap.stderr,
+                "train_seconds": train_seconds,
+                "lr": sched.get_last_lr()[0],
+                "train_loss": run_loss / max(1, run_n),
+            }
+        )
 
     def measure():
         if is_ar:
@@ -230,8 +274,13 @@ def train(config: TrainConfig, device: str | torch.device | None = "auto", progr
         steps = tqdm(steps, desc=config.name(), leave=False)
     net.train()
     for step in steps:
-        if (not is_ar and uses_proposal(config.method) and config.ppots_refit_every
-                and step > 1 and (step - 1) % config.ppots_refit_every == 0):
+        if (
+            not is_ar
+            and uses_proposal(config.method)
+            and config.ppots_refit_every
+            and step > 1
+            and (step - 1) % config.ppots_refit_every == 0
+        ):
             refit()
         _sync(dev)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -261,23 +310,34 @@ def train(config: TrainConfig, device: str | torch.device | None = "auto", progr
             measure()
     final = dict(history["eval"][-1])
     if config.exact_eval:
-        final["exact"] = (exact_ar_nll(lang, ar_model, L) if is_ar else
-                          exact_nelbo(lang, den, L, config.eps, sampler, mask_scheme(config.method)))
+        final["exact"] = (
+            exact_ar_nll(lang, ar_model, L)
+            if is_ar
+            else exact_nelbo(lang, den, L, config.eps, sampler, mask_scheme(config.method))
+        )
     try:
         final["entropy_per_token"] = lang.entropy_per_token(L)
     except NotImplementedError:  # HMM observation entropy is exact only for enumerable V**L
         final["entropy_per_token"] = None
     history["final"] = final
     net.eval()
-    return TrainedModel(net, config, history, train_seconds, time.perf_counter() - t_start, str(dev),
-                        train_cpu_seconds)
+    return TrainedModel(
+        net, config, history, train_seconds, time.perf_counter() - t_start, str(dev), train_cpu_seconds
+    )
 
 
 def _conventions(config: TrainConfig, dev: torch.device) -> dict:
-    return {"estimator": "per-token t-form w(u) c/(L pi), pi = eps + (1-eps) u" if config.kind == "mdm"
-            else "AR mean token cross-entropy",
-            "rows_per_step": config.batch_rows, "rows_per_example": ROWS_PER_EXAMPLE[config.method],
-            "data": "fresh samples every step", "validation": "fixed set, exact-k masks (MDM) / exact NLL (AR)",
-            "optimizer": "AdamW(0.9, 0.98), warm-up + cosine", "device": str(dev),
-            "ppots": "paper pre-estimate -> histogram on [0,1] + uniform mix" if uses_proposal(config.method)
-            else None}
+    return {
+        "estimator": "per-token t-form w(u) c/(L pi), pi = eps + (1-eps) u"
+        if config.kind == "mdm"
+        else "AR mean token cross-entropy",
+        "rows_per_step": config.batch_rows,
+        "rows_per_example": ROWS_PER_EXAMPLE[config.method],
+        "data": "fresh samples every step",
+        "validation": "fixed set, exact-k masks (MDM) / exact NLL (AR)",
+        "optimizer": "AdamW(0.9, 0.98), warm-up + cosine",
+        "device": str(dev),
+        "ppots": "paper pre-estimate -> histogram on [0,1] + uniform mix"
+        if uses_proposal(config.method)
+        else None,
+    }

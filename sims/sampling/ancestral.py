@@ -26,8 +26,16 @@ from typing import Literal
 import torch
 
 from sims.denoisers.base import Denoiser
-from sims.sampling.base import (CachedDenoiser, SampleResult, Sampler, Trace, check_steps, commit_reveals,
-                                masked_positions, reveal_values)
+from sims.sampling.base import (
+    CachedDenoiser,
+    Sampler,
+    SampleResult,
+    Trace,
+    check_steps,
+    commit_reveals,
+    masked_positions,
+    reveal_values,
+)
 from sims.sampling.categorical import Precision, sample_categorical, sample_from_log_probs
 from theory.schedules import Schedule, get_schedule, time_grid
 
@@ -46,9 +54,15 @@ class AncestralSampler(Sampler):
 
     name = "ancestral"
 
-    def __init__(self, steps: int, schedule="linear", t_min: float = 0.0,
-                 final_fill: Literal["argmax", "sample"] = "argmax", temperature: float = 1.0,
-                 precision: Precision = "float64"):
+    def __init__(
+        self,
+        steps: int,
+        schedule="linear",
+        t_min: float = 0.0,
+        final_fill: Literal["argmax", "sample"] = "argmax",
+        temperature: float = 1.0,
+        precision: Precision = "float64",
+    ):
         super().__init__(precision)
         self.steps = check_steps(steps)
         self.schedule: Schedule = get_schedule(schedule)
@@ -60,23 +74,32 @@ class AncestralSampler(Sampler):
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         self.temperature = float(temperature)
-        self.unmask_probs = [self.schedule.unmask_probability(float(self.grid[k]), float(self.grid[k + 1]))
-                             for k in range(self.steps)]
+        self.unmask_probs = [
+            self.schedule.unmask_probability(float(self.grid[k]), float(self.grid[k + 1]))
+            for k in range(self.steps)
+        ]
 
     def num_steps(self, length: int) -> int:
         return self.steps + (1 if self.t_min > 0 else 0)
 
     def conventions(self) -> dict:
-        return {"sampler": self.name, "step_rule": "bernoulli (each masked token independently)",
-                "steps": self.steps, "schedule": self.schedule.describe(),
-                "time_grid": f"linspace(1, {self.t_min:g}, K+1)",
-                "last_step": "reveal all by sampling (alpha(0)=1)" if self.t_min == 0
-                else f"extra {self.final_fill} fill of leftover masks at t_min={self.t_min:g}",
-                "temperature": self.temperature, "precision": self.precision,
-                "nfe": "one call per non-empty step (cached otherwise)"}
+        return {
+            "sampler": self.name,
+            "step_rule": "bernoulli (each masked token independently)",
+            "steps": self.steps,
+            "schedule": self.schedule.describe(),
+            "time_grid": f"linspace(1, {self.t_min:g}, K+1)",
+            "last_step": "reveal all by sampling (alpha(0)=1)"
+            if self.t_min == 0
+            else f"extra {self.final_fill} fill of leftover masks at t_min={self.t_min:g}",
+            "temperature": self.temperature,
+            "precision": self.precision,
+            "nfe": "one call per non-empty step (cached otherwise)",
+        }
 
-    def _sample_batch(self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator,
-                      device: torch.device) -> SampleResult:
+    def _sample_batch(
+        self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator, device: torch.device
+    ) -> SampleResult:
         V = denoiser.vocab_size
         x = torch.full((batch, length), V, dtype=torch.long, device=device)
         cache = CachedDenoiser(denoiser, batch, device)
@@ -88,8 +111,9 @@ class AncestralSampler(Sampler):
                 continue
             t, s = float(self.grid[k]), float(self.grid[k + 1])
             if self.precision == "float64":
-                u = torch.rand((batch, length), dtype=torch.float64, generator=generator,
-                               device=generator.device).to(device)
+                u = torch.rand(
+                    (batch, length), dtype=torch.float64, generator=generator, device=generator.device
+                ).to(device)
                 reveal = masked & (u < self.unmask_probs[k])
                 rows = reveal.any(1)
                 if not bool(rows.any()):
@@ -159,7 +183,7 @@ class AncestralSampler(Sampler):
         p = self.unmask_probs[step]
         out = []
         for r in range(len(masked) + 1):
-            w = p ** r * (1 - p) ** (len(masked) - r)
+            w = p**r * (1 - p) ** (len(masked) - r)
             if w == 0:
                 continue
             for subset in itertools.combinations(masked, r):

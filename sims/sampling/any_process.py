@@ -45,16 +45,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import torch
 
 from sims.denoisers.base import Denoiser
 from sims.sampling.base import (
     CachedDenoiser,
-    SampleResult,
     Sampler,
+    SampleResult,
     Trace,
     commit_reveals,
     masked_positions,
@@ -218,7 +218,7 @@ class RemaskCorrector(Sampler):
         )
 
     def corrector_transitions(
-        self, state: tuple, phase: int, log_probs: Optional[torch.Tensor], vocab_size: int
+        self, state: tuple, phase: int, log_probs: torch.Tensor | None, vocab_size: int
     ) -> list:
         """One corrector step: ``phase`` 0 = remask a uniform r-subset, else reveal one masked position."""
         V = vocab_size
@@ -377,7 +377,7 @@ class DyckInsertionProcess:
 
     MASK, BOS = 2, 3
 
-    def __init__(self, n_pairs: int, target: Optional[dict] = None, oracle: bool = True):
+    def __init__(self, n_pairs: int, target: dict | None = None, oracle: bool = True):
         self.n_pairs = check_positive_int(n_pairs, "n_pairs")
         words = dyck_words(self.n_pairs)
         if target is None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Callable, Optional
 
 import torch
 
@@ -59,7 +59,7 @@ class SampleResult:
     step_entropy_sum: torch.Tensor
     step_num_masked: torch.Tensor
     left_support: torch.Tensor
-    reveal_time: Optional[torch.Tensor] = None
+    reveal_time: torch.Tensor | None = None
     conventions: dict = field(default_factory=dict)
 
     @property
@@ -79,7 +79,7 @@ class SampleResult:
         return torch.sort(self.reveal_step, dim=1, stable=True).indices
 
     @staticmethod
-    def concatenate(results: list["SampleResult"]) -> "SampleResult":
+    def concatenate(results: list[SampleResult]) -> SampleResult:
         kwargs = {}
         for f in fields(SampleResult):
             vals = [getattr(r, f.name) for r in results]
@@ -103,20 +103,21 @@ class CachedDenoiser:
 
     def __init__(self, denoiser: Denoiser, batch: int, device: torch.device):
         self.denoiser = denoiser
-        self.log_probs: Optional[torch.Tensor] = None
+        self.log_probs: torch.Tensor | None = None
         self.valid = torch.zeros(batch, dtype=torch.bool, device=device)
         self.nfe = torch.zeros(batch, dtype=torch.long, device=device)
         self.impossible = torch.zeros(batch, dtype=torch.bool, device=device)
 
-    def get(self, x: torch.Tensor, rows: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def get(self, x: torch.Tensor, rows: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probs ``(n, L, V)`` for the rows selected by the bool mask ``rows``."""
         need = rows if self.denoiser.time_conditioned else rows & ~self.valid
         if bool(need.any()):
             out = self.denoiser(x[need], None if t is None else t[need])
             lp = out.log_probs.to(x.device)
             if self.log_probs is None:
-                self.log_probs = torch.zeros((x.shape[0],) + tuple(lp.shape[1:]), dtype=torch.float64,
-                                             device=x.device)
+                self.log_probs = torch.zeros(
+                    (x.shape[0],) + tuple(lp.shape[1:]), dtype=torch.float64, device=x.device
+                )
             self.log_probs[need] = lp
             self.valid |= need
             self.nfe += need.long()
@@ -131,22 +132,31 @@ class Trace:
     """Collects the per-position and per-step records of a run into a :class:`SampleResult`."""
 
     def __init__(self, batch: int, length: int, steps: int, device: torch.device, timed: bool = False):
-        kw = dict(device=device)
+        kw = {"device": device}
         self.reveal_step = torch.full((batch, length), -1, dtype=torch.long, **kw)
         self.token_entropy = torch.full((batch, length), torch.nan, dtype=torch.float64, **kw)
         self.token_logprob = torch.full((batch, length), torch.nan, dtype=torch.float64, **kw)
         self.step_entropy_sum = torch.full((batch, steps), torch.nan, dtype=torch.float64, **kw)
         self.step_num_masked = torch.zeros((batch, steps), dtype=torch.long, **kw)
-        self.reveal_time = torch.full((batch, length), torch.nan, dtype=torch.float64, **kw) if timed else None
+        self.reveal_time = (
+            torch.full((batch, length), torch.nan, dtype=torch.float64, **kw) if timed else None
+        )
 
-    def record_step_entropy(self, step: int, rows: torch.Tensor, log_probs: torch.Tensor,
-                            masked: torch.Tensor) -> None:
+    def record_step_entropy(
+        self, step: int, rows: torch.Tensor, log_probs: torch.Tensor, masked: torch.Tensor
+    ) -> None:
         """Sum of predictive entropies over masked positions for the rows (bool mask) that used an output."""
         h = entropy_of_log_probs(log_probs)
         self.step_entropy_sum[rows, step] = torch.where(masked[rows], h, torch.zeros_like(h)).sum(-1)
 
-    def record_reveals(self, step: int, reveal: torch.Tensor, log_probs_used: torch.Tensor,
-                       values: torch.Tensor, rows: torch.Tensor) -> None:
+    def record_reveals(
+        self,
+        step: int,
+        reveal: torch.Tensor,
+        log_probs_used: torch.Tensor,
+        values: torch.Tensor,
+        rows: torch.Tensor,
+    ) -> None:
         """Record reveals (bool ``(n, L)``) of the selected ``rows`` drawn from ``log_probs_used``."""
         h = entropy_of_log_probs(log_probs_used)
         lp = log_probs_used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
@@ -157,15 +167,30 @@ class Trace:
         self.token_logprob[tgt] = torch.where(reveal, lp, self.token_logprob[tgt])
 
     def result(self, tokens: torch.Tensor, cache: CachedDenoiser, conventions: dict) -> SampleResult:
-        return SampleResult(tokens=tokens, nfe=cache.nfe, reveal_step=self.reveal_step,
-                            token_entropy=self.token_entropy, token_logprob=self.token_logprob,
-                            step_entropy_sum=self.step_entropy_sum, step_num_masked=self.step_num_masked,
-                            left_support=cache.impossible, reveal_time=self.reveal_time,
-                            conventions=conventions)
+        return SampleResult(
+            tokens=tokens,
+            nfe=cache.nfe,
+            reveal_step=self.reveal_step,
+            token_entropy=self.token_entropy,
+            token_logprob=self.token_logprob,
+            step_entropy_sum=self.step_entropy_sum,
+            step_num_masked=self.step_num_masked,
+            left_support=cache.impossible,
+            reveal_time=self.reveal_time,
+            conventions=conventions,
+        )
 
 
-def commit_reveals(x: torch.Tensor, rows: torch.Tensor, reveal: torch.Tensor, values: torch.Tensor,
-                   trace: Trace, step: int, log_probs_used: torch.Tensor, cache: CachedDenoiser) -> None:
+def commit_reveals(
+    x: torch.Tensor,
+    rows: torch.Tensor,
+    reveal: torch.Tensor,
+    values: torch.Tensor,
+    trace: Trace,
+    step: int,
+    log_probs_used: torch.Tensor,
+    cache: CachedDenoiser,
+) -> None:
     """Write ``values`` at the ``reveal`` positions (``(n, L)``) of the selected ``rows`` and record them."""
     x[rows] = torch.where(reveal, values, x[rows])
     trace.record_reveals(step, reveal, log_probs_used, values, rows)
@@ -185,11 +210,12 @@ def check_tie_break(tie_break: str) -> str:
 
 def quantized_scores(scores: torch.Tensor) -> torch.Tensor:
     """Scores rounded to :data:`SCORE_BITS` fractional bits (equal up to float64 noise -> exactly equal)."""
-    return torch.round(scores.to(torch.float64) * 2.0 ** SCORE_BITS)
+    return torch.round(scores.to(torch.float64) * 2.0**SCORE_BITS)
 
 
-def rank_positions(scores: torch.Tensor, candidates: torch.Tensor,
-                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def rank_positions(
+    scores: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Positions sorted by descending score, non-candidates last.
 
     Scores are rounded to :data:`SCORE_BITS` fractional bits first. Ties go to the lowest index when
@@ -207,8 +233,9 @@ def rank_positions(scores: torch.Tensor, candidates: torch.Tensor,
     return perm.gather(-1, inner)
 
 
-def tie_orders(scores: torch.Tensor, candidates: torch.Tensor,
-               tie_break: str = "random") -> list[tuple[torch.Tensor, float]]:
+def tie_orders(
+    scores: torch.Tensor, candidates: torch.Tensor, tie_break: str = "random"
+) -> list[tuple[torch.Tensor, float]]:
     """Every ranking :func:`rank_positions` can return for one row, with its probability (exact kernels).
 
     ``scores`` and ``candidates`` have shape ``(L,)``. With ``tie_break="lowest_index"`` there is one
@@ -225,12 +252,18 @@ def tie_orders(scores: torch.Tensor, candidates: torch.Tensor,
     groups = [list(g) for _, g in itertools.groupby(cand, key=lambda i: float(q[i]))]
     perms = [list(itertools.permutations(g)) for g in groups]
     prob = 1.0 / math.prod(len(p) for p in perms)
-    return [(torch.tensor([i for part in combo for i in part] + rest, dtype=torch.long), prob)
-            for combo in itertools.product(*perms)]
+    return [
+        (torch.tensor([i for part in combo for i in part] + rest, dtype=torch.long), prob)
+        for combo in itertools.product(*perms)
+    ]
 
 
-def selection_law(scores: torch.Tensor, candidates: torch.Tensor, tie_break: str,
-                  select: Callable[[torch.Tensor], torch.Tensor]) -> dict[tuple, float]:
+def selection_law(
+    scores: torch.Tensor,
+    candidates: torch.Tensor,
+    tie_break: str,
+    select: Callable[[torch.Tensor], torch.Tensor],
+) -> dict[tuple, float]:
     """Law of the selected set of a ranking-based rule for one row (exact kernels).
 
     ``select(order)`` maps a ranking ``(L,)`` (best first) to a boolean selection ``(L,)``; the law is
@@ -243,8 +276,9 @@ def selection_law(scores: torch.Tensor, candidates: torch.Tensor, tie_break: str
     return law
 
 
-def top_count_sets(scores: torch.Tensor, candidates: torch.Tensor, count: int,
-                   tie_break: str = "random") -> list[tuple[tuple, float]]:
+def top_count_sets(
+    scores: torch.Tensor, candidates: torch.Tensor, count: int, tie_break: str = "random"
+) -> list[tuple[tuple, float]]:
     """Law of the set of the ``count`` best candidates (exact kernels; no factorial blow-up).
 
     Candidates strictly above the boundary score are always taken; the rest is a uniformly random subset
@@ -284,13 +318,22 @@ class Sampler(ABC):
         """Named conventions: schedule, step rule, last-step rule, ... (written into every result)."""
 
     @abstractmethod
-    def _sample_batch(self, denoiser: Denoiser, batch: int, length: int,
-                      generator: torch.Generator, device: torch.device) -> SampleResult:
+    def _sample_batch(
+        self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator, device: torch.device
+    ) -> SampleResult:
         """Run the policy on ``batch`` all-masked sequences."""
 
-    def sample(self, denoiser: Denoiser, num_samples: int, length: int, generator: torch.Generator,
-               *, batch_size: int = 1024, device: torch.device | str | None = None,
-               progress: bool = False) -> SampleResult:
+    def sample(
+        self,
+        denoiser: Denoiser,
+        num_samples: int,
+        length: int,
+        generator: torch.Generator,
+        *,
+        batch_size: int = 1024,
+        device: torch.device | str | None = None,
+        progress: bool = False,
+    ) -> SampleResult:
         """Draw ``num_samples`` sequences of ``length`` in batches of ``batch_size``.
 
         Reproducible for a fixed (generator seed, batch_size, device).
@@ -318,8 +361,9 @@ class Sampler(ABC):
         return self.num_steps(length)
 
     @abstractmethod
-    def exact_transitions(self, state: tuple, step: int, log_probs: torch.Tensor,
-                          length: int) -> list[tuple[tuple, float]]:
+    def exact_transitions(
+        self, state: tuple, step: int, log_probs: torch.Tensor, length: int
+    ) -> list[tuple[tuple, float]]:
         """All successors of the partial sequence ``state`` (mask = V) at ``step`` with their probabilities.
 
         ``log_probs`` is the denoiser output ``(L, V)`` for ``state``. Written as plain enumeration; it is
@@ -327,8 +371,9 @@ class Sampler(ABC):
         """
 
 
-def reveal_values(state: tuple, positions: tuple, log_probs: torch.Tensor,
-                  prob: float, temperature: float = 1.0) -> list[tuple[tuple, float]]:
+def reveal_values(
+    state: tuple, positions: tuple, log_probs: torch.Tensor, prob: float, temperature: float = 1.0
+) -> list[tuple[tuple, float]]:
     """Enumerate independent draws at ``positions`` from (tempered) ``log_probs`` rows: product law."""
     if not positions:
         return [(state, prob)]
@@ -337,8 +382,9 @@ def reveal_values(state: tuple, positions: tuple, log_probs: torch.Tensor,
         choices = [[(int(lp[i].argmax()), 1.0)] for i in range(len(positions))]
     else:
         p = torch.softmax(lp / temperature, dim=-1) if temperature != 1 else torch.exp(lp)
-        choices = [[(v, float(p[i, v])) for v in range(p.shape[1]) if p[i, v] > 0]
-                   for i in range(len(positions))]
+        choices = [
+            [(v, float(p[i, v])) for v in range(p.shape[1]) if p[i, v] > 0] for i in range(len(positions))
+        ]
     out = []
     for combo in itertools.product(*choices):
         new = list(state)

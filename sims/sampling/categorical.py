@@ -27,8 +27,9 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator,
-                       precision: Precision = "float64") -> torch.Tensor:
+def sample_categorical(
+    probs: torch.Tensor, generator: torch.Generator, precision: Precision = "float64"
+) -> torch.Tensor:
     """Draw one index per row of ``probs`` (shape ``(..., V)``, rows summing to 1).
 
     Returns a long tensor of shape ``probs.shape[:-1]``.
@@ -56,8 +57,12 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator,
     return idx.reshape(shape)
 
 
-def sample_from_log_probs(log_probs: torch.Tensor, generator: torch.Generator,
-                          precision: Precision = "float64", temperature: float = 1.0) -> torch.Tensor:
+def sample_from_log_probs(
+    log_probs: torch.Tensor,
+    generator: torch.Generator,
+    precision: Precision = "float64",
+    temperature: float = 1.0,
+) -> torch.Tensor:
     r"""Sample from :math:`\propto p^{1/\tau}` given log-probabilities; ``temperature=0`` is argmax.
 
     Ties in the argmax are broken towards the lowest index (``torch.argmax`` semantics on CPU).
@@ -93,11 +98,11 @@ def float32_gumbel_race_probability(weight: float) -> float:
 
     if not weight > 0:
         raise ValueError(f"weight must be > 0, got {weight}")
-    u = (np.arange(2 ** 24, dtype=np.float64) * 2.0 ** -24).astype(np.float32)
+    u = (np.arange(2**24, dtype=np.float64) * 2.0**-24).astype(np.float32)
     e = (np.float32(1e-10) - np.log(u + np.float32(1e-10))).astype(np.float32)  # decreasing in k
     w32 = np.float32(weight)
     # token wins iff w/E1 > 1/E2 (float32 division), i.e. E2 > E1 / w up to float32 rounding of the ratio
     lhs = (w32 / e).astype(np.float32)  # w / E1 for every E1
     rhs_sorted = np.sort((np.float32(1.0) / e).astype(np.float32))  # 1 / E2, ascending
     wins = np.searchsorted(rhs_sorted, lhs, side="left")  # number of E2 with 1/E2 < w/E1
-    return float(wins.sum(dtype=np.float64) / float(2 ** 48))
+    return float(wins.sum(dtype=np.float64) / float(2**48))

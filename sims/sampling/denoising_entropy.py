@@ -40,7 +40,7 @@ import torch
 
 from sims.denoisers.base import Denoiser
 from sims.exact import sequence_index
-from sims.sampling.base import SCORE_BITS, SampleResult, Sampler, entropy_of_log_probs
+from sims.sampling.base import SCORE_BITS, Sampler, SampleResult, entropy_of_log_probs
 from sims.sampling.categorical import sample_categorical
 from sims.sampling.stepping import SteppedSampler
 from sims.validation import check_positive_int
@@ -173,7 +173,9 @@ class EntropySMCSampler(Sampler):
         state_reduce: str = "mean",
     ):
         if not isinstance(base, SteppedSampler):
-            raise TypeError(f"E-SMC needs a step-by-step base sampler (SteppedSampler), got {type(base).__name__}")
+            raise TypeError(
+                f"E-SMC needs a step-by-step base sampler (SteppedSampler), got {type(base).__name__}"
+            )
         super().__init__(base.precision)
         self.base = base
         self.num_particles = check_positive_int(num_particles, "num_particles")

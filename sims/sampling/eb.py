@@ -36,8 +36,14 @@ from __future__ import annotations
 
 import torch
 
-from sims.sampling.base import (SCORE_BITS, check_tie_break, entropy_of_log_probs, rank_positions,
-                                reveal_values, selection_law)
+from sims.sampling.base import (
+    SCORE_BITS,
+    check_tie_break,
+    entropy_of_log_probs,
+    rank_positions,
+    reveal_values,
+    selection_law,
+)
 from sims.sampling.categorical import Precision
 from sims.sampling.stepping import (
     RunState,
@@ -71,8 +77,13 @@ def proxy_scores(log_probs: torch.Tensor, proxy: str) -> torch.Tensor:
     raise ValueError(f"proxy must be one of {PROXIES}, got {proxy!r}")
 
 
-def eb_select(log_probs: torch.Tensor, candidates: torch.Tensor, gamma: float, proxy: str,
-              order: torch.Tensor | None = None) -> torch.Tensor:
+def eb_select(
+    log_probs: torch.Tensor,
+    candidates: torch.Tensor,
+    gamma: float,
+    proxy: str,
+    order: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Boolean ``(n, L)``: the EB set of each row (module docstring); rows without candidates get none.
 
     ``order`` is the proxy ranking (best first); by default :func:`rank_positions` with lowest-index ties.
@@ -147,8 +158,14 @@ class EBSampler(SteppedSampler):
         return block_candidates(x, vocab_size, self.block_length)
 
     def _step(self, state: RunState, k: int, generator: torch.Generator) -> None:
-        ranked_reveal_step(self, state, k, generator, lambda lp, values: proxy_scores(lp, self.proxy),
-                           lambda lp, cand, values, order: eb_select(lp, cand, self.gamma, self.proxy, order))
+        ranked_reveal_step(
+            self,
+            state,
+            k,
+            generator,
+            lambda lp, values: proxy_scores(lp, self.proxy),
+            lambda lp, cand, values, order: eb_select(lp, cand, self.gamma, self.proxy, order),
+        )
 
     # ---- exact law ------------------------------------------------------------------------------
     def select_positions(self, state: tuple, step: int, log_probs: torch.Tensor) -> tuple:
@@ -163,12 +180,19 @@ class EBSampler(SteppedSampler):
         V = log_probs.shape[-1]
         lp = log_probs.unsqueeze(0).to(torch.float64)
         cand = self.candidates(x, V)
-        return selection_law(proxy_scores(lp, self.proxy)[0], cand[0], self.tie_break,
-                             lambda order: eb_select(lp, cand, self.gamma, self.proxy, order.unsqueeze(0))[0])
+        return selection_law(
+            proxy_scores(lp, self.proxy)[0],
+            cand[0],
+            self.tie_break,
+            lambda order: eb_select(lp, cand, self.gamma, self.proxy, order.unsqueeze(0))[0],
+        )
 
     def exact_transitions(self, state, step, log_probs, length):
         V = log_probs.shape[-1]
         if V not in state:
             return [(state, 1.0)]
-        return [t for sel, w in self._position_law(state, log_probs).items()
-                for t in reveal_values(state, sel, log_probs, w, self.temperature)]
+        return [
+            t
+            for sel, w in self._position_law(state, log_probs).items()
+            for t in reveal_values(state, sel, log_probs, w, self.temperature)
+        ]

@@ -163,12 +163,19 @@ class FastDLLMSampler(SteppedSampler):
 
     def _select(self, lp, candidates, values, order=None):
         conf = confidence_scores(lp, values, self.confidence)
-        return fast_dllm_select(conf, candidates, self.rule, self.threshold, self.factor, self.factor_variant,
-                                order)
+        return fast_dllm_select(
+            conf, candidates, self.rule, self.threshold, self.factor, self.factor_variant, order
+        )
 
     def _step(self, state: RunState, k: int, generator: torch.Generator) -> None:
-        ranked_reveal_step(self, state, k, generator,
-                           lambda lp, values: confidence_scores(lp, values, self.confidence), self._select)
+        ranked_reveal_step(
+            self,
+            state,
+            k,
+            generator,
+            lambda lp, values: confidence_scores(lp, values, self.confidence),
+            self._select,
+        )
 
     # ---- exact law ------------------------------------------------------------------------------
     def select_positions(self, state: tuple, step: int, log_probs: torch.Tensor) -> tuple:
@@ -178,7 +185,7 @@ class FastDLLMSampler(SteppedSampler):
         if self.tie_break != "lowest_index":
             raise ValueError("select_positions needs a deterministic rule: use tie_break='lowest_index'")
         x = torch.tensor([state], dtype=torch.long)
-        (sel, _), = self._set_law(x, log_probs, torch.zeros(x.shape, dtype=torch.long)).items()
+        ((sel, _),) = self._set_law(x, log_probs, torch.zeros(x.shape, dtype=torch.long)).items()
         return sel
 
     def _set_law(self, x: torch.Tensor, log_probs: torch.Tensor, values: torch.Tensor) -> dict[tuple, float]:
@@ -187,8 +194,12 @@ class FastDLLMSampler(SteppedSampler):
         lp = log_probs.unsqueeze(0).to(torch.float64)
         cand = self.candidates(x, V)
         conf = confidence_scores(lp, values, self.confidence)
-        return selection_law(conf[0], cand[0], self.tie_break,
-                             lambda order: self._select(lp, cand, values, order.unsqueeze(0))[0])
+        return selection_law(
+            conf[0],
+            cand[0],
+            self.tie_break,
+            lambda order: self._select(lp, cand, values, order.unsqueeze(0))[0],
+        )
 
     def exact_transitions(self, state, step, log_probs, length):
         V = log_probs.shape[-1]
@@ -197,7 +208,9 @@ class FastDLLMSampler(SteppedSampler):
         x = torch.tensor([state], dtype=torch.long)
         if self.confidence == "max_prob":
             law = self._set_law(x, log_probs, torch.zeros(x.shape, dtype=torch.long))
-            return [t for sel, w in law.items() for t in reveal_values(state, sel, log_probs, w, self.temperature)]
+            return [
+                t for sel, w in law.items() for t in reveal_values(state, sel, log_probs, w, self.temperature)
+            ]
         # The set depends on the drawn values: enumerate joint draws at every candidate.
         cand = tuple(int(i) for i in self.candidates(x, V)[0].nonzero().flatten())
         out = []

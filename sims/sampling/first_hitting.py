@@ -17,8 +17,16 @@ from __future__ import annotations
 import torch
 
 from sims.denoisers.base import Denoiser
-from sims.sampling.base import CachedDenoiser, SampleResult, Sampler, Trace, commit_reveals, masked_positions, \
-    rank_positions, reveal_values
+from sims.sampling.base import (
+    CachedDenoiser,
+    Sampler,
+    SampleResult,
+    Trace,
+    commit_reveals,
+    masked_positions,
+    rank_positions,
+    reveal_values,
+)
 from sims.sampling.categorical import Precision, sample_from_log_probs
 from theory.schedules import get_schedule
 
@@ -39,12 +47,19 @@ class FirstHittingSampler(Sampler):
         return length
 
     def conventions(self) -> dict:
-        return {"sampler": self.name, "step_rule": "one uniformly chosen token per event at m(s)=m(t)u^(1/n)",
-                "schedule": self.schedule.describe(), "steps": "L events", "temperature": self.temperature,
-                "precision": self.precision, "nfe": "L"}
+        return {
+            "sampler": self.name,
+            "step_rule": "one uniformly chosen token per event at m(s)=m(t)u^(1/n)",
+            "schedule": self.schedule.describe(),
+            "steps": "L events",
+            "temperature": self.temperature,
+            "precision": self.precision,
+            "nfe": "L",
+        }
 
-    def _sample_batch(self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator,
-                      device: torch.device) -> SampleResult:
+    def _sample_batch(
+        self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator, device: torch.device
+    ) -> SampleResult:
         V = denoiser.vocab_size
         x = torch.full((batch, length), V, dtype=torch.long, device=device)
         cache = CachedDenoiser(denoiser, batch, device)
@@ -55,11 +70,17 @@ class FirstHittingSampler(Sampler):
             masked = x == V
             n = length - k
             trace.step_num_masked[:, k] = n
-            u = torch.rand(batch, dtype=torch.float64, generator=generator, device=generator.device).to(device)
+            u = torch.rand(batch, dtype=torch.float64, generator=generator, device=generator.device).to(
+                device
+            )
             m_t = m_t * u ** (1.0 / n)
             s = self.schedule.time_of_masked_fraction(m_t).to(device)
-            pick = rank_positions(torch.rand((batch, length), dtype=torch.float64, generator=generator,
-                                             device=generator.device).to(device), masked)[:, :1]
+            pick = rank_positions(
+                torch.rand(
+                    (batch, length), dtype=torch.float64, generator=generator, device=generator.device
+                ).to(device),
+                masked,
+            )[:, :1]
             lp = cache.get(x, all_rows, s)
             values = sample_from_log_probs(lp, generator, self.precision, self.temperature)
             reveal = torch.zeros_like(masked).scatter_(1, pick, True)

@@ -38,12 +38,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import torch
 
-from sims.sampling.base import (check_steps, check_tie_break, commit_reveals, entropy_of_log_probs,
-                                masked_positions, rank_positions, reveal_values, top_count_sets)
+from sims.sampling.base import (
+    check_steps,
+    check_tie_break,
+    commit_reveals,
+    entropy_of_log_probs,
+    masked_positions,
+    rank_positions,
+    reveal_values,
+    top_count_sets,
+)
 from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.sampling.stepping import RunState, SteppedSampler, tempered
 from sims.validation import check_positive_int
@@ -103,10 +111,17 @@ class FixedCountSampler(SteppedSampler):
         precision: categorical sampling precision.
     """
 
-    def __init__(self, steps: int, order: str = "random",
-                 count_rule: Union[str, Sequence[int]] = "llada", schedule="linear",
-                 block_length: int | None = None, temperature: float = 1.0,
-                 tie_break: str = "random", precision: Precision = "float64"):
+    def __init__(
+        self,
+        steps: int,
+        order: str = "random",
+        count_rule: str | Sequence[int] = "llada",
+        schedule="linear",
+        block_length: int | None = None,
+        temperature: float = 1.0,
+        tie_break: str = "random",
+        precision: Precision = "float64",
+    ):
         super().__init__(precision)
         self.tie_break = check_tie_break(tie_break)
         self.steps = check_steps(steps)
@@ -114,7 +129,9 @@ class FixedCountSampler(SteppedSampler):
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         self.order = order
         if isinstance(count_rule, str) and count_rule not in COUNT_RULES:
-            raise ValueError(f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r}")
+            raise ValueError(
+                f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r}"
+            )
         self.count_rule = count_rule if isinstance(count_rule, str) else [int(c) for c in count_rule]
         self.schedule = get_schedule(schedule)
         self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
@@ -138,8 +155,10 @@ class FixedCountSampler(SteppedSampler):
         if isinstance(self.count_rule, list):
             counts = list(self.count_rule)
             if len(counts) != steps or sum(counts) != block_size or min(counts) < 0:
-                raise ValueError(f"explicit counts {counts} must be {steps} non-negative numbers summing "
-                                 f"to the block size {block_size}")
+                raise ValueError(
+                    f"explicit counts {counts} must be {steps} non-negative numbers summing "
+                    f"to the block size {block_size}"
+                )
             return counts
         if self.count_rule == "llada":
             return llada_counts(block_size, steps)
@@ -157,13 +176,20 @@ class FixedCountSampler(SteppedSampler):
         return len(self.plan(length))
 
     def conventions(self) -> dict:
-        return {"sampler": self.name, "step_rule": "fixed count", "steps": self.steps,
-                "count_rule": self.count_rule if isinstance(self.count_rule, str) else list(self.count_rule),
-                "schedule": self.schedule.describe() if self.count_rule in ("schedule", "dream") else None,
-                "order": self.order, "block_length": self.block_length, "temperature": self.temperature,
-                "last_step": "reveals all remaining (counts sum to the block size)",
-                "precision": self.precision, "nfe": "one call per step with a non-zero count",
-                "ties": f"{self.tie_break} (scores rounded to 40 fractional bits)"}
+        return {
+            "sampler": self.name,
+            "step_rule": "fixed count",
+            "steps": self.steps,
+            "count_rule": self.count_rule if isinstance(self.count_rule, str) else list(self.count_rule),
+            "schedule": self.schedule.describe() if self.count_rule in ("schedule", "dream") else None,
+            "order": self.order,
+            "block_length": self.block_length,
+            "temperature": self.temperature,
+            "last_step": "reveals all remaining (counts sum to the block size)",
+            "precision": self.precision,
+            "nfe": "one call per step with a non-zero count",
+            "ties": f"{self.tie_break} (scores rounded to 40 fractional bits)",
+        }
 
     # ---- scores ---------------------------------------------------------------------------------
     def _scores(self, lp: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -206,10 +232,14 @@ class FixedCountSampler(SteppedSampler):
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps of the ``order="random"`` rule (uniform random subsets of the plan's sizes)."""
         if self.order != "random":
-            raise ValueError(f"order {self.order!r} depends on the denoiser output; only 'random' has a "
-                             "value-independent reveal schedule")
+            raise ValueError(
+                f"order {self.order!r} depends on the denoiser output; only 'random' has a "
+                "value-independent reveal schedule"
+            )
         out = torch.empty((batch, length), dtype=torch.long)
-        u = torch.rand((batch, length), dtype=torch.float64, generator=generator, device=generator.device).cpu()
+        u = torch.rand(
+            (batch, length), dtype=torch.float64, generator=generator, device=generator.device
+        ).cpu()
         plan = self.plan(length)
         for a, b in self.blocks(length):
             steps_here = [k for k, (a2, _, _) in enumerate(plan) if a2 == a]
@@ -217,7 +247,7 @@ class FixedCountSampler(SteppedSampler):
             start = 0
             for k in steps_here:
                 c = plan[k][2]
-                out.scatter_(1, perm[:, start:start + c], k)
+                out.scatter_(1, perm[:, start : start + c], k)
                 start += c
         return out
 
@@ -244,8 +274,11 @@ class FixedCountSampler(SteppedSampler):
                     out.append((new, p * w))
             return out
         scores = self._scores(log_probs[list(cand)], torch.zeros(len(cand), dtype=torch.long))
-        return [t for chosen, w in self._top(cand, scores, count)
-                for t in reveal_values(state, chosen, log_probs, w, self.temperature)]
+        return [
+            t
+            for chosen, w in self._top(cand, scores, count)
+            for t in reveal_values(state, chosen, log_probs, w, self.temperature)
+        ]
 
     def _top(self, cand: tuple, scores: torch.Tensor, count: int) -> list[tuple[tuple, float]]:
         """Law of the chosen positions among ``cand`` (tie rule included)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sims.denoisers.base import Denoiser
-from sims.sampling.base import CachedDenoiser, SampleResult, Sampler, Trace
+from sims.sampling.base import CachedDenoiser, Sampler, SampleResult, Trace
 
 
 @dataclass
@@ -146,5 +146,6 @@ def ranked_reveal_step(sampler, state: RunState, k: int, generator: torch.Genera
     order = rank_positions(scores(lp, values), cand, generator if sampler.tie_break == "random" else None)
     reveal = select(lp, cand, values, order)
     state.trace.record_step_entropy(k, rows, lp, masked)
-    commit_reveals(state.x, rows, reveal, values, state.trace, k, tempered(lp, sampler.temperature),
-                   state.cache)
+    commit_reveals(
+        state.x, rows, reveal, values, state.trace, k, tempered(lp, sampler.temperature), state.cache
+    )

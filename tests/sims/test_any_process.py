@@ -68,13 +68,13 @@ def test_fixed_length_g_matches_the_general_map(x, seed):
 # ---- parity reduction -------------------------------------------------------------------------------
 def test_parity_reduction_is_correct_on_every_string_up_to_length_10():
     tok = ParityTokens()
-    for n in range(0, 11):
+    for n in range(11):
         for bits in itertools.product([0, 1], repeat=n):
             traj = run_any_process((tok.bos,) + bits, parity_reduction_controls, tok.mask)
             expected = (tok.bos, 1) if sum(bits) % 2 else (tok.bos,)
             assert traj[-1] == expected
             assert len(traj) - 1 <= 2 * n  # two g steps per reduction (and for a final lone 0)
-            assert all(len(b) <= len(a) for a, b in zip(traj, traj[1:]))
+            assert all(len(b) <= len(a) for a, b in itertools.pairwise(traj))
 
 
 # ---- remask-and-resample correction ----------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_corrector_is_a_q_invariant_kernel_and_every_distance_is_non_increasing(
     kl_r = [kl_divergence(p, q) for p in laws]
     ser = [float(p[~supp].sum()) for p in laws]
     for seq in (tv, kl_f, kl_r, ser):
-        assert all(b <= a + 1e-12 or (math.isinf(a) and math.isinf(b)) for a, b in zip(seq, seq[1:]))
+        assert all(b <= a + 1e-12 or (math.isinf(a) and math.isinf(b)) for a, b in itertools.pairwise(seq))
     if r == L:  # remask everything: one round samples q exactly
         assert total_variation(laws[1], q) < 1e-12
 
@@ -124,7 +124,7 @@ def test_parity_single_site_correction_repairs_invalid_strings_then_freezes():
 def test_corrector_exact_law_composes_and_batched_sampler_agrees():
     lang, L = parity_language(), 4
     base = EBSampler(1.0)
-    q, K, laws, den = _laws_over_rounds(lang, L, base, 2, 2)
+    _q, _K, laws, den = _laws_over_rounds(lang, L, base, 2, 2)
     law2 = exact_sampler_law(RemaskCorrector(base, 2, 2), den, L)
     assert torch.allclose(law2, laws[2], atol=1e-13)
     res = RemaskCorrector(base, 2, 2).sample(den, 10000, L, make_generator(8))

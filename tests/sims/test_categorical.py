@@ -4,8 +4,12 @@ import pytest
 import torch
 from scipy import stats
 
-from sims.sampling.categorical import (float32_gumbel_race_probability, make_generator, sample_categorical,
-                                       sample_from_log_probs)
+from sims.sampling.categorical import (
+    float32_gumbel_race_probability,
+    make_generator,
+    sample_categorical,
+    sample_from_log_probs,
+)
 
 
 def test_float64_frequencies_match_probabilities():

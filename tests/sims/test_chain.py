@@ -71,9 +71,18 @@ def assert_log_close(a: torch.Tensor, b: torch.Tensor, tol: float, what: str = "
 
 def assert_posteriors_close(p: ChainPosterior, q: ChainPosterior, tol: float) -> None:
     assert torch.equal(p.impossible, q.impossible)
-    assert_log_close(p.log_evidence, q.log_evidence, tol * max(1.0, float(
-        q.log_evidence[torch.isfinite(q.log_evidence)].abs().max()) if torch.isfinite(q.log_evidence).any()
-        else 1.0), "log evidence")
+    assert_log_close(
+        p.log_evidence,
+        q.log_evidence,
+        tol
+        * max(
+            1.0,
+            float(q.log_evidence[torch.isfinite(q.log_evidence)].abs().max())
+            if torch.isfinite(q.log_evidence).any()
+            else 1.0,
+        ),
+        "log evidence",
+    )
     ok = ~q.impossible
     assert_log_close(p.log_gamma[ok], q.log_gamma[ok], tol, "log gamma")
 
@@ -81,7 +90,7 @@ def assert_posteriors_close(p: ChainPosterior, q: ChainPosterior, tol: float) ->
 @st.composite
 def revealed_batches(draw, lang, L: int, batch: int = 6, from_language: bool | None = None):
     """Token batches: sampled from the language (possible) or uniformly random (often impossible)."""
-    seed = draw(st.integers(0, 2 ** 31 - 1))
+    seed = draw(st.integers(0, 2**31 - 1))
     g = torch.Generator().manual_seed(seed)
     use_lang = draw(st.booleans()) if from_language is None else from_language
     if use_lang:
@@ -112,9 +121,19 @@ def test_log_evidence_matches_brute_force(data, lang, L):
     tokens = data.draw(revealed_batches(lang, L))
     log_joint = independent_log_joint(lang, L)
     seqs = all_sequences(lang.vocab_size, L)
-    expected = torch.stack([
-        torch.logsumexp(torch.where(((seqs == row) | (row == lang.vocab_size)).all(-1), log_joint,
-                                    torch.full_like(log_joint, -math.inf)), 0) for row in tokens])
+    expected = torch.stack(
+        [
+            torch.logsumexp(
+                torch.where(
+                    ((seqs == row) | (row == lang.vocab_size)).all(-1),
+                    log_joint,
+                    torch.full_like(log_joint, -math.inf),
+                ),
+                0,
+            )
+            for row in tokens
+        ]
+    )
     chain = lang.chain()
     for method in ("log", "scaled", "scan", "auto"):
         got = forward_backward(chain, tokens, method=method).log_evidence
@@ -125,11 +144,13 @@ def test_log_evidence_matches_brute_force(data, lang, L):
 
 @pytest.mark.parametrize("kind", ["hmm", "ngram2", "ngram3", "ngram3_large", "ngram1"])
 def test_scaled_matches_log_engine_on_longer_sequences(kind):
-    lang = {"hmm": random_hmm(6, 5, transition_support=3, emission_support=3, seed=3),
-            "ngram2": random_ngram(2, 7, support_size=3, seed=4),
-            "ngram3": random_ngram(3, 5, support_size=2, seed=5),
-            "ngram3_large": random_ngram(3, 17, support_size=4, seed=6),  # 289 states: block structure
-            "ngram1": random_ngram(1, 6, seed=7)}[kind]
+    lang = {
+        "hmm": random_hmm(6, 5, transition_support=3, emission_support=3, seed=3),
+        "ngram2": random_ngram(2, 7, support_size=3, seed=4),
+        "ngram3": random_ngram(3, 5, support_size=2, seed=5),
+        "ngram3_large": random_ngram(3, 17, support_size=4, seed=6),  # 289 states: block structure
+        "ngram1": random_ngram(1, 6, seed=7),
+    }[kind]
     g = torch.Generator().manual_seed(0)
     L = 150
     x = lang.sample(8, L, g)
@@ -141,8 +162,11 @@ def test_scaled_matches_log_engine_on_longer_sequences(kind):
     post, stats = forward_backward_scaled(chain, x, return_stats=True)
     assert stats.fallback_rows == 0  # ordinary languages never need the fallback
     assert_posteriors_close(post, ref, tolerance_log(L, chain.num_states))
-    assert_log_close(forward_log_evidence(chain, x), forward_log_evidence_log(chain, x),
-                     tolerance_log(L, chain.num_states) * (1 + ref.log_evidence[~ref.impossible].abs().max()))
+    assert_log_close(
+        forward_log_evidence(chain, x),
+        forward_log_evidence_log(chain, x),
+        tolerance_log(L, chain.num_states) * (1 + ref.log_evidence[~ref.impossible].abs().max()),
+    )
 
 
 def extreme_hmm() -> HMMLanguage:
@@ -232,8 +256,11 @@ def test_token_projection_certificate_keeps_tiny_token_posteriors():
 
 
 def test_token_posteriors_match_the_log_path_on_random_languages():
-    for lang in (random_hmm(5, 4, transition_support=3, emission_support=2, seed=1),
-                 random_ngram(3, 4, support_size=2, seed=2), random_ngram(1, 5, support_size=3, seed=3)):
+    for lang in (
+        random_hmm(5, 4, transition_support=3, emission_support=2, seed=1),
+        random_ngram(3, 4, support_size=2, seed=2),
+        random_ngram(1, 5, support_size=3, seed=3),
+    ):
         g = torch.Generator().manual_seed(5)
         x = torch.randint(0, lang.vocab_size, (10, 30), generator=g)  # rows 5..9: mostly impossible
         x[:5] = lang.sample(5, 30, g)
@@ -254,15 +281,20 @@ class OpaqueChain(LiftedChain):
 
     def __init__(self, inner, evidence_scale: float = 1.0):
         self.inner, self.shift = inner, math.log(evidence_scale)
-        self.num_states, self.vocab_size, self.log_initial = inner.num_states, inner.vocab_size, inner.log_initial
+        self.num_states, self.vocab_size, self.log_initial = (
+            inner.num_states,
+            inner.vocab_size,
+            inner.log_initial,
+        )
 
     def num_nodes(self, length):
         return self.inner.num_nodes(length)
 
     def evidence(self, tokens):
         first, rest = self.inner.evidence(tokens)
-        return first, rest + self.shift * (tokens[:, tokens.shape[1] - rest.shape[1]:] < self.vocab_size
-                                          ).unsqueeze(-1)
+        return first, rest + self.shift * (
+            tokens[:, tokens.shape[1] - rest.shape[1] :] < self.vocab_size
+        ).unsqueeze(-1)
 
     def add_evidence(self, log_msg, log_ev):
         return self.inner.add_evidence(log_msg, log_ev)
@@ -293,16 +325,21 @@ def test_unknown_chain_types_use_the_generic_path(scale):
             expected = token_posteriors(chain, x, method="log")
             assert_log_close(tok.log_probs, expected.log_probs, tolerance_log(40, chain.num_states), method)
         _, stats = forward_backward_scaled(chain, x, return_stats=True)
-        assert stats.fallback_rows == (6 if scale > 1 else 0)  # evidence above 1: every row takes the log engine
-        assert_log_close(forward_log_evidence(chain, x), forward_log_evidence_log(chain, x),
-                         1e-9, "forward-only")
+        assert stats.fallback_rows == (
+            6 if scale > 1 else 0
+        )  # evidence above 1: every row takes the log engine
+        assert_log_close(
+            forward_log_evidence(chain, x), forward_log_evidence_log(chain, x), 1e-9, "forward-only"
+        )
 
 
 def test_min_violation_needs_a_table_language():
     class Other(NGramLanguage):
         pass
 
-    OracleDenoiser(Other(2, 2, [0.5, 0.5], [[1.0, 0.0], [0.5, 0.5]]), on_impossible="min_violation")  # subclass ok
+    OracleDenoiser(
+        Other(2, 2, [0.5, 0.5], [[1.0, 0.0], [0.5, 0.5]]), on_impossible="min_violation"
+    )  # subclass ok
 
     class NotTables:
         vocab_size = 2

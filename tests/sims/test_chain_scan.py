@@ -26,8 +26,11 @@ from tests.strategies import tiny_hmms, tiny_ngrams
 EPS32 = torch.finfo(torch.float32).eps
 
 
-@given(data=st.data(), lang=st.one_of(tiny_ngrams(max_vocab=4), tiny_hmms(max_states=4, max_vocab=4)),
-       L=st.integers(1, 70))
+@given(
+    data=st.data(),
+    lang=st.one_of(tiny_ngrams(max_vocab=4), tiny_hmms(max_states=4, max_vocab=4)),
+    L=st.integers(1, 70),
+)
 def test_scan_matches_sequential_engines(data, lang, L):
     L = max(L, lang.min_length())
     tokens = data.draw(revealed_batches(lang, L, batch=5))
@@ -92,9 +95,11 @@ def test_float32_certificate_falls_back_instead_of_underflowing():
     f64 = {"dtype": torch.float64}
     from sims.languages import HMMLanguage
 
-    lang = HMMLanguage(torch.tensor([1.0, 0.0, 0.0], **f64),
-                       torch.tensor([[1 - t, t, 0.0], [0.0, 1 - t, t], [t, 0.0, 1 - t]], **f64),
-                       torch.tensor([[1 - t, t, 0.0], [t, 1 - t, 0.0], [0.0, 0.0, 1.0]], **f64))
+    lang = HMMLanguage(
+        torch.tensor([1.0, 0.0, 0.0], **f64),
+        torch.tensor([[1 - t, t, 0.0], [0.0, 1 - t, t], [t, 0.0, 1 - t]], **f64),
+        torch.tensor([[1 - t, t, 0.0], [t, 1 - t, 0.0], [0.0, 0.0, 1.0]], **f64),
+    )
     x = torch.tensor([[0, 3, 3, 2]])
     chain = lang.chain()
     ref = forward_backward_log(chain, x)
@@ -105,15 +110,17 @@ def test_float32_certificate_falls_back_instead_of_underflowing():
 
 
 def test_round_to_tf32():
-    x = torch.tensor([1.0, 1.0 + 2 ** -10, 1.0 + 2 ** -11, 1.0 + 3 * 2 ** -11, 1.0 + 2 ** -12,
-                      -3.0, 0.0, float("inf")], dtype=torch.float32)
+    x = torch.tensor(
+        [1.0, 1.0 + 2**-10, 1.0 + 2**-11, 1.0 + 3 * 2**-11, 1.0 + 2**-12, -3.0, 0.0, float("inf")],
+        dtype=torch.float32,
+    )
     r = round_to_tf32(x)
-    expected = torch.tensor([1.0, 1.0 + 2 ** -10, 1.0, 1.0 + 2 ** -9, 1.0, -3.0, 0.0, float("inf")])
+    expected = torch.tensor([1.0, 1.0 + 2**-10, 1.0, 1.0 + 2**-9, 1.0, -3.0, 0.0, float("inf")])
     assert torch.equal(r, expected)  # ties go to even, representable values are unchanged
     g = torch.Generator().manual_seed(0)
     y = torch.rand(10000, generator=g, dtype=torch.float32) * 100
     rel = ((round_to_tf32(y) - y).abs() / y).max()
-    assert rel <= 2 ** -11  # unit roundoff of a 10-bit mantissa
+    assert rel <= 2**-11  # unit roundoff of a 10-bit mantissa
     with pytest.raises(ValueError):
         round_to_tf32(y.double())
 
@@ -127,7 +134,7 @@ def test_emulated_tf32_scan_is_close_to_float64():
     chain = lang.chain()
     ref = forward_backward_log(chain, x)
     post = forward_backward_scan(chain, x, dtype=torch.float32, emulate_tf32=True)
-    tol = 64.0 * (L + 1) * (8 + 2) * 2.0 ** -11
+    tol = 64.0 * (L + 1) * (8 + 2) * 2.0**-11
     assert (post.log_gamma - ref.log_gamma).abs().max() <= tol
     plain = forward_backward_scan(chain, x, dtype=torch.float32)
     # TF32 rounding is visible (coarser than float32), so the emulation is not a no-op
@@ -200,9 +207,12 @@ def test_gpu_paths_match_cpu():
     prev = torch.backends.cuda.matmul.allow_tf32
     for method in ("scan", "scaled", "auto"):
         post = forward_backward(gpu_lang.chain(), xc, method=method)
-        assert_posteriors_close(type(post)(post.log_evidence.cpu(), post.log_gamma.cpu(), post.impossible.cpu()),
-                                ref, tolerance_log(L, 16))
-    for precision, eps in (("float32", EPS32), ("tf32", 2.0 ** -11)):
+        assert_posteriors_close(
+            type(post)(post.log_evidence.cpu(), post.log_gamma.cpu(), post.impossible.cpu()),
+            ref,
+            tolerance_log(L, 16),
+        )
+    for precision, eps in (("float32", EPS32), ("tf32", 2.0**-11)):
         post = forward_backward(gpu_lang.chain(), xc, method="scan", precision=precision)
         tol = 64.0 * (L + 1) * 18 * eps
         assert (post.log_gamma.cpu() - ref.log_gamma).abs().max() <= tol

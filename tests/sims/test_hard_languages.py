@@ -20,7 +20,9 @@ def test_pair_copy_structure_and_log_prob(V):
     x = lang.sample(200, L, make_generator(1))
     assert torch.equal(x[:, 1::2], x[:, 0::2] + V)
     assert bool((x[:, 0::2] < V).all())
-    torch.testing.assert_close(lang.log_prob(x), torch.full((200,), -(L // 2) * math.log(V), dtype=torch.float64))
+    torch.testing.assert_close(
+        lang.log_prob(x), torch.full((200,), -(L // 2) * math.log(V), dtype=torch.float64)
+    )
     bad = x.clone()
     bad[:, 1] = (bad[:, 0] + 1) % V + V
     assert not bool(lang.in_support(bad).any())
@@ -35,7 +37,7 @@ def test_pair_copy_enumeration_matches_definition():
 
     seqs = all_sequences(2 * V, L)
     ok = (seqs[:, 0] < V) & (seqs[:, 1] == seqs[:, 0] + V) & (seqs[:, 2] < V) & (seqs[:, 3] == seqs[:, 2] + V)
-    torch.testing.assert_close(p, torch.where(ok, 1.0 / V ** 2, 0.0).double())
+    torch.testing.assert_close(p, torch.where(ok, 1.0 / V**2, 0.0).double())
 
 
 def test_sparse_successor_chain():
@@ -59,12 +61,15 @@ def test_block_parity_hmm(block, V):
     x = lang.sample(300, L, make_generator(3))
     sums = x.reshape(300, 3, block).sum(-1) % V
     assert bool((sums == 0).all())
-    torch.testing.assert_close(lang.log_prob(x),
-                               torch.full((300,), -3 * (block - 1) * math.log(V), dtype=torch.float64))
-    if V ** L <= 2 ** 12:
+    torch.testing.assert_close(
+        lang.log_prob(x), torch.full((300,), -3 * (block - 1) * math.log(V), dtype=torch.float64)
+    )
+    if V**L <= 2**12:
         assert lang.entropy(L) == pytest.approx(3 * (block - 1) * math.log(V), rel=1e-12)
         lj = exact_log_joint(lang, L)
-        assert int(torch.isfinite(lj).sum()) == V ** (3 * (block - 1))  # the support is exactly the constraint set
+        assert int(torch.isfinite(lj).sum()) == V ** (
+            3 * (block - 1)
+        )  # the support is exactly the constraint set
 
 
 def test_binary_block_parity_equals_binary_pair_copy():

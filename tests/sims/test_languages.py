@@ -48,7 +48,7 @@ def test_ngram_direct_log_prob_equals_chain_forward(lang, extra):
     assert torch.allclose(direct[finite], via_chain[finite], rtol=1e-12, atol=1e-12)
 
 
-@given(tiny_languages(), st.integers(0, 2), st.integers(0, 10 ** 6))
+@given(tiny_languages(), st.integers(0, 2), st.integers(0, 10**6))
 def test_sampling_frequencies_match_exact_law(lang, extra, seed):
     L = _length(lang, extra)
     law = torch.exp(exact_log_joint(lang, L))
@@ -121,9 +121,14 @@ def test_non_stochastic_row_is_named():
         NGramLanguage(2, 2, [0.5, 0.5], trans)
 
 
-@pytest.mark.parametrize("bad, msg", [([[0.5, float("nan")], [0.5, 0.5]], "non-finite"),
-                                      ([[1.5, -0.5], [0.5, 0.5]], "negative"),
-                                      ([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], "needs 2x2")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ([[0.5, float("nan")], [0.5, 0.5]], "non-finite"),
+        ([[1.5, -0.5], [0.5, 0.5]], "negative"),
+        ([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], "needs 2x2"),
+    ],
+)
 def test_bad_tables_raise(bad, msg):
     with pytest.raises(InvalidDistributionError, match=msg):
         NGramLanguage(2, 2, [0.5, 0.5], bad)

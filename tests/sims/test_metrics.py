@@ -12,8 +12,15 @@ from scipy import stats
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.languages import NGramLanguage, random_hmm
-from sims.metrics import (evaluate_samples, exact_law_metrics, mean_estimate, order_conditional_data_nll,
-                          position_kl, proportion_estimate, teacher_forced_log_likelihood)
+from sims.metrics import (
+    evaluate_samples,
+    exact_law_metrics,
+    mean_estimate,
+    order_conditional_data_nll,
+    position_kl,
+    proportion_estimate,
+    teacher_forced_log_likelihood,
+)
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
@@ -58,7 +65,9 @@ def test_exact_law_metric_identities(lang, extra, K):
     m = exact_law_metrics(log_q, law, L)
     assert m.kl_data_to_sampler >= -1e-12 and m.kl_sampler_to_data >= -1e-12
     if math.isfinite(m.data_nll_per_token):
-        assert m.data_nll_per_token - m.entropy_per_token == pytest.approx(m.kl_data_to_sampler / L, abs=1e-10)
+        assert m.data_nll_per_token - m.entropy_per_token == pytest.approx(
+            m.kl_data_to_sampler / L, abs=1e-10
+        )
     if m.sequence_error > 0:
         assert math.isinf(m.gen_nll_per_token) and math.isinf(m.kl_sampler_to_data)
     else:
@@ -67,7 +76,7 @@ def test_exact_law_metric_identities(lang, extra, K):
         assert m.gen_nll_per_token == pytest.approx((h_p + m.kl_sampler_to_data) / L, abs=1e-10)
 
 
-@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10 ** 6))
+@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10**6))
 def test_teacher_forcing_with_one_token_per_step_is_the_chain_rule(lang, extra, seed):
     """sum_k log q(x_{pi_k} | x_{pi_<k}) = log q(x) for every order pi."""
     L = lang.min_length() + extra

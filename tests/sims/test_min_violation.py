@@ -82,20 +82,26 @@ def brute_min_violation(lang, tokens: torch.Tensor):
                 out[b, i, v] = torch.logsumexp(log_w[xs[:, i] == v], 0) - log_z
         kstar[b] = float(k0)
         worse = ok & (count > k0)
-        ratio[b] = torch.exp(torch.logsumexp(torch.where(worse, logp, torch.full_like(logp, -math.inf)), 0)
-                             - log_z) if worse.any() else 0.0
+        ratio[b] = (
+            torch.exp(torch.logsumexp(torch.where(worse, logp, torch.full_like(logp, -math.inf)), 0) - log_z)
+            if worse.any()
+            else 0.0
+        )
     return out, kstar, ratio
 
 
 def smoothed(lang, eps: float):
     """The language with every zero entry replaced by ``eps`` (rows renormalised)."""
+
     def sm(t):
         t = torch.where(t == 0, torch.full_like(t, eps), t)
         return t / t.sum(-1, keepdim=True)
+
     if isinstance(lang, HMMLanguage):
         return HMMLanguage(sm(lang.initial), sm(lang.transition), sm(lang.emission))
-    return NGramLanguage(lang.order, lang.vocab_size, sm(lang.initial) if lang.order > 1 else None,
-                         sm(lang.transition))
+    return NGramLanguage(
+        lang.order, lang.vocab_size, sm(lang.initial) if lang.order > 1 else None, sm(lang.transition)
+    )
 
 
 def tiny_sparse_languages():
@@ -105,7 +111,7 @@ def tiny_sparse_languages():
 @st.composite
 def mostly_revealed(draw, lang, L: int, batch: int = 6):
     """Uniformly random tokens, mostly revealed: often impossible under sparse languages."""
-    g = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 31 - 1)))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
     x = torch.randint(0, lang.vocab_size, (batch, L), generator=g)
     frac = draw(st.sampled_from([0.0, 0.25, 0.5]))
     x[torch.rand((batch, L), generator=g) < frac] = lang.vocab_size
@@ -159,7 +165,7 @@ def check_epsilon_limit(lang, tokens: torch.Tensor) -> None:
     F = 2 * L if isinstance(lang, HMMLanguage) else L
     Z = max(lang.vocab_size, getattr(lang, "num_states", 1), getattr(lang, "num_contexts", 1))
     for k in (2, 4, 6):
-        eps = 10.0 ** -k / (1.0 + float(ratio.max()) + F * Z)
+        eps = 10.0**-k / (1.0 + float(ratio.max()) + F * Z)
         approx = OracleDenoiser(smoothed(lang, eps)).predict(tokens).probs  # possible under smoothing
         bound = 2 * eps * (ratio + F * Z)  # (B,)
         err = (approx - limit).abs().amax((1, 2))

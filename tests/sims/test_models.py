@@ -106,7 +106,7 @@ def test_model_denoiser_exact_sampler_law():
     """The exact-law machinery runs on a trained-network denoiser and returns a probability law."""
     den = ModelDenoiser(_net())
     law = exact_sampler_law(make_sampler("fixed_random", 2), den, 2)
-    assert law.shape == (V ** 2,) and abs(float(law.sum()) - 1) < 1e-12 and bool((law >= 0).all())
+    assert law.shape == (V**2,) and abs(float(law.sum()) - 1) < 1e-12 and bool((law >= 0).all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_ar_exact_log_likelihood():
     with torch.no_grad():
         for i in range(L):
             logits = ar.net(ar.inputs(x)[:, : i + 1])[:, i].double()
-            manual += torch.log_softmax(logits, -1).gather(-1, x[:, i:i + 1]).squeeze(-1)
+            manual += torch.log_softmax(logits, -1).gather(-1, x[:, i : i + 1]).squeeze(-1)
     assert torch.allclose(manual, ar.log_prob(x), atol=1e-5)
     s = ar.sample(50, 4, make_generator(3))
     assert s.shape == (50, 4) and int(s.max()) < V
@@ -187,8 +187,12 @@ def test_training_estimators_are_unbiased(method):
     den = ModelDenoiser(net)
     mom = tv.mask_size_moments(tv.mask_loss_table(lang, den, L))
     eps = 1e-2
-    sampler = histogram_from_curve(tv.paper_grid(8), np.linspace(2.0, 1.0, 7), 0.1) if method == "ppots" else None
-    exact = tv.decompose_time_estimator(mom, eps, sampler, {"mirror": "mirror", "pair": "pair"}.get(method, "single"))
+    sampler = (
+        histogram_from_curve(tv.paper_grid(8), np.linspace(2.0, 1.0, 7), 0.1) if method == "ppots" else None
+    )
+    exact = tv.decompose_time_estimator(
+        mom, eps, sampler, {"mirror": "mirror", "pair": "pair"}.get(method, "single")
+    )
     n = 40_000
     x = lang.sample(n, L, make_generator(11))
     with torch.no_grad():
@@ -197,7 +201,7 @@ def test_training_estimators_are_unbiased(method):
     assert abs(float(vals.mean()) - exact.mean) <= 5 * se + 1e-4 * exact.mean  # + float32 network rounding
     # and its variance (delta-method standard error of the sample variance)
     var = float(vals.var())
-    se_var = math.sqrt(max(float(((vals - vals.mean()) ** 4).mean()) - var ** 2, 0) / n)
+    se_var = math.sqrt(max(float(((vals - vals.mean()) ** 4).mean()) - var**2, 0) / n)
     assert abs(var - exact.total) <= 5 * se_var + 1e-3 * exact.total
 
 
@@ -230,7 +234,9 @@ def test_per_example_gradients_match_autograd(lang):
     _, g = next(per_example_gradients(net, ex, chunk=8))
     for i in range(5):
         net.zero_grad()
-        sub = type(ex)(ex.noisy[i:i + 1], ex.targets[i:i + 1], ex.mask[i:i + 1], ex.row_weight[i:i + 1], None)
+        sub = type(ex)(
+            ex.noisy[i : i + 1], ex.targets[i : i + 1], ex.mask[i : i + 1], ex.row_weight[i : i + 1], None
+        )
         example_losses(net, sub)[0].backward()
         ref = torch.cat([p.grad.reshape(-1) for p in net.parameters()]).double()
         assert torch.allclose(g[i], ref, rtol=1e-4, atol=1e-6)
@@ -243,12 +249,13 @@ def test_measured_loss_variance_matches_exact(lang):
     mom = tv.mask_size_moments(tv.mask_loss_table(lang, ModelDenoiser(net), L))
     eps = 0.05
     exact = tv.decompose_time_estimator(mom, eps, None, "single")
-    m = measure_estimator_variance(net, lang.sample(3000, L, make_generator(17)), "standard", eps, None, V,
-                                   make_generator(18), chunk=500)
+    m = measure_estimator_variance(
+        net, lang.sample(3000, L, make_generator(17)), "standard", eps, None, V, make_generator(18), chunk=500
+    )
     assert abs(m.loss_total - exact.total) <= 5 * m.loss_total_se
     assert abs(m.loss_A + m.loss_B + m.loss_C - m.loss_total) < 1e-9
     assert m.grad_total > 0 and m.grad_A > 0 and m.rows_per_example == 1
-    assert abs(m.loss_A - exact.A) <= 0.15 * exact.A and abs(m.loss_C - exact.C) <= 0.5 * exact.total ** 0.5
+    assert abs(m.loss_A - exact.A) <= 0.15 * exact.A and abs(m.loss_C - exact.C) <= 0.5 * exact.total**0.5
 
 
 def test_mc_nelbo_unbiased_and_exact_nelbo(lang):
@@ -271,12 +278,18 @@ def test_short_training_decreases_loss_and_is_reproducible():
     a = train(cfg, device="cpu")
     init_net = TransformerNet(a.net.cfg, make_generator(cell_seed("init", 0)))
     x_val = make_language("ngram2").sample(cfg.num_val, 4, make_generator(VALIDATION_SEED))
-    init_val = mc_nelbo(ModelDenoiser(init_net), x_val, exact_k_masks(cfg.num_val, 4, make_generator(VALIDATION_SEED + 1)))
+    init_val = mc_nelbo(
+        ModelDenoiser(init_net), x_val, exact_k_masks(cfg.num_val, 4, make_generator(VALIDATION_SEED + 1))
+    )
     # paired comparison on the same validation set and masks (its standard error is ~0.005 here)
     assert a.history["eval"][-1]["value"] < init_val.mean - 0.1
-    b, c = (train(make_config("ngram2", 4, "test", seed=0, method="mirror", steps=5, eval_every=5), device="cpu")
-            for _ in range(2))
-    assert [(r["value"], r["se"]) for r in b.history["eval"]] == [(r["value"], r["se"]) for r in c.history["eval"]]
+    b, c = (
+        train(make_config("ngram2", 4, "test", seed=0, method="mirror", steps=5, eval_every=5), device="cpu")
+        for _ in range(2)
+    )
+    assert [(r["value"], r["se"]) for r in b.history["eval"]] == [
+        (r["value"], r["se"]) for r in c.history["eval"]
+    ]
     for p, q in zip(b.net.parameters(), c.net.parameters()):
         assert torch.equal(p, q)
 
@@ -287,8 +300,18 @@ def test_ar_training_decreases_nll():
 
 
 def test_ppots_training_runs_with_refit_and_measurements():
-    cfg = make_config("ngram2", 4, "test", method="ppots_mirror", steps=6, eval_every=3, ppots_refit_every=3,
-                      measure_every=3, measure_examples=8, exact_eval=True)
+    cfg = make_config(
+        "ngram2",
+        4,
+        "test",
+        method="ppots_mirror",
+        steps=6,
+        eval_every=3,
+        ppots_refit_every=3,
+        measure_every=3,
+        measure_examples=8,
+        exact_eval=True,
+    )
     m = train(cfg, device="cpu")
     assert len(m.history["proposal"]) == 2 and len(m.history["measure"]) == 3
     ex = m.history["final"]["exact"]
@@ -345,4 +368,5 @@ def test_quick_preset_mdm_vs_ar_exact(tmp_path):
     assert ex["gap"] < 0.3
     ar = get_trained_ar("ngram2", 5, "quick", cache_dir=tmp_path, device="cpu")
     from sims.models.measure import exact_ar_nll
+
     assert exact_ar_nll(lang, ar, 5)["gap"] < 0.05

@@ -31,7 +31,7 @@ def _assert_log_close(a, b, tol=1e-9):
     assert torch.allclose(a[fa], b[fb], rtol=tol, atol=tol)
 
 
-@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10 ** 6), st.sampled_from([0.2, 0.5, 0.9, 1.0]))
+@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10**6), st.sampled_from([0.2, 0.5, 0.9, 1.0]))
 def test_oracle_marginals_equal_enumeration(lang, extra, seed, p_mask):
     L = lang.min_length() + extra
     x = _random_partial(lang, L, 12, seed, p_mask)
@@ -48,7 +48,7 @@ def test_oracle_marginals_equal_enumeration(lang, extra, seed, p_mask):
     assert torch.all(a.probs[rev].max(-1).values == 1.0)
 
 
-@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10 ** 6))
+@given(tiny_languages(), st.integers(0, 3), st.integers(0, 10**6))
 def test_log_prob_of_revealed_tokens_equals_marginalisation(lang, extra, seed):
     L = lang.min_length() + extra
     x = _random_partial(lang, L, 8, seed, 0.5)
@@ -107,7 +107,9 @@ def test_oracle_chunking_is_transparent():
     x = _random_partial(lang, 7, 50, 0, 0.6)
     a = OracleDenoiser(lang, chunk_size=7)(x)
     b = OracleDenoiser(lang)(x)
-    assert torch.allclose(a.log_probs, b.log_probs, rtol=1e-12, atol=0) or torch.equal(a.log_probs, b.log_probs)
+    assert torch.allclose(a.log_probs, b.log_probs, rtol=1e-12, atol=0) or torch.equal(
+        a.log_probs, b.log_probs
+    )
 
 
 def test_oracle_rejects_bad_tokens():
@@ -136,7 +138,9 @@ def test_perturbed_denoiser_formula():
 def test_perturbed_identity_and_errors():
     lang = random_ngram(2, 3, seed=0)
     x = _random_partial(lang, 4, 5, 0, 0.5)
-    assert torch.allclose(PerturbedDenoiser(OracleDenoiser(lang))(x).log_probs, OracleDenoiser(lang)(x).log_probs)
+    assert torch.allclose(
+        PerturbedDenoiser(OracleDenoiser(lang))(x).log_probs, OracleDenoiser(lang)(x).log_probs
+    )
     with pytest.raises(ValueError):
         PerturbedDenoiser(OracleDenoiser(lang), temperature=0.0)
     with pytest.raises(ValueError):

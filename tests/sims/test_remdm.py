@@ -117,8 +117,15 @@ def test_batched_sampler_matches_exact_law(sampler, L):
     assert bool((res.reveal_step >= 0).all())
 
 
-@pytest.mark.parametrize("sampler,L", [(ReMDMSampler(8, "cap", eta=0.2), 4), (ReMDMSampler(8, "rescale", eta=0.5), 4),
-                                       (ReMDMSampler(20, "loop", eta=0.1), 4), (ReMDMSampler(6, "conf"), 3)])
+@pytest.mark.parametrize(
+    "sampler,L",
+    [
+        (ReMDMSampler(8, "cap", eta=0.2), 4),
+        (ReMDMSampler(8, "rescale", eta=0.5), 4),
+        (ReMDMSampler(20, "loop", eta=0.1), 4),
+        (ReMDMSampler(6, "conf"), 3),
+    ],
+)
 def test_intermediate_state_law_matches_exact(sampler, L):
     """Partially masked states half-way through the run (more sensitive to sigma than the final law)."""
     den = OracleDenoiser(LANG, on_impossible="uniform")

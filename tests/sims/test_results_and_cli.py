@@ -24,9 +24,24 @@ def test_store_roundtrip_resume_and_clash(tmp_path):
 
 
 def test_cli_sweep_writes_and_resumes(tmp_path, capsys):
-    args = ["sweep", "--languages", "ngram2", "--lengths", "8", "--samplers", "ancestral,fixed_random",
-            "--steps", "1,8", "--num-samples", "16", "--out", str(tmp_path), "--no-progress",
-            "--device", "cpu"]
+    args = [
+        "sweep",
+        "--languages",
+        "ngram2",
+        "--lengths",
+        "8",
+        "--samplers",
+        "ancestral,fixed_random",
+        "--steps",
+        "1,8",
+        "--num-samples",
+        "16",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     data = json.loads((tmp_path / "sweep.json").read_text())
     assert len(data["records"]) == 4

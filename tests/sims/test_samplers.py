@@ -63,7 +63,7 @@ def _product_sampler_law(cond, assignment_weights, L, V):
     ``cond(x, revealed_set, i)`` is the exact conditional of x_i given x restricted to revealed_set.
     """
     seqs = all_sequences(V, L)
-    law = torch.zeros(V ** L, dtype=torch.float64)
+    law = torch.zeros(V**L, dtype=torch.float64)
     for a, w in assignment_weights:
         if w == 0:
             continue
@@ -90,6 +90,7 @@ def _brute_conditional(lang, L):
         if den == 0:  # impossible context: the documented uniform fallback of the oracle
             return 1.0 / lang.vocab_size
         return float(q[sel & (seqs[:, i] == x[i])].sum()) / den
+
     return cond
 
 
@@ -109,8 +110,9 @@ def test_fixed_random_exact_law_equals_uniform_ordered_partitions(lang):
     L, sizes = 4, [1, 3]
     sampler = FixedCountSampler(2, count_rule=sizes)
     blocks = [a for a in itertools.product(range(2), repeat=L) if [a.count(k) for k in range(2)] == sizes]
-    ref = _product_sampler_law(_brute_conditional(lang, L), [(a, 1 / len(blocks)) for a in blocks], L,
-                               lang.vocab_size)
+    ref = _product_sampler_law(
+        _brute_conditional(lang, L), [(a, 1 / len(blocks)) for a in blocks], L, lang.vocab_size
+    )
     law = exact_sampler_law(sampler, OracleDenoiser(lang, on_impossible="uniform"), L)
     assert torch.allclose(law, ref, atol=1e-12)
 
@@ -140,14 +142,17 @@ def test_random_tie_break_is_uniform_and_lowest_index_is_not():
     res = FixedCountSampler(3, order="max_prob").sample(oracle, 6000, L, make_generator(5))
     first = (res.reveal_step == 0).sum(0).numpy()  # each position is in the first pair w.p. 2/6
     from scipy import stats
+
     assert stats.chisquare(first, [6000 * 2 / L] * L).pvalue > 1e-6
-    res = FixedCountSampler(3, order="max_prob", tie_break="lowest_index").sample(oracle, 100, L,
-                                                                                  make_generator(5))
+    res = FixedCountSampler(3, order="max_prob", tie_break="lowest_index").sample(
+        oracle, 100, L, make_generator(5)
+    )
     assert torch.all(res.reveal_step[:, :2] == 0) and torch.all(res.reveal_step[:, 2:] > 0)
 
 
 def test_tie_enumerations_agree_with_rank_positions():
     from sims.sampling.base import rank_positions, tie_orders, top_count_sets
+
     scores = torch.tensor([0.5, 0.7, 0.5, 0.7, 0.1, 0.5], dtype=torch.float64)
     cand = torch.tensor([True, True, True, True, True, False])
     orders = tie_orders(scores, cand)

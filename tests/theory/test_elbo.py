@@ -79,7 +79,7 @@ def test_univariate_weights_are_beta_functions_and_sum_to_one():
         for l in range(L):
             assert sum(W[l]) == 1
         pat = revealed_patterns(L)
-        for S in range(2 ** L):
+        for S in range(2**L):
             k = int(pat[S].sum())
             if k < L and not pat[S, 0]:
                 assert W[0][S] == Fraction(math.factorial(k) * math.factorial(L - 1 - k), math.factorial(L))
@@ -97,8 +97,18 @@ def test_exact_subset_conditionals_by_marginalization_equal_the_oracle(lang, L):
 
 
 # ---- schedule invariance by quadrature ----------------------------------------------------------------
-INVARIANCE_SCHEDULES = ["linear", "cosine", "cosine_mdlm", "sin2", "poly3", "poly0.4", "beta:0.9,0.3",
-                        "beta:0.3,0.9", "beta:2,2", "beta:1,0.2"]
+INVARIANCE_SCHEDULES = [
+    "linear",
+    "cosine",
+    "cosine_mdlm",
+    "sin2",
+    "poly3",
+    "poly0.4",
+    "beta:0.9,0.3",
+    "beta:0.3,0.9",
+    "beta:2,2",
+    "beta:1,0.2",
+]
 
 
 @pytest.mark.parametrize("spec", INVARIANCE_SCHEDULES)
@@ -119,8 +129,11 @@ def test_quadrature_weights_invariant_for_random_beta_schedules(a, b):
 def test_full_integrand_quadrature_is_schedule_invariant(spec):
     """One quad over t of the whole Eq. (10)/(8) integrand (exact expectation over reveal patterns at each t)
     equals the exact subset form, for an imperfect model (perturbed oracle)."""
-    sched = ComposedSchedule(PolynomialSchedule(2.0), BetaCDFSchedule(0.7, 1.3)) if spec == "composed" \
+    sched = (
+        ComposedSchedule(PolynomialSchedule(2.0), BetaCDFSchedule(0.7, 1.3))
+        if spec == "composed"
         else get_schedule(spec)
+    )
     lang = _language()
     den = PerturbedDenoiser(OracleDenoiser(lang, on_impossible="uniform"), temperature=1.4, uniform_mix=0.1)
     x, _ = _sequences(lang, 4, n=2)
@@ -147,8 +160,10 @@ def test_exact_denoiser_elbo_is_minus_log_q_for_per_position_schedules():
     lang = _language()
     seqs, lq = _sequences(lang, 4)
     oracle = OracleDenoiser(lang)
-    for sched in (PowerPerPositionSchedule([0.5, 1.0, 2.0, 3.5]),
-                  PerPositionSchedule(["linear", "beta:0.9,0.3", "cosine", "poly2"])):
+    for sched in (
+        PowerPerPositionSchedule([0.5, 1.0, 2.0, 3.5]),
+        PerPositionSchedule(["linear", "beta:0.9,0.3", "cosine", "poly2"]),
+    ):
         np.testing.assert_allclose(continuous_elbo(oracle, seqs, sched), -lq, rtol=1e-10)
     r = continuous_elbo_quadrature(oracle, seqs[:1], PowerPerPositionSchedule([0.5, 1.0, 2.0, 3.5]))[0]
     assert r.value == pytest.approx(-float(lq[0]), rel=QUAD_RTOL)
@@ -164,10 +179,15 @@ def test_discrete_kl_form_equals_reveal_step_enumeration(sched, steps):
     den = RandomTableDenoiser(3, seed=5)
     x = torch.tensor([[0, 2, 1, 1], [2, 2, 0, 1]])
     G = subset_log_conditionals(den, x)
-    np.testing.assert_allclose(discrete_elbo_kl(den, x, schedule, steps), discrete_elbo_reveal_steps(G, schedule, steps),
-                               rtol=EXACT_RTOL)
+    np.testing.assert_allclose(
+        discrete_elbo_kl(den, x, schedule, steps),
+        discrete_elbo_reveal_steps(G, schedule, steps),
+        rtol=EXACT_RTOL,
+    )
     if steps == 1:  # one step: every token from the empty context
-        np.testing.assert_allclose(discrete_elbo_kl(den, x, schedule, 1), -G[:, 0, :].sum(-1), rtol=EXACT_RTOL)
+        np.testing.assert_allclose(
+            discrete_elbo_kl(den, x, schedule, 1), -G[:, 0, :].sum(-1), rtol=EXACT_RTOL
+        )
 
 
 def test_discrete_elbo_converges_to_continuous_at_first_order():
@@ -189,8 +209,10 @@ def test_exact_denoiser_discrete_elbo_decreases_to_entropy_on_nested_grids():
     seqs, lq = _sequences(lang, 4)
     q = torch.exp(lq)
     H = lang.entropy(4)
-    vals = [float((q * discrete_elbo_kl(OracleDenoiser(lang), seqs, "beta:0.9,0.3", T)).sum()) for T in
-            (1, 2, 4, 8, 16, 64)]
+    vals = [
+        float((q * discrete_elbo_kl(OracleDenoiser(lang), seqs, "beta:0.9,0.3", T)).sum())
+        for T in (1, 2, 4, 8, 16, 64)
+    ]
     assert all(v >= H - 1e-12 for v in vals)
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(vals))
     assert vals[-1] - H < vals[0] - H
@@ -203,7 +225,10 @@ def test_time_conditioned_denoiser_invariance_up_to_reparameterization():
     lang = _language()
     base = OracleDenoiser(lang, on_impossible="uniform")
     x, _ = _sequences(lang, 3, n=1)
-    g = lambda u: 0.7 + u
+
+    def g(u):
+        return 0.7 + u
+
     cos = get_schedule("cosine")
     d1 = TimeTemperedDenoiser(base, g)
     d2 = TimeTemperedDenoiser(base, lambda t: g(float(cos.masked_fraction(t))))
@@ -226,6 +251,6 @@ def test_bad_input():
     with pytest.raises(ValueError):
         elbo_subset_form(G, np.zeros((2, 8)))
     with pytest.raises(ValueError):
-        discrete_elbo_reveal_steps(torch.zeros((1, 2 ** 8, 8)), "linear", 10)
+        discrete_elbo_reveal_steps(torch.zeros((1, 2**8, 8)), "linear", 10)
     with pytest.raises(ValueError):
         subset_weights_quadrature(PowerPerPositionSchedule([1.0, 2.0]), 3)

@@ -19,7 +19,7 @@ from tests.strategies import tiny_hmms, tiny_ngrams
 from theory import energy as E
 from theory.schedules import BetaCDFSchedule, SympySchedule, get_schedule
 
-PI2 = math.pi ** 2
+PI2 = math.pi**2
 S = sympy.Symbol("s", positive=True)
 T = sympy.Symbol("t", real=True)
 
@@ -41,42 +41,45 @@ def test_euler_lagrange_negative_control():
     s = sympy.Symbol("s", positive=True)
     A, g = sympy.Function("A")(s), sympy.Function("g")(s)
     (eq,) = euler_equations(sympy.diff(A, s) ** 2 / (sympy.diff(g, s) * A * (1 - A)), [A], s)
-    res = eq.lhs.subs(A, s ** 2).subs(g, s).doit()
+    res = eq.lhs.subs(A, s**2).subs(g, s).doit()
     assert sympy.simplify(res) != 0
 
 
-@pytest.mark.parametrize("name", ["sphere_speed", "conditional_kinetic", "kinetic_optimal_rate", "sigma_relation"])
+@pytest.mark.parametrize(
+    "name", ["sphere_speed", "conditional_kinetic", "kinetic_optimal_rate", "sigma_relation"]
+)
 def test_per_token_identities(name):
     assert sympy.simplify(E.sympy_per_token_identities()[name]) == 0
 
 
-@pytest.mark.parametrize("name", ["beta_half_cdf", "beta_half_cdf_at_0", "beta_half_alpha", "beta_one_cdf",
-                                  "inverse_map"])
+@pytest.mark.parametrize(
+    "name", ["beta_half_cdf", "beta_half_cdf_at_0", "beta_half_alpha", "beta_one_cdf", "inverse_map"]
+)
 def test_prop_3_7_and_inverse_map(name):
     assert sympy.simplify(E.sympy_prop_3_7()[name]) == 0
 
 
 def test_discrete_limit_is_pi2_over_4():
-    assert sympy.simplify(E.sympy_discrete_limit() - sympy.pi ** 2 / 4) == 0
+    assert sympy.simplify(E.sympy_discrete_limit() - sympy.pi**2 / 4) == 0
 
 
 @pytest.mark.parametrize("params", [(1, 1, 1, 1), ("1/2", "1/2", "7/10", "4/5"), (2, 2, "3/2", "5/4")])
 def test_beta_landscape_closed_form_by_sympy_integration(params):
     a, b, a2, b2 = (sympy.Rational(p) for p in params)
     exact = E.sympy_beta_energy(a, b, a2, b2)
-    closed = sympy.pi ** 2 * sympy.beta(2 * a2 - a, 2 * b2 - b) * sympy.beta(a, b) / sympy.beta(a2, b2) ** 2
+    closed = sympy.pi**2 * sympy.beta(2 * a2 - a, 2 * b2 - b) * sympy.beta(a, b) / sympy.beta(a2, b2) ** 2
     assert sympy.simplify((exact - closed).rewrite(sympy.gamma)) == 0
     assert float(exact) == pytest.approx(E.beta_energy_closed_form(*map(float, (a, b, a2, b2))), rel=1e-14)
 
 
 def test_minimum_energy_of_sine_squared_is_pi2_symbolically():
     integrand = sympy.simplify(E.sympy_one_token_integrand(sympy.sin(sympy.pi * S / 2) ** 2, S, S))
-    assert sympy.simplify(integrand - sympy.pi ** 2) == 0
+    assert sympy.simplify(integrand - sympy.pi**2) == 0
 
 
 def test_smoothstep_energy_is_9_log_3():
     """Unweighted energy of alpha_s = 3s^2 - 2s^3 is exactly 9 ln 3 = 9.88751... (derived; > pi^2)."""
-    integrand = sympy.simplify(E.sympy_one_token_integrand(3 * S ** 2 - 2 * S ** 3, S, S))
+    integrand = sympy.simplify(E.sympy_one_token_integrand(3 * S**2 - 2 * S**3, S, S))
     assert sympy.simplify(sympy.integrate(integrand, (S, 0, 1)) - 9 * sympy.log(3)) == 0
     smooth = SympySchedule(1 - (3 * (1 - T) ** 2 - 2 * (1 - T) ** 3), T)
     assert E.one_token_energy(smooth).value == pytest.approx(9 * math.log(3), rel=1e-12)
@@ -106,15 +109,16 @@ def test_which_common_schedules_have_infinite_energy(spec):
 def test_power_schedule_in_ep_time_diverges():
     """alpha^EP_s = s^k (k >= 1): integrand ~ k/(1-s) at s = 1."""
     for k in (1, 2, 3):
-        _lo, hi = E.sympy_endpoint_rates(S ** k, S)
+        _lo, hi = E.sympy_endpoint_rates(S**k, S)
         assert sympy.simplify(hi - k) == 0
 
 
 def test_truncated_linear_energy_grows_like_2_log():
     """int_eps^(1-eps) ds/(s(1-s)) = 2 log((1-eps)/eps) exactly; quadrature agrees to 1e-9."""
     for eps in (1e-2, 1e-4, 1e-6):
-        assert E.one_token_energy("linear", eps=eps).value == pytest.approx(2 * math.log((1 - eps) / eps),
-                                                                           rel=1e-9)
+        assert E.one_token_energy("linear", eps=eps).value == pytest.approx(
+            2 * math.log((1 - eps) / eps), rel=1e-9
+        )
 
 
 def test_sine_squared_has_minimum_energy_numerically():
@@ -156,8 +160,8 @@ def test_beta_landscape_infinite_region():
 @pytest.mark.parametrize("eps", [0.3, -0.2, 0.1])
 def test_condition_3_4_minimizes_energy_for_a_polynomial_weight(eps):
     """gamma_s = 3s^2 - 2s^3 fixed; alpha_eps = sin^2(pi/2 (gamma + eps gamma(1-gamma))): e(0) = pi^2 < e(eps)."""
-    g = 3 * S ** 2 - 2 * S ** 3
-    weight = E.WeightSchedule(lambda s: 3 * s ** 2 - 2 * s ** 3, lambda s: 6 * s * (1 - s), "smoothstep")
+    g = 3 * S**2 - 2 * S**3
+    weight = E.WeightSchedule(lambda s: 3 * s**2 - 2 * s**3, lambda s: 6 * s * (1 - s), "smoothstep")
 
     def energy(e):
         G = g + e * g * (1 - g)
@@ -180,7 +184,7 @@ def test_matched_weight_gives_pi2_for_any_schedule():
 @pytest.mark.parametrize("N", [1, 2, 5, 50])
 def test_equal_angles_value(N):
     val = E.discrete_geodesic_energy(np.full(N, np.pi / (2 * N)), np.full(N, 1.0 / N))
-    assert val == pytest.approx(2 * N ** 2 * (1 - math.cos(math.pi / (2 * N))), rel=1e-14)
+    assert val == pytest.approx(2 * N**2 * (1 - math.cos(math.pi / (2 * N))), rel=1e-14)
 
 
 @given(st.lists(st.floats(0.05, 1.0), min_size=2, max_size=8))
@@ -189,7 +193,10 @@ def test_equal_angles_are_optimal_for_equal_dgamma(raw):
     th = np.array(raw) / np.sum(raw) * np.pi / 2
     N = len(th)
     dg = np.full(N, 1.0 / N)
-    assert E.discrete_geodesic_energy(th, dg) >= E.discrete_geodesic_energy(np.full(N, np.pi / (2 * N)), dg) - 1e-12
+    assert (
+        E.discrete_geodesic_energy(th, dg)
+        >= E.discrete_geodesic_energy(np.full(N, np.pi / (2 * N)), dg) - 1e-12
+    )
 
 
 def test_proportional_angles_are_not_optimal_for_unequal_dgamma():
@@ -239,8 +246,9 @@ def test_energy_constants_hmms(lang, n):
 
 
 def _bigram(initial, transition):
-    return NGramLanguage(2, 2, torch.tensor(initial, dtype=torch.float64),
-                         torch.tensor(transition, dtype=torch.float64))
+    return NGramLanguage(
+        2, 2, torch.tensor(initial, dtype=torch.float64), torch.tensor(transition, dtype=torch.float64)
+    )
 
 
 def test_full_support_constant_and_restricted_support_change():
@@ -253,8 +261,14 @@ def test_full_support_constant_and_restricted_support_change():
     dense = random_ngram(2, 2, concentration=1.0, seed=1)
     banned_start = _bigram([0.0, 1.0], [[0.3, 0.7], [0.4, 0.6]])
     banned_pair = _bigram([0.5, 0.5], [[0.0, 1.0], [0.4, 0.6]])
-    expected = {(2, "dense"): 6, (3, "dense"): 27, (2, "start"): 5, (3, "start"): 21, (2, "pair"): 6,
-                (3, "pair"): 25}
+    expected = {
+        (2, "dense"): 6,
+        (3, "dense"): 27,
+        (2, "start"): 5,
+        (3, "start"): 21,
+        (2, "pair"): 6,
+        (3, "pair"): 25,
+    }
     for n in (2, 3):
         for name, lang in (("dense", dense), ("start", banned_start), ("pair", banned_pair)):
             r = _check_ratios(_flow(lang, n))

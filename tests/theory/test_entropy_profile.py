@@ -9,8 +9,13 @@ from sims.languages.hard import pair_copy_language
 from sims.languages.random import random_hmm, random_ngram
 from sims.sampling.categorical import make_generator
 from tests.strategies import tiny_languages, tiny_ngrams
-from theory.entropy_profile import (TabulatedProfile, markov_chain_profile, monte_carlo_dependence,
-                                    ngram_profile, profile_by_enumeration)
+from theory.entropy_profile import (
+    TabulatedProfile,
+    markov_chain_profile,
+    monte_carlo_dependence,
+    ngram_profile,
+    profile_by_enumeration,
+)
 from theory.information import information_by_enumeration, joint_from_language, ngram_information
 
 TOL = 1e-10

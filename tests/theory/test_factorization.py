@@ -23,11 +23,20 @@ from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.strategies import tiny_languages
 from theory.entropy_profile import ngram_profile, profile_by_enumeration
-from theory.factorization import (block_kl_by_enumeration, block_log_law, block_tc_terms,
-                                  expected_kl_bernoulli, expected_kl_fixed_counts, expected_kl_for_sampler,
-                                  learning_error_by_enumeration, learning_error_curve_by_enumeration,
-                                  monte_carlo_expected_kl, monte_carlo_learning_sweep, sampler_counts,
-                                  sampler_weights)
+from theory.factorization import (
+    block_kl_by_enumeration,
+    block_log_law,
+    block_tc_terms,
+    expected_kl_bernoulli,
+    expected_kl_fixed_counts,
+    expected_kl_for_sampler,
+    learning_error_by_enumeration,
+    learning_error_curve_by_enumeration,
+    monte_carlo_expected_kl,
+    monte_carlo_learning_sweep,
+    sampler_counts,
+    sampler_weights,
+)
 from theory.information import joint_from_language
 
 TOL = 1e-10
@@ -54,7 +63,8 @@ def assignment_blocks(assign, steps):
 
 
 compositions = st.integers(3, 5).flatmap(
-    lambda L: st.lists(st.integers(1, L), min_size=1, max_size=L).map(lambda c: _fit(c, L)))
+    lambda L: st.lists(st.integers(1, L), min_size=1, max_size=L).map(lambda c: _fit(c, L))
+)
 
 
 def _fit(c, L):
@@ -75,7 +85,7 @@ def test_kl_identity_per_ordered_partition(lang, perm, sizes):
     counts = _fit(sizes, L)
     blocks, start = [], 0
     for c in counts:
-        blocks.append(list(perm[start:start + c]))
+        blocks.append(list(perm[start : start + c]))
         start += c
     j = joint_from_language(lang, L)
     kl = block_kl_by_enumeration(lang, L, blocks, OracleDenoiser(lang))
@@ -131,7 +141,7 @@ def test_area_formula_against_teacher_forced_per_order_kl(counts):
         assert expected_kl_fixed_counts(prof, counts) == 0.0
 
 
-@given(tiny_languages(), st.integers(1, 3), st.integers(0, 2 ** 20))
+@given(tiny_languages(), st.integers(1, 3), st.integers(0, 2**20))
 def test_bernoulli_formula_matches_all_step_assignments(lang, N, seed):
     L = 4
     w = np.random.default_rng(seed).dirichlet(np.ones(N))
@@ -223,12 +233,16 @@ def test_sampler_helpers_reject_non_product_rules():
 def test_learning_sweep_matches_separate_estimates():
     lang = random_ngram(2, 3, concentration=0.5, support_size=2, stationary=True, seed=2)
     s = FixedCountSampler(4, order="random")
-    wrappers = {"t1.3": lambda d: PerturbedDenoiser(d, temperature=1.3),
-                "mix": lambda d: PerturbedDenoiser(d, uniform_mix=0.05)}
+    wrappers = {
+        "t1.3": lambda d: PerturbedDenoiser(d, temperature=1.3),
+        "mix": lambda d: PerturbedDenoiser(d, uniform_mix=0.05),
+    }
     sweep = monte_carlo_learning_sweep(lang, s, 16, 64, make_generator(7), wrappers)
     oracle = OracleDenoiser(lang)
     for name, wrap in wrappers.items():
-        single = monte_carlo_expected_kl(lang, s, 16, 64, make_generator(7), model=wrap(oracle), oracle=oracle)
+        single = monte_carlo_expected_kl(
+            lang, s, 16, 64, make_generator(7), model=wrap(oracle), oracle=oracle
+        )
         assert sweep[name].total.mean == pytest.approx(single.total.mean, abs=1e-10)
         assert sweep[name].learning.mean == pytest.approx(single.learning.mean, abs=1e-10)
     assert sweep["oracle"].total.mean == pytest.approx(single.factorization.mean, abs=1e-10)

@@ -9,8 +9,14 @@ from sims.registry import make_language
 from sims.sampling.fixed_count import llada_counts
 from theory.entropy_profile import ngram_profile
 from theory.factorization import expected_kl_bernoulli, expected_kl_fixed_counts
-from theory.feng import (FENG_CONSTANTS, li_cai_vacuity_steps, steps_for_per_token_kl, ter_min_length,
-                         ter_rate_shape, ter_steps_for_epsilon)
+from theory.feng import (
+    FENG_CONSTANTS,
+    li_cai_vacuity_steps,
+    steps_for_per_token_kl,
+    ter_min_length,
+    ter_rate_shape,
+    ter_steps_for_epsilon,
+)
 from theory.sequence_error import block_ser_bernoulli, pair_ser_fixed, steps_for_pair_ser_bernoulli
 
 
@@ -72,7 +78,7 @@ def test_constants_are_labelled_unverified():
     for c in FENG_CONSTANTS.values():
         assert "UNVERIFIED" in c.provenance
     assert ter_steps_for_epsilon(0.5, 2) == pytest.approx(4.0)
-    assert ter_min_length(0.25, 2) == pytest.approx(1 / 0.25 ** 2.5)
+    assert ter_min_length(0.25, 2) == pytest.approx(1 / 0.25**2.5)
     assert li_cai_vacuity_steps(3) == 2 * 64
     with pytest.raises(ValueError):
         ter_rate_shape(4, 1, 8)

@@ -10,10 +10,20 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.languages.random import random_hmm, random_ngram
 from sims.sampling.categorical import make_generator
 from tests.strategies import tiny_hmms, tiny_languages, tiny_ngrams
-from theory.information import (conditional_entropy, conditional_total_correlation, dual_total_correlation,
-                                entropy, hmm_information_estimate, hmm_leave_one_out_log_probs,
-                                information_by_enumeration, joint_entropy, joint_from_language,
-                                leave_one_out_informations, ngram_information, total_correlation)
+from theory.information import (
+    conditional_entropy,
+    conditional_total_correlation,
+    dual_total_correlation,
+    entropy,
+    hmm_information_estimate,
+    hmm_leave_one_out_log_probs,
+    information_by_enumeration,
+    joint_entropy,
+    joint_from_language,
+    leave_one_out_informations,
+    ngram_information,
+    total_correlation,
+)
 
 TOL = 1e-10
 
@@ -22,12 +32,15 @@ TOL = 1e-10
 def test_enumeration_identities(lang, L):
     j = joint_from_language(lang, L)
     info = information_by_enumeration(j)
-    assert info.entropy == pytest.approx(lang.entropy(L), abs=TOL)  # independent path (language's own entropy)
+    assert info.entropy == pytest.approx(
+        lang.entropy(L), abs=TOL
+    )  # independent path (language's own entropy)
     I = leave_one_out_informations(j)
     assert np.all(I >= -TOL)
     assert info.sum_mutual_information == pytest.approx(I.sum(), abs=TOL)
-    assert info.sum_mutual_information == pytest.approx(info.total_correlation + info.dual_total_correlation,
-                                                        abs=TOL)
+    assert info.sum_mutual_information == pytest.approx(
+        info.total_correlation + info.dual_total_correlation, abs=TOL
+    )
     assert total_correlation(j) == pytest.approx(info.total_correlation, abs=TOL)
     assert dual_total_correlation(j) == pytest.approx(info.dual_total_correlation, abs=TOL)
     assert info.total_correlation >= -TOL and info.dual_total_correlation >= -TOL
@@ -81,7 +94,7 @@ def test_ngram_stationary_shortcut_matches_general_path(order):
         assert getattr(fast, f) == pytest.approx(getattr(slow, f), rel=1e-12)
 
 
-@given(tiny_hmms(max_states=3, max_vocab=3), st.integers(1, 5), st.integers(0, 2 ** 20))
+@given(tiny_hmms(max_states=3, max_vocab=3), st.integers(1, 5), st.integers(0, 2**20))
 def test_hmm_leave_one_out_matches_oracle(lang, L, seed):
     x = lang.sample(8, L, make_generator(seed))
     got = hmm_leave_one_out_log_probs(lang, x)
@@ -99,10 +112,13 @@ def test_hmm_information_estimate_agrees_with_enumeration():
     exact = information_by_enumeration(joint_from_language(lang, L))
     est = hmm_information_estimate(lang, L, 6000, make_generator(11))
     assert est.sum_marginal_entropy == pytest.approx(exact.sum_marginal_entropy, abs=1e-12)
-    for name, ref in [("entropy", exact.entropy), ("sum_leave_one_out_entropy", exact.sum_leave_one_out_entropy),
-                      ("sum_mutual_information", exact.sum_mutual_information),
-                      ("total_correlation", exact.total_correlation),
-                      ("dual_total_correlation", exact.dual_total_correlation)]:
+    for name, ref in [
+        ("entropy", exact.entropy),
+        ("sum_leave_one_out_entropy", exact.sum_leave_one_out_entropy),
+        ("sum_mutual_information", exact.sum_mutual_information),
+        ("total_correlation", exact.total_correlation),
+        ("dual_total_correlation", exact.dual_total_correlation),
+    ]:
         e = getattr(est, name)
         assert abs(e.mean - ref) <= 5 * e.stderr, (name, e, ref)
 

@@ -20,8 +20,14 @@ from sims.validation import InvalidDistributionError
 from tests.strategies import tiny_languages
 from theory.entropy_profile import ngram_profile, profile_by_enumeration
 from theory.information import joint_from_language
-from theory.li_cai import (compare_bounds, corollary1_bound, smax_bound, stepwise_bound, theorem1_bound,
-                           theorem1_constant)
+from theory.li_cai import (
+    compare_bounds,
+    corollary1_bound,
+    smax_bound,
+    stepwise_bound,
+    theorem1_bound,
+    theorem1_constant,
+)
 
 RTOL = 1e-10
 
@@ -50,12 +56,24 @@ def test_theorem1_constant():
         theorem1_constant(0)
 
 
-@given(st.integers(2, 6), st.sampled_from([0.2, 0.5, 2.0]), st.booleans(), st.integers(0, 2 ** 20),
-       st.sampled_from([8, 33, 128]), st.booleans())
+@given(
+    st.integers(2, 6),
+    st.sampled_from([0.2, 0.5, 2.0]),
+    st.booleans(),
+    st.integers(0, 2**20),
+    st.sampled_from([8, 33, 128]),
+    st.booleans(),
+)
 def test_bounds_hold_on_random_chains(V, conc, stationary, seed, L, balanced):
     try:
-        lang = random_ngram(2, V, concentration=conc, stationary=stationary, seed=seed,
-                            support_size=max(1, V - 1) if seed % 2 else None)
+        lang = random_ngram(
+            2,
+            V,
+            concentration=conc,
+            stationary=stationary,
+            seed=seed,
+            support_size=max(1, V - 1) if seed % 2 else None,
+        )
     except InvalidDistributionError:  # reducible chain: no unique stationary start
         assume(False)
     prof = ngram_profile(lang, L)
@@ -96,7 +114,8 @@ def test_bound_functions_validate():
 @pytest.mark.parametrize("L", [256, 1024, 4096])
 def test_bounds_hold_on_large_grid(name, L):
     lang = {"pair_copy": lambda: pair_copy_language(8), "sparse": lambda: sparse_successor_chain(8)}.get(
-        name, lambda: make_language(name))()
+        name, lambda: make_language(name)
+    )()
     prof = ngram_profile(lang, L)
     rng = np.random.default_rng(L)
     schedules = [llada_counts(L, T) for T in sorted({1, 2, 3, 5, 7, 16, 33, 100, L // 3, L // 2, L - 1, L})]

@@ -66,8 +66,9 @@ from theory.schedules import (
 EXACT_RTOL = 1e-12
 QUAD_RTOL = 1e-9
 weights_st = st.lists(st.floats(0.2, 5.0), min_size=2, max_size=5)
-rational_w = st.lists(st.fractions(min_value=Fraction(1, 4), max_value=4, max_denominator=6), min_size=2,
-                      max_size=4)
+rational_w = st.lists(
+    st.fractions(min_value=Fraction(1, 4), max_value=4, max_denominator=6), min_size=2, max_size=4
+)
 
 
 # ---- Plackett-Luce -----------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ def test_plackett_luce_is_a_law_and_matches_power_subset_weights_exactly(w):
     probs = [plackett_luce_probability(o, w, exact=True) for o in all_orders(L)]
     assert sum(probs) == 1
     W = power_subset_weights(w, exact=True)
-    from_pl = [[Fraction(0)] * 2 ** L for _ in range(L)]
+    from_pl = [[Fraction(0)] * 2**L for _ in range(L)]
     for p, order in zip(probs, all_orders(L)):
         S = 0
         for l in order:
@@ -120,8 +121,9 @@ def test_power_subset_weights_closed_form_vs_quadrature(w):
 def test_numeric_order_law_matches_plackett_luce_and_uniform():
     """The Stieltjes recursion (second order, 1e5 nodes): PL to 1e-8; a univariate Beta schedule: 1/L!."""
     w = [0.5, 1.0, 2.0, 3.5]
-    np.testing.assert_allclose(order_probabilities(PowerPerPositionSchedule(w)), plackett_luce_law(w),
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(
+        order_probabilities(PowerPerPositionSchedule(w)), plackett_luce_law(w), rtol=0, atol=1e-8
+    )
     uni = PerPositionSchedule.uniform(BetaCDFSchedule(0.9, 0.3), 4)
     np.testing.assert_allclose(order_probabilities(uni), 1 / 24, rtol=0, atol=1e-8)
 
@@ -281,8 +283,9 @@ def test_permuted_chain_log_joint():
 def test_plackett_luce_log_probs_autograd_matches_float():
     w = torch.tensor([0.3, -0.2, 1.1], dtype=torch.float64)
     O = torch.tensor(all_orders(3))
-    np.testing.assert_allclose(torch.exp(plackett_luce_log_probs(w, O)).numpy(),
-                               plackett_luce_law(torch.exp(w).tolist()), rtol=1e-14)
+    np.testing.assert_allclose(
+        torch.exp(plackett_luce_log_probs(w, O)).numpy(), plackett_luce_law(torch.exp(w).tolist()), rtol=1e-14
+    )
 
 
 # ---- context-restricted denoiser --------------------------------------------------------------------------

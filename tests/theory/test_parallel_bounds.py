@@ -206,7 +206,7 @@ def test_eb_identity_on_parity_reports_a_strict_inequality_chain():
 def test_eb_decomposition_with_model_error_is_an_identity(lang, gamma):
     """Deterministic rule + imperfect denoiser: KL(q||p) = E sum TC + E sum KL(q_l || p_l) exactly."""
     den = PerturbedDenoiser(OracleDenoiser(lang, on_impossible="uniform"), temperature=1.3, uniform_mix=0.1)
-    dec, kl = _check_identity(EBSampler(gamma, "entropy", tie_break="lowest_index"), lang, 4, den)
+    dec, _kl = _check_identity(EBSampler(gamma, "entropy", tie_break="lowest_index"), lang, 4, den)
     assert dec.expected_model_error > 0
 
 

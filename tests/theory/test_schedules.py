@@ -44,8 +44,21 @@ from theory.schedules import (
 
 T = sympy.Symbol("t", real=True)
 GRID = np.linspace(0.0, 1.0, 101)
-NAMED = ["linear", "cosine", "cosine_mdlm", "sin2", "poly0.5", "poly2", "poly3.5", "beta:0.9,0.3",
-         "beta:0.3,0.9", "beta:0.5,0.5", "beta:1,1", "beta:2,2", "beta:1,0.2"]
+NAMED = [
+    "linear",
+    "cosine",
+    "cosine_mdlm",
+    "sin2",
+    "poly0.5",
+    "poly2",
+    "poly3.5",
+    "beta:0.9,0.3",
+    "beta:0.3,0.9",
+    "beta:0.5,0.5",
+    "beta:1,1",
+    "beta:2,2",
+    "beta:1,0.2",
+]
 
 beta_params = st.floats(0.15, 4.0, allow_nan=False, allow_infinity=False)
 
@@ -70,8 +83,10 @@ def test_endpoints_monotone_and_complement(spec):
     w = s.step_weights(time_grid(7))
     assert torch.all(w >= 0) and abs(float(w.sum()) - 1.0) <= 1e-15
     p = s.unmask_probability(0.6, 0.3)
-    assert p == pytest.approx((float(s.masked_fraction(0.6)) - float(s.masked_fraction(0.3)))
-                              / float(s.masked_fraction(0.6)), rel=1e-14)
+    assert p == pytest.approx(
+        (float(s.masked_fraction(0.6)) - float(s.masked_fraction(0.3))) / float(s.masked_fraction(0.6)),
+        rel=1e-14,
+    )
 
 
 @pytest.mark.parametrize("spec", NAMED)
@@ -80,8 +95,9 @@ def test_time_of_masked_fraction_inverts(spec):
     t = torch.linspace(0.02, 0.98, 25, dtype=torch.float64)
     back = s.time_of_masked_fraction(torch.as_tensor(s.masked_fraction(t), dtype=torch.float64))
     # inverse of a flat region is ill-conditioned: compare masked fractions, not times
-    np.testing.assert_allclose(np.asarray(s.masked_fraction(back)), np.asarray(s.masked_fraction(t)),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(s.masked_fraction(back)), np.asarray(s.masked_fraction(t)), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_existing_types_and_names_unchanged():
@@ -110,7 +126,7 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError):
         BetaCDFSchedule(1, 2).masked_fraction(1.5)
     with pytest.raises(ValueError):
-        SympySchedule(T ** 2 - T, T)  # m(1) = 0
+        SympySchedule(T**2 - T, T)  # m(1) = 0
     with pytest.raises(ValueError):
         EnergyPaperSchedule(lambda s: 1 - s)  # decreasing in EP time
     with pytest.raises(ValueError):
@@ -130,7 +146,9 @@ def test_sympy_expression_matches_numeric_and_derivative(spec):
     dexpr = sympy.diff(expr, T)
     for t in (0.013, 0.21, 0.5, 0.77, 0.991):
         assert float(s.masked_fraction(t)) == pytest.approx(sym_value(expr, t), rel=1e-12, abs=1e-15)
-        assert float(s.masked_fraction_derivative(t)) == pytest.approx(sym_value(dexpr, t), rel=1e-11, abs=1e-14)
+        assert float(s.masked_fraction_derivative(t)) == pytest.approx(
+            sym_value(dexpr, t), rel=1e-11, abs=1e-14
+        )
 
 
 @given(a=beta_params, b=beta_params, t=st.floats(0.001, 0.999))
@@ -172,21 +190,27 @@ def test_beta_schedule_properties(a, b):
     np.testing.assert_allclose(s.alpha(GRID) + m, 1.0, atol=2e-15, rtol=0)
     # EP convention: alpha^EP_s = sin^2(pi/2 gamma_s) with gamma_s = I_s(a, b)
     sgrid = np.linspace(0, 1, 11)
-    np.testing.assert_allclose(s.alpha_ep(sgrid), np.sin(np.pi / 2 * s.gamma_ep(sgrid)) ** 2, rtol=1e-13,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        s.alpha_ep(sgrid), np.sin(np.pi / 2 * s.gamma_ep(sgrid)) ** 2, rtol=1e-13, atol=1e-15
+    )
 
 
 # ---- identities between named schedules (energy paper Prop. 3.7 and naming) ---------------------------
 def test_beta_half_half_is_linear_and_beta_one_one_is_sine_squared():
     """EP Prop. 3.7 numerically (float64, 1e-14): Beta(1/2,1/2) -> alpha_s = s; Beta(1,1) -> sin^2(pi s/2)."""
     np.testing.assert_allclose(BetaCDFSchedule(0.5, 0.5).masked_fraction(GRID), GRID, rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(BetaCDFSchedule(1, 1).masked_fraction(GRID),
-                               SineSquaredSchedule().masked_fraction(GRID), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(
+        BetaCDFSchedule(1, 1).masked_fraction(GRID),
+        SineSquaredSchedule().masked_fraction(GRID),
+        rtol=1e-14,
+        atol=1e-15,
+    )
 
 
 def test_sympy_beta_one_one_is_sine_squared():
-    diff = BetaCDFSchedule(1, 1).sympy_masked_fraction(T).rewrite(sympy.Integral).doit() \
-        - SineSquaredSchedule().sympy_masked_fraction(T)
+    diff = BetaCDFSchedule(1, 1).sympy_masked_fraction(T).rewrite(
+        sympy.Integral
+    ).doit() - SineSquaredSchedule().sympy_masked_fraction(T)
     assert sympy.simplify(diff) == 0
 
 
@@ -195,13 +219,20 @@ def test_energy_paper_sine_is_mdlm_cosine():
     s = sympy.Symbol("s", real=True)
     ep = CosineMDLMSchedule().sympy_alpha_ep(s)
     assert sympy.simplify(ep - sympy.sin(sympy.pi * s / 2)) == 0
-    built = EnergyPaperSchedule(lambda v: math.sin(math.pi * v / 2), name="ep_sine",
-                                alpha_ep_derivative=lambda v: math.pi / 2 * math.cos(math.pi * v / 2))
+    built = EnergyPaperSchedule(
+        lambda v: math.sin(math.pi * v / 2),
+        name="ep_sine",
+        alpha_ep_derivative=lambda v: math.pi / 2 * math.cos(math.pi * v / 2),
+    )
     # 1 - sin(pi (1-t)/2) (built from the EP form) vs 2 sin^2(pi t/4): cancellation error <= ulp(1) ~ 2.2e-16
-    np.testing.assert_allclose(built.masked_fraction(GRID), CosineMDLMSchedule().masked_fraction(GRID),
-                               atol=5e-16, rtol=0)
-    np.testing.assert_allclose(built.masked_fraction_derivative(GRID[1:-1]),
-                               CosineMDLMSchedule().masked_fraction_derivative(GRID[1:-1]), rtol=1e-14)
+    np.testing.assert_allclose(
+        built.masked_fraction(GRID), CosineMDLMSchedule().masked_fraction(GRID), atol=5e-16, rtol=0
+    )
+    np.testing.assert_allclose(
+        built.masked_fraction_derivative(GRID[1:-1]),
+        CosineMDLMSchedule().masked_fraction_derivative(GRID[1:-1]),
+        rtol=1e-14,
+    )
 
 
 def test_time_conventions_round_trip():
@@ -216,24 +247,30 @@ def test_time_conventions_round_trip():
 
 
 def test_sympy_schedule_and_composition():
-    smooth = SympySchedule(3 * T ** 2 - 2 * T ** 3, T, name="smoothstep")
+    smooth = SympySchedule(3 * T**2 - 2 * T**3, T, name="smoothstep")
     assert float(smooth.masked_fraction_derivative(0.5)) == pytest.approx(1.5, rel=1e-15)
     comp = ComposedSchedule(PolynomialSchedule(2.0), BetaCDFSchedule(0.9, 0.3))
     inner = BetaCDFSchedule(0.9, 0.3)
     for t in (0.1, 0.4, 0.8):
-        assert float(comp.masked_fraction(t)) == pytest.approx(float(inner.masked_fraction(t)) ** 2, rel=1e-14)
+        assert float(comp.masked_fraction(t)) == pytest.approx(
+            float(inner.masked_fraction(t)) ** 2, rel=1e-14
+        )
         fd = (float(comp.masked_fraction(t + 1e-6)) - float(comp.masked_fraction(t - 1e-6))) / 2e-6
         assert float(comp.masked_fraction_derivative(t)) == pytest.approx(fd, rel=1e-6)
-        assert sym_value(comp.sympy_masked_fraction(T), t) == pytest.approx(float(comp.masked_fraction(t)),
-                                                                            rel=1e-12)
+        assert sym_value(comp.sympy_masked_fraction(T), t) == pytest.approx(
+            float(comp.masked_fraction(t)), rel=1e-12
+        )
     m = torch.tensor([0.2, 0.7], dtype=torch.float64)
     np.testing.assert_allclose(comp.masked_fraction(comp.time_of_masked_fraction(m)), m.numpy(), rtol=1e-12)
 
 
 def test_function_schedule_finite_difference_derivative():
     f = FunctionSchedule(lambda t: math.cos(math.pi * t / 2))
-    np.testing.assert_allclose(f.masked_fraction_derivative(np.array([0.2, 0.7])),
-                               CosineMDLMSchedule().masked_fraction_derivative(np.array([0.2, 0.7])), rtol=1e-8)
+    np.testing.assert_allclose(
+        f.masked_fraction_derivative(np.array([0.2, 0.7])),
+        CosineMDLMSchedule().masked_fraction_derivative(np.array([0.2, 0.7])),
+        rtol=1e-8,
+    )
 
 
 # ---- per-position schedules ---------------------------------------------------------------------------

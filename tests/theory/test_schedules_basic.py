@@ -49,7 +49,7 @@ def test_formulas():
     t = 0.3
     assert get_schedule("cosine").alpha(t) == pytest.approx(1 - math.sin(math.pi * t / 2))
     assert get_schedule("cosine_mdlm").alpha(t) == pytest.approx(math.cos(math.pi * t / 2))
-    assert PolynomialSchedule(3.0).alpha(t) == pytest.approx(1 - t ** 3)
+    assert PolynomialSchedule(3.0).alpha(t) == pytest.approx(1 - t**3)
 
 
 def test_callable_schedule_and_validation():

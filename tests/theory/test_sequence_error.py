@@ -18,10 +18,17 @@ from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from theory.entropy_profile import ngram_profile, profile_by_enumeration
 from theory.factorization import expected_kl_for_sampler, sampler_weights
 from theory.information import joint_from_language
-from theory.sequence_error import (block_expected_kl_bernoulli, block_expected_kl_fixed,
-                                   block_failure_probability_fixed, block_failures_given_schedule,
-                                   block_fixed_count_ser_monte_carlo, block_ser_bernoulli, monte_carlo_ser,
-                                   pair_ser_fixed, steps_for_pair_ser_bernoulli)
+from theory.sequence_error import (
+    block_expected_kl_bernoulli,
+    block_expected_kl_fixed,
+    block_failure_probability_fixed,
+    block_failures_given_schedule,
+    block_fixed_count_ser_monte_carlo,
+    block_ser_bernoulli,
+    monte_carlo_ser,
+    pair_ser_fixed,
+    steps_for_pair_ser_bernoulli,
+)
 
 TOL = 1e-12
 
@@ -32,8 +39,10 @@ def exact_metrics(lang, sampler, L):
 
 
 @pytest.mark.parametrize("N,schedule", [(1, "linear"), (2, "linear"), (3, "cosine"), (5, "linear")])
-@pytest.mark.parametrize("lang,symbols,block", [(pair_copy_language(2), 2, 2), (pair_copy_language(3), 3, 2),
-                                                (block_parity_hmm(3, 2), 2, 3)])
+@pytest.mark.parametrize(
+    "lang,symbols,block",
+    [(pair_copy_language(2), 2, 2), (pair_copy_language(3), 3, 2), (block_parity_hmm(3, 2), 2, 3)],
+)
 def test_bernoulli_ser_matches_exact_sampler_law(lang, symbols, block, N, schedule):
     L = 6 if symbols == 2 else 4
     sampler = AncestralSampler(N, schedule=schedule)
@@ -58,10 +67,11 @@ def test_fixed_count_formulas_match_all_assignments(counts, block):
     labels = [t for t, c in enumerate(counts) for _ in range(c)]
     assigns = torch.tensor(sorted(set(itertools.permutations(labels))))
     C = block_failures_given_schedule(assigns, block).double()
-    assert block_failure_probability_fixed(counts, block) == pytest.approx(float(C.mean()) / (L // block),
-                                                                          abs=TOL)
+    assert block_failure_probability_fixed(counts, block) == pytest.approx(
+        float(C.mean()) / (L // block), abs=TOL
+    )
     if block == 2:
-        assert pair_ser_fixed(counts, V) == pytest.approx(float((1 - V ** -C).mean()), abs=TOL)
+        assert pair_ser_fixed(counts, V) == pytest.approx(float((1 - V**-C).mean()), abs=TOL)
 
 
 def test_pair_copy_kl_formulas_match_the_profile_area_formula():
@@ -69,11 +79,13 @@ def test_pair_copy_kl_formulas_match_the_profile_area_formula():
     prof = ngram_profile(pair_copy_language(V), L)  # closed-form chain profile (non-stationary, periodic)
     for N in (1, 4, 16, 32, 64):
         s = FixedCountSampler(N, order="random")
-        assert expected_kl_for_sampler(prof, s) == pytest.approx(block_expected_kl_fixed(llada_counts(L, N), V),
-                                                                 rel=1e-9, abs=1e-12)
+        assert expected_kl_for_sampler(prof, s) == pytest.approx(
+            block_expected_kl_fixed(llada_counts(L, N), V), rel=1e-9, abs=1e-12
+        )
         a = AncestralSampler(N)
         assert expected_kl_for_sampler(prof, a) == pytest.approx(
-            block_expected_kl_bernoulli(sampler_weights(a), L, V), rel=1e-9)
+            block_expected_kl_bernoulli(sampler_weights(a), L, V), rel=1e-9
+        )
 
 
 def test_block_parity_kl_formula_matches_enumeration_profile():
@@ -81,7 +93,9 @@ def test_block_parity_kl_formula_matches_enumeration_profile():
     prof = profile_by_enumeration(joint_from_language(lang, L))
     for counts in ([6], [3, 3], [1, 2, 3], [2, 2, 2]):
         s = FixedCountSampler(len(counts), order="random", count_rule=counts)
-        assert expected_kl_for_sampler(prof, s) == pytest.approx(block_expected_kl_fixed(counts, 2, 3), abs=TOL)
+        assert expected_kl_for_sampler(prof, s) == pytest.approx(
+            block_expected_kl_fixed(counts, 2, 3), abs=TOL
+        )
 
 
 def test_monte_carlo_helpers_agree_with_closed_forms():
@@ -133,4 +147,4 @@ def test_input_validation():
         pair_ser_fixed([3, 3], 2, max_cost=1.0)
     with pytest.raises(ValueError):
         steps_for_pair_ser_bernoulli(1.5, 64, 2)
-    assert np.isclose(block_ser_bernoulli([1.0], 4, 2), 1 - 0.5 ** 2)
+    assert np.isclose(block_ser_bernoulli([1.0], 4, 2), 1 - 0.5**2)

@@ -110,15 +110,15 @@ def _direct_rate_moments(table, eps, u):
     pi = eps + (1 - eps) * u
     masks = tv.mask_matrix(L).numpy()
     k = masks.sum(1)
-    pm = pi ** k * (1 - pi) ** (L - k)
+    pm = pi**k * (1 - pi) ** (L - k)
     scale = 1 / (L * pi)
     g = (c @ pm) * scale
-    m2 = (c ** 2 @ pm) * scale ** 2
+    m2 = (c**2 @ pm) * scale**2
     both = max(0.0, 2 * pi - 1)
     law = {(1, 1): both, (1, 0): pi - both, (0, 1): pi - both, (0, 0): max(0.0, 1 - 2 * pi)}
     cross = np.zeros(c.shape[0])
-    for i1 in range(2 ** L):
-        for i2 in range(2 ** L):
+    for i1 in range(2**L):
+        for i2 in range(2**L):
             p = 1.0
             for pos in range(L):
                 p *= law[(int(masks[i1, pos]), int(masks[i2, pos]))]
@@ -126,7 +126,7 @@ def _direct_rate_moments(table, eps, u):
                     break
             if p:
                 cross += p * c[:, i1] * c[:, i2]
-    return g, m2, cross * scale ** 2
+    return g, m2, cross * scale**2
 
 
 @pytest.mark.parametrize("u", [0.0, 0.13, 0.4999, 0.5, 0.77, 1.0])
@@ -165,8 +165,8 @@ def test_a_term_grows_like_log_inverse_eps(toy):
     for (e1, d1), (e2, d2) in zip(zip(eps, dec), zip(eps[1:], dec[1:])):
         growth = (d2.A - d1.A) / math.log(e1 / e2)
         assert abs(growth - slope) <= 20 * mom.length * e1 * max(1.0, slope)
-        assert abs(d2.B - d1.B) <= 1e-3 * e1 ** 0.5 + 1e-12
-        assert abs(d2.C - d1.C) <= 1e-3 * e1 ** 0.5 + 1e-12
+        assert abs(d2.B - d1.B) <= 1e-3 * e1**0.5 + 1e-12
+        assert abs(d2.C - d1.C) <= 1e-3 * e1**0.5 + 1e-12
     assert math.isinf(tv.uniform_time_closed_form(mom, 0.0).A)
     # the optimal proposal stays bounded as eps -> 0 (sqrt(M2) ~ pi^(-1/2) is integrable)
     vals = [tv.optimal_time_variance(mom, e) for e in (1e-4, 1e-7, 1e-10)]
@@ -217,7 +217,9 @@ def test_decomposition_matches_end_to_end_monte_carlo(toy_perturbed):
     eps = 0.1
     for masks in ("single", "mirror"):
         exact = tv.decompose_time_estimator(mom, eps, tv.UniformTime(), masks)
-        draws = tv.sample_denoiser_losses(lang, den, 5, eps, tv.UniformTime(), masks, 30_000, make_generator(13))
+        draws = tv.sample_denoiser_losses(
+            lang, den, 5, eps, tv.UniformTime(), masks, 30_000, make_generator(13)
+        )
         _assert_mc(tv.monte_carlo_checks(draws, exact))
 
 
@@ -257,7 +259,9 @@ def test_k_form_matches_monte_carlo(toy_perturbed):
         k_a, k_b = (torch.multinomial(r, n, replacement=True, generator=g) + 1 for _ in range(2))
         draws = {key: _exact_k_values(table, xi, k, r, g) for key, k in (("a", k_a), ("a2", k_a), ("b", k_b))}
         _assert_mc(tv.monte_carlo_checks(draws, exact))
-    assert tv.decompose_k_estimator(mom, tv.optimal_k_proposal(mom)).total <= tv.decompose_k_estimator(mom).total
+    assert (
+        tv.decompose_k_estimator(mom, tv.optimal_k_proposal(mom)).total <= tv.decompose_k_estimator(mom).total
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,8 +275,11 @@ def test_ppots_optimum(toy_perturbed):
     assert abs(opt.total - closed) <= 1e-9 * closed
     assert abs(opt.mean - tv.decompose_time_estimator(mom, eps).mean) <= 1e-12
     assert abs(opt.C - tv.decompose_time_estimator(mom, eps).C) <= 1e-12
-    others = [tv.UniformTime(), tv.optimal_time_sampler(mom, eps, "paper"),
-              tv.optimal_time_sampler(mom, eps).to_histogram(32, "linear")]
+    others = [
+        tv.UniformTime(),
+        tv.optimal_time_sampler(mom, eps, "paper"),
+        tv.optimal_time_sampler(mom, eps).to_histogram(32, "linear"),
+    ]
     for lam in (0.1, 0.5):
         p = tv.optimal_time_sampler(mom, eps)
         others.append(tv.DensityTime(lambda u, p=p, lam=lam: (1 - lam) * p.density(u) + lam, f"mix{lam}"))
