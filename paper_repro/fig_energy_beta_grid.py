@@ -34,10 +34,10 @@ from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
+from sims.schedules import BetaCDFSchedule, get_schedule
 from sims.sweep import cell_seed
 from theory.elbo import exact_subset_log_conditionals
 from theory.orders import ancestral_exact_law, composition_laws, fixed_count_exact_law
-from theory.schedules import BetaCDFSchedule, get_schedule
 
 DESCRIPTION = (
     "Beta(a,b) schedule grid search, oracle sampler: exact KL/SER (L=7) + Monte Carlo SER (L=32) vs baselines"

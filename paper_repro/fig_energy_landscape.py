@@ -20,8 +20,8 @@ import sympy
 
 from sims.plotting import house_style, save_figure
 from sims.results import atomic_write_text
+from sims.schedules import BetaCDFSchedule, SympySchedule
 from theory import energy as E
-from theory.schedules import BetaCDFSchedule, SympySchedule
 
 DESCRIPTION = "one-token energy landscape over Beta(a',b') schedules for several weights gamma (EP Fig. 2/3)"
 

@@ -30,6 +30,7 @@ from sims.metrics import proportion_estimate
 from sims.plotting import house_style, save_figure
 from sims.results import atomic_write_text
 from sims.sampling.categorical import make_generator
+from sims.schedules import PowerPerPositionSchedule
 from theory.elbo import continuous_elbo_quadrature, subset_log_conditionals
 from theory.orders import (
     ContextRestrictedDenoiser,
@@ -41,7 +42,6 @@ from theory.orders import (
     plackett_luce_law,
     sample_decoding_orders,
 )
-from theory.schedules import PowerPerPositionSchedule
 
 DESCRIPTION = (
     "per-position schedules: NELBO vs order tilt (invariance only for the exact model), Eq. 8 checks"

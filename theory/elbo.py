@@ -50,7 +50,7 @@ import scipy.integrate as spi
 import torch
 
 from sims.denoisers.base import Denoiser
-from theory.schedules import PerPositionSchedule, get_schedule, time_grid
+from sims.schedules import PerPositionSchedule, get_schedule, time_grid
 
 MAX_LENGTH = 10
 

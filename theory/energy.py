@@ -2,9 +2,9 @@ r"""Energies of masked-diffusion probability flows (Chen et al., "Masked Diffusi
 Minimization", arXiv 2509.13866), symbolically (sympy) and numerically (scipy quadrature, brute force).
 
 **Time convention: energy paper (EP).** Everything in this module runs in EP time s: s = 0 is all masked,
-s = 1 is data, :math:`\alpha_s` = P(token revealed) increases from 0 to 1. A :class:`~theory.schedules.Schedule`
-(mdlm convention, t = 1 - s) enters through :meth:`~theory.schedules.Schedule.alpha_ep`,
-:meth:`~theory.schedules.Schedule.masked_fraction_ep` and :meth:`~theory.schedules.Schedule.alpha_ep_derivative`.
+s = 1 is data, :math:`\alpha_s` = P(token revealed) increases from 0 to 1. A :class:`~sims.schedules.Schedule`
+(mdlm convention, t = 1 - s) enters through :meth:`~sims.schedules.Schedule.alpha_ep`,
+:meth:`~sims.schedules.Schedule.masked_fraction_ep` and :meth:`~sims.schedules.Schedule.alpha_ep_derivative`.
 
 **What is read in the paper and what is reconstructed.** The only available full text of the paper lost its
 display equations. Confirmed from its prose (Sec. 2-3, App. B-D): the conditional flow (Eq. 3, per-token
@@ -63,7 +63,7 @@ import scipy.special as sps
 import sympy
 import torch
 
-from theory.schedules import BetaCDFSchedule, get_schedule
+from sims.schedules import BetaCDFSchedule, get_schedule
 
 PI2 = math.pi**2
 

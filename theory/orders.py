@@ -47,9 +47,9 @@ import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.exact import all_sequences
+from sims.schedules import PerPositionSchedule, get_schedule, time_grid
 from sims.validation import ImpossibleEvidenceError, check_tokens
 from theory.elbo import _check_length, revealed_patterns
-from theory.schedules import PerPositionSchedule, get_schedule, time_grid
 
 
 # =====================================================================================================

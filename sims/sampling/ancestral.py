@@ -37,7 +37,7 @@ from sims.sampling.base import (
     reveal_values,
 )
 from sims.sampling.categorical import Precision, sample_categorical, sample_from_log_probs
-from theory.schedules import Schedule, get_schedule, time_grid
+from sims.schedules import Schedule, get_schedule, time_grid
 
 
 class AncestralSampler(Sampler):
@@ -45,7 +45,7 @@ class AncestralSampler(Sampler):
 
     Args:
         steps: K >= 1.
-        schedule: name, :class:`~theory.schedules.Schedule` or callable alpha(t); default linear.
+        schedule: name, :class:`~sims.schedules.Schedule` or callable alpha(t); default linear.
         t_min: last grid time (0 = exact final step; MDLM uses 1e-5).
         final_fill: how positions still masked at ``t_min > 0`` are filled: ``"argmax"`` or ``"sample"``.
         temperature: token temperature (1 = exact law, 0 = argmax).

@@ -28,7 +28,7 @@ from sims.sampling.base import (
     reveal_values,
 )
 from sims.sampling.categorical import Precision, sample_from_log_probs
-from theory.schedules import get_schedule
+from sims.schedules import get_schedule
 
 
 class FirstHittingSampler(Sampler):

@@ -54,8 +54,8 @@ from sims.sampling.base import (
 )
 from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.sampling.stepping import RunState, SteppedSampler, tempered
+from sims.schedules import get_schedule, time_grid
 from sims.validation import check_positive_int
-from theory.schedules import get_schedule, time_grid
 
 ORDERS = ("random", "max_prob", "sampled_prob", "margin", "entropy")
 COUNT_RULES = ("llada", "schedule", "dream")

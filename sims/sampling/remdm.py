@@ -69,8 +69,8 @@ from sims.denoisers.base import Denoiser
 from sims.sampling.base import commit_reveals, masked_positions, reveal_values
 from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.sampling.stepping import RunState, SteppedSampler, check_temperature, tempered
+from sims.schedules import get_schedule, time_grid
 from sims.validation import check_positive_int
-from theory.schedules import get_schedule, time_grid
 
 VARIANTS = ("mdlm", "cap", "rescale", "conf", "loop", "fb")
 DEFAULT_ETA = {"cap": 0.008, "rescale": 0.015, "loop": 0.02}

@@ -17,6 +17,14 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import all_sequences, exact_log_joint
 from sims.languages import random_ngram
+from sims.schedules import (
+    BetaCDFSchedule,
+    ComposedSchedule,
+    PerPositionSchedule,
+    PolynomialSchedule,
+    PowerPerPositionSchedule,
+    get_schedule,
+)
 from tests.strategies import tiny_languages
 from tests.theory._helpers import RandomTableDenoiser, TimeTemperedDenoiser
 from theory.elbo import (
@@ -32,14 +40,6 @@ from theory.elbo import (
     subset_log_conditionals,
     subset_weights_quadrature,
     univariate_subset_weights,
-)
-from theory.schedules import (
-    BetaCDFSchedule,
-    ComposedSchedule,
-    PerPositionSchedule,
-    PolynomialSchedule,
-    PowerPerPositionSchedule,
-    get_schedule,
 )
 
 #: float64 agreement of exact rearrangements of the same finite sum (a few hundred terms of size ~1-10)

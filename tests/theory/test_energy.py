@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from sims.exact import exact_log_joint
 from sims.languages import NGramLanguage, random_ngram
+from sims.schedules import BetaCDFSchedule, SympySchedule, get_schedule
 from tests.strategies import tiny_hmms, tiny_ngrams
 from theory import energy as E
-from theory.schedules import BetaCDFSchedule, SympySchedule, get_schedule
 
 PI2 = math.pi**2
 S = sympy.Symbol("s", positive=True)

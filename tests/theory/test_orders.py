@@ -23,6 +23,13 @@ from sims.languages import random_hmm, random_ngram
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
+from sims.schedules import (
+    BetaCDFSchedule,
+    ComposedSchedule,
+    PerPositionSchedule,
+    PolynomialSchedule,
+    PowerPerPositionSchedule,
+)
 from tests.theory._helpers import RandomTableDenoiser
 from theory.elbo import (
     continuous_elbo_quadrature,
@@ -54,13 +61,6 @@ from theory.orders import (
     sample_decoding_orders,
     subset_weights_from_order_law,
     sympy_power_order_probability,
-)
-from theory.schedules import (
-    BetaCDFSchedule,
-    ComposedSchedule,
-    PerPositionSchedule,
-    PolynomialSchedule,
-    PowerPerPositionSchedule,
 )
 
 EXACT_RTOL = 1e-12

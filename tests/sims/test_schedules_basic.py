@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.schedules import FunctionSchedule, PolynomialSchedule, get_schedule, time_grid
+from sims.schedules import FunctionSchedule, PolynomialSchedule, get_schedule, time_grid
 
 NAMES = ["linear", "cosine", "cosine_mdlm", "poly2", "poly0.5"]
 

@@ -19,7 +19,7 @@ from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.categorical import make_generator
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
-from theory.schedules import (
+from sims.schedules import (
     TIME_CONVENTIONS,
     BetaCDFSchedule,
     ComposedSchedule,
