@@ -44,8 +44,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reference_numpy import hmm_token_posteriors
-from sims.chain_scan import downsweeps, upsweep
 from sims.denoisers.oracle import OracleDenoiser
+from sims.inference import forward_backward_log
+from sims.inference.linear import linear_transition, min_finite, safe_log_range, state_log_evidence
+from sims.inference.scaled import forward_backward_scaled
+from sims.inference.scan import downsweeps, forward_backward_scan, upsweep
+from sims.inference.select import select_method
 from sims.languages.random import random_hmm
 
 QUICK_GRID = [(256, 1024, 64), (64, 4096, 16), (64, 1024, 16), (8, 4096, 4), (1, 16384, 8)]
@@ -211,9 +215,6 @@ def run_grid(grid, repeats: int, peak: float, skip: set[str], max_ref_tokens: in
 
 def run_crossover(repeats: int) -> list[dict]:
     """Time scaled vs scan over (B, S) at L = 2048 and print where the scan wins."""
-    from sims.chain_scaled import forward_backward_scaled
-    from sims.chain_scan import forward_backward_scan
-    from sims.chain_select import select_method
 
     L = 2048
     rows = []
@@ -248,7 +249,6 @@ def run_crossover(repeats: int) -> list[dict]:
 
 def run_upsweep_share(repeats: int) -> list[dict]:
     """Share of the scan's time spent in the up-sweep: the most an incremental update could save."""
-    from sims.chain_linear import linear_transition, min_finite, safe_log_range, state_log_evidence
 
     rows = []
     print("\nScan up-sweep share (upper bound on what reusing the tree between sampling steps can save):")
@@ -292,9 +292,6 @@ def run_upsweep_share(repeats: int) -> list[dict]:
 
 def run_accuracy() -> list[dict]:
     """float32 and emulated-TF32 posteriors against float64 (max abs prob error, max log-evidence error)."""
-    from sims.chain import forward_backward_log
-    from sims.chain_scaled import forward_backward_scaled
-    from sims.chain_scan import forward_backward_scan
 
     rows = []
     print(

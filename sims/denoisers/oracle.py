@@ -6,7 +6,7 @@ For a language q and a partially revealed sequence with revealed set R,
     p^\star(x_i = v \mid x_R) = \frac{\sum_{x: x_R \text{ fixed},\, x_i = v} q(x)}{\sum_{x: x_R \text{ fixed}} q(x)},
 
 computed by forward-backward over the language's lifted chain (masked positions carry evidence 1,
-revealed ones hard evidence), batched, on the language's device. The engine (:func:`sims.chain.
+revealed ones hard evidence), batched, on the language's device. The engine (:func:`sims.inference.
 forward_backward`: reference log-space recursion, certified scaled recursion, or log-depth parallel
 scan) is chosen automatically by size and device unless ``method`` is given; in float64 all engines
 agree to rounding (see docs/oracle_performance.md). ``precision="float32"``/``"tf32"`` trade exactness
@@ -19,7 +19,7 @@ output, so callers know the trajectory already left the support):
 * ``on_impossible="uniform"``: the uniform law at masked positions;
 * ``on_impossible="min_violation"``: the exact :math:`\varepsilon \to 0` limit of the posterior under
   the language whose zero entries are replaced by :math:`\varepsilon` (the posterior of the closest valid
-  language; :mod:`sims.min_violation`). Only impossible rows pay for it.
+  language; :mod:`sims.inference.min_violation`). Only impossible rows pay for it.
 
 Sequence error rates do not depend on the fallback; perplexity-type metrics of such samples are
 infinite anyway, but per-token error rates of continued trajectories are only meaningful with
@@ -32,10 +32,16 @@ from typing import Literal
 
 import torch
 
-from sims.chain import token_posteriors
 from sims.denoisers.base import Denoiser, DenoiserOutput
+from sims.inference import (
+    METHODS,
+    PRECISIONS,
+    lex_chain,
+    min_violation_posterior,
+    supports_min_violation,
+    token_posteriors,
+)
 from sims.languages.base import Language
-from sims.min_violation import lex_chain, min_violation_posterior, supports_min_violation
 from sims.validation import ImpossibleEvidenceError, check_tokens
 
 OnImpossible = Literal["raise", "uniform", "min_violation"]
@@ -44,7 +50,7 @@ OnImpossible = Literal["raise", "uniform", "min_violation"]
 def sampling_fallback(language: Language) -> str:
     """The fallback samplers should use for ``language``: ``"min_violation"`` where it is defined (HMM and
     n-gram tables), else ``"uniform"``. SER does not depend on it; per-token error rates do."""
-    return "min_violation" if supports_min_violation(language) else "uniform"
+    return "min_violation" if supports_min_violation(language.chain()) else "uniform"
 
 
 ON_IMPOSSIBLE = ("raise", "uniform", "min_violation")
@@ -59,7 +65,7 @@ class OracleDenoiser(Denoiser):
             fallbacks, flagged per row; see the module docstring).
         chunk_size: maximum rows per forward-backward call (bounds memory: ~3 * B * T * S doubles).
         method: forward-backward engine, ``"auto"`` (default), ``"log"``, ``"scaled"`` or ``"scan"``
-            (:func:`sims.chain.forward_backward`).
+            (:func:`sims.inference.forward_backward`).
         precision: ``"float64"`` (default, exact), ``"float32"`` or ``"tf32"`` (GPU speed; approximate).
     """
 
@@ -73,15 +79,15 @@ class OracleDenoiser(Denoiser):
         method: str = "auto",
         precision: str = "float64",
     ):
-        from sims.chain import METHODS, PRECISIONS
-
+        if not isinstance(language, Language):
+            raise TypeError(f"language must be a sims Language, got {type(language).__name__}")
         if on_impossible not in ON_IMPOSSIBLE:
             raise ValueError(f"on_impossible must be one of {ON_IMPOSSIBLE}, got {on_impossible!r}")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if on_impossible == "min_violation" and not supports_min_violation(language):
+        if on_impossible == "min_violation" and not supports_min_violation(language.chain()):
             raise ValueError(
                 f"on_impossible='min_violation' is defined for HMM and n-gram languages (zero "
                 f"table entries to smooth), not for {type(language).__name__}"
@@ -122,7 +128,7 @@ class OracleDenoiser(Denoiser):
     def lex_chain(self):
         """The language's lexicographic chain (built once, on first use)."""
         if self._lex is None:
-            self._lex = lex_chain(self.language)
+            self._lex = lex_chain(self.language.chain())
         return self._lex
 
     def describe(self) -> dict:

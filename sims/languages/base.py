@@ -7,7 +7,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from sims.chain import LiftedChain, forward_log_evidence
+from sims.inference.chain import LiftedChain
+from sims.inference.engine import forward_log_evidence
 from sims.validation import check_positive_int, check_tokens
 
 

@@ -14,7 +14,7 @@ rejects x, so sequence error (SER) is the rejection rate.
 Exact oracle: the language is a lifted first-order chain whose node t is the pair
 (automaton state after token t, token t); the acceptance condition is extra evidence on the last node
 (:meth:`DFAChain.evidence` zeroes non-accepting final states). The generic log-space forward-backward
-of :mod:`sims.chain` then gives exact posterior marginals, so :class:`~sims.denoisers.oracle.OracleDenoiser`
+of :mod:`sims.inference` then gives exact posterior marginals, so :class:`~sims.denoisers.oracle.OracleDenoiser`
 works unchanged. Because the chain's weights sum to :math:`Z_L \le 1` over the strings, :meth:`log_prob`
 subtracts :math:`\log Z_L` (computed by the same forward pass on the all-masked string).
 
@@ -39,7 +39,8 @@ from collections.abc import Sequence
 
 import torch
 
-from sims.chain import LiftedChain, forward_log_evidence, log_matmul_exp, min_positive_log
+from sims.inference.chain import LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.engine import forward_backward, forward_log_evidence
 from sims.languages.base import Language
 from sims.sampling.categorical import sample_categorical
 from sims.validation import check_positive_int, check_stochastic, check_tokens
@@ -232,8 +233,6 @@ class DFALanguage(Language):
     def entropy(self, length: int) -> float:
         L = self.check_length(length)
         masked = torch.full((1, L), self.vocab_size, dtype=torch.long, device=self.device)
-        from sims.chain import forward_backward
-
         chain = self.chain()
         post = forward_backward(chain, masked)
         marg = torch.exp(chain.token_log_marginals(post.log_gamma, L))[0]  # (L, V)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from sims.chain import LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.chain import LexTables, LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
 from sims.sampling.categorical import sample_categorical
 from sims.validation import InvalidDistributionError, check_positive_int, check_stochastic
@@ -72,6 +73,22 @@ class HMMChain(LiftedChain):
             log_gamma.reshape(B * T, S), self.emission, self.log_emission, self.min_log_emission
         )
         return out.reshape(B, T, self.vocab_size)
+
+    # ---- optional engine capabilities (sims.inference.chain.LiftedChain) ----------------------------
+    def token_evidence_probe_length(self) -> int:
+        return 2  # the evidence of node 1 of a length-2 sequence is B[:, x_1]
+
+    def linear_token_marginals(self, gamma: torch.Tensor, length: int) -> torch.Tensor:
+        T, B, S = gamma.shape
+        return (gamma.reshape(T * B, S) @ self.emission.to(gamma.dtype)).reshape(T, B, self.vocab_size)
+
+    def projection_min_log(self) -> float:
+        return self.min_log_emission
+
+    def lexicographic_tables(self) -> LexTables:
+        ic, il = split_zeros(torch.exp(self.log_initial))
+        tc, tl = split_zeros(self.transition)
+        return LexTables(ic, il, tc, tl, evidence_violations=True)
 
 
 class HMMLanguage(Language):

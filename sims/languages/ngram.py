@@ -20,9 +20,12 @@ the context preceding position t, propagated exactly.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from sims.chain import LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.chain import BlockTransition, LexTables, LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
 from sims.sampling.categorical import sample_categorical
 from sims.validation import (
@@ -48,6 +51,7 @@ class NGramChain(LiftedChain):
         self.num_states = V ** (order - 1)
         self.rest = V ** (order - 2)
         self.log_initial = torch.log(initial)
+        self.transition = transition  # (S, V): P(x | context)
         # P[a, r, x] with a the oldest context token and r the remaining n-2 tokens.
         p = transition.reshape(V, self.rest, V)
         self.fwd = p.permute(1, 0, 2).contiguous()  # (R, a, x)
@@ -99,6 +103,39 @@ class NGramChain(LiftedChain):
             out[:, i] = torch.logsumexp(g0, dim=dims) if dims else g0
         out[:, k:] = torch.logsumexp(log_gamma[:, 1:].reshape(B, T - 1, self.rest, V), dim=2)
         return out
+
+    # ---- optional engine capabilities (sims.inference.chain.LiftedChain) ----------------------------
+    def token_evidence_probe_length(self) -> int:
+        return self.order  # the last node of a length-n sequence is the window ending at its last token
+
+    def linear_token_marginals(self, gamma: torch.Tensor, length: int) -> torch.Tensor:
+        """``(L, B, V)`` token marginals from linear node posteriors ``(T, B, S)`` (window sums)."""
+        T, B, _ = gamma.shape
+        V, k = self.vocab_size, self.order - 1
+        out = torch.empty((length, B, V), dtype=gamma.dtype, device=gamma.device)
+        g0 = gamma[0].reshape((B,) + (V,) * k)
+        for i in range(k):
+            dims = [1 + j for j in range(k) if j != i]
+            out[i] = g0.sum(dim=dims) if dims else g0
+        if T > 1:
+            out[k:] = gamma[1:].reshape(T - 1, B, self.rest, V).sum(2)
+        return out
+
+    def block_transition(self) -> BlockTransition:
+        return BlockTransition(self.fwd, self.bwd, self.rest, float(self.min_log))
+
+    def lexicographic_tables(self) -> LexTables:
+        V, S, R = self.vocab_size, self.num_states, self.rest
+        ic, il = split_zeros(torch.exp(self.log_initial))
+        pc, pl = split_zeros(self.transition)  # (S, V): P(x | context)
+        tc = torch.full((S, S), math.inf, dtype=torch.float64, device=self.device)
+        tl = torch.zeros((S, S), dtype=torch.float64, device=self.device)
+        ctx = torch.arange(S, device=self.device)
+        for x in range(V):
+            nxt = (ctx % R) * V + x  # window (a, r) -> (r, x)
+            tc[ctx, nxt] = pc[:, x]
+            tl[ctx, nxt] = pl[:, x]
+        return LexTables(ic, il, tc, tl, evidence_violations=False)
 
 
 class NGramLanguage(Language):

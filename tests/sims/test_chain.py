@@ -16,7 +16,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sims.chain import (
+from sims.denoisers.oracle import OracleDenoiser
+from sims.exact import BruteForceDenoiser, all_sequences
+from sims.inference import (
     ChainPosterior,
     LiftedChain,
     forward_backward,
@@ -25,11 +27,11 @@ from sims.chain import (
     forward_log_evidence_log,
     token_posteriors,
 )
-from sims.chain_linear import safe_log_range
-from sims.chain_scaled import forward_backward_scaled
-from sims.denoisers.oracle import OracleDenoiser
-from sims.exact import BruteForceDenoiser, all_sequences
+from sims.inference.linear import safe_log_range
+from sims.inference.scaled import forward_backward_scaled
+from sims.inference.scan import forward_backward_scan
 from sims.languages import HMMLanguage, NGramLanguage
+from sims.languages.formal import parity_language
 from sims.languages.random import random_hmm, random_ngram
 from tests.strategies import tiny_languages
 
@@ -196,8 +198,6 @@ def test_certificate_sends_underflowing_rows_to_the_exact_engine():
     assert_posteriors_close(post, ref, tolerance_log(4, 3))
     fwd = forward_log_evidence(chain, x, method="scaled")  # forward-only pass: same certificate
     assert_log_close(fwd, ref.log_evidence, tolerance_log(4, 3) * 1000, "forward-only")
-    from sims.chain_scan import forward_backward_scan
-
     unchecked, stats = forward_backward_scan(chain, x, return_stats=True, fallback=False)
     assert stats.fallback_rows >= 1 and bool(unchecked.impossible[0])
     assert_posteriors_close(forward_backward_scan(chain, x), ref, tolerance_log(4, 3))
@@ -341,8 +341,11 @@ def test_min_violation_needs_a_table_language():
         Other(2, 2, [0.5, 0.5], [[1.0, 0.0], [0.5, 0.5]]), on_impossible="min_violation"
     )  # subclass ok
 
-    class NotTables:
+    with pytest.raises(ValueError, match="min_violation"):  # an automaton language has no tables
+        OracleDenoiser(parity_language(), on_impossible="min_violation")
+
+    class NotALanguage:
         vocab_size = 2
 
-    with pytest.raises(ValueError, match="min_violation"):
-        OracleDenoiser(NotTables(), on_impossible="min_violation")
+    with pytest.raises(TypeError, match="language"):
+        OracleDenoiser(NotALanguage(), on_impossible="min_violation")

@@ -14,11 +14,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sims.chain import forward_backward, forward_backward_log
-from sims.chain_scaled import forward_backward_scaled
-from sims.chain_scan import forward_backward_scan, round_to_tf32
-from sims.chain_select import select_method
 from sims.denoisers.oracle import OracleDenoiser
+from sims.inference import forward_backward, forward_backward_log
+from sims.inference.scaled import forward_backward_scaled
+from sims.inference.scan import forward_backward_scan, round_to_tf32
+from sims.inference.select import select_method
 from sims.languages.random import random_hmm, random_ngram
 from tests.sims.test_chain import assert_posteriors_close, revealed_batches, tolerance_log
 from tests.strategies import tiny_hmms, tiny_ngrams

@@ -1,6 +1,6 @@
 r"""Certified scaled (linear-space) forward-backward: the fast sequential engine.
 
-The recursions are those of :mod:`sims.chain` (notation there), run on probabilities instead of
+The recursions are those of :mod:`sims.inference.chain` (notation there), run on probabilities instead of
 logarithms, with every message rescaled to sum to one (the scaled forward-backward of Rabiner, "A
 tutorial on hidden Markov models", Proc. IEEE 1989, Sec. V.A; dynamax's ``hmm_filter`` does the same):
 
@@ -14,10 +14,10 @@ with :math:`E_t` the linear node evidence, :math:`\log Z = \log c_0 + \sum_t \lo
 (:math:`c_0` the normaliser of :math:`\pi \odot E_0`) and :math:`\hat r` the evidence-including
 backward message (:math:`\hat r_n \propto E_n`). Forward and backward run in the same loop: one
 ``(2, B, S) @ (2, S, S)`` product, one multiply, one sum and one divide per step (chains of at most
-:data:`~sims.chain_linear.DENSE_MAX_STATES` states; larger n-gram chains use their block structure in
+:data:`~sims.inference.linear.DENSE_MAX_STATES` states; larger n-gram chains use their block structure in
 two loops).
 
-Exactness certificate (see :mod:`sims.chain_linear`)
+Exactness certificate (see :mod:`sims.inference.linear`)
 ----------------------------------------------------
 Let :math:`\ell_t = \log \min\{\hat\alpha_t(s) > 0\}`. If
 :math:`\ell_t + \log A_{\min} + \log E_{t+1,\min} \ge -\text{safe}` every non-zero term of step
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.chain import ChainPosterior, LiftedChain, forward_log_evidence_log
-from sims.chain_linear import (
+from sims.inference.chain import ChainPosterior, LiftedChain
+from sims.inference.linear import (
     LinearMessages,
     LinearTransition,
     TokenPosterior,
@@ -48,6 +48,7 @@ from sims.chain_linear import (
     safe_log_range,
     token_posterior_from_messages,
 )
+from sims.inference.log_engine import forward_log_evidence_log
 
 
 @dataclass
@@ -171,7 +172,7 @@ def forward_backward_scaled(
         tokens: ``(B, L)`` with mask id ``chain.vocab_size``.
         dtype: float64 (exact to rounding) or float32 (approximate; still certified against underflow).
         return_stats: also return a :class:`ScaledStats`.
-        fallback: recompute uncertified rows with :func:`~sims.chain.forward_backward_log` (float64).
+        fallback: recompute uncertified rows with :func:`~sims.inference.log_engine.forward_backward_log` (float64).
             With ``False`` they are only reported (used by tests of the certificate).
     """
     msgs = scaled_messages(chain, tokens, dtype)
@@ -184,7 +185,7 @@ def forward_backward_scaled(
 def token_posteriors_scaled(
     chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64
 ) -> TokenPosterior:
-    """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.chain_linear`."""
+    """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.inference.linear`."""
     return token_posterior_from_messages(chain, scaled_messages(chain, tokens, dtype), tokens, dtype)
 
 

@@ -1,6 +1,6 @@
 r"""Automatic choice of the forward-backward engine by problem size and device.
 
-Both fast engines are exact to rounding in float64 (:mod:`sims.chain_linear`), so the choice only
+Both fast engines are exact to rounding in float64 (:mod:`sims.inference.linear`), so the choice only
 affects speed. Cost model, per call with batch B, n = T - 1 chain steps and S states:
 
 .. math::
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.chain_linear import DENSE_MAX_STATES
-from sims.chain_scan import DEFAULT_MAX_BYTES, scan_bytes_per_sequence
+from sims.inference.linear import DENSE_MAX_STATES
+from sims.inference.scan import DEFAULT_MAX_BYTES, scan_bytes_per_sequence
 
 
 @dataclass(frozen=True)

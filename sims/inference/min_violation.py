@@ -47,10 +47,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.chain import LiftedChain, log_normalize
-from sims.languages.base import Language
-from sims.languages.hmm import HMMLanguage
-from sims.languages.ngram import NGramLanguage
+from sims.inference.chain import LexTables, LiftedChain, log_normalize
+from sims.inference.linear import state_log_evidence
 
 
 @dataclass
@@ -61,7 +59,8 @@ class LexChain:
         chain: the ordinary lifted chain of the language (evidence layout, token projection).
         init_count, init_logp: ``(S,)`` violations and log weight of the initial factor.
         trans_count, trans_logp: ``(S, S)`` same for the transition (count ``inf`` = structural zero).
-        kind: ``"hmm"`` (evidence zeros are violations) or ``"ngram"`` (evidence zeros are hard).
+        evidence_violations: True when zero evidence of a revealed token is a violation (HMM emission),
+            False when it is a hard constraint (one-hot n-gram window evidence).
     """
 
     chain: LiftedChain
@@ -69,56 +68,46 @@ class LexChain:
     init_logp: torch.Tensor
     trans_count: torch.Tensor
     trans_logp: torch.Tensor
-    kind: str
+    evidence_violations: bool
 
     def node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-node evidence ``(count, logp)``, each ``(B, T, S)``."""
-        from sims.chain_linear import state_log_evidence
-
         first, rest = self.chain.evidence(tokens)
         ev = torch.cat([first.unsqueeze(1), state_log_evidence(self.chain, rest)], 1)
         zero = ~torch.isfinite(ev)
-        if self.kind == "hmm":  # log B[:, x]: a zero emission of a revealed token is one violation
+        if self.evidence_violations:  # log B[:, x]: a zero emission of a revealed token is one violation
             count = zero.to(torch.float64)
         else:  # one-hot consistency of revealed tokens: hard constraint
             count = torch.where(zero, torch.full_like(ev, math.inf), torch.zeros_like(ev))
         return count, torch.where(zero, torch.zeros_like(ev), ev)
 
 
-def _split(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(violation count, log of non-zero factor) of a probability table."""
+def split_zeros(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(violation count, log of the non-zero factor) of a probability table: count 1 at zeros."""
     zero = table == 0
     return zero.to(torch.float64), torch.where(zero, torch.zeros_like(table), torch.log(table))
 
 
-def supports_min_violation(language: Language) -> bool:
-    """The fallback is defined for languages given by probability tables: HMMs and n-grams."""
-    return isinstance(language, (HMMLanguage, NGramLanguage))
+def supports_min_violation(chain: LiftedChain) -> bool:
+    """The fallback is defined for chains given by probability tables (HMM and n-gram chains)."""
+    return chain.lexicographic_tables() is not None
 
 
-def lex_chain(language: Language) -> LexChain:
-    """The lexicographic chain of an :class:`HMMLanguage` or :class:`NGramLanguage`."""
-    chain = language.chain()
-    if isinstance(language, HMMLanguage) or (isinstance(language, NGramLanguage) and language.order == 1):
-        # order 1 uses a one-state HMM chain whose emission is the token law
-        init = torch.exp(chain.log_initial)
-        ic, il = _split(init)
-        tc, tl = _split(chain.transition)
-        return LexChain(chain, ic, il, tc, tl, "hmm")
-    if isinstance(language, NGramLanguage):
-        V, S = language.vocab_size, language.num_contexts
-        R = S // V
-        ic, il = _split(language.initial)
-        pc, pl = _split(language.transition)  # (S, V): P(x | context)
-        tc = torch.full((S, S), math.inf, dtype=torch.float64, device=language.device)
-        tl = torch.zeros((S, S), dtype=torch.float64, device=language.device)
-        ctx = torch.arange(S, device=language.device)
-        for x in range(V):
-            nxt = (ctx % R) * V + x  # window (a, r) -> (r, x)
-            tc[ctx, nxt] = pc[:, x]
-            tl[ctx, nxt] = pl[:, x]
-        return LexChain(chain, ic, il, tc, tl, "ngram")
-    raise NotImplementedError(f"min-violation posterior is not implemented for {type(language).__name__}")
+def lex_chain(chain: LiftedChain) -> LexChain:
+    """The lexicographic chain of ``chain`` (from :meth:`~sims.inference.chain.LiftedChain.lexicographic_tables`)."""
+    tables: LexTables | None = chain.lexicographic_tables()
+    if tables is None:
+        raise NotImplementedError(
+            f"the min-violation posterior needs probability tables; {type(chain).__name__} gives none"
+        )
+    return LexChain(
+        chain,
+        tables.init_count,
+        tables.init_logp,
+        tables.trans_count,
+        tables.trans_logp,
+        tables.evidence_violations,
+    )
 
 
 def _lex_propagate(count: torch.Tensor, logp: torch.Tensor, tc: torch.Tensor, tl: torch.Tensor):

@@ -1,12 +1,12 @@
 r"""Shared machinery of the fast (linear-space, certified) forward-backward engines.
 
-The scaled sequential engine (:mod:`sims.chain_scaled`) and the parallel scan (:mod:`sims.chain_scan`)
+The scaled sequential engine (:mod:`sims.inference.scaled`) and the parallel scan (:mod:`sims.inference.scan`)
 both produce :class:`LinearMessages`: time-major forward messages :math:`\hat\alpha_t` (normalised) and
 backward messages :math:`\hat\beta_t` (positive scale per node), kept in linear space, together with
 lower bounds on the log of their smallest positive entries and the rows whose exactness certificate
 failed. This module turns them into
 
-* a :class:`~sims.chain.ChainPosterior` (log node posteriors), or
+* a :class:`~sims.inference.chain.ChainPosterior` (log node posteriors), or
 * a :class:`TokenPosterior` (log token posteriors, the oracle's output) through a linear-space
   projection that needs only a handful of passes over the data.
 
@@ -18,7 +18,7 @@ carries a relative error of a few ulps and no term is lost to underflow. We guar
 requiring that the logs of the smallest positive factors add up to at least ``-safe``, with
 ``safe = -log(tiny) - 8 - log S`` (:func:`safe_log_range`), so that even after a division by a
 normaliser of at most S the entries stay normal. Rows that fail anywhere are recomputed by the exact
-log-space engine (:func:`sims.chain.forward_backward_log`). The token projection is certified the same
+log-space engine (:func:`sims.inference.log_engine.forward_backward_log`). The token projection is certified the same
 way (smallest posterior entry times smallest emission probability).
 """
 
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.chain import ChainPosterior, LiftedChain, log_normalize
+from sims.inference.chain import ChainPosterior, LiftedChain, log_normalize
+from sims.inference.log_engine import forward_backward_log
 
 
 def safe_log_range(dtype: torch.dtype, num_states: int) -> float:
@@ -62,8 +63,9 @@ DENSE_MAX_STATES = 256
 class LinearTransition:
     """Linear-space transition of a lifted chain, in one dtype.
 
-    ``dense`` is the ``(S, S)`` matrix ``A`` when the chain is small enough (or not an n-gram chain);
-    otherwise ``forward``/``backward`` apply the n-gram block structure. ``min_log`` is ``log`` of the
+    ``dense`` is the ``(S, S)`` matrix ``A`` when the chain is small enough or has no block form
+    (:meth:`~sims.inference.chain.LiftedChain.block_transition`); otherwise ``forward``/``backward`` apply
+    the n-gram block structure (``blocks``, with ``rest`` middle windows). ``min_log`` is ``log`` of the
     smallest positive entry of ``A`` (from the float64 tables). ``unsafe`` is True when some entry of
     ``A`` exceeds 1: the certificate's normaliser bounds assume probabilities, so every row then takes
     the log engine.
@@ -75,13 +77,14 @@ class LinearTransition:
     min_log: float
     blocks: tuple[torch.Tensor, torch.Tensor] | None = None
     unsafe: bool = False
+    rest: int = 0
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         """``p @ A`` for messages ``(N, S)``."""
         if self.dense is not None:
             return p @ self.dense
         fwd, _ = self.blocks
-        N, V, R = p.shape[0], self.chain.vocab_size, self.chain.rest
+        N, V, R = p.shape[0], self.chain.vocab_size, self.rest
         x = p.reshape(N, V, R).permute(2, 0, 1)  # (R, N, a)
         return torch.bmm(x, fwd).permute(1, 0, 2).reshape(N, R * V)
 
@@ -90,7 +93,7 @@ class LinearTransition:
         if self.dense is not None:
             return q @ self.dense.T
         _, bwd = self.blocks
-        N, V, R = q.shape[0], self.chain.vocab_size, self.chain.rest
+        N, V, R = q.shape[0], self.chain.vocab_size, self.rest
         x = q.reshape(N, R, V).permute(1, 0, 2)  # (R, N, x)
         return torch.bmm(x, bwd).permute(1, 2, 0).reshape(N, V * R)
 
@@ -105,27 +108,24 @@ def dense_log_transition(chain: LiftedChain) -> torch.Tensor:
     return chain.propagate_forward(eye)
 
 
-def _cache(chain: LiftedChain) -> dict:
-    cache = getattr(chain, "_fast_engine_cache", None)
-    if cache is None:
-        cache = {}
-        chain._fast_engine_cache = cache
-    return cache
-
-
 def linear_transition(
     chain: LiftedChain, dtype: torch.dtype = torch.float64, force_dense: bool = False
 ) -> LinearTransition:
     """Linear-space transition of ``chain`` (cached on the chain object per dtype)."""
-    cache = _cache(chain)
+    cache = chain.engine_cache
     key = ("transition", dtype, force_dense)
     if key in cache:
         return cache[key]
     S = chain.num_states
-    structured = hasattr(chain, "fwd") and hasattr(chain, "bwd") and hasattr(chain, "rest")
-    if structured and not force_dense and S > DENSE_MAX_STATES:
+    blocks = chain.block_transition()
+    if blocks is not None and not force_dense and S > DENSE_MAX_STATES:
         out = LinearTransition(
-            chain, dtype, None, float(chain.min_log), (chain.fwd.to(dtype), chain.bwd.to(dtype))
+            chain,
+            dtype,
+            None,
+            float(blocks.min_log),
+            (blocks.fwd.to(dtype), blocks.bwd.to(dtype)),
+            rest=blocks.rest,
         )
     else:
         log_a = dense_log_transition(chain)
@@ -152,38 +152,29 @@ def state_log_evidence(chain: LiftedChain, rest: torch.Tensor) -> torch.Tensor:
 def fast_engines_apply(chain: LiftedChain) -> bool:
     """Whether the automatic choice may use the linear-space engines for this chain.
 
-    HMM and n-gram chains always qualify. Other chains (e.g. automaton chains) qualify when they have at
-    most :data:`DENSE_MAX_STATES` states (they are densified); their tables and evidence must be
-    probabilities, which is checked (rows violating it are recomputed by the log engine).
+    Chains with a per-token evidence table (HMM and n-gram chains) always qualify. Other chains (e.g.
+    automaton chains) qualify when they have at most :data:`DENSE_MAX_STATES` states (they are
+    densified); their tables and evidence must be probabilities, which is checked (rows violating it are
+    recomputed by the log engine).
     """
-    return _known_chain(chain) is not None or chain.num_states <= DENSE_MAX_STATES
-
-
-def _known_chain(chain: LiftedChain) -> str | None:
-    from sims.languages.hmm import HMMChain
-    from sims.languages.ngram import NGramChain
-
-    if isinstance(chain, HMMChain):
-        return "hmm"
-    if isinstance(chain, NGramChain):
-        return "ngram"
-    return None
+    return chain.token_evidence_probe_length() is not None or chain.num_states <= DENSE_MAX_STATES
 
 
 def evidence_table(chain: LiftedChain, dtype: torch.dtype):
     """``(V+1, S)`` linear evidence and ``(V+1,)`` min log evidence of a non-first node per token value.
 
-    For HMM and n-gram chains the evidence of node j >= 1 depends on one token only (the emitted token,
-    resp. the newest token of the window). The table is read off the chain's own ``evidence`` on probe
-    sequences, so it is exactly the chain's evidence. Returns ``None`` for other chain types.
+    For chains whose node evidence depends on one token only
+    (:meth:`~sims.inference.chain.LiftedChain.token_evidence_probe_length`; HMM: the emitted token,
+    n-gram: the newest token of the window) the table is read off the chain's own ``evidence`` on probe
+    sequences, so it is exactly the chain's evidence. Returns ``None`` for other chains.
     """
-    if _known_chain(chain) is None:
+    L0 = chain.token_evidence_probe_length()
+    if L0 is None:
         return None
-    cache = _cache(chain)
+    cache = chain.engine_cache
     key = ("evidence", dtype)
     if key not in cache:
         V = chain.vocab_size
-        L0 = 2 if _known_chain(chain) == "hmm" else chain.order
         probe = torch.full((V + 1, L0), V, dtype=torch.long, device=chain.device)
         probe[:, -1] = torch.arange(V + 1, device=chain.device)
         _, rest = chain.evidence(probe)
@@ -290,8 +281,6 @@ def posterior_from_messages(
 ) -> ChainPosterior:
     """Log node posteriors ``log alpha + log beta`` (normalised in log space, so tiny posteriors keep
     their relative accuracy); uncertified rows are recomputed by the log engine when ``fallback``."""
-    from sims.chain import forward_backward_log
-
     S = chain.num_states
     log_ab = (torch.log(msgs.alpha) + torch.log(msgs.beta)).to(torch.float64).transpose(0, 1)
     log_gamma, norm = log_normalize(log_ab)
@@ -342,7 +331,6 @@ def token_posterior_from_messages(
     Certified per row (module docstring); rows that fail, or whose engine certificate failed, take the
     exact log path (:func:`posterior_from_messages` / the log engine + ``token_log_marginals``).
     """
-    kind = _known_chain(chain)
     B, L = tokens.shape
     V, S = chain.vocab_size, chain.num_states
     safe = safe_log_range(dtype, max(S, V))
@@ -350,17 +338,11 @@ def token_posterior_from_messages(
     gamma.div_(gamma.sum(-1, keepdim=True))
     lo_gamma = msgs.lo_alpha + msgs.lo_beta  # (T, B)
     need_log = msgs.bad.clone()
-    if kind == "hmm":
-        T = gamma.shape[0]
-        emission = chain.emission.to(dtype)
-        lin = (gamma.reshape(T * B, S) @ emission).reshape(T, B, V)
-        need_log |= ((lo_gamma + chain.min_log_emission) < -safe).any(0)
-    elif kind == "ngram":
-        lin = _ngram_token_marginals(chain, gamma, L)
-        need_log |= (lo_gamma < -safe).any(0)
-    else:
-        lin = None
+    lin = chain.linear_token_marginals(gamma, L)
+    if lin is None:
         need_log[:] = True
+    else:
+        need_log |= ((lo_gamma + chain.projection_min_log()) < -safe).any(0)
     need_log &= ~msgs.impossible | msgs.bad  # impossible rows get placeholders below
     if lin is None:
         log_probs = torch.empty((B, L, V), dtype=torch.float64, device=tokens.device)
@@ -389,17 +371,3 @@ def token_posterior_from_messages(
     if bool(impossible.any()):
         log_probs[impossible] = -math.log(V)
     return TokenPosterior(log_probs, log_z, impossible, n_fallback)
-
-
-def _ngram_token_marginals(chain: LiftedChain, gamma: torch.Tensor, length: int) -> torch.Tensor:
-    """``(L, B, V)`` token marginals of an n-gram chain from linear node posteriors ``(T, B, S)``."""
-    T, B, _ = gamma.shape
-    V, k = chain.vocab_size, chain.order - 1
-    out = torch.empty((length, B, V), dtype=gamma.dtype, device=gamma.device)
-    g0 = gamma[0].reshape((B,) + (V,) * k)
-    for i in range(k):
-        dims = [1 + j for j in range(k) if j != i]
-        out[i] = g0.sum(dim=dims) if dims else g0
-    if T > 1:
-        out[k:] = gamma[1:].reshape(T - 1, B, chain.rest, V).sum(2)
-    return out

@@ -2,7 +2,7 @@ r"""Parallel-scan (log-depth) forward-backward over a lifted chain, certified ex
 
 Formulation
 -----------
-With node evidence :math:`E_t` and transition :math:`A` (notation of :mod:`sims.chain`), the forward
+With node evidence :math:`E_t` and transition :math:`A` (notation of :mod:`sims.inference.chain`), the forward
 messages are prefix products and the backward messages suffix products of the evidence-weighted
 transition matrices :math:`M_t = A\,\mathrm{diag}(E_t)`, :math:`t = 1..n`:
 
@@ -28,14 +28,14 @@ accumulates :math:`\log Z`). Each product is batched over sequences and tree pos
 
 Exactness certificate
 ---------------------
-As in :mod:`sims.chain_scaled`: for a product :math:`C = XY` of non-negative arrays whose non-zero
+As in :mod:`sims.inference.scaled`: for a product :math:`C = XY` of non-negative arrays whose non-zero
 entries are exact to rounding, if :math:`\log x_{\min} + \log y_{\min} \ge -\text{safe}` (smallest
 positive entries) then every non-zero term is a normal number and :math:`C` is exact to rounding with an
 exact zero pattern; normalising by the maximum (:math:`\le S`) keeps its non-zero entries normal. The
 smallest positive entry of each stored matrix/vector is measured after each level (vectorised), the
 level-0 matrices use the bound :math:`\log A_{\min} + \log E_{t,\min}`. By induction all messages are
 exact to rounding if every product passes; sequences where any product fails are recomputed with the
-exact log-space engine (:func:`sims.chain.forward_backward_log`, float64).
+exact log-space engine (:func:`sims.inference.log_engine.forward_backward_log`, float64).
 
 float32 / TF32
 --------------
@@ -54,8 +54,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.chain import LiftedChain
-from sims.chain_linear import (
+from sims.inference.chain import LiftedChain
+from sims.inference.linear import (
     LinearMessages,
     TokenPosterior,
     linear_transition,
@@ -191,7 +191,7 @@ def forward_backward_scan(
 def token_posteriors_scan(
     chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype = torch.float64, tf32: bool = False
 ) -> TokenPosterior:
-    """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.chain_linear`."""
+    """Token posteriors ``(B, L, V)`` through the linear finisher of :mod:`sims.inference.linear`."""
     msgs, _ = scan_messages(chain, tokens, dtype, tf32=tf32)
     return token_posterior_from_messages(chain, msgs, tokens, dtype)
 

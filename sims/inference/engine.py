@@ -1,0 +1,117 @@
+r"""The front door of the inference engines: pick an engine, run it, return posteriors.
+
+Three engines compute the same posterior of a :class:`~sims.inference.chain.LiftedChain`:
+
+* ``"log"``: the reference log-space recursion (:mod:`sims.inference.log_engine`);
+* ``"scaled"``: a certified scaled recursion in linear space (:mod:`sims.inference.scaled`);
+* ``"scan"``: a log-depth parallel scan (:mod:`sims.inference.scan`).
+
+``"auto"`` chooses by size and device from a measured cost model (:mod:`sims.inference.select`). In
+float64 all engines agree to rounding: the fast ones certify every step against underflow and recompute
+uncertified rows with the log engine. ``precision="float32"``/``"tf32"`` trade exactness for speed
+(certified against float32 underflow; outputs are float64 either way).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sims.inference.chain import ChainPosterior, LiftedChain
+from sims.inference.linear import TokenPosterior, fast_engines_apply, token_posterior_from_chain_posterior
+from sims.inference.log_engine import forward_backward_log, forward_log_evidence_log
+from sims.inference.scaled import (
+    forward_backward_scaled,
+    forward_log_evidence_scaled,
+    token_posteriors_scaled,
+)
+from sims.inference.scan import forward_backward_scan, token_posteriors_scan
+from sims.inference.select import select_method
+
+#: With fewer chain steps than this, ``"auto"`` uses the log engine (the fast engines' fixed cost of
+#: ~30 vectorised operations is not repaid; measured on the development CPU).
+MIN_FAST_STEPS = 3
+
+#: Engines accepted by :func:`forward_backward`.
+METHODS = ("auto", "log", "scaled", "scan")
+#: Arithmetic precisions accepted by :func:`forward_backward`.
+PRECISIONS = ("float64", "float32", "tf32")
+
+
+def forward_log_evidence(chain: LiftedChain, tokens: torch.Tensor, method: str = "auto") -> torch.Tensor:
+    """Forward pass only: ``log p(revealed tokens)`` for each row, ``-inf`` where impossible.
+
+    ``method``: ``"log"`` (the reference log-space recursion), ``"scaled"`` (certified scaled recursion,
+    uncertified rows recomputed by the log recursion) or ``"auto"`` (= ``"scaled"`` where the fast engines
+    apply). All give the same values to float64 rounding.
+    """
+    if method == "log":
+        return forward_log_evidence_log(chain, tokens)
+    if method not in ("auto", "scaled"):
+        raise ValueError(f"method must be 'auto', 'scaled' or 'log', got {method!r}")
+    if method == "auto" and (
+        chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS or not fast_engines_apply(chain)
+    ):
+        return forward_log_evidence_log(chain, tokens)
+    return forward_log_evidence_scaled(chain, tokens)
+
+
+def forward_backward(
+    chain: LiftedChain, tokens: torch.Tensor, method: str = "auto", precision: str = "float64"
+) -> ChainPosterior:
+    """Batched forward-backward posterior of the chain nodes given revealed tokens.
+
+    Args:
+        chain: the lifted chain.
+        tokens: ``(B, L)`` token ids, mask id ``chain.vocab_size``.
+        method: ``"log"``, ``"scaled"``, ``"scan"`` or ``"auto"`` (module docstring).
+        precision: ``"float64"`` (default, exact to rounding), ``"float32"`` (approximate, certified
+            against float32 underflow; ``"scaled"``/``"scan"``) or ``"tf32"`` (float32 scan with TF32
+            CUDA matmuls allowed; on CPU identical to ``"float32"``). Outputs are float64 either way.
+    """
+    method = resolve_method(chain, tokens, method, precision)
+    if method == "log":
+        return forward_backward_log(chain, tokens)
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    if method == "scaled":
+        return forward_backward_scaled(chain, tokens, dtype=dtype)
+    return forward_backward_scan(chain, tokens, dtype=dtype, tf32=precision == "tf32")
+
+
+def resolve_method(chain: LiftedChain, tokens: torch.Tensor, method: str, precision: str) -> str:
+    """Validate ``method``/``precision`` and resolve ``"auto"`` to a concrete engine."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if method == "auto":
+        tiny = chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS
+        if precision == "float64" and (tiny or not fast_engines_apply(chain)):
+            return "log"
+        method = select_method(
+            tokens.shape[0], chain.num_nodes(tokens.shape[1]), chain.num_states, tokens.device, precision
+        )
+    if method == "log" and precision != "float64":
+        raise ValueError("the log engine runs in float64 only; use method='scaled' or 'scan'")
+    if method == "scaled" and precision == "tf32":
+        raise ValueError("precision='tf32' needs method='scan'")
+    return method
+
+
+def token_posteriors(
+    chain: LiftedChain, tokens: torch.Tensor, method: str = "auto", precision: str = "float64"
+) -> TokenPosterior:
+    """Token posteriors of every position: a :class:`~sims.inference.linear.TokenPosterior`.
+
+    Same engines and arguments as :func:`forward_backward`. The fast engines project the node posteriors
+    to tokens in linear space with a certificate (:mod:`sims.inference.linear`); the log engine uses
+    ``chain.token_log_marginals``. All agree to float64 rounding in float64.
+    """
+    method = resolve_method(chain, tokens, method, precision)
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    if method == "log":
+        return token_posterior_from_chain_posterior(
+            chain, forward_backward_log(chain, tokens), tokens.shape[1]
+        )
+    if method == "scaled":
+        return token_posteriors_scaled(chain, tokens, dtype)
+    return token_posteriors_scan(chain, tokens, dtype, tf32=precision == "tf32")
