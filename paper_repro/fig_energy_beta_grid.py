@@ -19,11 +19,16 @@ The best Beta cell in the exact heatmaps is selected on the exact law itself (no
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import LogNorm
+from tqdm.auto import tqdm
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint
 from sims.languages import random_hmm, random_ngram
@@ -32,7 +37,6 @@ from sims.plotting import house_style, save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
 from sims.schedules import BetaCDFSchedule, get_schedule
 from sims.sweep import cell_seed
@@ -120,8 +124,6 @@ def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
     langs = exact_languages()
     it = [(ln, s, K) for ln in langs for s in SAMPLERS for K in cfg["exact_steps"]]
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(it, desc="exact Beta grid")
     laws_cache = {}
     for ln, sampler, K in it:
@@ -170,8 +172,6 @@ def _mc_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
     cells = [(s, K, name) for s in SAMPLERS for K in cfg["mc_steps"] for name in scheds]
     cells = [c for c in cells if f"{c[0]}|K={c[1]}|{c[2]}" not in store]
     if progress:
-        from tqdm.auto import tqdm
-
         cells = tqdm(cells, desc="Monte Carlo Beta grid")
     opt = lang.entropy_per_token(L)
     for sampler_name, K, name in cells:
@@ -204,8 +204,6 @@ KL_FLOOR = 1e-8  # exact laws: KL below this is float64 rounding of an exact sam
 
 
 def _plot_exact(store: ResultStore, cfg, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     recs = list(store.values())
     grid = cfg["grid"]
@@ -310,7 +308,6 @@ def _plot_exact(store: ResultStore, cfg, path: Path) -> Path:
 
 
 def _plot_summary(exact: ResultStore, mc: ResultStore, cfg, path: Path) -> Path:
-    import matplotlib.pyplot as plt
 
     recs = list(exact.values())
     langs = sorted({r["language"] for r in recs})
@@ -432,7 +429,5 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import sys
-
     for p in run(sys.argv[1] if len(sys.argv) > 1 else "quick", Path("figures"), True):
         print(p)

@@ -15,8 +15,10 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import sympy
+from matplotlib.colors import LogNorm
 
 from sims.plotting import house_style, save_figure
 from sims.results import atomic_write_text
@@ -46,8 +48,6 @@ def _common_schedules():
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     cfg = PRESETS[preset]
     out_dir = Path(out_dir)

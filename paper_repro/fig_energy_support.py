@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -58,7 +59,6 @@ def languages():
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    import matplotlib.pyplot as plt
 
     cfg = PRESETS[preset]
     out_dir = Path(out_dir)

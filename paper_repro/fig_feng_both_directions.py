@@ -20,6 +20,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+from matplotlib.transforms import blended_transform_factory
+from tqdm.auto import tqdm
+
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.languages.hard import sparse_successor_chain
@@ -28,7 +33,6 @@ from sims.plotting import house_style, save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
@@ -87,8 +91,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="direction cells", leave=False)
     langs, profs = {}, {}
     for name, rule, N in it:
@@ -144,9 +146,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     rows = list(store.values())
 
     with house_style():
-        import matplotlib.pyplot as plt
-        from matplotlib.transforms import blended_transform_factory
-
         fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
         col = {"fixed": "C0", "bernoulli": "C1"}
         lsty = {"fixed": "-", "bernoulli": "--"}

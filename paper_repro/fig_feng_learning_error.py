@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
+
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
@@ -86,8 +89,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     todo = [c for c in cells if f"kl|L={c[0]}|N={c[1]}" not in store]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="learning cells", leave=False)
     profs = {}
     for L, N in it:
@@ -164,8 +165,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     store.flush()
 
     with house_style():
-        import matplotlib.pyplot as plt
-
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
         colors = {"oracle": "k", **{n: f"C{i}" for i, n in enumerate(MODELS)}}
         styles = dict(zip(cfg["lengths"], ["-", "--", ":"]))

@@ -17,13 +17,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
+from sims.categorical import make_generator
 from sims.languages.hard import sparse_successor_chain
 from sims.plotting import house_style, save_figure
 from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.sweep import cell_seed
 from theory.sequence_error import (
@@ -99,8 +101,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     todo = [c for c in cells if "|".join(map(str, c)) not in store]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="ser cells", leave=False)
     sparse = sparse_successor_chain(8)
     for lang, rule, L, N in it:
@@ -175,8 +175,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     store.flush()
 
     with house_style():
-        import matplotlib.pyplot as plt
-
         fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), layout="constrained")
         colors = {L: f"C{i}" for i, L in enumerate(sorted({r["length"] for r in rows}))}
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language
@@ -72,8 +74,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     lang = make_language("ngram2")
     it = cfg["lengths"]
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(it, desc="steps needed", leave=False)
     for L in it:
         prof = None
@@ -137,8 +137,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     store.flush()
 
     with house_style():
-        import matplotlib.pyplot as plt
-
         fig, ax = plt.subplots(1, 1, figsize=(9.5, 4.8), layout="constrained")
         ci = 0
         for side, targets, name in (

@@ -21,13 +21,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
+from sims.categorical import make_generator
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
@@ -115,8 +117,6 @@ def mc_rows(store: ResultStore, cfg: dict, progress: bool) -> None:
     todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="ter mc cells", leave=False)
     langs = {}
     for name, rule, L, N in it:
@@ -240,8 +240,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     store.flush()
 
     with house_style():
-        import matplotlib.pyplot as plt
-
         fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), layout="constrained")
         lengths = sorted({r["length"] for r in rows if r["kind"] in ("exact", "mc")})
         colors = {L: f"C{i}" for i, L in enumerate(lengths)}

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language
@@ -61,8 +63,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     lengths = cfg["lengths"]
     it = lengths
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(lengths, desc="li_cai lengths", leave=False)
     for L in it:
         prof = None
@@ -86,8 +86,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     store.flush()
 
     with house_style():
-        import matplotlib.pyplot as plt
-
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
         colors = {L: f"C{i}" for i, L in enumerate(lengths)}
         Lmax = max(lengths)

@@ -18,19 +18,20 @@ import json
 import zlib
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import all_sequences, exact_log_joint
 from sims.languages import random_ngram
-from sims.metrics import proportion_estimate
 from sims.plotting import house_style, save_figure
 from sims.results import atomic_write_text
-from sims.sampling.categorical import make_generator
 from sims.schedules import PowerPerPositionSchedule
+from sims.stats import proportion_estimate
 from theory.elbo import continuous_elbo_quadrature, subset_log_conditionals
 from theory.orders import (
     ContextRestrictedDenoiser,
@@ -78,7 +79,6 @@ class _RandomTable(Denoiser):
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    import matplotlib.pyplot as plt
 
     cfg = PRESETS[preset]
     out_dir = Path(out_dir)

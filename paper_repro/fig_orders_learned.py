@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -72,7 +73,6 @@ def _language(kind: str):
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    import matplotlib.pyplot as plt
 
     cfg = PRESETS[preset]
     out_dir = Path(out_dir)

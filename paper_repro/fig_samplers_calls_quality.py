@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from paper_repro.samplers_common import family_styles, oracle_and_trained, sampler_families
+from sims.categorical import make_generator
 from sims.metrics import evaluate_samples
 from sims.plotting import house_style, plt, save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.categorical import make_generator
 from sims.sweep import cell_seed
 
 DESCRIPTION = "SER and gen. perplexity vs denoiser calls: EB, Fast-dLLM, ReMDM, corrector, baselines"
@@ -44,8 +46,6 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
     cells = [(d, lang, s) for d in denoisers for lang in cfg["languages"] for s in specs]
     it = cells
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(cells, desc="samplers calls/quality")
     langs, dens = {}, {}
     for dname, lname, spec in it:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from paper_repro.samplers_common import DEFAULT_DENOISERS
+from sims.denoisers.base import DenoiserOutput, carry_over
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence, total_variation
 from sims.languages.formal import parity_language
 from sims.languages.random import random_ngram
@@ -56,7 +57,6 @@ class _PointMass:
     """x-conditioned posterior (one-hot on a fixed x) used for the conf variant's exact check."""
 
     def __init__(self, x, V):
-        from sims.denoisers.base import DenoiserOutput, carry_over
 
         self.vocab_size, self.x, self._out, self._carry = V, torch.tensor(x), DenoiserOutput, carry_over
         self.time_conditioned = False

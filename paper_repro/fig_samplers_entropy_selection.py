@@ -17,15 +17,16 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from paper_repro.samplers_common import DEFAULT_DENOISERS
+from sims.categorical import make_generator
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_log_joint
 from sims.languages.random import random_hmm, random_ngram
 from sims.metrics import evaluate_samples, exact_law_metrics
 from sims.plotting import house_style, plt, save_figure
 from sims.results import atomic_write_text
-from sims.sampling.categorical import make_generator
 from sims.sampling.denoising_entropy import EntropySMCSampler, exact_best_of_n_law, exact_path_entropy_law
 from sims.sampling.eb import EBSampler
 from sims.sampling.fixed_count import FixedCountSampler
@@ -86,8 +87,6 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
     todo = [(lname, c) for lname in cfg["languages"] for c in cases(denoisers)]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="entropy selection")
     for lname, (label, dname, wrap, make) in it:
         lang = LANGS[lname]()

@@ -20,8 +20,10 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from paper_repro.samplers_common import DEFAULT_DENOISERS, family_styles
+from sims.categorical import make_generator
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.languages.formal import parity_language
 from sims.languages.random import random_hmm, random_ngram
@@ -30,7 +32,6 @@ from sims.plotting import house_style, plt, save_figure
 from sims.results import ResultStore, atomic_write_text
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.any_process import RemaskCorrector
-from sims.sampling.categorical import make_generator
 from sims.sampling.eb import EBSampler
 from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
@@ -107,8 +108,6 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
     ]
     it = cells
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(cells, desc="samplers exact")
     cache = {}
     for dname, lname, (fam, knob, val, make) in it:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.metrics import evaluate_samples, mean_estimate, order_conditional_data_nll
 from sims.models.experiments import QUALITY_SUITES, run_configs
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language, make_sampler
 from sims.results import ResultStore
-from sims.sampling.categorical import make_generator
 from sims.sweep import cell_seed
 
 DESCRIPTION = "trained MDMs vs oracle (+AR): gen. perplexity, data-direction bound, SER vs sampling steps"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.models.cache import get_trained
@@ -31,7 +32,6 @@ from sims.models.objectives import histogram_from_curve
 from sims.plotting import house_style, save_figure
 from sims.registry import make_language
 from sims.results import atomic_write_text
-from sims.sampling.categorical import make_generator
 from sims.sweep import cell_seed
 from theory import variance as tv
 

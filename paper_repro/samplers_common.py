@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sims.denoisers.base import Denoiser
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.languages.base import Language
+from sims.models.cache import get_trained_denoiser
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.any_process import RemaskCorrector
 from sims.sampling.base import Sampler
@@ -41,7 +42,6 @@ TRAINED_MODEL = {
 
 def oracle_and_trained(length: int, preset: str) -> dict[str, DenoiserFactory]:
     """The oracle beside the suite's trained transformer MDM (``sims.models``; trained once, then cached)."""
-    from sims.models.cache import get_trained_denoiser
 
     model_preset, overrides = TRAINED_MODEL[preset]
     steps = overrides.get("steps", "preset")

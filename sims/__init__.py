@@ -9,6 +9,7 @@ Quick tour::
     print(evaluate_samples(lang, result.tokens, nfe=result.nfe))
 """
 
+from sims.categorical import make_generator, sample_categorical
 from sims.denoisers.base import Denoiser, DenoiserOutput
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
@@ -16,7 +17,6 @@ from sims.languages import HMMLanguage, Language, NGramLanguage, random_hmm, ran
 from sims.metrics import evaluate_samples, exact_law_metrics, order_conditional_data_nll
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.base import Sampler, SampleResult
-from sims.sampling.categorical import make_generator, sample_categorical
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.validation import ImpossibleEvidenceError, InvalidDistributionError

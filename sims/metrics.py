@@ -24,74 +24,12 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from scipy import stats
 
 from sims.denoisers.base import Denoiser
+from sims.exact import kl_divergence, total_variation
 from sims.languages.base import Language
 from sims.languages.ngram import NGramLanguage
-
-
-@dataclass
-class MeanEstimate:
-    """Sample mean with standard error and a two-sided confidence interval (Student t)."""
-
-    mean: float
-    stderr: float
-    n: int
-    ci_low: float
-    ci_high: float
-    level: float = 0.95
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def mean_estimate(values: torch.Tensor, level: float = 0.95) -> MeanEstimate:
-    """Mean, standard error and t-interval of ``values``; infinite values give an infinite mean."""
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
-    n = v.numel()
-    if n == 0:
-        raise ValueError("mean_estimate needs at least one value")
-    if bool(torch.isnan(v).any()):
-        raise ValueError("mean_estimate got NaN values")
-    if not bool(torch.isfinite(v).all()):
-        m = float(v.mean())  # +inf (or -inf / nan if mixed signs, which we reject)
-        if math.isnan(m):
-            raise ValueError("values contain both +inf and -inf")
-        return MeanEstimate(m, math.nan, n, m, m, level)
-    mean = float(v.mean())
-    if n == 1:
-        return MeanEstimate(mean, math.nan, 1, -math.inf, math.inf, level)
-    se = float(v.std(unbiased=True)) / math.sqrt(n)
-    half = float(stats.t.ppf(0.5 + level / 2, df=n - 1)) * se
-    return MeanEstimate(mean, se, n, mean - half, mean + half, level)
-
-
-@dataclass
-class ProportionEstimate:
-    """A binomial proportion with its Wilson score interval."""
-
-    successes: int
-    n: int
-    p: float
-    ci_low: float
-    ci_high: float
-    level: float = 0.95
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def proportion_estimate(successes: int, n: int, level: float = 0.95) -> ProportionEstimate:
-    """Wilson score interval (good coverage near 0 and 1, where SER often lives)."""
-    if n <= 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes}/{n}")
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return ProportionEstimate(successes, n, p, max(0.0, centre - half), min(1.0, centre + half), level)
+from sims.stats import MeanEstimate, ProportionEstimate, mean_estimate, proportion_estimate
 
 
 @dataclass
@@ -262,8 +200,6 @@ class ExactLawMetrics:
 
 def exact_law_metrics(log_q: torch.Tensor, law: torch.Tensor, length: int) -> ExactLawMetrics:
     """All metrics from the exact laws ``log_q`` (language) and ``law`` (sampler) over V^L sequences."""
-    from sims.exact import kl_divergence, total_variation
-
     q = torch.exp(log_q.to(torch.float64))
     p = law.to(torch.float64)
 

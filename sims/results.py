@@ -8,6 +8,7 @@ so an interrupted sweep leaves a valid file, and re-running the sweep skips keys
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -104,7 +105,6 @@ class ResultStore:
         """Flatten the records (nested keys joined by '.') into a CSV, written atomically."""
         rows = [_flatten(r) for r in self.records.values()]
         cols = columns or sorted({k for r in rows for k in r})
-        import io
 
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")

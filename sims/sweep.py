@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.metrics import evaluate_samples, order_conditional_excess_nll
 from sims.registry import make_language, make_sampler
 from sims.results import ResultStore
-from sims.sampling.categorical import make_generator
 
 
 @dataclass
@@ -57,8 +58,6 @@ def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> Re
     todo = [c for c in config.cells() if cell_key(*c) not in store]
     it = todo
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(todo, desc="sweep cells")
     languages, oracles = {}, {}
     for lang_name, L, sampler_name, k in it:

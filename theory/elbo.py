@@ -50,6 +50,7 @@ import scipy.integrate as spi
 import torch
 
 from sims.denoisers.base import Denoiser
+from sims.exact import all_sequences
 from sims.schedules import PerPositionSchedule, get_schedule, time_grid
 
 MAX_LENGTH = 10
@@ -410,6 +411,5 @@ def discrete_elbo_reveal_steps(G: torch.Tensor, schedule, steps: int) -> torch.T
 
 def sequence_elbos(denoiser: Denoiser, vocab_size: int, length: int, schedule=None) -> torch.Tensor:
     """``(V**L,)`` continuous NELBO of every sequence (order of :func:`sims.exact.all_sequences`)."""
-    from sims.exact import all_sequences
 
     return continuous_elbo(denoiser, all_sequences(vocab_size, length), schedule)

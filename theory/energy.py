@@ -62,6 +62,7 @@ import scipy.optimize as spo
 import scipy.special as sps
 import sympy
 import torch
+from sympy.calculus.euler import euler_equations
 
 from sims.schedules import BetaCDFSchedule, get_schedule
 
@@ -237,7 +238,6 @@ def sympy_euler_lagrange_residual() -> sympy.Expr:
     r"""Euler-Lagrange equation of :math:`\int \dot\alpha^2/(\dot\gamma\alpha(1-\alpha))ds` for an arbitrary
     weight :math:`\gamma(s)`, evaluated at :math:`\alpha = \sin^2(\tfrac{\pi}{2}\gamma(s))` (EP Lemma 3.5;
     simplifies to 0)."""
-    from sympy.calculus.euler import euler_equations
 
     s = sympy.Symbol("s", positive=True)
     A = sympy.Function("A")(s)

@@ -47,7 +47,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.special import gammaln
 
+from sims.denoisers.oracle import OracleDenoiser
+from sims.languages.ngram import NGramLanguage
+from sims.stats import mean_estimate
 from theory.information import check_joint, entropy, joint_entropy, kl_rows
 
 
@@ -268,7 +272,6 @@ def markov_chain_profile(
 
 def ngram_profile(lang, length: int) -> MarkovChainProfile:
     """Closed-form profile of an n-gram language of order n <= 2 (first-order chain or iid)."""
-    from sims.languages.ngram import NGramLanguage
 
     if not isinstance(lang, NGramLanguage) or lang.order > 2:
         raise ValueError(
@@ -309,8 +312,6 @@ def monte_carlo_dependence(
     list of :class:`sims.metrics.MeanEstimate` (nats). The marginals :math:`q(x_i)` come from the same
     oracle on the all-masked sequence.
     """
-    from sims.denoisers.oracle import OracleDenoiser
-    from sims.metrics import mean_estimate
 
     L = lang.check_length(length)
     oracle = denoiser or OracleDenoiser(lang)
@@ -338,7 +339,6 @@ def monte_carlo_dependence(
 
 def log_binomial(n, k) -> np.ndarray:
     """log C(n, k) (vectorised, scipy ``gammaln``); -inf where k < 0 or k > n."""
-    from scipy.special import gammaln
 
     n = np.asarray(n, np.float64)
     k = np.asarray(k, np.float64)

@@ -52,7 +52,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from scipy.special import gammaln
+from tqdm.auto import tqdm
 
+from sims.denoisers.oracle import OracleDenoiser
+from sims.exact import all_sequences, exact_log_joint
+from sims.metrics import position_kl, teacher_forced_log_likelihood
+from sims.sampling.ancestral import AncestralSampler
+from sims.sampling.fixed_count import FixedCountSampler
+from sims.stats import mean_estimate
 from theory.entropy_profile import EntropyProfile
 from theory.information import conditional_total_correlation
 
@@ -92,7 +100,6 @@ def block_log_law(denoiser, sequences: torch.Tensor, blocks: Sequence[Sequence[i
 
     Teacher forcing (:func:`sims.metrics.teacher_forced_log_likelihood`): exact per order.
     """
-    from sims.metrics import teacher_forced_log_likelihood
 
     L = sequences.shape[1]
     steps = blocks_to_reveal_steps(blocks, L).to(sequences.device).expand(sequences.shape[0], -1)
@@ -101,7 +108,6 @@ def block_log_law(denoiser, sequences: torch.Tensor, blocks: Sequence[Sequence[i
 
 def support_sequences(language, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All sequences with q(x) > 0 and their log-probabilities (enumeration)."""
-    from sims.exact import all_sequences, exact_log_joint
 
     lq = exact_log_joint(language, length)
     seqs = all_sequences(language.vocab_size, length, language.device)
@@ -129,7 +135,6 @@ def learning_error_by_enumeration(language, length: int, blocks, oracle, model) 
 def learning_error_samples(oracle, model, tokens: torch.Tensor, reveal_step: torch.Tensor) -> torch.Tensor:
     r"""Per sequence: :math:`\sum_t\sum_{i\in B_t} KL(\text{oracle}_i \Vert \text{model}_i)` at the context
     :math:`x_{B_{<t}}` (``(B,)``; average over x ~ q for the learning term)."""
-    from sims.metrics import position_kl
 
     V = oracle.vocab_size
     total = torch.zeros(tokens.shape[0], dtype=torch.float64, device=tokens.device)
@@ -143,7 +148,6 @@ def learning_error_samples(oracle, model, tokens: torch.Tensor, reveal_step: tor
 def learning_error_curve_by_enumeration(language, length: int, oracle, model) -> np.ndarray:
     r""":math:`\ell(k) = E_{S,\,|S|=k}\,\frac{1}{L-k}\sum_{i\notin S} E_{x\sim q} KL(q(X_i\mid x_S)\Vert r_i(\cdot\mid x_S))`,
     k = 0..L-1, exactly (all subsets, all support sequences)."""
-    from sims.metrics import position_kl
 
     seqs, lq = support_sequences(language, length)
     q = lq.exp()
@@ -211,7 +215,6 @@ def expected_kl_bernoulli(
 
 def binomial_pmf_matrix(n: int, p: np.ndarray) -> np.ndarray:
     """``(len(p), n+1)`` Binomial(n, p_i) probabilities of 0..n (log space, exact endpoints p = 0, 1)."""
-    from scipy.special import gammaln
 
     p = np.asarray(p, np.float64)
     j = np.arange(n + 1, dtype=np.float64)
@@ -225,7 +228,6 @@ def binomial_pmf_matrix(n: int, p: np.ndarray) -> np.ndarray:
 
 def sampler_counts(sampler, length: int) -> list[int]:
     """Per-step counts of a single-block, random-order, temperature-1 ``FixedCountSampler``."""
-    from sims.sampling.fixed_count import FixedCountSampler
 
     if not isinstance(sampler, FixedCountSampler):
         raise TypeError("expected a FixedCountSampler")
@@ -240,7 +242,6 @@ def sampler_counts(sampler, length: int) -> list[int]:
 
 def sampler_weights(sampler) -> np.ndarray:
     """Step probabilities ``w_k = schedule.step_weights(grid)`` of an exact ``AncestralSampler``."""
-    from sims.sampling.ancestral import AncestralSampler
 
     if not isinstance(sampler, AncestralSampler):
         raise TypeError("expected an AncestralSampler")
@@ -254,7 +255,6 @@ def sampler_weights(sampler) -> np.ndarray:
 
 def expected_kl_for_sampler(profile: EntropyProfile, sampler, dependence_curve=None) -> float:
     """Dispatch: fixed-count random order -> area formula; ancestral -> Bernoulli formula."""
-    from sims.sampling.ancestral import AncestralSampler
 
     if isinstance(sampler, AncestralSampler):
         return expected_kl_bernoulli(profile, sampler_weights(sampler), dependence_curve)
@@ -303,16 +303,12 @@ def monte_carlo_expected_kl(
     the only randomness is (x, M). With ``model`` (e.g. a :class:`~sims.denoisers.perturbed.PerturbedDenoiser`)
     the total, factorization and learning parts share the same (x, M).
     """
-    from sims.denoisers.oracle import OracleDenoiser
-    from sims.metrics import mean_estimate, teacher_forced_log_likelihood
 
     oracle = oracle or OracleDenoiser(language)
     tot, fac, lea = [], [], []
     remaining = num_samples
     it = None
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(total=num_samples, desc="mc kl", leave=False)
     while remaining > 0:
         b = min(batch_size, remaining)
@@ -370,8 +366,6 @@ def monte_carlo_learning_sweep(
     r"""Like :func:`monte_carlo_expected_kl` for several models at once, all of the form ``wrap(oracle)``
     (e.g. ``lambda d: PerturbedDenoiser(d, temperature=1.2)``) and sharing the same (x, M) and one oracle
     call per distinct step. Returns ``{name: ExcessCrossEntropyEstimate}`` (plus ``"oracle"``)."""
-    from sims.denoisers.oracle import OracleDenoiser
-    from sims.metrics import mean_estimate
 
     oracle = oracle or OracleDenoiser(language)
     V = language.vocab_size

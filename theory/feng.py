@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sims.sampling.fixed_count import llada_counts
 from theory.entropy_profile import EntropyProfile
+from theory.factorization import expected_kl_bernoulli, expected_kl_fixed_counts
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,6 @@ def steps_for_per_token_kl(
     is a verified crossing: KL(N) <= eps < KL(N-1) is re-checked). Raises if N > ``max_steps`` (default L
     for fixed counts, where the KL is 0, and 64 L for Bernoulli).
     """
-    from sims.sampling.fixed_count import llada_counts
-    from theory.factorization import expected_kl_bernoulli, expected_kl_fixed_counts
 
     if rule not in ("fixed", "bernoulli"):
         raise ValueError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")

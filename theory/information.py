@@ -35,6 +35,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from sims.exact import exact_log_joint
+from sims.languages.hmm import HMMLanguage
+from sims.languages.ngram import NGramLanguage
+from sims.stats import mean_estimate
+
 # ---------------------------------------------------------------------------------------------------
 # plain entropies
 
@@ -76,7 +81,6 @@ def check_joint(joint) -> np.ndarray:
 
 def joint_from_language(language, length: int) -> np.ndarray:
     """The exact joint table ``(V,)*L`` of a language (enumeration, tiny V**L only)."""
-    from sims.exact import exact_log_joint
 
     lj = exact_log_joint(language, length).cpu().numpy()
     return np.exp(lj).reshape((language.vocab_size,) * length)
@@ -204,7 +208,6 @@ def information_by_enumeration(joint: np.ndarray) -> InformationSummary:
 
 
 def _ngram_tables(lang) -> tuple[int, int, np.ndarray, np.ndarray]:
-    from sims.languages.ngram import NGramLanguage
 
     if not isinstance(lang, NGramLanguage):
         raise TypeError(f"expected an NGramLanguage, got {type(lang).__name__}")
@@ -310,7 +313,6 @@ def hmm_leave_one_out_log_probs(lang, tokens: torch.Tensor) -> torch.Tensor:
     :math:`q(X_t = v \mid x_{-t}) \propto \sum_s \tilde\alpha_t(s) B(s, v) \beta_t(s)` (log space, float64).
     Rows whose sequence has probability zero get NaN (their leave-one-out law is undefined).
     """
-    from sims.languages.hmm import HMMLanguage
 
     if not isinstance(lang, HMMLanguage):
         raise TypeError(f"expected an HMMLanguage, got {type(lang).__name__}")
@@ -370,7 +372,6 @@ def hmm_information_estimate(
     (:func:`hmm_leave_one_out_log_probs`) and :math:`\sum_t \log q(x_t)` (exact token marginals). Each
     reported quantity is the mean of its *paired* per-sample value, with a t-interval.
     """
-    from sims.metrics import mean_estimate
 
     L = lang.check_length(length)
     marg = lang.token_marginals(L)  # (L, V)

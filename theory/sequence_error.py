@@ -31,7 +31,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.special import gammaln
 
+from sims.denoisers.oracle import OracleDenoiser
+from sims.stats import mean_estimate, proportion_estimate
 from theory.factorization import check_counts
 
 
@@ -110,7 +113,6 @@ def pair_fixed_count_error_probability(counts: Sequence[int], symbols: int, max_
     cost = float(np.sum(c_arr.astype(np.float64) ** 2)) * (m + 1) / 4
     if cost > max_cost:
         raise ValueError(f"exact pair DP would cost ~{cost:.2g} operations (> max_cost={max_cost:.2g})")
-    from scipy.special import gammaln
 
     lf = gammaln(np.arange(L + 2, dtype=np.float64) + 1)  # log k!
 
@@ -186,7 +188,6 @@ def block_fixed_count_ser_monte_carlo(
 ):
     r"""Rao-Blackwellised Monte Carlo SER for any random-order sampler with ``reveal_schedule``:
     draws M only and averages the exact :math:`1 - V^{-C(M)}` (a :class:`~sims.metrics.MeanEstimate`)."""
-    from sims.metrics import mean_estimate
 
     vals = []
     remaining = num_samples
@@ -218,8 +219,6 @@ def monte_carlo_ser(
 ):
     """SER of ``sampler`` driven by ``denoiser`` (oracle with uniform fallback by default), by sampling:
     a :class:`~sims.metrics.ProportionEstimate` (Wilson interval)."""
-    from sims.denoisers.oracle import OracleDenoiser
-    from sims.metrics import proportion_estimate
 
     den = denoiser or OracleDenoiser(language, on_impossible="uniform")
     res = sampler.sample(den, num_samples, length, generator, batch_size=batch_size)

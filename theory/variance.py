@@ -92,10 +92,10 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from sims.categorical import sample_categorical
 from sims.denoisers.base import Denoiser
 from sims.exact import all_sequences, exact_log_joint
 from sims.languages.base import Language
-from sims.sampling.categorical import sample_categorical
 from sims.validation import check_positive_int
 
 #: Largest table (support sequences x masks) :func:`mask_loss_table` will build.

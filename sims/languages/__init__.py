@@ -2,8 +2,9 @@
 
 from sims.languages.base import Language
 from sims.languages.hmm import HMMLanguage
+from sims.languages.markov import stationary_distribution
 from sims.languages.ngram import NGramLanguage
-from sims.languages.random import random_hmm, random_ngram, stationary_distribution
+from sims.languages.random import random_hmm, random_ngram
 
 __all__ = [
     "HMMLanguage",

@@ -39,10 +39,10 @@ from collections.abc import Sequence
 
 import torch
 
+from sims.categorical import sample_categorical
 from sims.inference.chain import LiftedChain, log_matmul_exp, min_positive_log
 from sims.inference.engine import forward_backward, forward_log_evidence
 from sims.languages.base import Language
-from sims.sampling.categorical import sample_categorical
 from sims.validation import check_positive_int, check_stochastic, check_tokens
 
 

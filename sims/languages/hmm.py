@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import torch
 
+from sims.categorical import sample_categorical
+from sims.enumeration import all_sequences
 from sims.inference.chain import LexTables, LiftedChain, log_matmul_exp, min_positive_log
 from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
-from sims.sampling.categorical import sample_categorical
+from sims.stats import mean_estimate
 from sims.validation import InvalidDistributionError, check_positive_int, check_stochastic
 
 #: Largest V**L for which HMM entropies are computed exactly by enumeration.
@@ -157,7 +159,6 @@ class HMMLanguage(Language):
                 f"HMM observation entropy has no closed form; V**L = {self.vocab_size}**{length} exceeds "
                 f"the enumeration limit {MAX_ENUMERATION}. Use entropy_estimate() (Monte Carlo)."
             )
-        from sims.exact import all_sequences  # local import: exact.py imports languages
 
         lp = torch.cat(
             [
@@ -176,7 +177,6 @@ class HMMLanguage(Language):
         Returns a :class:`sims.metrics.MeanEstimate` (exact sampling, exact log-probabilities; the only
         error is Monte Carlo error).
         """
-        from sims.metrics import mean_estimate
 
         values = []
         remaining = check_positive_int(num_samples, "num_samples", minimum=2)

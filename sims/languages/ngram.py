@@ -24,10 +24,12 @@ import math
 
 import torch
 
+from sims.categorical import sample_categorical
 from sims.inference.chain import BlockTransition, LexTables, LiftedChain, log_matmul_exp, min_positive_log
 from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
-from sims.sampling.categorical import sample_categorical
+from sims.languages.hmm import HMMChain
+from sims.languages.markov import stationary_distribution
 from sims.validation import (
     InvalidDistributionError,
     as_float64,
@@ -198,8 +200,6 @@ class NGramLanguage(Language):
     def chain(self) -> LiftedChain:
         if self._chain is None:
             if self.order == 1:
-                from sims.languages.hmm import HMMChain
-
                 one = torch.ones((1, 1), dtype=torch.float64, device=self.device)
                 self._chain = HMMChain(one[0], one, self.transition)
             else:
@@ -300,7 +300,6 @@ class NGramLanguage(Language):
 
     def stationary_context_law(self) -> torch.Tensor:
         """Stationary law of the lifted chain over contexts (error if it is not unique)."""
-        from sims.languages.random import stationary_distribution
 
         V, k = self.vocab_size, self.order - 1
         if k == 0:

@@ -8,12 +8,12 @@ Dirichlet(concentration) weights on those, so the language has real zeros in its
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from sims.languages.hmm import HMMLanguage
+from sims.languages.markov import stationary_distribution
 from sims.languages.ngram import NGramLanguage
-from sims.validation import InvalidDistributionError, check_positive_int
+from sims.validation import check_positive_int
 
 
 def dirichlet_rows(
@@ -33,28 +33,6 @@ def dirichlet_rows(
         w = np.maximum(w, np.finfo(float).tiny)
         out[i, cols] = w / w.sum()
     return out
-
-
-def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
-    r"""The unique stationary law :math:`\pi = \pi A` of a row-stochastic matrix.
-
-    Raises :class:`InvalidDistributionError` if the stationary law is not unique (the chain has several
-    closed classes), naming the dimension of the eigenspace.
-    """
-    A = transition.detach().cpu().double().numpy()
-    S = A.shape[0]
-    ns = scipy.linalg.null_space(A.T - np.eye(S), rcond=tol)
-    if ns.shape[1] != 1:
-        raise InvalidDistributionError(
-            f"the chain has a {ns.shape[1]}-dimensional space of stationary laws (not irreducible); "
-            "choose another seed or a larger support_size"
-        )
-    pi = ns[:, 0]
-    pi = pi / pi.sum()
-    if (pi < -1e-10).any():
-        raise InvalidDistributionError("stationary vector has negative entries beyond rounding")
-    pi = np.clip(pi, 0.0, None)
-    return torch.as_tensor(pi / pi.sum(), dtype=torch.float64)
 
 
 def random_ngram(

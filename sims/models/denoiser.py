@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from sims.categorical import sample_from_log_probs
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.models.transformer import TransformerNet
-from sims.sampling.categorical import sample_from_log_probs
 from sims.validation import check_positive_int, check_tokens
 
 

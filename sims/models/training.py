@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from sims.categorical import make_generator
 from sims.metrics import mean_estimate
 from sims.models.denoiser import ARModel, ModelDenoiser
 from sims.models.measure import (
@@ -56,7 +57,6 @@ from sims.models.objectives import (
 )
 from sims.models.transformer import TransformerConfig, TransformerNet
 from sims.registry import make_language
-from sims.sampling.categorical import make_generator
 from sims.sweep import cell_seed
 from sims.validation import check_positive_int
 

@@ -25,6 +25,7 @@ from typing import Literal
 
 import torch
 
+from sims.categorical import Precision, sample_categorical, sample_from_log_probs
 from sims.denoisers.base import Denoiser
 from sims.sampling.base import (
     CachedDenoiser,
@@ -36,7 +37,6 @@ from sims.sampling.base import (
     masked_positions,
     reveal_values,
 )
-from sims.sampling.categorical import Precision, sample_categorical, sample_from_log_probs
 from sims.schedules import Schedule, get_schedule, time_grid
 
 

@@ -50,7 +50,9 @@ from dataclasses import dataclass
 
 import torch
 
+from sims.categorical import sample_categorical, sample_from_log_probs
 from sims.denoisers.base import Denoiser
+from sims.enumeration import all_sequences, sequence_index
 from sims.sampling.base import (
     CachedDenoiser,
     Sampler,
@@ -60,7 +62,6 @@ from sims.sampling.base import (
     masked_positions,
     reveal_values,
 )
-from sims.sampling.categorical import sample_categorical, sample_from_log_probs
 from sims.sampling.stepping import check_temperature, tempered
 from sims.validation import check_positive_int
 
@@ -253,7 +254,6 @@ def corrector_round_kernel(corrector: RemaskCorrector, denoiser: Denoiser, lengt
     Row x is the law after one round started from the full sequence x (index order of
     :func:`sims.exact.all_sequences`). Rows of impossible sequences use the denoiser's fallback.
     """
-    from sims.exact import all_sequences, sequence_index
 
     V = denoiser.vocab_size
     if V**length > 4096:

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import torch
+from tqdm.auto import tqdm
 
+from sims.categorical import Precision, check_precision
 from sims.denoisers.base import Denoiser
-from sims.sampling.categorical import Precision, check_precision
 from sims.validation import check_positive_int
 
 #: Scores (confidence, margin, entropy) are rounded to this many fractional bits before ranking, so
@@ -348,8 +349,6 @@ class Sampler(ABC):
         parts = []
         starts = range(0, num_samples, batch_size)
         if progress:
-            from tqdm.auto import tqdm
-
             starts = tqdm(starts, desc=self.name, leave=False)
         for start in starts:
             b = min(batch_size, num_samples - start)

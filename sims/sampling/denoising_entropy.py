@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sims.categorical import sample_categorical
 from sims.denoisers.base import Denoiser
 from sims.exact import sequence_index
 from sims.sampling.base import SCORE_BITS, Sampler, SampleResult, entropy_of_log_probs
-from sims.sampling.categorical import sample_categorical
 from sims.sampling.stepping import SteppedSampler
 from sims.validation import check_positive_int
 

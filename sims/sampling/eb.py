@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import torch
 
+from sims.categorical import Precision
 from sims.sampling.base import (
     SCORE_BITS,
     check_tie_break,
@@ -44,7 +45,6 @@ from sims.sampling.base import (
     reveal_values,
     selection_law,
 )
-from sims.sampling.categorical import Precision
 from sims.sampling.stepping import (
     RunState,
     SteppedSampler,

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import torch
 
+from sims.categorical import Precision
 from sims.sampling.base import check_tie_break, rank_positions, reveal_values, selection_law
-from sims.sampling.categorical import Precision
 from sims.sampling.stepping import (
     RunState,
     SteppedSampler,

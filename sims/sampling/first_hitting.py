@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
 from sims.sampling.base import (
     CachedDenoiser,
@@ -27,7 +28,6 @@ from sims.sampling.base import (
     rank_positions,
     reveal_values,
 )
-from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.schedules import get_schedule
 
 

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 
 import torch
 
+from sims.categorical import Precision, sample_from_log_probs
 from sims.sampling.base import (
     check_steps,
     check_tie_break,
@@ -52,7 +53,6 @@ from sims.sampling.base import (
     reveal_values,
     top_count_sets,
 )
-from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.sampling.stepping import RunState, SteppedSampler, tempered
 from sims.schedules import get_schedule, time_grid
 from sims.validation import check_positive_int

@@ -65,9 +65,10 @@ from typing import Literal
 
 import torch
 
+from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
+from sims.enumeration import sequence_index
 from sims.sampling.base import commit_reveals, masked_positions, reveal_values
-from sims.sampling.categorical import Precision, sample_from_log_probs
 from sims.sampling.stepping import RunState, SteppedSampler, check_temperature, tempered
 from sims.schedules import get_schedule, time_grid
 from sims.validation import check_positive_int
@@ -441,7 +442,6 @@ def final_sequence_law(
     left = float(state_law[~full].sum())
     if left > atol:
         raise AssertionError(f"{left} probability left on partially masked states")
-    from sims.exact import sequence_index
 
     out = torch.zeros(vocab_size**length, dtype=torch.float64)
     out.index_add_(0, sequence_index(states[full], vocab_size), state_law[full])

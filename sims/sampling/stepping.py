@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sims.categorical import sample_from_log_probs
 from sims.denoisers.base import Denoiser
-from sims.sampling.base import CachedDenoiser, Sampler, SampleResult, Trace
+from sims.sampling.base import CachedDenoiser, Sampler, SampleResult, Trace, commit_reveals, rank_positions
 
 
 @dataclass
@@ -131,8 +132,6 @@ def ranked_reveal_step(sampler, state: RunState, k: int, generator: torch.Genera
 
     ``sampler`` provides ``precision``, ``temperature``, ``tie_break`` and ``candidates(x, V)``.
     """
-    from sims.sampling.base import commit_reveals, rank_positions
-    from sims.sampling.categorical import sample_from_log_probs
 
     V = state.vocab_size
     masked = state.x == V

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence, total_variation
 from sims.languages.formal import dyck_language, parity_language
@@ -25,7 +26,6 @@ from sims.sampling.any_process import (
     parity_reduction_controls,
     run_any_process,
 )
-from sims.sampling.categorical import make_generator
 from sims.sampling.eb import EBSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.sims.adaptive_helpers import P_MIN, chi_square_pvalue

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import stats
 
-from sims.sampling.categorical import (
+from sims.categorical import (
     float32_gumbel_race_probability,
     make_generator,
     sample_categorical,

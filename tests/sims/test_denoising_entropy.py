@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.random import random_hmm
 from sims.sampling.base import entropy_of_log_probs
-from sims.sampling.categorical import make_generator
 from sims.sampling.denoising_entropy import (
     EntropySMCSampler,
     best_of_n,

@@ -11,12 +11,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.formal import parity_language
 from sims.languages.random import random_hmm, random_ngram
 from sims.sampling.base import entropy_of_log_probs
-from sims.sampling.categorical import make_generator
 from sims.sampling.eb import EBSampler, eb_select, proxy_scores, quantize
 from tests.sims.adaptive_helpers import P_MIN, chi_square_pvalue
 from tests.strategies import tiny_ngrams

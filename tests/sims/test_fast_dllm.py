@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.random import random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from sims.sampling.fast_dllm import FastDLLMSampler, fast_dllm_select
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.sims.adaptive_helpers import P_MIN, chi_square_pvalue

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint, sequence_index
 from sims.languages.formal import DFALanguage, dyck_language, mod_sum_language, parity_language
-from sims.sampling.categorical import make_generator
 from tests.sims.adaptive_helpers import P_MIN, chi_square_pvalue
 
 

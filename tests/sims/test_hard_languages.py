@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.exact import exact_log_joint
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
-from sims.languages.random import stationary_distribution
-from sims.sampling.categorical import make_generator
+from sims.languages.markov import stationary_distribution
 
 
 @pytest.mark.parametrize("V", [2, 3, 8])

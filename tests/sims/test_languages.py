@@ -8,9 +8,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.exact import all_sequences, exact_log_joint
 from sims.languages import HMMLanguage, NGramLanguage, random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from sims.validation import InvalidDistributionError
 from tests.helpers import chi_square_pvalue
 from tests.strategies import tiny_hmms, tiny_languages, tiny_ngrams

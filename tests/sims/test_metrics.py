@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.languages import NGramLanguage, random_hmm
@@ -22,7 +23,6 @@ from sims.metrics import (
     teacher_forced_log_likelihood,
 )
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.strategies import tiny_languages
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import all_sequences, exact_sampler_law
 from sims.metrics import evaluate_samples
@@ -38,7 +39,6 @@ from sims.models.objectives import (
 )
 from sims.models.training import VALIDATION_SEED
 from sims.registry import SAMPLERS, make_language, make_sampler
-from sims.sampling.categorical import make_generator
 from sims.sweep import cell_seed
 from theory import variance as tv
 

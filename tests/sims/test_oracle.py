@@ -7,11 +7,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint
 from sims.languages import NGramLanguage, random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from sims.validation import ImpossibleEvidenceError
 from tests.strategies import tiny_languages
 

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law
 from sims.languages.random import random_ngram
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.remdm import (
     ReMDMSampler,
     all_states,

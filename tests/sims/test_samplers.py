@@ -8,13 +8,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint, exact_sampler_law, sequence_index
 from sims.languages import NGramLanguage, random_hmm, random_ngram
 from sims.metrics import teacher_forced_log_likelihood
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler, dream_counts, llada_counts, schedule_counts
 from tests.helpers import chi_square_pvalue

@@ -12,11 +12,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law
 from sims.languages import random_ngram
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
 from sims.schedules import (

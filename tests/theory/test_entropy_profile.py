@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.languages.hard import pair_copy_language
 from sims.languages.random import random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from tests.strategies import tiny_languages, tiny_ngrams
 from theory.entropy_profile import (
     TabulatedProfile,

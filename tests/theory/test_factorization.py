@@ -14,12 +14,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.random import random_ngram
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.strategies import tiny_languages
 from theory.entropy_profile import ngram_profile, profile_by_enumeration

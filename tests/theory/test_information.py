@@ -6,9 +6,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.languages.random import random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from tests.strategies import tiny_hmms, tiny_languages, tiny_ngrams
 from theory.information import (
     conditional_entropy,

@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint, exact_sampler_law
 from sims.languages import random_hmm, random_ngram
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
 from sims.schedules import (
     BetaCDFSchedule,

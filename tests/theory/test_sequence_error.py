@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
 from sims.metrics import exact_law_metrics
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.categorical import make_generator
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from theory.entropy_profile import ngram_profile, profile_by_enumeration
 from theory.factorization import expected_kl_for_sampler, sampler_weights

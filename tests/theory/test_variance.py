@@ -18,12 +18,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sims.categorical import make_generator
 from sims.denoisers.base import DenoiserOutput, carry_over
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import BruteForceDenoiser, exact_log_joint
 from sims.languages.random import random_hmm, random_ngram
-from sims.sampling.categorical import make_generator
 from tests.strategies import tiny_languages
 from theory import variance as tv
 

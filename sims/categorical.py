@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 
 Precision = Literal["float64", "float32_gumbel"]
@@ -94,7 +95,6 @@ def float32_gumbel_race_probability(weight: float) -> float:
     The ratio of the two measures the truncation bias (Zheng et al., arXiv 2409.02908): it is close to 1
     for :math:`w \gtrsim 10^{-5}` and collapses for :math:`w \lesssim 10^{-7}`.
     """
-    import numpy as np
 
     if not weight > 0:
         raise ValueError(f"weight must be > 0, got {weight}")

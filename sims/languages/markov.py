@@ -1,0 +1,31 @@
+"""Linear algebra of Markov chains used by the languages: the stationary law of a transition matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from sims.validation import InvalidDistributionError
+
+
+def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
+    r"""The unique stationary law :math:`\pi = \pi A` of a row-stochastic matrix.
+
+    Raises :class:`InvalidDistributionError` if the stationary law is not unique (the chain has several
+    closed classes), naming the dimension of the eigenspace.
+    """
+    A = transition.detach().cpu().double().numpy()
+    S = A.shape[0]
+    ns = scipy.linalg.null_space(A.T - np.eye(S), rcond=tol)
+    if ns.shape[1] != 1:
+        raise InvalidDistributionError(
+            f"the chain has a {ns.shape[1]}-dimensional space of stationary laws (not irreducible); "
+            "choose another seed or a larger support_size"
+        )
+    pi = ns[:, 0]
+    pi = pi / pi.sum()
+    if (pi < -1e-10).any():
+        raise InvalidDistributionError("stationary vector has negative entries beyond rounding")
+    pi = np.clip(pi, 0.0, None)
+    return torch.as_tensor(pi / pi.sum(), dtype=torch.float64)
