@@ -5,7 +5,7 @@ and 2b' > b), with quadrature spot checks; plus the optimal alpha* = sin^2(pi/2 
 unweighted energies of common schedules (finite: sin^2 = pi^2, smoothstep = 9 ln 3; the others diverge
 logarithmically, shown by their truncated energies on [eps, 1 - eps]).
 
-Energy definitions of the paper are reconstructions (see theory/energy.py); EP time (s = 0 all masked).
+Energy definitions of the paper are reconstructions (see theory/energy/); EP time (s = 0 all masked).
 Data: energy_landscape.json beside the PNG.
 """
 

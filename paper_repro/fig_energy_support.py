@@ -4,7 +4,7 @@ that C_1 = E_k/E_c depends only on n and d; brute force gives C_k = sum of m(z) 
 probability, which equals n (d+1)^(n-1) only for full support. Languages with zeros in their support have a
 smaller C_1 (the minimizer claim is unaffected: the ratio does not depend on alpha or gamma).
 
-Energy definitions are reconstructions (see theory/energy.py). Data: energy_support.json beside the PNG.
+Energy definitions are reconstructions (see theory/energy/). Data: energy_support.json beside the PNG.
 """
 
 from __future__ import annotations
