@@ -34,8 +34,13 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+#: The suite's one encoding of non-finite floats in JSON files (strict JSON has no inf or nan).
+NONFINITE_STRINGS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
 def _jsonable(obj: Any) -> Any:
-    """Make floats JSON-safe (inf/nan as strings) and convert tuples/dataclass dicts recursively."""
+    """Make floats JSON-safe (inf/nan as the strings ``"inf"``, ``"-inf"``, ``"nan"``) and convert tuples
+    and numpy/torch scalars recursively."""
     if isinstance(obj, float):
         if math.isnan(obj):
             return "nan"
@@ -59,6 +64,40 @@ def _restore(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_restore(v) for v in obj]
     return obj
+
+
+def encode_json(obj: Any, **dumps_kwargs) -> str:
+    """Strict JSON text of ``obj`` with non-finite floats encoded as :data:`NONFINITE_STRINGS`."""
+    return json.dumps(_jsonable(obj), allow_nan=False, **dumps_kwargs)
+
+
+def write_json(path: str | os.PathLike, obj: Any, **dumps_kwargs) -> Path:
+    """Write ``obj`` as strict JSON (see :func:`encode_json`), atomically; returns the path."""
+    path = Path(path)
+    atomic_write_text(path, encode_json(obj, **{"indent": 1, **dumps_kwargs}))
+    return path
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"bare {name} is not strict JSON")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a strict JSON file written by the suite, decoding ``"inf"``/``"-inf"``/``"nan"`` to floats.
+
+    A missing, truncated or non-strict file raises ``ValueError`` naming the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    try:
+        return _restore(json.loads(text, parse_constant=_reject_constant))
+    except ValueError as exc:
+        raise ValueError(
+            f"{path} is not a valid strict JSON file ({exc}); delete it or regenerate it"
+        ) from exc
 
 
 class ResultStore:

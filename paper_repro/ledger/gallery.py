@@ -1,0 +1,145 @@
+"""``figures/README.md``: the gallery, generated from the figure declarations, the claims and the data.
+
+The gallery is a pure function of the files in the output folder (figure data, ``timings_<preset>.json``
+and ``provenance_<preset>.json``) and of the declarations in the code, so a test can regenerate it and
+compare it with the committed file. Nothing in it is typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from paper_repro.ledger.data import FigureDataFolder, MissingFigureData, preset_suffix
+from paper_repro.ledger.model import Claim, FigureSpec, Verdict
+from paper_repro.ledger.registry import CLAIMS, compute_verdicts
+
+VERDICT_MARK = {
+    "holds": "holds",
+    "contradicted": "**contradicted**",
+    "qualified": "*qualified*",
+    "unverifiable": "unverifiable",
+    "not covered": "not covered",
+}
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _check_label(claim: Claim) -> str:
+    if claim.kind in ("exact", "monte carlo"):
+        return "exact" if claim.exact else "Monte Carlo"
+    return f"exact ({claim.kind})"
+
+
+def _runtime(data: FigureDataFolder, preset: str, name: str) -> str:
+    try:
+        seconds = data.file(f"timings_{preset}.json")["seconds"].get(name)
+    except MissingFigureData:
+        return "—"
+    return "—" if seconds is None else f"{seconds:.0f} s"
+
+
+def _provenance(data: FigureDataFolder, preset: str) -> dict:
+    try:
+        return data.file(f"provenance_{preset}.json")
+    except MissingFigureData:
+        return {}
+
+
+def summary_table(
+    specs: Sequence[FigureSpec],
+    claims: dict[str, Claim],
+    verdicts: dict[str, Verdict],
+    data: FigureDataFolder,
+    preset: str,
+) -> list[str]:
+    """One row per claim: claim, paper, verdict, key number, exact or Monte Carlo, figure, runtime."""
+    figure_of = {c: s.name for s in specs for c in s.claims}
+    lines = [
+        "| claim | paper | verdict | key number | check | figure | runtime |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cid, claim in claims.items():
+        v = verdicts[cid]
+        fig = figure_of.get(cid) or (claim.figures[0] if claim.figures else "")
+        paper = claim.paper + (f", {claim.where}" if claim.where else "")
+        lines.append(
+            f"| {_cell(claim.statement)} (`{cid}`) | {_cell(paper)} | {VERDICT_MARK[v.status]} | "
+            f"{_cell(v.key_number)} | {_check_label(claim)} | "
+            f"{f'[{fig}](#{fig})' if fig else '—'} | {_runtime(data, preset, fig) if fig else '—'} |"
+        )
+    return lines
+
+
+def figure_card(
+    spec: FigureSpec,
+    claims: dict[str, Claim],
+    verdicts: dict[str, Verdict],
+    data: FigureDataFolder,
+    preset: str,
+    provenance: dict,
+) -> list[str]:
+    png = f"{spec.name}{preset_suffix(preset)}.png"
+    lines = [f"### {spec.name}", "", f"**{spec.title}**", "", f"![{spec.name}]({png})", ""]
+    lines += [f"*Caption.* {spec.caption}", "", f"*What it shows.* {spec.shows}", ""]
+    if spec.claims:
+        lines.append("*Claims.*")
+        lines.append("")
+        for cid in spec.claims:
+            claim, v = claims[cid], verdicts[cid]
+            lines.append(
+                f"- `{cid}` — {claim.statement} ({claim.paper}{', ' + claim.where if claim.where else ''}; "
+                f"provenance: {claim.provenance}): {VERDICT_MARK[v.status]}, {v.key_number}. {v.detail}".rstrip()
+            )
+        lines.append("")
+    if spec.caveats:
+        lines.append("*Caveats.*")
+        lines.append("")
+        lines += [f"- {c}" for c in spec.caveats]
+        lines.append("")
+    stamp = [
+        f"commit {provenance.get('commit', 'unknown')}",
+        f"preset {preset}",
+        f"threads {provenance.get('threads', 'unknown')}",
+        f"oracle fallback {spec.oracle_fallback or 'not used'}",
+        f"runtime {_runtime(data, preset, spec.name)}",
+        f"data `{spec.main_data_file.replace('.json', preset_suffix(preset) + '.json')}`",
+    ]
+    lines += [f"<sub>{' · '.join(stamp)}</sub>", ""]
+    return lines
+
+
+def render_gallery(
+    specs: Sequence[FigureSpec], folder: str | Path, preset: str, claims: dict[str, Claim] | None = None
+) -> str:
+    """The gallery markdown for the figures ``specs`` whose outputs lie in ``folder``."""
+    claims = CLAIMS if claims is None else claims
+    for spec in specs:
+        unknown = [c for c in spec.claims if c not in claims]
+        if unknown:
+            raise ValueError(f"figure {spec.name} declares unknown claims {unknown}")
+    data = FigureDataFolder(folder, preset_suffix(preset))
+    verdicts = compute_verdicts(data, claims)
+    provenance = _provenance(data, preset)
+    counts = {s: sum(v.status == s for v in verdicts.values()) for s in VERDICT_MARK}
+    lines = [
+        "# Figure gallery and claims ledger",
+        "",
+        "Generated by `python -m paper_repro` from the figure data in this folder; do not edit by hand. "
+        "Every verdict and key number below is computed from the data files beside the figures "
+        "(`paper_repro/ledger/`).",
+        "",
+        "Verdicts: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(verdicts)} claims).",
+        "",
+        "## Claims",
+        "",
+        *summary_table(specs, claims, verdicts, data, preset),
+        "",
+        "## Figures",
+        "",
+    ]
+    for spec in specs:
+        lines += figure_card(spec, claims, verdicts, data, preset, provenance)
+    return "\n".join(lines).rstrip() + "\n"

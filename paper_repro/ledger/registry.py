@@ -1,0 +1,40 @@
+"""The claims registry: every claim of every topic module, by id.
+
+Topic modules (``paper_repro/ledger/claims_<topic>.py``) each define ``CLAIMS: list[Claim]``; add a new
+topic by importing it in :data:`TOPICS`. Verdicts are computed from figure data by
+:func:`compute_verdicts`; a claim whose figure data is missing gets ``not covered`` with the reason.
+"""
+
+from __future__ import annotations
+
+from paper_repro.ledger import claims_energy
+from paper_repro.ledger.data import FigureDataFolder, MissingFigureData
+from paper_repro.ledger.model import Claim, Verdict
+
+#: Topic modules, in gallery order.
+TOPICS = (claims_energy,)
+
+
+def _collect() -> dict[str, Claim]:
+    out: dict[str, Claim] = {}
+    for topic in TOPICS:
+        for claim in topic.CLAIMS:
+            if claim.id in out:
+                raise ValueError(f"duplicate claim id {claim.id!r} in {topic.__name__}")
+            out[claim.id] = claim
+    return out
+
+
+#: Every registered claim, by id.
+CLAIMS: dict[str, Claim] = _collect()
+
+
+def compute_verdicts(data: FigureDataFolder, claims: dict[str, Claim] | None = None) -> dict[str, Verdict]:
+    """The verdict of every claim from the data in ``data`` (missing data -> ``not covered``)."""
+    out = {}
+    for cid, claim in (claims or CLAIMS).items():
+        try:
+            out[cid] = claim.verdict(data)
+        except MissingFigureData as exc:
+            out[cid] = Verdict("not covered", "—", f"figure data missing: {exc}")
+    return out
