@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.metrics import evaluate_samples, mean_estimate, order_conditional_data_nll
 from sims.models.experiments import QUALITY_SUITES, run_configs
@@ -73,8 +75,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     cells = [(d, s, k) for d in denoisers for s in suite.samplers for k in suite.steps if k <= L]
     todo = [c for c in cells if f"{c[0]}|{c[1]}|K={c[2]}" not in store]
     if progress:
-        from tqdm.auto import tqdm
-
         todo = tqdm(todo, desc="quality cells")
     for name, sampler_name, k in todo:
         key = f"{name}|{sampler_name}|K={k}"

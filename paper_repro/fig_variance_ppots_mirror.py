@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
@@ -103,8 +104,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     curves = []
     it = range(cfg["replicates"])
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(it, desc="pre-estimate replicates", leave=False)
     for r in it:
         g = make_generator(cell_seed(f"ppots-pre|{preset}", r))

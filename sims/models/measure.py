@@ -46,6 +46,7 @@ from sims.estimators import (
     mirror_covariance_map,
     optimal_time_sampler,
 )
+from sims.exact import all_sequences, exact_log_joint
 from sims.languages.base import Language
 from sims.metrics import MeanEstimate, mean_estimate
 from sims.models.denoiser import ARModel
@@ -137,8 +138,6 @@ def ar_nll(model: ARModel, x: torch.Tensor) -> MeanEstimate:
 @torch.no_grad()
 def exact_ar_nll(language: Language, model: ARModel, length: int) -> dict:
     """Exact :math:`E_q[-\\log p_\\theta(x)]/L` over the enumerated support, entropy and gap."""
-    from sims.exact import all_sequences, exact_log_joint
-
     lj = exact_log_joint(language, length).cpu()
     sup = torch.isfinite(lj)
     x = all_sequences(language.vocab_size, length)[sup]
