@@ -23,6 +23,7 @@ import json
 import statistics
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from sims.models.experiments import TRAINING_SUITES, run_configs, summary_row
@@ -89,7 +90,6 @@ def _by_method(runs):
 
 
 def _plot(data: dict, path: Path) -> Path:
-    import matplotlib.pyplot as plt
 
     groups = _by_method(data["runs"])
     with house_style():

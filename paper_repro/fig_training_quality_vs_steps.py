@@ -20,6 +20,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
+
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.metrics import evaluate_samples, mean_estimate, order_conditional_data_nll
@@ -73,8 +76,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     cells = [(d, s, k) for d in denoisers for s in suite.samplers for k in suite.steps if k <= L]
     todo = [c for c in cells if f"{c[0]}|{c[1]}|K={c[2]}" not in store]
     if progress:
-        from tqdm.auto import tqdm
-
         todo = tqdm(todo, desc="quality cells")
     for name, sampler_name, k in todo:
         key = f"{name}|{sampler_name}|K={k}"
@@ -110,7 +111,6 @@ def _exp(v):
 
 
 def _plot(rows, suite, h, path):
-    import matplotlib.pyplot as plt
 
     samplers = list(suite.samplers)
     names = list(dict.fromkeys(r["denoiser"] for r in rows if r["sampler"] != "autoregressive"))

@@ -22,10 +22,22 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
+from sims.estimators import (
+    MaskSizeMoments,
+    UniformTime,
+    decompose_k_estimator,
+    decompose_time_estimator,
+    mask_loss_table,
+    mask_size_moments,
+    optimal_time_sampler,
+    paper_grid,
+    proposal_curve,
+)
 from sims.models.cache import get_trained
 from sims.models.experiments import TRAINING_SUITES
 from sims.plotting import house_style, save_figure
@@ -55,29 +67,29 @@ PRESETS = {
 }
 
 
-def estimator_table(mom: tv.MaskSizeMoments, eps: float, strata: int, epr_starts: int) -> list[dict]:
+def estimator_table(mom: MaskSizeMoments, eps: float, strata: int, epr_starts: int) -> list[dict]:
     """Exact decomposition of every estimator for one denoiser's moments."""
-    grid = tv.paper_grid(70)
-    epr = tv.fit_epr(grid, tv.proposal_curve(mom, eps, grid, "paper"), n_starts=epr_starts, seed=0)
+    grid = paper_grid(70)
+    epr = tv.fit_epr(grid, proposal_curve(mom, eps, grid, "paper"), n_starts=epr_starts, seed=0)
     specs = [
-        ("standard (uniform t)", tv.UniformTime(), "single"),
-        ("P-POTS optimal p*", tv.optimal_time_sampler(mom, eps), "single"),
-        ("P-POTS paper curve", tv.optimal_time_sampler(mom, eps, "paper"), "single"),
+        ("standard (uniform t)", UniformTime(), "single"),
+        ("P-POTS optimal p*", optimal_time_sampler(mom, eps), "single"),
+        ("P-POTS paper curve", optimal_time_sampler(mom, eps, "paper"), "single"),
         ("EPR fit on [0,1]", epr.full_support_sampler(), "single"),
         ("EPR fit, released grid", epr.released_sampler(), "single"),
-        ("MIRROR", tv.UniformTime(), "mirror"),
-        ("two indep. masks", tv.UniformTime(), "pair"),
-        ("P-POTS* + MIRROR", tv.optimal_time_sampler(mom, eps, masks="mirror"), "mirror"),
+        ("MIRROR", UniformTime(), "mirror"),
+        ("two indep. masks", UniformTime(), "pair"),
+        ("P-POTS* + MIRROR", optimal_time_sampler(mom, eps, masks="mirror"), "mirror"),
     ]
     rows = []
     for name, sampler, masks in specs:
-        d = tv.decompose_time_estimator(mom, eps, sampler, masks, name=name)
+        d = decompose_time_estimator(mom, eps, sampler, masks, name=name)
         rows.append(_row(name, d.A, d.B, d.C, d.total, d.rows_per_example, d.bias))
     st = tv.stratified_time_variance(mom, eps, strata, "independent")
     rows.append(_row(f"stratified t (n={strata})", st.A, st.B, st.C, st.total, 1, rows[0]["bias"]))
-    k = tv.decompose_k_estimator(mom)
+    k = decompose_k_estimator(mom)
     rows.append(_row("exact-k (L/k weight)", k.A, k.B, k.C, k.total, 1, k.bias))
-    ko = tv.decompose_k_estimator(mom, tv.optimal_k_proposal(mom))
+    ko = decompose_k_estimator(mom, tv.optimal_k_proposal(mom))
     rows.append(_row("exact-k, optimal r_k", ko.A, ko.B, ko.C, ko.total, 1, ko.bias))
     return rows
 
@@ -95,9 +107,9 @@ def _row(name, A, B, C, total, rows, bias):
     }
 
 
-def eps_sweep(mom: tv.MaskSizeMoments, eps_grid, epr_starts: int) -> dict:
-    grid = tv.paper_grid(70)
-    epr = tv.fit_epr(grid, tv.proposal_curve(mom, 1e-3, grid, "paper"), n_starts=epr_starts, seed=0)
+def eps_sweep(mom: MaskSizeMoments, eps_grid, epr_starts: int) -> dict:
+    grid = paper_grid(70)
+    epr = tv.fit_epr(grid, proposal_curve(mom, 1e-3, grid, "paper"), n_starts=epr_starts, seed=0)
     out = {
         "eps": list(eps_grid),
         "A": [],
@@ -107,7 +119,7 @@ def eps_sweep(mom: tv.MaskSizeMoments, eps_grid, epr_starts: int) -> dict:
         "ppots_opt": [],
         "epr_fixed": [],
         "slope": tv.a_term_log_slope(mom),
-        "k_form": tv.decompose_k_estimator(mom).total,
+        "k_form": decompose_k_estimator(mom).total,
     }
     epr_sampler = epr.full_support_sampler()
     for e in eps_grid:
@@ -115,7 +127,7 @@ def eps_sweep(mom: tv.MaskSizeMoments, eps_grid, epr_starts: int) -> dict:
         for key in ("A", "B", "C", "total"):
             out[key].append(getattr(d, key))
         out["ppots_opt"].append(tv.optimal_time_variance(mom, e))
-        out["epr_fixed"].append(tv.decompose_time_estimator(mom, e, epr_sampler).total)
+        out["epr_fixed"].append(decompose_time_estimator(mom, e, epr_sampler).total)
     out["eps0"] = tv.uniform_time_closed_form(mom, 0.0).to_dict()
     return out
 
@@ -149,7 +161,7 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     }
     moments = {}
     for name, den in denoisers.items():
-        mom = tv.mask_size_moments(tv.mask_loss_table(lang, den, L))
+        mom = mask_size_moments(mask_loss_table(lang, den, L))
         moments[name] = mom
         data["denoisers"][name] = {
             "estimators": estimator_table(mom, eps, cfg["strata"], cfg["epr_starts"]),
@@ -185,7 +197,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
 
 
 def _plot(data: dict, path: Path) -> Path:
-    import matplotlib.pyplot as plt
 
     with house_style():
         fig, axes = plt.subplots(1, 4, figsize=(17, 5.6), gridspec_kw={"width_ratios": [1, 1, 1, 1.1]})

@@ -21,11 +21,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from tqdm.auto import tqdm
 
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
+from sims.estimators import (
+    UniformTime,
+    conditional_variance,
+    decompose_time_estimator,
+    mask_loss_table,
+    mask_size_moments,
+    mirror_covariance_map,
+    optimal_time_sampler,
+    paper_grid,
+    proposal_curve,
+    rate_moments,
+)
 from sims.models.cache import get_trained
 from sims.models.experiments import TRAINING_SUITES
 from sims.models.objectives import histogram_from_curve
@@ -67,20 +81,20 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     lang = make_language(cfg["language"])
     L, eps = cfg["length"], cfg["eps"]
     oracle = OracleDenoiser(lang)
-    table = tv.mask_loss_table(lang, oracle, L)
-    mom = tv.mask_size_moments(table)
-    grid = tv.paper_grid(cfg["pre"]["b"])
+    table = mask_loss_table(lang, oracle, L)
+    mom = mask_size_moments(table)
+    grid = paper_grid(cfg["pre"]["b"])
     u_plot = np.geomspace(1e-4, 1 - 1e-4, 400)
-    exact_p = tv.optimal_time_sampler(mom, eps)
-    paper_p = tv.optimal_time_sampler(mom, eps, "paper")
-    epr = tv.fit_epr(grid, tv.proposal_curve(mom, eps, grid, "paper"), n_starts=cfg["epr_starts"], seed=0)
+    exact_p = optimal_time_sampler(mom, eps)
+    paper_p = optimal_time_sampler(mom, eps, "paper")
+    epr = tv.fit_epr(grid, proposal_curve(mom, eps, grid, "paper"), n_starts=cfg["epr_starts"], seed=0)
 
     def dec(sampler, masks="single"):
-        d = tv.decompose_time_estimator(mom, eps, sampler, masks)
+        d = decompose_time_estimator(mom, eps, sampler, masks)
         return {"total_per_row": d.total_per_row, "A": d.A, "B": d.B, "C": d.C, "bias": d.bias}
 
     proposals = {
-        "uniform": dec(tv.UniformTime()),
+        "uniform": dec(UniformTime()),
         "exact p*": dec(exact_p),
         "paper curve": dec(paper_p),
         "EPR fit, [0,1]": dec(epr.full_support_sampler()),
@@ -91,8 +105,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     curves = []
     it = range(cfg["replicates"])
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(it, desc="pre-estimate replicates", leave=False)
     for r in it:
         g = make_generator(cell_seed(f"ppots-pre|{preset}", r))
@@ -121,10 +133,10 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ("perturbed oracle (T=1.5, mix 0.05)", PerturbedDenoiser(oracle, 1.5, 0.05)),
         ("trained MDM (standard, seed 0)", get_trained(trained_cfg, progress=progress).denoiser()),
     ):
-        dens[name] = tv.mask_size_moments(tv.mask_loss_table(lang, den, L))
+        dens[name] = mask_size_moments(mask_loss_table(lang, den, L))
     mirror = {}
     for name, m in dens.items():
-        cmap = tv.mirror_covariance_map(m, eps, num_cells=200)
+        cmap = mirror_covariance_map(m, eps, num_cells=200)
         with np.errstate(invalid="ignore"):
             corr = np.nansum(m.prob[:, None] * np.nan_to_num(cmap.corr), 0)
         pos = (m.prob[:, None] * (cmap.cov > 1e-12 * np.abs(cmap.cov).max())).sum(0)
@@ -134,13 +146,13 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             "positive_fraction_by_u": pos.tolist(),
             "fraction_positive": cmap.fraction_positive,
             "by_bin": cmap.fraction_positive_by_bin,
-            "A_single": tv.decompose_time_estimator(m, eps).A,
-            "A_pair": tv.decompose_time_estimator(m, eps, masks="pair").A,
-            "A_mirror": tv.decompose_time_estimator(m, eps, masks="mirror").A,
+            "A_single": decompose_time_estimator(m, eps).A,
+            "A_pair": decompose_time_estimator(m, eps, masks="pair").A,
+            "A_mirror": decompose_time_estimator(m, eps, masks="mirror").A,
         }
     u_mid = (np.arange(200) + 0.5) / 200
-    rm = tv.rate_moments(mom, eps, u_mid, mirror=True)
-    condvar = {k: (mom.prob @ tv.conditional_variance(rm, k)).tolist() for k in ("single", "pair", "mirror")}
+    rm = rate_moments(mom, eps, u_mid, mirror=True)
+    condvar = {k: (mom.prob @ conditional_variance(rm, k)).tolist() for k in ("single", "pair", "mirror")}
     data = {
         "language": cfg["language"],
         "length": L,
@@ -174,7 +186,6 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
 
 
 def _plot(data: dict, path: Path) -> Path:
-    import matplotlib.pyplot as plt
 
     with house_style():
         fig, axes = plt.subplots(1, 4, figsize=(18, 6.2), gridspec_kw={"width_ratios": [1.1, 1.2, 1, 1]})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tqdm.auto import tqdm
+
 from sims.models.cache import get_trained, make_config
 from sims.models.training import TrainedModel
 
@@ -103,8 +105,6 @@ def run_configs(configs, device: str | None = "auto", progress: bool = False) ->
     configs = list(configs)
     it = configs
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(configs, desc="models")
     return [get_trained(c, device=device, progress=False) for c in it]
 

@@ -3,7 +3,7 @@ r"""Measurements on trained networks: validation NELBO / NLL and loss- and gradi
 Validation NELBO (per token, nats)
 ----------------------------------
 * :func:`exact_nelbo`: :math:`E_{x\sim q}[\sum_k \mu_k(x)/k]/L` by enumerating the support and all masks
-  (:func:`theory.variance.mask_loss_table`); exact, small L only.
+  (:func:`sims.estimators.mask_loss_table`); exact, small L only.
 * :func:`mc_nelbo`: on a fixed validation set, every sequence gets, for each k = 1..L, one mask of
   exactly k uniformly chosen positions, and :math:`\sum_k c(x,m_k)/k` is an unbiased estimate of its
   sequence NELBO (exact-k form, stratified over k). The mean over the set is reported with its standard
@@ -19,7 +19,8 @@ per-example gradient,
 
 * total :math:`= \mathrm{tr\,Cov}(G_a)`, A :math:`= E\|G_a - G_{a'}\|^2/2`,
   C :math:`= \mathrm{tr\,Cov}(G_a, G_b)`, B = total - A - C (law of total variance, as in
-  :mod:`theory.variance`; each term is an unbiased estimate, B can come out slightly negative by noise),
+  :mod:`sims.estimators.decomposition`; each term is an unbiased estimate, B can come out slightly
+  negative by noise),
 
 and the same for the scalar loss. Per-example gradients use ``torch.func`` (vmap of grad), accumulated
 in chunks so memory stays bounded. ``per_row`` values multiply by the rows per example (equal-compute
@@ -35,11 +36,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from sims.denoisers.base import Denoiser
-from sims.languages.base import Language
-from sims.metrics import MeanEstimate, mean_estimate
-from sims.models.denoiser import ARModel
-from sims.models.objectives import ROWS_PER_EXAMPLE, MaskedExamples, draw_examples, example_losses
-from theory.variance import (
+from sims.estimators import (
     TimeSampler,
     UniformTime,
     decompose_k_estimator,
@@ -49,6 +46,11 @@ from theory.variance import (
     mirror_covariance_map,
     optimal_time_sampler,
 )
+from sims.exact import all_sequences, exact_log_joint
+from sims.languages.base import Language
+from sims.metrics import MeanEstimate, mean_estimate
+from sims.models.denoiser import ARModel
+from sims.models.objectives import ROWS_PER_EXAMPLE, MaskedExamples, draw_examples, example_losses
 
 
 def exact_nelbo(
@@ -61,7 +63,7 @@ def exact_nelbo(
 ) -> dict:
     """Exact per-token NELBO, the exact entropy H(q)/L and their gap (nats/token), by enumeration.
 
-    With ``eps`` given, also the exact A/B/C decomposition (:mod:`theory.variance`) of the training
+    With ``eps`` given, also the exact A/B/C decomposition (:mod:`sims.estimators`) of the training
     estimators on the denoiser's own conditionals: ``standard``, ``mirror``, ``pair`` (uniform u),
     ``ppots_opt`` / ``ppots_opt_mirror`` (variance-optimal u-density for single / MIRROR masks) and
     ``k_form``, plus the fraction of (x, u) cells where the MIRROR losses correlate positively, and
@@ -136,8 +138,6 @@ def ar_nll(model: ARModel, x: torch.Tensor) -> MeanEstimate:
 @torch.no_grad()
 def exact_ar_nll(language: Language, model: ARModel, length: int) -> dict:
     """Exact :math:`E_q[-\\log p_\\theta(x)]/L` over the enumerated support, entropy and gap."""
-    from sims.exact import all_sequences, exact_log_joint
-
     lj = exact_log_joint(language, length).cpu()
     sup = torch.isfinite(lj)
     x = all_sequences(language.vocab_size, length)[sup]

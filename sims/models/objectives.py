@@ -1,9 +1,9 @@
 r"""MDM training-loss estimators: standard, P-POTS, MIRROR, P-POTS + MIRROR, and two independent masks.
 
-All are the per-token t-form estimator of :mod:`theory.variance` (rate u, mask probability
+All are the per-token t-form estimator of :mod:`sims.estimators` (rate u, mask probability
 :math:`\pi = \varepsilon + (1-\varepsilon)u`, loss :math:`w(u)\,c(x,m)/(L\pi)`, with
 :math:`c(x,m) = \sum_{i\in m} -\log p_\theta(x_i \mid x_{\setminus m})`), unbiased for the per-token
-NELBO up to the exact O(eps) floor bias computed in :mod:`theory.variance`:
+NELBO up to the exact O(eps) floor bias computed in :mod:`sims.estimators.decomposition`:
 
 ============== ================================ ============================= =================
 method          rate u                          masks per example             rows per example
@@ -25,7 +25,7 @@ The P-POTS proposal used in training is :func:`pre_estimate_proposal`: the paper
 :math:`\hat w = \sqrt{\hat g^2 + \hat v}`) turned into a histogram density on the whole of [0, 1]
 (bins centred on the grid points) mixed with ``uniform_mix`` of the uniform law. Deviation from the
 released code, on purpose: full support and exact histogram weights keep the estimator unbiased (the
-released grid sampler is not; see :class:`theory.variance.ReleasedGridTime`).
+released grid sampler is not; see :class:`theory.variance.released_code.ReleasedGridTime`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from theory.variance import HistogramTime, TimeSampler, UniformTime, paper_grid
+from sims.estimators import HistogramTime, TimeSampler, UniformTime, paper_grid
 
 METHODS = ("standard", "ppots", "mirror", "ppots_mirror", "pair")
 ROWS_PER_EXAMPLE = {"standard": 1, "ppots": 1, "mirror": 2, "ppots_mirror": 2, "pair": 2}
@@ -48,7 +48,7 @@ def check_method(method: str) -> str:
 
 
 def mask_scheme(method: str) -> str:
-    """The :mod:`theory.variance` mask scheme of a training method."""
+    """The :mod:`sims.estimators` mask scheme of a training method."""
     return {
         "standard": "single",
         "ppots": "single",

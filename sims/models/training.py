@@ -35,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
 from sims.categorical import make_generator
 from sims.metrics import mean_estimate
@@ -269,8 +270,6 @@ def train(
     n_ex = config.batch_rows // ROWS_PER_EXAMPLE[config.method]
     steps = range(1, config.steps + 1)
     if progress:
-        from tqdm.auto import tqdm
-
         steps = tqdm(steps, desc=config.name(), leave=False)
     net.train()
     for step in steps:

@@ -11,6 +11,15 @@ import torch
 
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
+from sims.estimators import (
+    decompose_time_estimator,
+    mask_loss_table,
+    mask_size_moments,
+    masked_losses,
+    paper_grid,
+    proposal_curve,
+    quadrature_integral,
+)
 from sims.exact import all_sequences, exact_sampler_law
 from sims.metrics import evaluate_samples
 from sims.models import (
@@ -40,7 +49,6 @@ from sims.models.objectives import (
 from sims.models.training import VALIDATION_SEED
 from sims.registry import SAMPLERS, make_language, make_sampler
 from sims.sweep import cell_seed
-from theory import variance as tv
 
 V = 8
 
@@ -173,7 +181,7 @@ def test_example_losses_match_denoiser(lang):
     x = lang.sample(64, 6, make_generator(9))
     ex = draw_examples(x, "mirror", 1e-3, None, V, make_generator(10))
     got = example_losses(net, ex).double()
-    c = torch.stack([tv.masked_losses(den, x, ex.mask[:, r]) for r in range(2)], 1)
+    c = torch.stack([masked_losses(den, x, ex.mask[:, r]) for r in range(2)], 1)
     want = (c * ex.row_weight.double()).sum(1)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
 
@@ -185,12 +193,12 @@ def test_training_estimators_are_unbiased(method):
     L = 3
     net = _net(max_length=L)
     den = ModelDenoiser(net)
-    mom = tv.mask_size_moments(tv.mask_loss_table(lang, den, L))
+    mom = mask_size_moments(mask_loss_table(lang, den, L))
     eps = 1e-2
     sampler = (
-        histogram_from_curve(tv.paper_grid(8), np.linspace(2.0, 1.0, 7), 0.1) if method == "ppots" else None
+        histogram_from_curve(paper_grid(8), np.linspace(2.0, 1.0, 7), 0.1) if method == "ppots" else None
     )
-    exact = tv.decompose_time_estimator(
+    exact = decompose_time_estimator(
         mom, eps, sampler, {"mirror": "mirror", "pair": "pair"}.get(method, "single")
     )
     n = 40_000
@@ -206,22 +214,22 @@ def test_training_estimators_are_unbiased(method):
 
 
 def test_histogram_from_curve_is_a_full_support_density():
-    h = histogram_from_curve(tv.paper_grid(10), np.arange(1, 10, dtype=float), uniform_mix=0.2)
+    h = histogram_from_curve(paper_grid(10), np.arange(1, 10, dtype=float), uniform_mix=0.2)
     assert h.lo == 0.0 and h.hi == 1.0
-    assert abs(tv.quadrature_integral(h.density, 0, 1, breakpoints=h.breakpoints) - 1) < 1e-12
+    assert abs(quadrature_integral(h.density, 0, 1, breakpoints=h.breakpoints) - 1) < 1e-12
     assert float(h.density(np.array([0.0]))[0]) >= 0.2
     with pytest.raises(ValueError):
-        histogram_from_curve(tv.paper_grid(10), np.ones(9), uniform_mix=1.5)
+        histogram_from_curve(paper_grid(10), np.ones(9), uniform_mix=1.5)
 
 
 def test_pre_estimate_curve_consistent_with_exact(lang):
     """The network pre-estimate converges to the exact paper-style curve of the same network."""
     L = 3
     net = _net(max_length=L)
-    mom = tv.mask_size_moments(tv.mask_loss_table(lang, ModelDenoiser(net), L))
+    mom = mask_size_moments(mask_loss_table(lang, ModelDenoiser(net), L))
     x = lang.sample(3000, L, make_generator(13))
     est = pre_estimate_curve(net, x, 1e-3, 6, 20, V, make_generator(14), loss_max=None)
-    np.testing.assert_allclose(est["w"], tv.proposal_curve(mom, 1e-3, est["grid"], "paper"), rtol=0.05)
+    np.testing.assert_allclose(est["w"], proposal_curve(mom, 1e-3, est["grid"], "paper"), rtol=0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,9 +254,9 @@ def test_measured_loss_variance_matches_exact(lang):
     """Nested MC loss variance and its A and C parts against the exact table decomposition."""
     L = 3
     net = _net(max_length=L)
-    mom = tv.mask_size_moments(tv.mask_loss_table(lang, ModelDenoiser(net), L))
+    mom = mask_size_moments(mask_loss_table(lang, ModelDenoiser(net), L))
     eps = 0.05
-    exact = tv.decompose_time_estimator(mom, eps, None, "single")
+    exact = decompose_time_estimator(mom, eps, None, "single")
     m = measure_estimator_variance(
         net, lang.sample(3000, L, make_generator(17)), "standard", eps, None, V, make_generator(18), chunk=500
     )
