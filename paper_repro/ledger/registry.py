@@ -1,7 +1,8 @@
 """The claims registry: every claim of every topic module, by id.
 
-Topic modules (``paper_repro/ledger/claims_<topic>.py``) each define ``CLAIMS: list[Claim]``; add a new
-topic by importing it in :data:`TOPICS`. Verdicts are computed from figure data by
+Topic modules (``paper_repro/ledger/claims_<topic>.py``) each define ``CLAIMS: list[Claim]`` and may
+define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated blocks of the docs,
+:mod:`paper_repro.ledger.docs_check`); add a new topic by importing it in :data:`TOPICS`. Verdicts are computed from figure data by
 :func:`compute_verdicts`; a claim whose figure data is missing gets ``not covered`` with the reason.
 """
 
@@ -27,6 +28,20 @@ def _collect() -> dict[str, Claim]:
 
 #: Every registered claim, by id.
 CLAIMS: dict[str, Claim] = _collect()
+
+
+def _collect_blocks() -> dict:
+    out = {}
+    for topic in TOPICS:
+        for name, fn in getattr(topic, "DOC_BLOCKS", {}).items():
+            if name in out:
+                raise ValueError(f"duplicate generated doc block {name!r} in {topic.__name__}")
+            out[name] = fn
+    return out
+
+
+#: Generators of the docs' generated blocks, by name: ``fn(FigureDataFolder) -> markdown``.
+DOC_BLOCKS = _collect_blocks()
 
 
 def compute_verdicts(data: FigureDataFolder, claims: dict[str, Claim] | None = None) -> dict[str, Verdict]:
