@@ -49,6 +49,7 @@ FIGURE = FigureSpec(
         "variance.syrm_theorem1",
         "variance.syrm_theorem3",
         "variance.syrm_theorem4",
+        "variance.syrm_theorem5",
         "variance.syrm_theorem6",
         "variance.ema_gradient_unchanged",
         "variance.ema_reduces_b",

@@ -148,6 +148,19 @@ def test_isad_is_biased_and_lr_correction_loses_the_always_masked_mass(toy):
     assert lr.mean - std.mean == pytest.approx(-lost, rel=1e-9)
 
 
+def test_independent_pair_is_never_better_at_equal_compute(toy):
+    """Two independent masks (the released HEAD's "MIRROR") halve A exactly and keep B and C, so per row
+    their variance is A + 2B + 2C >= A + B + C: never better than one mask at equal compute. The
+    antithetic MIRROR halves A at least (E Cov <= 0) on this toy."""
+    mom = mask_size_moments(toy[2].masked_loss())
+    single = decompose_time_estimator(mom, 1e-3)
+    pair = decompose_time_estimator(mom, 1e-3, masks="pair")
+    mirror = decompose_time_estimator(mom, 1e-3, masks="mirror")
+    assert pair.total_per_row == pytest.approx(single.A + 2 * single.B + 2 * single.C, rel=1e-12)
+    assert pair.total_per_row >= single.total
+    assert mirror.A <= single.A / 2
+
+
 # ---------------------------------------------------------------------------------------------
 # SyRM
 # ---------------------------------------------------------------------------------------------

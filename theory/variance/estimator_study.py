@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from sims.estimators.decomposition import (
@@ -32,7 +33,14 @@ from theory.variance.gradient import (
 from theory.variance.isad import isad_decomposition, rarest_token
 from theory.variance.parametric import LogLinearDenoiser, gradient_table, log_linear_log_probs
 from theory.variance.stratified import strats_mean_variance
-from theory.variance.syrm import exact_position_table, optimum_shift, syrm_parts, template_log_joint
+from theory.variance.syrm import (
+    exact_position_table,
+    optimum_shift,
+    syrm_parts,
+    template_log_joint,
+    theorem1_brute_force,
+    theorem1_formula,
+)
 
 
 def _abc(d: VarianceDecomposition) -> dict:
@@ -95,7 +103,23 @@ def syrm_study(
                 "optimum_shift": optimum_shift(small, R, C, segment_points=5).to_dict(),
             }
         )
-    return {"response": R, "syntax": C, "prompt": [0], "rows": rows}
+    return {"response": R, "syntax": C, "prompt": [0], "rows": rows, "theorem1": theorem1_check(seed)}
+
+
+def theorem1_check(seed: int, values: int = 6, positions: int = 4, t: float = 0.3) -> dict:
+    """SyRM Thm 1 on a seeded discrete law of Y (``values`` points in R^positions): brute force against the
+    formula with covariances and with correlations in place of rho_ij."""
+    rng = np.random.default_rng(seed)
+    y, p = rng.normal(size=(values, positions)) + 1.0, rng.dirichlet(np.ones(values))
+    mu = p @ y
+    cov = (y - mu).T @ np.diag(p) @ (y - mu)
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    return {
+        "t": t,
+        "brute_force": theorem1_brute_force(y, p, t),
+        "formula_covariance": theorem1_formula(mu, np.diag(cov), cov, t),
+        "formula_correlation": theorem1_formula(mu, np.diag(cov), corr, t),
+    }
 
 
 def control_variate_study(mom: MaskSizeMoments, eps: float, num_bins: int, eta: float) -> dict:
