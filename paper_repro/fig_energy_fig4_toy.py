@@ -31,7 +31,7 @@ FIGURE = FigureSpec(
     "full-support value of App. D.1.",
     shows="The two targets prefer disjoint sets of schedules on the paper's grid with either sampler, as "
     "the figure of the paper claims; both targets have zeros in their support, so the Thm. 3.1 constant "
-    "computed with the paper's full-support sum is wrong for them (2.6x too large for the extremes).",
+    "computed with the paper's full-support sum is wrong for them.",
     claims=("energy.fig4_targets_prefer_different_schedules", "energy.fig4_support_constant"),
     caveats=(
         "The paper shows only histograms; its (a, b) values and count rule are in the image: we evaluate "

@@ -30,7 +30,7 @@ from theory.energy.toy import (
 )
 
 N, STEPS = 5, 3
-SPECS = [schedule_spec(*NAMED["linear"]), schedule_spec(*NAMED["Beta(0.9,0.3)"]), schedule_spec(0.2, 0.7)]
+SPECS = [schedule_spec(*NAMED["Beta(0.9,0.3)"]), schedule_spec(0.2, 0.7)]
 
 
 @pytest.mark.parametrize("target", ["extremes", "two_or_three_a"])
