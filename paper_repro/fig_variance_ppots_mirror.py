@@ -1,55 +1,74 @@
 """P-POTS proposals and MIRROR correlations, exactly (Jia et al., arXiv 2511.18159, Sec. 4.1-4.2).
 
-Figure ``variance_ppots_mirror.png`` (data ``.json``), ``ngram2`` at L = 5, eps = 1e-3:
-
-(a) u-densities: the exact variance-optimal p*(u) ~ sqrt(E_x M2(x,u)); the exact limit of the paper's
-    pre-estimate sqrt(gbar^2 + vbar); the paper's EPR family fitted by us to that curve (the paper's own
-    fitted constants are not used); the Monte Carlo pre-estimate with the paper's setting (15 sequences,
-    grid linspace(1/70, 1-1/70, 69), 15 masks, losses clamped at 10; median and 10-90% band over
-    replicates, each normalised on the grid like the released code).
-(b) exact variance (per row) and exact bias achieved by each proposal: exact curves, and for the Monte
-    Carlo pre-estimates the mean and standard deviation over replicates of (i) the released grid sampler
-    on the raw estimate (StableDLLM HEAD fallback), (ii) the EPR fit used on the released grid
-    (``rebuttal.py``), (iii) our full-support histogram (unbiased).
-(c) MIRROR: q-weighted mean of Corr(l1, l2 | x, u) and the fraction of sequences x with positive
-    covariance, versus u, for the oracle, a perturbed oracle and the trained quick MDM.
-(d) conditional variance E_x Var(estimator | x, u) for one mask, two independent masks and a MIRROR pair.
+Thin module: the computation is :mod:`theory.variance.study`; this file builds the denoisers and the
+seeded generators, calls it, writes ``variance_ppots_mirror.json`` (strict JSON) and draws the PNG.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
-from sims.estimators import (
-    UniformTime,
-    conditional_variance,
-    decompose_time_estimator,
-    mask_loss_table,
-    mask_size_moments,
-    mirror_covariance_map,
-    optimal_time_sampler,
-    paper_grid,
-    proposal_curve,
-    rate_moments,
-)
+from sims.estimators import mask_loss_table, mask_size_moments, paper_grid
 from sims.models.cache import get_trained
 from sims.models.experiments import TRAINING_SUITES
-from sims.models.objectives import histogram_from_curve
-from sims.plotting import house_style, save_figure
+from sims.plot_style import house_style, label_panels, style_for
+from sims.plotting import save_figure
 from sims.registry import make_language
-from sims.results import atomic_write_text
+from sims.results import write_json
 from sims.sweep import cell_seed
-from theory import variance as tv
+from theory.variance.study import (
+    conditional_variance_curves,
+    mirror_summary,
+    ppots_proposals,
+    ppots_replicates,
+    released_head_proposal,
+)
 
 DESCRIPTION = "P-POTS densities (exact, paper curve, EPR fit, MC pre-estimate) and MIRROR correlations"
+
+FIGURE = FigureSpec(
+    name="variance_ppots_mirror",
+    title="P-POTS proposals (exact, paper curve, EPR fit, released code) and MIRROR correlations",
+    caption="ngram2 (V = 8) at L = 5, eps = 1e-3, oracle unless stated. (a) rate densities: the exact "
+    "variance-optimal p*(u) ~ sqrt(E_x M_2(x,u)); the exact limit of the paper's pre-estimate "
+    "sqrt(gbar^2 + vbar); the EPR family fitted by us to it; the Monte Carlo pre-estimate with the paper's "
+    "setting (15 sequences x grid linspace(1/70, 1-1/70, 69) x 15 masks, losses clamped at 10; median and "
+    "10-90% band of the seeded replicates, each normalised on the grid as the released code does). (b) exact "
+    "variance per row and exact bias of each proposal: exact curves, and for the pre-estimates the mean "
+    "+- s.d. over replicates used (i) raw on the released grid sampler (HEAD 27dde34 fallback, with the "
+    "paper's setting and with the HEAD defaults 10 x 30 x 10), (ii) EPR-fitted on the released grid "
+    "(rebuttal.py), (iii) as our unbiased full-support histogram. (c) MIRROR: q-weighted mean "
+    "Corr(l1, l2 | x, u) (solid) and the fraction of sequences with positive covariance (dotted) for three "
+    "denoisers. (d) E_x Var(estimator | x, u) for one mask, two independent masks and a MIRROR pair.",
+    shows="The paper's curve is almost the exact optimum; the released grid sampler (raw or EPR) is "
+    "biased by dropping u < 1/b; an unbiased histogram of the Monte Carlo pre-estimate recovers only a "
+    "small part of the optimal reduction; MIRROR's correlation is negative almost everywhere but not "
+    "pointwise.",
+    claims=(
+        "variance.ppots_paper_curve",
+        "variance.released_ppots_bias",
+        "variance.head_ppots_raw_grid",
+        "variance.pre_estimate_histogram",
+        "variance.mirror_a_factor",
+        "variance.mirror_rho_sign",
+        "variance.head_mirror_is_independent_pair",
+    ),
+    caveats=(
+        "Monte Carlo only in the pre-estimate replicates (seeded); every variance is exact given the "
+        "pre-estimated curve.",
+        "The EPR fit follows the released rebuttal.py constraints (r, q, m >= 1), not the paper's stated "
+        "ranges (r, q >= 0, m > 1).",
+    ),
+    depends_on=("training_curves",),
+)
 
 PRESETS = {
     "quick": {
@@ -59,6 +78,7 @@ PRESETS = {
         "replicates": 8,
         "epr_starts": 5,
         "pre": {"b": 70, "num_x": 15, "num_masks": 15},
+        "head": {"b": 30, "num_x": 10, "num_masks": 10},
     },
     "full": {
         "language": "ngram2",
@@ -67,12 +87,9 @@ PRESETS = {
         "replicates": 40,
         "epr_starts": 20,
         "pre": {"b": 70, "num_x": 15, "num_masks": 15},
+        "head": {"b": 30, "num_x": 10, "num_masks": 10},
     },
 }
-
-
-def _norm_grid(grid, w):
-    return w / np.trapezoid(w, grid)
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
@@ -83,46 +100,36 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     oracle = OracleDenoiser(lang)
     table = mask_loss_table(lang, oracle, L)
     mom = mask_size_moments(table)
-    grid = paper_grid(cfg["pre"]["b"])
     u_plot = np.geomspace(1e-4, 1 - 1e-4, 400)
-    exact_p = optimal_time_sampler(mom, eps)
-    paper_p = optimal_time_sampler(mom, eps, "paper")
-    epr = tv.fit_epr(grid, proposal_curve(mom, eps, grid, "paper"), n_starts=cfg["epr_starts"], seed=0)
+    exact = ppots_proposals(mom, eps, cfg["epr_starts"])
 
-    def dec(sampler, masks="single"):
-        d = decompose_time_estimator(mom, eps, sampler, masks)
-        return {"total_per_row": d.total_per_row, "A": d.A, "B": d.B, "C": d.C, "bias": d.bias}
+    def bar(desc):
+        return (lambda it: tqdm(it, desc=desc, leave=False)) if progress else iter
 
-    proposals = {
-        "uniform": dec(UniformTime()),
-        "exact p*": dec(exact_p),
-        "paper curve": dec(paper_p),
-        "EPR fit, [0,1]": dec(epr.full_support_sampler()),
-        "EPR fit, released grid": dec(epr.released_sampler()),
-    }
-    # Monte Carlo pre-estimates (the paper's procedure) and what they achieve
-    reps = {"raw grid, released sampler": [], "EPR fit, released sampler": [], "histogram [0,1] (ours)": []}
-    curves = []
-    it = range(cfg["replicates"])
-    if progress:
-        it = tqdm(it, desc="pre-estimate replicates", leave=False)
-    for r in it:
-        g = make_generator(cell_seed(f"ppots-pre|{preset}", r))
-        est = tv.pre_estimate_curve(table, eps, grid, cfg["pre"]["num_x"], cfg["pre"]["num_masks"], g)
-        curves.append(_norm_grid(grid, est["w"]))
-        reps["raw grid, released sampler"].append(dec(tv.ReleasedGridTime(grid, est["w"])))
-        fit = tv.fit_epr(grid, est["w"], n_starts=cfg["epr_starts"], seed=r)
-        reps["EPR fit, released sampler"].append(dec(fit.released_sampler()))
-        reps["histogram [0,1] (ours)"].append(dec(histogram_from_curve(grid, est["w"], 0.05)))
-    curves = np.array(curves)
-    rep_summary = {
-        k: {
-            m: (float(np.mean([d[m] for d in v])), float(np.std([d[m] for d in v], ddof=1)))
-            for m in ("total_per_row", "bias")
-        }
-        for k, v in reps.items()
-    }
-    # MIRROR correlation maps and conditional variances
+    pre, head = cfg["pre"], cfg["head"]
+    reps = ppots_replicates(
+        table,
+        mom,
+        eps,
+        pre["b"],
+        pre["num_x"],
+        pre["num_masks"],
+        [make_generator(cell_seed(f"ppots-pre|{preset}", r)) for r in range(cfg["replicates"])],
+        cfg["epr_starts"],
+        progress=bar("pre-estimate replicates"),
+    )
+    head_reps = ppots_replicates(
+        table,
+        mom,
+        eps,
+        head["b"],
+        head["num_x"],
+        head["num_masks"],
+        [make_generator(cell_seed(f"ppots-head|{preset}", r)) for r in range(cfg["replicates"])],
+        cfg["epr_starts"],
+        uses=("raw grid, released sampler", "histogram [0,1] (ours)"),
+        progress=bar("HEAD-default replicates"),
+    )
     trained_cfg = next(
         c
         for c in TRAINING_SUITES[preset].configs()
@@ -134,143 +141,131 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         ("trained MDM (standard, seed 0)", get_trained(trained_cfg, progress=progress).denoiser()),
     ):
         dens[name] = mask_size_moments(mask_loss_table(lang, den, L))
-    mirror = {}
-    for name, m in dens.items():
-        cmap = mirror_covariance_map(m, eps, num_cells=200)
-        with np.errstate(invalid="ignore"):
-            corr = np.nansum(m.prob[:, None] * np.nan_to_num(cmap.corr), 0)
-        pos = (m.prob[:, None] * (cmap.cov > 1e-12 * np.abs(cmap.cov).max())).sum(0)
-        mirror[name] = {
-            "u": cmap.u.tolist(),
-            "mean_corr": corr.tolist(),
-            "positive_fraction_by_u": pos.tolist(),
-            "fraction_positive": cmap.fraction_positive,
-            "by_bin": cmap.fraction_positive_by_bin,
-            "A_single": decompose_time_estimator(m, eps).A,
-            "A_pair": decompose_time_estimator(m, eps, masks="pair").A,
-            "A_mirror": decompose_time_estimator(m, eps, masks="mirror").A,
-        }
-    u_mid = (np.arange(200) + 0.5) / 200
-    rm = rate_moments(mom, eps, u_mid, mirror=True)
-    condvar = {k: (mom.prob @ conditional_variance(rm, k)).tolist() for k in ("single", "pair", "mirror")}
+    samplers = exact["samplers"]
     data = {
         "language": cfg["language"],
         "length": L,
         "eps": eps,
-        "pre_estimate_setting": cfg["pre"],
+        "pre_estimate_setting": pre,
         "replicates": cfg["replicates"],
-        "epr_params_exact_curve": epr.params,
-        "epr_kl": epr.kl,
-        "proposals_exact": proposals,
-        "pre_estimate_replicates": rep_summary,
-        "pre_estimate_replicates_raw": reps,
+        "epr_params_exact_curve": exact["epr"].params,
+        "epr_kl": exact["epr"].kl,
+        "proposals_exact": exact["results"],
+        "pre_estimate_replicates": reps["summary"],
+        "pre_estimate_replicates_raw": reps["raw"],
         "densities": {
             "u": u_plot.tolist(),
-            "exact p*": exact_p.density(u_plot).tolist(),
-            "paper curve": paper_p.density(u_plot).tolist(),
-            "EPR fit": epr.full_support_sampler().density(u_plot).tolist(),
-            "grid": grid.tolist(),
-            "pre_estimate_normalised": curves.tolist(),
+            "exact p*": samplers["exact p*"].density(u_plot).tolist(),
+            "paper curve": samplers["paper curve"].density(u_plot).tolist(),
+            "EPR fit": samplers["EPR fit, [0,1]"].density(u_plot).tolist(),
+            "grid": paper_grid(pre["b"]).tolist(),
+            "pre_estimate_normalised": reps["curves"].tolist(),
         },
-        "mirror": mirror,
-        "conditional_variance": {"u": u_mid.tolist(), **condvar},
+        "mirror": {name: mirror_summary(m, eps) for name, m in dens.items()},
+        "conditional_variance": conditional_variance_curves(mom, eps),
+        "released_head": {
+            "setting": head,
+            "source": "StableDLLM HEAD 27dde34: fit_p_of_t uses the raw grid curve (no EPR), grid "
+            "linspace(1/b, 1-1/b, b-1) with num_samples_t = b = 30, num_samples_x0 = 10, num_samples_xt = 10; "
+            "MIRROR draws its second mask independently (bern2 = torch.rand)",
+            "exact_paper_curve_raw_grid": released_head_proposal(mom, eps, head["b"]),
+            "pre_estimate_replicates": head_reps["summary"],
+            "pre_estimate_replicates_raw": head_reps["raw"],
+        },
         "conventions": {
             "rate": "pi(u) = eps + (1-eps) u",
             "variance": "exact, per row (x rows/example)",
             "mc": "pre-estimate replicates only (seeded)",
         },
     }
-    stem = Path(out_dir) / ("variance_ppots_mirror" + ("" if preset == "quick" else f"_{preset}"))
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(data, indent=1))
+    stem = out_dir / ("variance_ppots_mirror" + ("" if preset == "quick" else f"_{preset}"))
+    write_json(stem.with_suffix(".json"), data)
     return [_plot(data, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
 
-def _plot(data: dict, path: Path) -> Path:
+#: Exact values and Monte Carlo pre-estimates are kinds of result, not entities: two fixed colours.
+EXACT_COLOR, MC_COLOR = "#4c72b0", "#c44e52"
 
+
+def _bar_rows(data: dict) -> list[tuple[str, float, float, float, str]]:
+    """(label, value, s.d., bias, colour) of panel (b)."""
+    exact_c, mc_c = EXACT_COLOR, MC_COLOR
+    rows = [
+        (f"{k} (exact)", v["total_per_row"], 0.0, v["bias"], exact_c)
+        for k, v in data["proposals_exact"].items()
+    ]
+    head = data["released_head"]
+    rows.append(
+        (
+            f"HEAD raw grid b={head['setting']['b']} (exact)",
+            head["exact_paper_curve_raw_grid"]["total_per_row"],
+            0.0,
+            head["exact_paper_curve_raw_grid"]["bias"],
+            exact_c,
+        )
+    )
+    for k, v in data["pre_estimate_replicates"].items():
+        rows.append((f"MC: {k}", v["total_per_row"][0], v["total_per_row"][1], v["bias"][0], mc_c))
+    for k, v in head["pre_estimate_replicates"].items():
+        rows.append(
+            (f"MC HEAD defaults: {k}", v["total_per_row"][0], v["total_per_row"][1], v["bias"][0], mc_c)
+        )
+    return rows
+
+
+def _plot(data: dict, path: Path) -> Path:
     with house_style():
-        fig, axes = plt.subplots(1, 4, figsize=(18, 6.2), gridspec_kw={"width_ratios": [1.1, 1.2, 1, 1]})
+        fig = plt.figure(figsize=(9.6, 8.4), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.15])
+        row = top.subplots(1, 3)
+        axes = [row[0], bottom.subplots(), row[1], row[2]]
         ax = axes[0]
-        d = data["densities"]
-        pe = data["proposals_exact"]
+        d, pe = data["densities"], data["proposals_exact"]
         u = np.array(d["u"])
-        ax.plot(u, d["exact p*"], label=f"exact p* (var/row {pe['exact p*']['total_per_row']:.3g})")
-        ax.plot(
-            u, d["paper curve"], "--", label=f"paper curve, exact ({pe['paper curve']['total_per_row']:.3g})"
-        )
-        ax.plot(u, d["EPR fit"], ":", label=f"EPR fit to it ({pe['EPR fit, [0,1]']['total_per_row']:.3g})")
-        cur = np.array(d["pre_estimate_normalised"])
-        grid = np.array(d["grid"])
-        ax.plot(grid, np.median(cur, 0), color="C3", lw=0.8, label=f"MC pre-estimate, median of {len(cur)}")
-        ax.fill_between(
-            grid,
-            np.quantile(cur, 0.1, 0),
-            np.quantile(cur, 0.9, 0),
-            color="C3",
-            alpha=0.25,
-            label="MC pre-estimate 10-90%",
-        )
-        ax.axhline(1.0, color="k", lw=0.6, label=f"uniform ({pe['uniform']['total_per_row']:.3g})")
+        for key, label, ls in (
+            ("exact p*", r"exact $p^*$", "-"),
+            ("paper curve", "paper curve", "--"),
+            ("EPR fit", "EPR fit", ":"),
+        ):
+            ax.plot(u, d[key], ls, color=style_for(f"density {key}")["color"], label=label)
+        cur, grid = np.array(d["pre_estimate_normalised"]), np.array(d["grid"])
+        mc = MC_COLOR
+        ax.plot(grid, np.median(cur, 0), color=mc, lw=1, label="MC pre-est.")
+        ax.fill_between(grid, np.quantile(cur, 0.1, 0), np.quantile(cur, 0.9, 0), color=mc, alpha=0.25)
+        ax.axhline(1.0, color="k", lw=0.8, label="uniform")
         ax.set_xscale("log")
-        ax.set_xlabel("rate variable u (mask prob. eps + (1-eps) u)")
-        ax.set_ylabel("density p(u)")
-        ax.set_title("(a) P-POTS proposals (oracle)")
-        ax.legend(fontsize=6)
+        ax.set_xlabel(r"rate variable $u$")
+        ax.set_ylabel(r"density $p(u)$")
+        ax.legend(loc="upper right", fontsize=9)
         ax = axes[1]
-        names, vals, errs, biases = [], [], [], []
-        for k, v in pe.items():
-            names.append(f"{k} (exact)")
-            vals.append(v["total_per_row"])
-            errs.append(0)
-            biases.append(v["bias"])
-        for k, v in data["pre_estimate_replicates"].items():
-            names.append(f"MC pre-est.: {k}")
-            vals.append(v["total_per_row"][0])
-            errs.append(v["total_per_row"][1])
-            biases.append(v["bias"][0])
-        y = np.arange(len(names))[::-1]
-        ax.barh(y, vals, xerr=errs, color=["C0"] * len(pe) + ["C3"] * (len(names) - len(pe)), capsize=2)
-        for yi, v, b in zip(y, vals, biases):
-            ax.text(
-                v,
-                yi,
-                f"  {v:.3g}" + (f" (bias {b:+.2g})" if abs(b) > 1e-3 else ""),
-                va="center",
-                fontsize=6.5,
-            )
-        ax.set_yticks(y)
-        ax.set_yticklabels(names, fontsize=7)
-        ax.set_xlim(0, 1.45 * max(vals))
-        ax.set_xlabel("exact variance per row (nats/token)^2; MC: mean +- s.d. over replicates")
-        ax.set_title(f"(b) what each proposal achieves (eps={data['eps']:g})")
+        rows = _bar_rows(data)
+        y = np.arange(len(rows))[::-1]
+        ax.barh(y, [r[1] for r in rows], xerr=[r[2] for r in rows], color=[r[4] for r in rows], capsize=2)
+        for yi, r in zip(y, rows):
+            if abs(r[3]) > 1e-3:
+                ax.text(r[1], yi, f" bias {r[3]:+.3f}", va="center", fontsize=9)
+        ax.axvline(pe["uniform"]["total_per_row"], color="k", lw=0.8)
+        ax.set_yticks(y, [r[0] for r in rows], fontsize=9)
+        ax.set_xlim(0, 1.2 * max(r[1] for r in rows))
+        ax.set_xlabel(r"exact variance per row (nats/token)$^2$")
         ax = axes[2]
-        for i, (name, m) in enumerate(data["mirror"].items()):
-            ax.plot(
-                m["u"],
-                m["mean_corr"],
-                color=f"C{i}",
-                label=f"{name}: E_x corr; A ratio mirror/single {m['A_mirror'] / m['A_single']:.2f}",
-            )
-            ax.plot(
-                m["u"],
-                m["positive_fraction_by_u"],
-                color=f"C{i}",
-                ls=":",
-                label=f"  fraction of x with cov>0 (overall {m['fraction_positive']:.2g})",
-            )
+        for name, m in data["mirror"].items():
+            st = style_for(name)
+            ratio = m["A_mirror"] / m["A_single"]
+            ax.plot(m["u"], m["mean_corr"], color=st["color"], label=f"{name.split(' (')[0]}: {ratio:.2f}")
+            ax.plot(m["u"], m["positive_fraction_by_u"], color=st["color"], ls=":")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel("rate variable u")
-        ax.set_ylabel("correlation / fraction")
-        ax.set_title("(c) MIRROR: Corr(l1, l2 | x, u)")
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
+        ax.set_xlabel(r"rate variable $u$")
+        ax.set_ylabel(r"$E_x\,\mathrm{Corr}(\ell_1,\ell_2\mid x,u)$")
+        ax.legend(loc="lower left", title=r"$A_{\rm MIRROR}/A_{\rm one\ mask}$", title_fontsize=9)
         ax = axes[3]
         cv = data["conditional_variance"]
         for k, lab in (("single", "one mask"), ("pair", "two independent masks"), ("mirror", "MIRROR pair")):
-            ax.plot(cv["u"], cv[k], label=lab)
+            st = style_for("standard" if k == "single" else k)
+            ax.plot(cv["u"], cv[k], color=st["color"], label=lab)
         ax.set_yscale("log")
-        ax.set_xlabel("rate variable u")
-        ax.set_ylabel("E_x Var(estimator | x, u) (oracle)")
-        ax.set_title("(d) masking-pattern variance per example")
-        ax.legend(fontsize=7)
-        fig.suptitle(f"P-POTS and MIRROR, exact ({data['language']}, L={data['length']})")
-        fig.tight_layout()
+        ax.set_xlabel(r"rate variable $u$")
+        ax.set_ylabel(r"$E_x\,\mathrm{Var}(\mathrm{estimator}\mid x,u)$")
+        ax.legend()
+        label_panels(axes)
         return save_figure(fig, path)

@@ -405,3 +405,14 @@ def hmm_information_estimate(
 
 def binary_entropy(p: float) -> float:
     return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log1p(-p))
+
+
+def even_parity_joint(length: int) -> np.ndarray:
+    """Uniform law on the binary strings of even parity, shape ``(2,)*L``: every L - 1 tokens determine
+    the last, so TC = log 2 while sum_i I(X_i; X_-i) = L log 2 (the extreme case of dependence)."""
+    L = int(length)
+    if L < 1:
+        raise ValueError("length must be >= 1")
+    seqs = np.array(list(itertools.product((0, 1), repeat=L)))
+    q = (seqs.sum(1) % 2 == 0).astype(np.float64)
+    return (q / q.sum()).reshape((2,) * L)

@@ -22,8 +22,14 @@ Bounds implemented (:math:`\Sigma I := \sum_i I(X_i; X_{-i})`):
   consequence :math:`\frac{s_{\max} - 1}{L}\Sigma I`; since :math:`s - 1 \le 2^{\lceil\log_2 s\rceil} - 1`
   they imply Theorem 1 for the oracle (:math:`\varepsilon_{\text{train}} = 0`).
 
-Theorem 2 (a matching lower bound with a multi-scale information quantity) is not implemented: the
-sizes and law of its random sets could not be confirmed.
+**Theorem 2** (lower bound; form and constant from two third-party notes, :data:`THEOREM2_PROVENANCE`):
+for some mask schedules :math:`E_M KL \ge \frac{s_{\max}}{16L}\sum_i\sum_{j\ge0}2^{-j}
+E\,I(X_i; X\circ W_j^{(-i)}) + \varepsilon_{\text{train}}` with random sets :math:`W_j^{(-i)}` "of increasing
+size" whose sizes and law are not known. :func:`theorem2_lower_bound` evaluates it, as *our reading*, for
+uniform random sets of sizes :math:`\min(2^j, L-1)`, of sizes :math:`\min(2^j, s_{\max}-1)` (within one
+step), and for the largest value any law can give (:math:`W_j` = all other positions);
+:func:`compare_theorem2` compares them with the exact KL. A law whose sets do not vanish at
+:math:`s_{\max} = 1` cannot be the paper's: one token per step is exact (KL = 0) while the bound is positive.
 """
 
 from __future__ import annotations
@@ -139,3 +145,95 @@ def compare_bounds(profile: EntropyProfile, counts: Sequence[int]) -> BoundCompa
         cor_e,
         si,
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Theorem 2 (lower bound): its known form, evaluated for natural laws of the random sets W_j
+
+THEOREM2_PROVENANCE = (
+    "Li & Cai 2505.21400 Thm 2 as stated in two third-party paper notes (paper_statements.md L7): for some "
+    "mask schedules E_M KL >= s_max/(16L) sum_i sum_{j>=0} 2^-j E I(X_i; X o W_j^(-i)) + eps_train, W_j^(-i) "
+    "random subsets (excluding i) of increasing size; the sizes and law of W_j are NOT known: the laws "
+    "evaluated here are our reading"
+)
+
+#: Laws of W_j evaluated (our reading), each uniform random subsets of [L] \ {i}: ``"doubling"`` of size
+#: min(2^j, L-1); ``"doubling_in_step"`` of size min(2^j, s_max - 1) (at most the other tokens of one step;
+#: empty when s_max = 1); ``"all"`` W_j = [L] \ {i} for every j, the largest value any law can give
+#: (information grows with the set), so a schedule violating it violates the bound under every law.
+THEOREM2_LAWS = ("doubling", "doubling_in_step", "all")
+
+
+def theorem2_sizes(length: int, law: str, s_max: int | None = None) -> list[int]:
+    """Sizes |W_0|, |W_1|, ... up to the first that reaches the cap (all later ones equal the cap)."""
+    L = int(length)
+    if L < 2:
+        raise ValueError("length must be >= 2")
+    if law not in THEOREM2_LAWS:
+        raise ValueError(f"law must be one of {THEOREM2_LAWS}, got {law!r}")
+    if law == "all":
+        return [L - 1]
+    cap = L - 1 if law == "doubling" else min(L - 1, int(s_max) - 1)
+    out, j = [], 0
+    while True:
+        out.append(min(2**j, cap))
+        if out[-1] == cap:
+            return out
+        j += 1
+
+
+def theorem2_lower_bound(
+    profile: EntropyProfile, counts: Sequence[int], law: str = "doubling", eps_train: float = 0.0
+) -> float:
+    r""":math:`\frac{s_{\max}}{16L}\sum_i\sum_{j\ge0}2^{-j}E\,I(X_i; X_{W_j})` for uniform random W_j of the
+    sizes of ``law``, exactly. With W uniform of size k among the other positions,
+    :math:`\sum_i E_W I(X_i; X_W) = L\,D(k)` (the dependence curve), so the value is
+    :math:`\frac{s_{\max}}{16}\big(\sum_{j<J}2^{-j}D(k_j) + 2^{1-J}D(L-1)\big)` with J the index of the first
+    size equal to L - 1 (the geometric tail summed in closed form)."""
+    c = check_counts(counts, profile.length)
+    sizes = theorem2_sizes(profile.length, law, int(c.max()))
+    J = len(sizes) - 1
+    D = profile.dependence(np.asarray(sizes))
+    head = float((2.0 ** -np.arange(J)) @ D[:J]) if J else 0.0
+    return int(c.max()) / 16 * (head + 2.0 ** (1 - J) * float(D[J])) + eps_train
+
+
+@dataclass
+class Theorem2Comparison:
+    """Exact E_M KL of a schedule against Theorem 1 (upper) and Theorem 2 under each law (lower)."""
+
+    counts: list
+    s_max: int
+    balanced: bool
+    exact: float
+    theorem1: float
+    lower: dict
+
+    def holds(self, law: str, rel_tol: float = 1e-12) -> bool:
+        return self.exact >= self.lower[law] * (1 - rel_tol)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "holds": {k: self.holds(k) for k in self.lower}}
+
+
+def compare_theorem2(profile: EntropyProfile, counts: Sequence[int]) -> Theorem2Comparison:
+    c = check_counts(counts, profile.length)
+    L, T = profile.length, int(c.size)
+    return Theorem2Comparison(
+        [int(v) for v in c],
+        int(c.max()),
+        int(c.max()) - int(c.min()) <= 1 and int(c.max()) <= math.ceil(L / T),
+        expected_kl_fixed_counts(profile, c),
+        theorem1_bound(c, profile.sum_mutual_information),
+        {law: theorem2_lower_bound(profile, c, law) for law in THEOREM2_LAWS},
+    )
+
+
+def theorem2_sweep(profile: EntropyProfile, steps: Sequence[int]) -> list[dict]:
+    """:func:`compare_theorem2` for the balanced schedule (counts differing by at most one) of each T."""
+    L = profile.length
+    out = []
+    for T in steps:
+        counts = [L // T + (1 if t < L % T else 0) for t in range(int(T))]
+        out.append({"steps": int(T), **compare_theorem2(profile, counts).to_dict()})
+    return out

@@ -8,12 +8,24 @@ define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated b
 
 from __future__ import annotations
 
-from paper_repro.ledger import claims_energy
+from paper_repro.ledger import (
+    claims_denoising_entropy,
+    claims_energy,
+    claims_li_cai_theory,
+    claims_variance,
+    claims_variance_estimators,
+)
 from paper_repro.ledger.data import FigureDataFolder, MissingFigureData
 from paper_repro.ledger.model import Claim, Verdict
 
 #: Topic modules, in gallery order.
-TOPICS = (claims_energy,)
+TOPICS = (
+    claims_energy,
+    claims_variance,
+    claims_variance_estimators,
+    claims_li_cai_theory,
+    claims_denoising_entropy,
+)
 
 
 def _collect() -> dict[str, Claim]:

@@ -20,7 +20,8 @@ Modules, in dependency order:
 * :mod:`sims.estimators.time_samplers`: laws of the rate u (uniform, histogram, density);
 * :mod:`sims.estimators.decomposition`: exact A/B/C split of the t-form and exact-k estimators;
 * :mod:`sims.estimators.proposal`: P-POTS curves and optimal rate law; the paper's pre-estimation grid;
-* :mod:`sims.estimators.mirror`: the MIRROR covariance sign map.
+* :mod:`sims.estimators.mirror`: the MIRROR covariance sign map;
+* :mod:`sims.estimators.position_table`: per-position masked losses and eligible-set restriction.
 """
 
 from sims.estimators.decomposition import (
@@ -39,6 +40,7 @@ from sims.estimators.loss_table import (
 )
 from sims.estimators.mirror import MirrorCovarianceMap, mirror_covariance_map
 from sims.estimators.moments import MAX_MIRROR_LENGTH, MaskSizeMoments, mask_size_moments, mirror_joint_states
+from sims.estimators.position_table import PositionLossTable, position_loss_table
 from sims.estimators.proposal import optimal_time_sampler, paper_grid, proposal_curve
 from sims.estimators.quadrature import quadrature_integral, quadrature_nodes
 from sims.estimators.rates import (
@@ -64,6 +66,7 @@ __all__ = [
     "MaskScheme",
     "MaskSizeMoments",
     "MirrorCovarianceMap",
+    "PositionLossTable",
     "RateMoments",
     "TimeSampler",
     "UniformTime",
@@ -83,6 +86,7 @@ __all__ = [
     "mirror_joint_states",
     "optimal_time_sampler",
     "paper_grid",
+    "position_loss_table",
     "proposal_curve",
     "quadrature_integral",
     "quadrature_nodes",

@@ -20,6 +20,7 @@ from sims.categorical import make_generator
 from sims.denoisers.base import DenoiserOutput, carry_over
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
+from sims.enumeration import all_sequences
 from sims.estimators import (
     MAX_MIRROR_LENGTH,
     HistogramTime,
@@ -33,6 +34,7 @@ from sims.estimators import (
     quadrature_integral,
     rate_moments,
 )
+from sims.estimators.position_table import position_loss_table
 from sims.exact import BruteForceDenoiser, exact_log_joint
 from sims.languages.random import random_hmm, random_ngram
 from tests.strategies import tiny_languages
@@ -215,3 +217,22 @@ def test_mirror_masks_are_complementary_and_marginally_bernoulli():
             assert abs(probs[(m2 >> pos) & 1 == 1].sum() - pi) < 1e-12
             both = probs[((m1 >> pos) & 1 == 1) & ((m2 >> pos) & 1 == 1)].sum()
             assert abs(both - max(0.0, 2 * pi - 1)) < 1e-12
+
+
+def test_position_table_restriction(toy):
+    """Restricting to every position (in order) gives the summed table; a sub-eligible set re-indexes its
+    masks (bit i = eligible[i]) and counts only the requested positions."""
+    lang, table, _ = toy
+    lj = exact_log_joint(lang, 5)
+    sup = torch.isfinite(lj)
+    pt = position_loss_table(all_sequences(3, 5)[sup], lj[sup], OracleDenoiser(lang))
+    assert torch.equal(pt.restrict(range(5)).loss, pt.masked_loss().loss)
+    assert torch.allclose(pt.masked_loss().loss, table.loss, rtol=1e-13, atol=0)
+    sub = pt.restrict([3, 1], count=[1])
+    assert sub.length == 2
+    # new mask 0b01 = position 3 masked only: position 1 revealed, so its counted loss is 0
+    assert torch.all(sub.loss[:, 1] == 0)
+    # new mask 0b10 = position 1 masked only = old mask 1 << 1
+    assert torch.equal(sub.loss[:, 2], pt.loss[:, 1 << 1, 1])
+    with pytest.raises(ValueError):
+        pt.restrict([1, 1])

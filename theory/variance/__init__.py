@@ -16,7 +16,12 @@ there. This package builds on it:
 * :mod:`theory.variance.released_code`: the released StableDLLM code emulated exactly (grid sampler and
   its bias, EPR family fit, Monte Carlo pre-estimate);
 * :mod:`theory.variance.stratified`: exact variance of stratified rates (independent and systematic);
-* :mod:`theory.variance.monte_carlo`: nested Monte Carlo draws and z-score checks against the exact values.
+* :mod:`theory.variance.monte_carlo`: nested Monte Carlo draws and z-score checks against the exact values;
+* :mod:`theory.variance.gradient` and :mod:`theory.variance.parametric`: the exact A/B/C of the gradient
+  (trace of covariance) for a log-linear parametric denoiser;
+* :mod:`theory.variance.isad`, :mod:`theory.variance.syrm`, :mod:`theory.variance.control_variate`: ISAD,
+  SyRM's theorems and the released bin-wise EMA control variate, exactly;
+* :mod:`theory.variance.study`, :mod:`theory.variance.estimator_study`: the studies behind the figures.
 """
 
 from theory.variance.closed_forms import (

@@ -89,3 +89,48 @@ def stratified_time_variance(
         total = n * (float(w0 @ gbar**2) - mean**2) + float(w0 @ within)
         return StratifiedVariance(mode, n, total, iid)
     raise ValueError(f"mode must be 'independent' or 'systematic', got {mode!r}")
+
+
+@dataclass
+class StratifiedMeanCheck:
+    r"""StraTS for one x (averaged over x): the variance of the mean of n = k r rates, r per stratum.
+
+    ``sigma_t2`` :math:`= E_x\mathrm{Var}(\ell\mid x)` (rate and mask), ``sigma_b2`` the between-strata
+    variance of the stratum means (equal weights), ``exact`` :math:`= (\sigma_t^2 - \sigma_b^2)/n`,
+    ``extraction`` the extraction's :math:`\sigma_t^2/n - \sigma_b^2/k` (equal iff r = 1).
+    """
+
+    strata: int
+    per_stratum: int
+    sigma_t2: float
+    sigma_b2: float
+    exact: float
+    extraction: float
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def strats_mean_variance(
+    moments: MaskSizeMoments, eps: float, strata: int, per_stratum: int = 1
+) -> StratifiedMeanCheck:
+    r"""Exact :math:`E_x\mathrm{Var}(\hat\mu\mid x)` for StraTS with k = ``strata`` equal strata and r =
+    ``per_stratum`` uniform rates in each (Jia et al., Sec. 4.5 per the extraction; the released
+    ``LLaDA-04`` code uses k = floor(sqrt(global batch)) strata and about sqrt(global batch) rates per
+    stratum, i.e. r > 1)."""
+    eps = check_eps(eps)
+    k = check_positive_int(strata, "strata")
+    r = check_positive_int(per_stratum, "per_stratum")
+    means, seconds = [], []
+    for j in range(k):
+        u, w = quadrature_nodes(eps, j / k, (j + 1) / k)
+        rm = rate_moments(moments, eps, u)
+        means.append((rm.g @ w) * k)  # (N,)
+        seconds.append((rm.m2 @ w) * k)
+    m, s = np.array(means), np.array(seconds)  # (k, N)
+    total_mean, total_second = m.mean(0), s.mean(0)
+    sigma_t2 = float(moments.prob @ (total_second - total_mean**2))
+    sigma_b2 = float(moments.prob @ ((m**2).mean(0) - m.mean(0) ** 2))
+    n = k * r
+    within = float(moments.prob @ (s - m**2).mean(0))
+    return StratifiedMeanCheck(k, r, sigma_t2, sigma_b2, within / n, sigma_t2 / n - sigma_b2 / k)
