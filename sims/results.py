@@ -35,7 +35,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _jsonable(obj: Any) -> Any:
-    """Make floats JSON-safe (inf/nan as strings) and convert tuples/dataclass dicts recursively."""
+    """Make floats JSON-safe (inf/nan as strings) and convert tuples, dicts and ``to_dict()`` records recursively."""
     if isinstance(obj, float):
         if math.isnan(obj):
             return "nan"
@@ -44,6 +44,8 @@ def _jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
+    if callable(getattr(obj, "to_dict", None)):  # records such as sampler conventions
+        return _jsonable(obj.to_dict())
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
