@@ -46,7 +46,9 @@ class Capabilities:
             of the token values and of the denoiser output; :meth:`Sampler.reveal_schedule` draws it (used
             by teacher forcing, :func:`sims.metrics.order_conditional_excess_nll`).
         exact_kernel: :meth:`Sampler.exact_transitions` is implemented (a Markov kernel on partial
-            sequences), so :func:`sims.exact.exact_sampler_law` gives the exact output law.
+            sequences), so :func:`sims.exact.exact_sampler_law` gives the exact output law (with
+            ``categorical_precision="float32_gumbel"``: the float64-limit law; the emulation's truncation
+            bias is computed by :func:`sims.categorical.float32_gumbel_race_probability`).
         revisits: revealed tokens can be remasked (ReMDM, remask corrector).
         uses_steps: the step count K passed to the sampler changes the run (False for adaptive rules
             that run until no mask is left, and for first hitting).

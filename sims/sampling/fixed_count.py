@@ -177,7 +177,11 @@ class FixedCountSampler(RankedStepSampler):
 
     def conventions(self) -> Conventions:
         timed = self.count_rule in ("schedule", "dream")
-        ties = "none (uniformly random order)" if self.score == "random" else self.tie_break
+        ties = (
+            "none (uniformly random order)"
+            if self.score == "random"
+            else f"{self.tie_break} (scores rounded to 40 fractional bits)"
+        )
         return Conventions(
             sampler=self.name,
             steps=f"K = {self.steps}",
@@ -187,7 +191,7 @@ class FixedCountSampler(RankedStepSampler):
             position_rule=f"highest score {self.score!r} among the masked positions of the current block"
             if self.score != "random"
             else "uniformly random subset of the masked positions of the current block",
-            tie_break=f"{ties} (scores rounded to 40 fractional bits)",
+            tie_break=ties,
             last_step="reveals all remaining (counts sum to the block size)",
             temperature=self.temperature,
             categorical_precision=self.categorical_precision,
