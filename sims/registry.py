@@ -203,14 +203,14 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "first_hitting": SamplerEntry(
         lambda k: FirstHittingSampler(),
         False,
-        "first hitting: one token per event, exactly L calls (ignores K)",
+        "first hitting: one token per event, exactly L calls",
         bad_arguments=_common_bad(lambda **kw: FirstHittingSampler(**kw)),
     ),
     # adaptive / self-correcting samplers
     "eb_entropy_g0.3": SamplerEntry(
         lambda k: EBSampler(0.3, "entropy"),
         False,
-        "EB-sampler, entropy order, gamma = 0.3 nats (ignores K)",
+        "EB-sampler, entropy order, gamma = 0.3 nats",
         variants={
             "block2_g0.5": lambda: EBSampler(0.5, "entropy", block_length=2),
             "T0.7_g0.4": lambda: EBSampler(0.4, "entropy", temperature=0.7),
@@ -226,13 +226,13 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "eb_max_prob_g0.3": SamplerEntry(
         lambda k: EBSampler(0.3, "max_prob"),
         False,
-        "EB-sampler, max-probability order (the paper's confidence), gamma = 0.3 nats (ignores K)",
+        "EB-sampler, max-probability order (the paper's confidence), gamma = 0.3 nats",
         variants={"g0.6": lambda: EBSampler(0.6, "max_prob")},
     ),
     "fast_dllm_threshold_t0.9": SamplerEntry(
         lambda k: FastDLLMSampler("threshold", 0.9),
         False,
-        "Fast-dLLM threshold rule, tau = 0.9 (ignores K)",
+        "Fast-dLLM threshold rule, tau = 0.9",
         variants={
             "t0.7": lambda: FastDLLMSampler("threshold", 0.7),
             "t0.6_sampled_prob": lambda: FastDLLMSampler("threshold", 0.6, score="sampled_prob"),
@@ -248,7 +248,7 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "fast_dllm_factor_f1": SamplerEntry(
         lambda k: FastDLLMSampler("factor", factor=1.0),
         False,
-        "Fast-dLLM factor rule, f = 1 (the released default argument; ignores K)",
+        "Fast-dLLM factor rule, f = 1 (the released default argument)",
         variants={
             "f1.5": lambda: FastDLLMSampler("factor", factor=1.5),
             "f1.5_code": lambda: FastDLLMSampler("factor", factor=1.5, factor_variant="code"),
@@ -261,7 +261,7 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "remdm_cap_eta0.04": SamplerEntry(
         lambda k: ReMDMSampler(k, "cap", eta=0.04),
         True,
-        "ReMDM cap, eta = 0.04 (the paper's choice for T < L)",
+        "ReMDM cap, eta = 0.04 (the paper's choice for fewer steps than tokens, K < L)",
         test_steps=8,
         variants={
             "cap_eta0.2": lambda: ReMDMSampler(8, "cap", eta=0.2),

@@ -16,7 +16,7 @@ Variants (``variant``): ``mdlm``, ``cap``, ``rescale``, ``conf``, ``loop``, ``fb
 of :mod:`sims.sampling.remdm_rules` (the table of sigmas and default etas is there). The exact-law
 toolkit (dense state laws, the two-state recursion of Theorem 3.1) is :mod:`sims.sampling.remdm_exact`.
 
-The paper uses ``cap`` with :math:`\eta=0.04` when T < L (not the default here).
+The paper uses ``cap`` with :math:`\eta=0.04` when K < L (fewer steps than tokens; not the default here).
 
 Exactness of Theorem 3.1 *as implemented* (found by
 :func:`sims.sampling.remdm_exact.masked_probability_path` and the exact state laws in the tests): ``conf``

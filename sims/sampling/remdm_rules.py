@@ -22,7 +22,7 @@ variant         sigma                                                           
                 clipped to :math:`\sigma^{\max}_t` (documented deviation, see the sampler)
 ==============  =========================================================================  ===============
 
-Defaults from the official ``scripts/*.sh`` (OWT, L = T = 1024, confirmed in the repository).
+Defaults from the official ``scripts/*.sh`` (OWT, L = K = 1024 steps, confirmed in the repository).
 """
 
 from __future__ import annotations
