@@ -25,7 +25,7 @@ PRESETS = {
     "full": SweepConfig(
         languages=["ngram2", "ngram3", "hmm"],
         lengths=[64, 256],
-        samplers=["ancestral", "fixed_random", "max_prob"],
+        samplers=["ancestral", "fixed_random", "fixed_max_prob"],
         steps=[1, 2, 4, 8, 16, 32, 64, 128, 256],
         num_samples=1024,
         batch_size=256,

@@ -180,7 +180,7 @@ def _mc_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
         sampler = (
             AncestralSampler(K, schedule=sched)
             if sampler_name == "ancestral"
-            else FixedCountSampler(K, order="random", count_rule="schedule", schedule=sched)
+            else FixedCountSampler(K, score="random", count_rule="schedule", schedule=sched)
         )
         res = sampler.sample(oracle, n, L, make_generator(cell_seed(key, cfg["seed"])), batch_size=256)
         q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=opt)

@@ -60,7 +60,7 @@ TINY_L = 6
 
 
 def _sampler(rule, N):
-    return FixedCountSampler(N, order="random") if rule == "fixed" else AncestralSampler(N)
+    return FixedCountSampler(N, score="random") if rule == "fixed" else AncestralSampler(N)
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:

@@ -94,7 +94,7 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     for L, N in it:
         key = f"kl|L={L}|N={N}"
         profs.setdefault(L, ngram_profile(lang, L))
-        s = FixedCountSampler(N, order="random")
+        s = FixedCountSampler(N, score="random")
         res = monte_carlo_learning_sweep(
             lang,
             s,
@@ -134,7 +134,7 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         den = PerturbedDenoiser(oracle, **{kind: val})
         est = monte_carlo_ser(
             lang,
-            FixedCountSampler(Ls, order="random"),
+            FixedCountSampler(Ls, score="random"),
             Ls,
             cfg["ser_samples"],
             make_generator(cell_seed(key, cfg["seed"])),

@@ -64,7 +64,7 @@ ORDERS = {"ngram2": 2, "ngram3": 3}
 
 
 def _sampler(rule: str, N: int):
-    return FixedCountSampler(N, order="random") if rule == "fixed" else AncestralSampler(N)
+    return FixedCountSampler(N, score="random") if rule == "fixed" else AncestralSampler(N)
 
 
 def exact_rows(store: ResultStore, lengths, progress: bool) -> None:

@@ -53,7 +53,7 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         stem.with_suffix(".json"),
         meta={
             "language": "ngram2 (registry)",
-            "sampler": "FixedCountSampler(order='random', count_rule='llada')",
+            "sampler": "FixedCountSampler(score='random', count_rule='llada')",
             "denoiser": "oracle",
             "quantity": "E_M KL(q || p_M), nats per sequence (data-under-sampler direction)",
             "theorem1_provenance": THEOREM1_PROVENANCE,

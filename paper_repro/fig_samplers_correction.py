@@ -1,7 +1,7 @@
 """Self-correction, exactly: remask-and-resample rounds, ReMDM's marginal schedule, insertion on Dyck words.
 
 Panel row 1: exact TV(p_n, q), KL(q || p_n) and sequence error after n remask-and-resample rounds (the
-round kernel K of sims.sampling.any_process.corrector_round_kernel; p_n = p_0 K^n, p_0 = random-order
+round kernel K of sims.sampling.remask.corrector_round_kernel; p_n = p_0 K^n, p_0 = random-order
 decoding in 2 steps) against total denoiser calls, for r = 1, 2, L remasked positions per round, on the
 parity language (L=5) and a sparse bigram (L=5). Non-increasing by the data-processing inequality
 (qK = q); r = 1 on parity repairs odd strings and then freezes.
@@ -26,15 +26,11 @@ from sims.languages.formal import parity_language
 from sims.languages.random import random_ngram
 from sims.plotting import house_style, plt, save_figure
 from sims.results import atomic_write_text
-from sims.sampling.any_process import (
-    DyckInsertionProcess,
-    RemaskCorrector,
-    corrector_round_kernel,
-    law_distance,
-)
+from sims.sampling.any_process import DyckInsertionProcess, law_distance
 from sims.sampling.fixed_count import FixedCountSampler
-from sims.sampling.remdm import (
-    ReMDMSampler,
+from sims.sampling.remask import RemaskCorrector, corrector_round_kernel
+from sims.sampling.remdm import ReMDMSampler
+from sims.sampling.remdm_exact import (
     all_states,
     exact_remdm_laws,
     masked_probability_path,

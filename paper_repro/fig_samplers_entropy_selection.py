@@ -27,8 +27,9 @@ from sims.languages.random import random_hmm, random_ngram
 from sims.metrics import evaluate_samples, exact_law_metrics
 from sims.plotting import house_style, plt, save_figure
 from sims.results import atomic_write_text
-from sims.sampling.denoising_entropy import EntropySMCSampler, exact_best_of_n_law, exact_path_entropy_law
+from sims.sampling.denoising_entropy import exact_best_of_n_law, exact_path_entropy_law
 from sims.sampling.eb import EBSampler
+from sims.sampling.entropy_smc import EntropySMCSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sweep import cell_seed
 
@@ -213,7 +214,7 @@ def plot(rows, path: Path) -> Path:
             axes[2, j].set_ylabel("nats per token\n(E_p[-log q] = inf where SER > 0: not drawn)")
             for i in range(3):
                 axes[i, j].set_xscale("log", base=2)
-                axes[i, j].set_xlabel("N runs (E-BoN) / K particles (E-SMC)\n(calls = N x base calls)")
+                axes[i, j].set_xlabel("N runs (E-BoN) / P particles (E-SMC)\n(calls = N x base calls)")
             top = max(
                 [
                     r["sequence_error"]

@@ -31,11 +31,12 @@ from sims.metrics import exact_law_metrics
 from sims.plotting import house_style, plt, save_figure
 from sims.results import ResultStore, atomic_write_text
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.any_process import RemaskCorrector
 from sims.sampling.eb import EBSampler
 from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
-from sims.sampling.remdm import ReMDMSampler, exact_remdm_laws, final_sequence_law
+from sims.sampling.remask import RemaskCorrector
+from sims.sampling.remdm import ReMDMSampler
+from sims.sampling.remdm_exact import exact_remdm_laws, final_sequence_law
 from sims.sweep import cell_seed
 from theory.parallel_bounds import replay_deterministic
 
@@ -63,10 +64,10 @@ def exact_specs(L: int):
     out = []
     for k in sorted({1, 2, 3, L}):
         out.append(("ancestral (MDLM)", "K", k, lambda k=k: AncestralSampler(k)))
-        out.append(("fixed-count random", "K", k, lambda k=k: FixedCountSampler(k, order="random")))
-        out.append(("fixed-count max-prob", "K", k, lambda k=k: FixedCountSampler(k, order="max_prob")))
+        out.append(("fixed-count random", "K", k, lambda k=k: FixedCountSampler(k, score="random")))
+        out.append(("fixed-count max-prob", "K", k, lambda k=k: FixedCountSampler(k, score="max_prob")))
         out.append(
-            ("fixed-count sampled-prob", "K", k, lambda k=k: FixedCountSampler(k, order="sampled_prob"))
+            ("fixed-count sampled-prob", "K", k, lambda k=k: FixedCountSampler(k, score="sampled_prob"))
         )
     for g in [0.0, 0.3, 0.7, 1.5, 3.0, math.inf]:
         out.append(("EB entropy", "gamma", g, lambda g=g: EBSampler(g)))

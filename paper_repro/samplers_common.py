@@ -15,11 +15,11 @@ from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.languages.base import Language
 from sims.models.cache import get_trained_denoiser
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.any_process import RemaskCorrector
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.sampling.remask import RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
 
 DenoiserFactory = Callable[[str, Language], Denoiser]
@@ -75,10 +75,10 @@ def sampler_families(length: int, preset: str) -> list[SamplerSpec]:
     for k in steps:
         specs.append(SamplerSpec("ancestral (MDLM)", "K", k, lambda L, k=k: AncestralSampler(k)))
         specs.append(
-            SamplerSpec("fixed-count random", "K", k, lambda L, k=k: FixedCountSampler(k, order="random"))
+            SamplerSpec("fixed-count random", "K", k, lambda L, k=k: FixedCountSampler(k, score="random"))
         )
         specs.append(
-            SamplerSpec("fixed-count max-prob", "K", k, lambda L, k=k: FixedCountSampler(k, order="max_prob"))
+            SamplerSpec("fixed-count max-prob", "K", k, lambda L, k=k: FixedCountSampler(k, score="max_prob"))
         )
     for g in [0.0, 0.3, 1.0, 3.0, 10.0] if quick else [0.0, 0.01, 0.1, 0.3, 0.5, 1.0, 2.0, 4.0, 10.0]:
         specs.append(SamplerSpec("EB entropy", "gamma", g, lambda L, g=g: EBSampler(g, "entropy")))

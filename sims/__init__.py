@@ -16,13 +16,16 @@ from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.languages import HMMLanguage, Language, NGramLanguage, random_hmm, random_ngram
 from sims.metrics import evaluate_samples, exact_law_metrics, order_conditional_data_nll
 from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.base import Sampler, SampleResult
+from sims.sampling.base import Capabilities, Conventions, Sampler
 from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.sampling.result import SampleResult
 from sims.validation import ImpossibleEvidenceError, InvalidDistributionError
 
 __all__ = [
     "AncestralSampler",
+    "Capabilities",
+    "Conventions",
     "Denoiser",
     "DenoiserOutput",
     "FirstHittingSampler",

@@ -6,6 +6,9 @@ Sub-commands:
   ``<out>/sweep.json`` incrementally (resumable), ``<out>/sweep.csv`` and ``<out>/sweep.png``.
 * ``plot``: redraw the figure from an existing ``sweep.json``.
 * ``list``: the standard languages and samplers.
+
+A sampler that ignores the step count K (adaptive rules, first hitting) is run once per (language,
+length), not once per K.
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         for name in sorted(LANGUAGES):
-            print(f"language {name:14s} {make_language(name).describe()}")
+            print(f"language {name:26s} {LANGUAGES[name].description}: {make_language(name).describe()}")
         for name in sorted(SAMPLERS):
-            print(f"sampler  {name:14s} {SAMPLERS[name](4).conventions()}")
+            entry = SAMPLERS[name]
+            uses = "uses K" if entry.uses_steps else "ignores K"
+            print(f"sampler  {name:26s} ({uses}) {entry.description}")
         return 0
     if args.command == "plot":
         store = ResultStore(args.results)
@@ -89,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
     )
+    ignoring = [s for s in cfg.samplers if not SAMPLERS[s].uses_steps]
+    if ignoring:
+        print(f"{', '.join(ignoring)}: ignore K, one cell per (language, length) (key suffix K=ignored)")
     args.out.mkdir(parents=True, exist_ok=True)
     store = run_sweep(cfg, args.out / "sweep.json", progress=not args.no_progress)
     store.write_csv(args.out / "sweep.csv")

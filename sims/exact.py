@@ -69,13 +69,15 @@ class BruteForceDenoiser(Denoiser):
 def exact_sampler_law(sampler, denoiser: Denoiser, length: int) -> torch.Tensor:
     """Exact output law ``(V**L,)`` of ``sampler`` driven by ``denoiser`` for sequences of ``length``.
 
-    Propagates a dictionary {partial sequence: probability} through
+    Needs ``sampler.capabilities.exact_kernel``. Propagates a dictionary {partial sequence: probability} through
     :meth:`~sims.sampling.base.Sampler.exact_transitions`, calling the denoiser once per distinct partial
     sequence and step (batched per step). Every trajectory must end fully revealed.
     """
+    if not sampler.capabilities.exact_kernel:
+        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
     V = denoiser.vocab_size
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
-    for step in range(sampler.exact_num_steps(length)):
+    for step in range(sampler.num_steps(length)):
         keys = list(states)
         outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         nxt: dict[tuple, float] = defaultdict(float)

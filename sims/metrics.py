@@ -120,6 +120,11 @@ def _order_conditional_values(
     paired: bool,
 ) -> torch.Tensor:
     """Per-sample ``-log p_M(x)/L`` (or ``(log q(x) - log p_M(x))/L`` if ``paired``) for x ~ q and random M."""
+    if not sampler.capabilities.value_independent_schedule:
+        raise ValueError(
+            f"sampler {sampler.name!r}: teacher forcing needs a value-independent reveal schedule "
+            "(capabilities.value_independent_schedule is False)"
+        )
     vals = []
     remaining = num_samples
     while remaining > 0:
@@ -146,7 +151,8 @@ def order_conditional_data_nll(
 ) -> MeanEstimate:
     r"""Monte Carlo :math:`E_{x \sim q} E_M[-\log p_M(x)]/L` (nats/token) for a value-independent order rule.
 
-    ``sampler`` must provide ``reveal_schedule(batch, length, generator)`` (random-order samplers do).
+    ``sampler`` must declare ``capabilities.value_independent_schedule`` (random-order samplers do); its
+    ``reveal_schedule(batch, length, generator)`` draws M.
     Subtract :math:`H(q)/L` to get the excess :math:`E_M KL(q \Vert p_M)/L`.
     """
     return mean_estimate(

@@ -44,6 +44,11 @@ def _finite(v):
     return v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
 
 
+def _steps_axis(row: dict) -> float:
+    """x of a sweep row: K, or the mean number of calls for a sampler that ignores K."""
+    return row["steps"] if row["steps"] is not None else row["quality"]["mean_nfe"]
+
+
 def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
     r"""Quality versus steps, one column per language; lines are (sampler, length).
 
@@ -74,12 +79,14 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
             )
             for gi, (sampler, L) in enumerate(groups):
                 pts = sorted(
-                    (r for r in sub if r["sampler"] == sampler and r["length"] == L), key=lambda r: r["steps"]
+                    (r for r in sub if r["sampler"] == sampler and r["length"] == L), key=_steps_axis
                 )
-                ks = [r["steps"] for r in pts]
+                ks = [_steps_axis(r) for r in pts]
                 q = [r["quality"] for r in pts]
                 color = f"C{gi % 10}"
-                label = f"{sampler}, L={L}"
+                label = f"{sampler}, L={L}" + (
+                    " (ignores K: at its mean NFE)" if pts[0]["steps"] is None else ""
+                )
                 if has_excess:
                     ex = [
                         (k, r["order_conditional_excess_nll_per_token"])

@@ -39,8 +39,8 @@ NONFINITE_STRINGS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _jsonable(obj: Any) -> Any:
-    """Make floats JSON-safe (inf/nan as the strings ``"inf"``, ``"-inf"``, ``"nan"``) and convert tuples
-    and numpy/torch scalars recursively."""
+    """Make floats JSON-safe (inf/nan as the strings ``"inf"``, ``"-inf"``, ``"nan"``) and convert tuples,
+    ``to_dict()`` records and numpy/torch scalars recursively."""
     if isinstance(obj, float):
         if math.isnan(obj):
             return "nan"
@@ -49,6 +49,8 @@ def _jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
+    if callable(getattr(obj, "to_dict", None)):  # records such as sampler conventions
+        return _jsonable(obj.to_dict())
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars

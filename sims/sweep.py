@@ -1,8 +1,11 @@
 """Sweeps of sample quality versus number of steps, written incrementally and resumable.
 
-Each cell (language, length, sampler, steps) is sampled with its own generator seeded from
+Each cell (language, length, sampler, K) is sampled with its own generator seeded from
 ``crc32(cell key) + seed``, so a cell's result does not depend on which other cells ran or in what
 order, and an interrupted sweep resumes where it stopped with identical numbers.
+
+A sampler whose registry entry does not use K (adaptive rules, first hitting) is run once per (language,
+length), not once per K: its cell key ends in ``K=ignored`` and its record has ``"steps": None``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from tqdm.auto import tqdm
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.metrics import evaluate_samples, order_conditional_excess_nll
-from sims.registry import make_language, make_sampler
+from sims.registry import SAMPLERS, make_language, make_sampler
 from sims.results import ResultStore
 
 
@@ -35,16 +38,22 @@ class SweepConfig:
     data_direction: bool = True
 
     def cells(self):
+        """``(language, length, sampler, K)``; K is None (one cell) for samplers that ignore it."""
         for lang in self.languages:
             for L in self.lengths:
                 for s in self.samplers:
+                    if s not in SAMPLERS:
+                        raise ValueError(f"unknown sampler {s!r}; choose from {sorted(SAMPLERS)}")
+                    if not SAMPLERS[s].uses_steps:
+                        yield lang, L, s, None
+                        continue
                     for k in self.steps:
                         if k <= L:
                             yield lang, L, s, k
 
 
-def cell_key(lang: str, length: int, sampler: str, steps: int) -> str:
-    return f"{lang}|L={length}|{sampler}|K={steps}"
+def cell_key(lang: str, length: int, sampler: str, steps: int | None) -> str:
+    return f"{lang}|L={length}|{sampler}|K={'ignored' if steps is None else steps}"
 
 
 def cell_seed(key: str, seed: int) -> int:
@@ -77,7 +86,7 @@ def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> Re
             opt = None
         q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=opt)
         excess = None
-        if config.data_direction and hasattr(sampler, "reveal_schedule") and _value_independent(sampler):
+        if config.data_direction and sampler.capabilities.value_independent_schedule:
             excess = order_conditional_excess_nll(
                 lang, oracles[lang_name], sampler, L, config.num_samples, g, batch_size=config.batch_size
             ).to_dict()
@@ -99,12 +108,11 @@ def run_sweep(config: SweepConfig, out: str | Path, progress: bool = True) -> Re
     return store
 
 
-def _value_independent(sampler) -> bool:
-    return getattr(sampler, "order", "random") == "random"
-
-
 def load_rows(store: ResultStore) -> list[dict]:
-    return sorted(store.values(), key=lambda r: (r["language"], r["length"], r["sampler"], r["steps"]))
+    return sorted(
+        store.values(),
+        key=lambda r: (r["language"], r["length"], r["sampler"], -1 if r["steps"] is None else r["steps"]),
+    )
 
 
 def default_device() -> str:

@@ -1,12 +1,19 @@
-"""Shared test helpers: chi-square goodness of fit against an exact law."""
+"""Shared test helpers: chi-square goodness of fit against an exact law (with its power), test denoisers."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from scipy import stats
+from scipy import optimize, stats
 
-from sims.exact import sequence_index
+from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.enumeration import sequence_index
+
+#: Monte Carlo agreement is rejected below this p-value (fixed seeds, so a test is deterministic).
+P_MIN = 1e-3
 
 
 def chi_square_pvalue(
@@ -35,3 +42,104 @@ def chi_square_pvalue(
     obs, exp = np.array(obs), np.array(exp)
     exp = exp * obs.sum() / exp.sum()
     return float(stats.chisquare(obs, exp).pvalue)
+
+
+@dataclass
+class ChiSquare:
+    """A grouped Pearson chi-square test: its p-value and number of cells (df = cells - 1)."""
+
+    pvalue: float
+    cells: int
+
+
+def grouped_chi_square(
+    tokens: torch.Tensor, law: torch.Tensor, vocab_size: int, min_expected: float = 5.0
+) -> ChiSquare:
+    """Pearson chi-square of sampled sequences against an exact law; cells are accumulated in order of
+    increasing expected count until each has at least ``min_expected``.
+
+    Returns p-value 0 if any sample falls where the law is exactly zero.
+    """
+    n = tokens.shape[0]
+    idx = sequence_index(tokens.cpu(), vocab_size)
+    counts = torch.bincount(idx, minlength=law.numel()).double().numpy()
+    p = law.double().cpu().numpy()
+    if counts[p <= 0].sum() > 0:
+        return ChiSquare(0.0, 0)
+    exp = p * n
+    order = np.argsort(exp)
+    obs_b, exp_b, acc_o, acc_e = [], [], 0.0, 0.0
+    for i in order:
+        if p[i] <= 0:
+            continue
+        acc_o += counts[i]
+        acc_e += exp[i]
+        if acc_e >= min_expected:
+            obs_b.append(acc_o)
+            exp_b.append(acc_e)
+            acc_o = acc_e = 0.0
+    if acc_e > 0:
+        if exp_b:
+            obs_b[-1] += acc_o
+            exp_b[-1] += acc_e
+        else:
+            obs_b.append(acc_o)
+            exp_b.append(acc_e)
+    if len(exp_b) < 2:
+        return ChiSquare(1.0, len(exp_b))
+    exp_b = np.array(exp_b)
+    obs_b = np.array(obs_b)
+    exp_b *= obs_b.sum() / exp_b.sum()
+    return ChiSquare(float(stats.chisquare(obs_b, exp_b).pvalue), len(exp_b))
+
+
+def grouped_chi_square_pvalue(
+    tokens: torch.Tensor, law: torch.Tensor, vocab_size: int, min_expected: float = 5.0
+) -> float:
+    """p-value of :func:`grouped_chi_square`."""
+    return grouped_chi_square(tokens, law, vocab_size, min_expected).pvalue
+
+
+def detectable_total_variation(n: int, cells: int, p_min: float = P_MIN, power: float = 0.99) -> float:
+    r"""Smallest total variation (on the pooled cells) that the test rejects with probability >= ``power``.
+
+    Under an alternative q the Pearson statistic is asymptotically non-central chi-square with ``cells - 1``
+    degrees of freedom and non-centrality :math:`\lambda = n \sum (q - p)^2 / p \ge 4 n\, TV(p, q)^2`
+    (Cauchy-Schwarz), so every alternative with :math:`TV \ge \sqrt{\lambda^*/(4n)}` is detected with at
+    least that power, :math:`\lambda^*` being the non-centrality at which the power reaches ``power``.
+    """
+    df = max(cells - 1, 1)
+    crit = stats.chi2.isf(p_min, df)
+    lam = optimize.brentq(lambda v: stats.ncx2.sf(crit, df, v) - power, 1e-9, 1e7)
+    return math.sqrt(lam / (4 * n))
+
+
+class PointMassDenoiser(Denoiser):
+    """Predicts a fixed sequence x with probability one at every masked position (x-conditioned posterior)."""
+
+    def __init__(self, x: tuple, vocab_size: int):
+        self.x = torch.tensor(x, dtype=torch.long)
+        self.vocab_size = vocab_size
+
+    def predict(self, tokens, t=None):
+        B, L = tokens.shape
+        oh = torch.nn.functional.one_hot(self.x, self.vocab_size).to(torch.float64).expand(B, L, -1)
+        return DenoiserOutput(
+            carry_over(torch.log(oh), tokens, self.vocab_size), torch.zeros(B, dtype=torch.bool)
+        )
+
+
+class CountingDenoiser(Denoiser):
+    """Wraps a denoiser and counts the rows it is called on (``rows``) and the calls (``calls``)."""
+
+    def __init__(self, inner: Denoiser):
+        self.inner = inner
+        self.vocab_size = inner.vocab_size
+        self.time_conditioned = inner.time_conditioned
+        self.rows = 0
+        self.calls = 0
+
+    def predict(self, tokens, t=None):
+        self.rows += tokens.shape[0]
+        self.calls += 1
+        return self.inner(tokens, t)

@@ -231,10 +231,10 @@ def sampler_counts(sampler, length: int) -> list[int]:
 
     if not isinstance(sampler, FixedCountSampler):
         raise TypeError("expected a FixedCountSampler")
-    if sampler.order != "random" or sampler.temperature != 1.0 or len(sampler.blocks(length)) != 1:
+    if sampler.score != "random" or sampler.temperature != 1.0 or len(sampler.blocks(length)) != 1:
         raise ValueError(
-            "the area formula needs order='random', temperature 1 and a single block "
-            f"(got order={sampler.order!r}, temperature={sampler.temperature}, "
+            "the area formula needs score='random', temperature 1 and a single block "
+            f"(got score={sampler.score!r}, temperature={sampler.temperature}, "
             f"block_length={sampler.block_length})"
         )
     return [c for _, _, c in sampler.plan(length)]
@@ -245,7 +245,7 @@ def sampler_weights(sampler) -> np.ndarray:
 
     if not isinstance(sampler, AncestralSampler):
         raise TypeError("expected an AncestralSampler")
-    if sampler.t_min != 0.0 or sampler.temperature != 1.0 or sampler.precision != "float64":
+    if sampler.t_min != 0.0 or sampler.temperature != 1.0 or sampler.categorical_precision != "float64":
         raise ValueError(
             "the Bernoulli formula needs t_min=0 (no argmax fill), temperature 1 and float64 sampling"
         )

@@ -5,7 +5,7 @@ mask-size schedule :math:`s_1..s_T` with :math:`\sum_t s_t = L`; at iteration t 
 :math:`s_t` still-masked positions is revealed, its tokens drawn independently from the mask predictor
 given the tokens revealed so far; the error is averaged over the random mask sets
 (:math:`E_M KL(p_{X_0} \Vert p_{Y_0 \mid M})`, data law first). This is
-``FixedCountSampler(order="random")`` in this suite and :func:`theory.factorization.expected_kl_fixed_counts`.
+``FixedCountSampler(score="random")`` in this suite and :func:`theory.factorization.expected_kl_fixed_counts`.
 
 Bounds implemented (:math:`\Sigma I := \sum_i I(X_i; X_{-i})`):
 

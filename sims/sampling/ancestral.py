@@ -12,8 +12,8 @@ remaining token by sampling. With ``t_min > 0`` (MDLM uses 1e-5) tokens may rema
 they are filled in one extra call by ``final_fill`` = ``"argmax"`` (MDLM's noise removal) or ``"sample"``.
 That extra step is recorded as step K of the trace.
 
-Precision: ``"float64"`` draws the reveal decision (float64 uniform) and then the token (float64 inverse
-CDF). ``"float32_gumbel"`` reproduces MDLM's implementation: one float32 Gumbel-max draw over V+1
+Categorical precision: ``"float64"`` draws the reveal decision (float64 uniform) and then the token
+(float64 inverse CDF). ``"float32_gumbel"`` reproduces MDLM's implementation: one float32 Gumbel-max draw over V+1
 classes with weights :math:`p(v)(\alpha_s-\alpha_t)` and :math:`1-\alpha_s` for the mask, which needs the
 denoiser output before the reveal decision (cached while the state is unchanged).
 """
@@ -26,17 +26,18 @@ from typing import Literal
 import torch
 
 from sims.categorical import Precision, sample_categorical, sample_from_log_probs
-from sims.denoisers.base import Denoiser
 from sims.sampling.base import (
-    CachedDenoiser,
+    TIME_MDLM,
+    Capabilities,
+    Conventions,
     Sampler,
-    SampleResult,
-    Trace,
+    check_final_fill,
     check_steps,
-    commit_reveals,
-    masked_positions,
-    reveal_values,
+    check_temperature,
+    last_step_text,
 )
+from sims.sampling.kernels import masked_positions, reveal_values
+from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.schedules import Schedule, get_schedule, time_grid
 
 
@@ -49,10 +50,10 @@ class AncestralSampler(Sampler):
         t_min: last grid time (0 = exact final step; MDLM uses 1e-5).
         final_fill: how positions still masked at ``t_min > 0`` are filled: ``"argmax"`` or ``"sample"``.
         temperature: token temperature (1 = exact law, 0 = argmax).
-        precision: ``"float64"`` or ``"float32_gumbel"`` (see the module docstring).
-    """
+        categorical_precision: ``"float64"`` or ``"float32_gumbel"`` (see the module docstring).
 
-    name = "ancestral"
+    Name: ``"ancestral"``, or ``"ancestral_<schedule>"`` for a schedule other than linear.
+    """
 
     def __init__(
         self,
@@ -61,108 +62,104 @@ class AncestralSampler(Sampler):
         t_min: float = 0.0,
         final_fill: Literal["argmax", "sample"] = "argmax",
         temperature: float = 1.0,
-        precision: Precision = "float64",
+        categorical_precision: Precision = "float64",
     ):
-        super().__init__(precision)
+        super().__init__(categorical_precision)
         self.steps = check_steps(steps)
         self.schedule: Schedule = get_schedule(schedule)
         self.grid = time_grid(self.steps, t_min)
         self.t_min = float(t_min)
-        if final_fill not in ("argmax", "sample"):
-            raise ValueError(f"final_fill must be 'argmax' or 'sample', got {final_fill!r}")
-        self.final_fill = final_fill
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        self.temperature = float(temperature)
+        self.final_fill = check_final_fill(final_fill)
+        self.temperature = check_temperature(temperature)
         self.unmask_probs = [
             self.schedule.unmask_probability(float(self.grid[k]), float(self.grid[k + 1]))
             for k in range(self.steps)
         ]
+        self.name = "ancestral" + ("" if self.schedule.name == "linear" else f"_{self.schedule.name}")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            value_independent_schedule=True, exact_kernel=True, revisits=False, uses_steps=True
+        )
 
     def num_steps(self, length: int) -> int:
         return self.steps + (1 if self.t_min > 0 else 0)
 
-    def conventions(self) -> dict:
-        return {
-            "sampler": self.name,
-            "step_rule": "bernoulli (each masked token independently)",
-            "steps": self.steps,
-            "schedule": self.schedule.describe(),
-            "time_grid": f"linspace(1, {self.t_min:g}, K+1)",
-            "last_step": "reveal all by sampling (alpha(0)=1)"
-            if self.t_min == 0
-            else f"extra {self.final_fill} fill of leftover masks at t_min={self.t_min:g}",
-            "temperature": self.temperature,
-            "precision": self.precision,
-            "nfe": "one call per non-empty step (cached otherwise)",
-        }
+    def conventions(self) -> Conventions:
+        return Conventions(
+            sampler=self.name,
+            steps=f"K = {self.steps}" + (" (+ 1 fill step)" if self.t_min > 0 else ""),
+            time_direction=TIME_MDLM,
+            schedule=self.schedule.describe(),
+            step_rule="bernoulli: each masked token revealed independently w.p. (m(t) - m(s))/m(t)",
+            position_rule="every masked position independently (random counts; empty steps possible)",
+            tie_break="none (no ranking)",
+            last_step=last_step_text(self.t_min, self.final_fill),
+            temperature=self.temperature,
+            categorical_precision=self.categorical_precision,
+            nfe_rule="one call per non-empty step (cached otherwise)",
+            source="MDLM ancestral sampling (Sahoo et al., arXiv 2406.07524); Feng et al.",
+            extras={"time_grid": f"linspace(1, {self.t_min:g}, K+1)"},
+        )
 
-    def _sample_batch(
-        self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator, device: torch.device
-    ) -> SampleResult:
-        V = denoiser.vocab_size
-        x = torch.full((batch, length), V, dtype=torch.long, device=device)
-        cache = CachedDenoiser(denoiser, batch, device)
-        trace = Trace(batch, length, self.num_steps(length), device)
-        for k in range(self.steps):
-            masked = x == V
-            trace.step_num_masked[:, k] = masked.sum(1)
-            if not bool(masked.any()):
-                continue
-            t, s = float(self.grid[k]), float(self.grid[k + 1])
-            if self.precision == "float64":
-                u = torch.rand(
-                    (batch, length), dtype=torch.float64, generator=generator, device=generator.device
-                ).to(device)
-                reveal = masked & (u < self.unmask_probs[k])
-                rows = reveal.any(1)
-                if not bool(rows.any()):
-                    continue
-                lp = cache.get(x, rows, self._time(t, batch, device))
-                values = sample_from_log_probs(lp, generator, "float64", self.temperature)
-                lp_used = self._tempered(lp)
-            else:
-                rows = masked.any(1)
-                lp = cache.get(x, rows, self._time(t, batch, device))
-                reveal_r, values, lp_used = self._float32_joint_draw(lp, masked[rows], t, s, generator)
-                reveal = torch.zeros_like(masked)
-                reveal[rows] = reveal_r
-            trace.record_step_entropy(k, rows, lp, masked)
-            commit_reveals(x, rows, reveal[rows], values, trace, k, lp_used, cache)
-        if self.t_min > 0:
-            self._final_fill(x, cache, trace, generator, V)
-        return trace.result(x, cache, self.conventions())
+    def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
+        if k == self.steps:  # fill step at t_min > 0
+            self._final_fill(state, generator)
+            return
+        x, V, trace = state.x, state.vocab_size, state.trace
+        batch, length = x.shape
+        device = x.device
+        masked = x == V
+        trace.step_num_masked[:, k] = masked.sum(1)
+        if not bool(masked.any()):
+            return
+        t, s = float(self.grid[k]), float(self.grid[k + 1])
+        if self.categorical_precision == "float64":
+            u = torch.rand(
+                (batch, length), dtype=torch.float64, generator=generator, device=generator.device
+            ).to(device)
+            reveal = masked & (u < self.unmask_probs[k])
+            rows = reveal.any(1)
+            if not bool(rows.any()):
+                return
+            lp = state.cache.get(x, rows, self._time(t, batch, device))
+            values = sample_from_log_probs(lp, generator, "float64", self.temperature)
+            lp_used = tempered(lp, self.temperature)
+        else:
+            rows = masked.any(1)
+            lp = state.cache.get(x, rows, self._time(t, batch, device))
+            reveal_r, values, lp_used = self._float32_joint_draw(lp, masked[rows], t, s, generator)
+            reveal = torch.zeros_like(masked)
+            reveal[rows] = reveal_r
+        trace.record_step_entropy(k, rows, lp, masked)
+        commit_reveals(x, rows, reveal[rows], values, trace, k, lp_used, state.cache)
 
     def _time(self, t: float, batch: int, device) -> torch.Tensor:
         return torch.full((batch,), t, dtype=torch.float64, device=device)
 
-    def _tempered(self, lp: torch.Tensor) -> torch.Tensor:
-        if self.temperature in (0.0, 1.0):
-            return lp
-        return torch.log_softmax(lp / self.temperature, dim=-1)
-
     def _float32_joint_draw(self, lp, masked, t, s, generator):
         """MDLM's single Gumbel-max draw over V+1 classes, in float32 (see module docstring)."""
         a_t, a_s = float(self.schedule.alpha(t)), float(self.schedule.alpha(s))
-        probs = torch.exp(self._tempered(lp))
+        probs = torch.exp(tempered(lp, self.temperature))
         w = torch.cat([probs * (a_s - a_t), torch.full_like(probs[..., :1], 1 - a_s)], dim=-1) / (1 - a_t)
         draw = sample_categorical(w, generator, "float32_gumbel")
         V = lp.shape[-1]
         reveal = masked & (draw < V)
-        return reveal, draw.clamp(max=V - 1), self._tempered(lp)
+        return reveal, draw.clamp(max=V - 1), tempered(lp, self.temperature)
 
-    def _final_fill(self, x, cache, trace, generator, V):
-        k = self.steps
+    def _final_fill(self, state: RunState, generator: torch.Generator) -> None:
+        x, V, trace, k = state.x, state.vocab_size, state.trace, self.steps
         masked = x == V
         trace.step_num_masked[:, k] = masked.sum(1)
         rows = masked.any(1)
         if not bool(rows.any()):
             return
-        lp = cache.get(x, rows, self._time(self.t_min, x.shape[0], x.device))
+        lp = state.cache.get(x, rows, self._time(self.t_min, x.shape[0], x.device))
         temp = 0.0 if self.final_fill == "argmax" else self.temperature
         values = sample_from_log_probs(lp, generator, "float64", temp)
         trace.record_step_entropy(k, rows, lp, masked)
-        commit_reveals(x, rows, masked[rows], values, trace, k, self._tempered(lp), cache)
+        commit_reveals(x, rows, masked[rows], values, trace, k, tempered(lp, self.temperature), state.cache)
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps drawn from the Bernoulli rule: each position independently at step k

@@ -13,26 +13,14 @@ a third-party replication; **not read first-hand**):
 So a masked position that should *stay* masked must carry the remask bit. :func:`apply_transition` is
 that map on tuples (any length); :func:`apply_transition_fixed` is its vectorised length-preserving case.
 
-What this module builds on top (all exact, with an exact oracle):
+What this module builds on top (all exact; the remask-and-resample corrector built on :math:`g` is the
+sampler :class:`sims.sampling.remask.RemaskCorrector`):
 
-1. :class:`RemaskCorrector` — **remask-and-resample as a provable correction** of parallel decoding on a
-   fixed-length language. After a base sampler, each round remasks a uniformly random set of r
-   positions (one :math:`g` step, no call) and re-reveals them one at a time from the denoiser (r
-   :math:`g` steps, one call each). With the exact oracle a round is a random-scan block-Gibbs kernel K
-   with :math:`qK = q`, hence for any start law p and every n (data processing; :math:`TV`, both KL
-   directions):
-
-   .. math::  D(pK^{n+1}, q) \le D(pK^n, q), \qquad \mathrm{SER}(pK^{n+1}) \le \mathrm{SER}(pK^n),
-
-   the latter because K never leaves the support from inside it. Convergence to q needs K to be
-   irreducible on the support: r = L gives :math:`K(x,\cdot) = q` (exact after one round); r = 1 on the
-   parity language only repairs odd strings and then freezes (every in-support string is a fixed point).
-   :func:`corrector_round_kernel` returns K as a matrix so all of this is checked exactly.
-2. :func:`parity_reduction_controls` / :func:`run_any_process` — the paper's parity task: on
+1. :func:`parity_reduction_controls` / :func:`run_any_process` — the paper's parity task: on
    ``[BOS] a b ...`` remask and delete the first two bits (01 -> M1 -> 1, 10 -> 1M -> 1, 00/11 -> MM ->
    empty) until ``[BOS]`` (even) or ``[BOS] 1`` (odd); a lone final 0 is remasked and deleted (our
    completion of the pair rules); a variable-length process checked exhaustively.
-3. :class:`DyckInsertionProcess` — exact variable-length generation by **insertion**: the target law on
+2. :class:`DyckInsertionProcess` — exact variable-length generation by **insertion**: the target law on
    Dyck words of length 2N (:func:`sims.languages.formal.dyck_language`) is noised by deleting a uniformly
    random adjacent "()" pair per step; the exact time reversal inserts a pair with the Bayes kernel
    :math:`P(w' \mid w) = P_{n}(w')R(w' \to w)/P_{n-1}(w)`. Each pair insertion is three :math:`g` steps
@@ -42,7 +30,6 @@ What this module builds on top (all exact, with an exact oracle):
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -50,19 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sims.categorical import sample_categorical, sample_from_log_probs
-from sims.denoisers.base import Denoiser
-from sims.enumeration import all_sequences, sequence_index
-from sims.sampling.base import (
-    CachedDenoiser,
-    Sampler,
-    SampleResult,
-    Trace,
-    commit_reveals,
-    masked_positions,
-    reveal_values,
-)
-from sims.sampling.stepping import check_temperature, tempered
+from sims.categorical import sample_categorical
 from sims.validation import check_positive_int
 
 
@@ -102,186 +77,7 @@ def apply_transition_fixed(
     return torch.where(remask, torch.full_like(x, mask_id), torch.where(x == mask_id, y, x))
 
 
-# ---- 1. remask-and-resample corrector -----------------------------------------------------------
-class RemaskCorrector(Sampler):
-    """A base sampler followed by ``rounds`` remask-and-resample rounds (see the module docstring).
-
-    Args:
-        base: any fixed-length sampler (its exact law must be computable for exact checks).
-        rounds: number of correction rounds n.
-        remask_count: r, positions remasked per round (uniformly random subset, ``1 <= r <= L``).
-        resample_order: ``"random"`` (a uniformly random masked position per step) or ``"left_to_right"``.
-        temperature: token temperature of the resampling steps (1 = exact Gibbs kernel).
-
-    Steps: the base's steps, then per round one remask step (no call) and r reveal steps (one call each).
-    Every step is an application of :func:`apply_transition_fixed`.
-    """
-
-    def __init__(
-        self,
-        base: Sampler,
-        rounds: int,
-        remask_count: int = 1,
-        resample_order: str = "random",
-        temperature: float = 1.0,
-    ):
-        super().__init__(base.precision)
-        self.base = base
-        self.rounds = check_positive_int(rounds, "rounds", minimum=0)
-        self.remask_count = check_positive_int(remask_count, "remask_count")
-        if resample_order not in ("random", "left_to_right"):
-            raise ValueError(f"resample_order must be 'random' or 'left_to_right', got {resample_order!r}")
-        self.resample_order = resample_order
-        self.temperature = check_temperature(temperature)
-        self.name = f"{base.name}+remask{remask_count}x{rounds}"
-
-    def _check_length(self, length: int) -> None:
-        if self.remask_count > length:
-            raise ValueError(f"remask_count {self.remask_count} exceeds the length {length}")
-
-    def base_steps(self, length: int) -> int:
-        return self.base.exact_num_steps(length)
-
-    def num_steps(self, length: int) -> int:
-        self._check_length(length)
-        return self.base.num_steps(length) + self.rounds * (1 + self.remask_count)
-
-    def exact_num_steps(self, length: int) -> int:
-        self._check_length(length)
-        return self.base_steps(length) + self.rounds * (1 + self.remask_count)
-
-    def conventions(self) -> dict:
-        return {
-            "sampler": self.name,
-            "base": self.base.conventions(),
-            "rounds": self.rounds,
-            "remask_count": self.remask_count,
-            "remask_rule": "uniformly random subset of all positions",
-            "resample_order": self.resample_order,
-            "temperature": self.temperature,
-            "transition": "AP-MDM g (remask / unmask only)",
-            "nfe": "base calls + one call per resampled position",
-        }
-
-    def _sample_batch(self, denoiser, batch, length, generator, device) -> SampleResult:
-        base_res = self.base._sample_batch(denoiser, batch, length, generator, device)
-        V = denoiser.vocab_size
-        K0 = base_res.num_steps
-        K = K0 + self.rounds * (1 + self.remask_count)
-        x = base_res.tokens.clone()
-        cache = CachedDenoiser(denoiser, batch, device)
-        trace = Trace(batch, length, K, device)
-        trace.reveal_step.copy_(base_res.reveal_step)
-        trace.token_entropy.copy_(base_res.token_entropy)
-        trace.token_logprob.copy_(base_res.token_logprob)
-        trace.step_entropy_sum[:, :K0] = base_res.step_entropy_sum
-        trace.step_num_masked[:, :K0] = base_res.step_num_masked
-        rows = torch.ones(batch, dtype=torch.bool, device=device)
-        k = K0
-        for _ in range(self.rounds):
-            trace.step_num_masked[:, k] = 0
-            u = torch.rand((batch, length), dtype=torch.float64, generator=generator, device=generator.device)
-            chosen = torch.argsort(u.to(device), dim=1)[:, : self.remask_count]
-            remask = torch.zeros((batch, length), dtype=torch.bool, device=device).scatter_(1, chosen, True)
-            x.copy_(apply_transition_fixed(x, x, remask, V))
-            trace.reveal_step[remask] = -1
-            cache.invalidate(rows)
-            k += 1
-            for _ in range(self.remask_count):
-                masked = x == V
-                trace.step_num_masked[:, k] = masked.sum(1)
-                if self.resample_order == "random":
-                    u = torch.rand(
-                        (batch, length), dtype=torch.float64, generator=generator, device=generator.device
-                    ).to(device)
-                    pick = torch.where(masked, u, -1.0).argmax(1)
-                else:
-                    pick = masked.long().argmax(1)  # lowest masked index
-                reveal = torch.zeros_like(masked).scatter_(1, pick.unsqueeze(1), True)
-                lp = cache.get(x, rows)
-                values = sample_from_log_probs(lp, generator, self.precision, self.temperature)
-                trace.record_step_entropy(k, rows, lp, masked)
-                # = g(x, values, remask = other masked positions): they stay masked
-                commit_reveals(x, rows, reveal, values, trace, k, tempered(lp, self.temperature), cache)
-                k += 1
-        nfe = base_res.nfe + cache.nfe
-        return SampleResult(
-            tokens=x,
-            nfe=nfe,
-            reveal_step=trace.reveal_step,
-            token_entropy=trace.token_entropy,
-            token_logprob=trace.token_logprob,
-            step_entropy_sum=trace.step_entropy_sum,
-            step_num_masked=trace.step_num_masked,
-            left_support=base_res.left_support | cache.impossible,
-            reveal_time=None,
-            conventions=self.conventions(),
-        )
-
-    def corrector_transitions(
-        self, state: tuple, phase: int, log_probs: torch.Tensor | None, vocab_size: int
-    ) -> list:
-        """One corrector step: ``phase`` 0 = remask a uniform r-subset, else reveal one masked position."""
-        V = vocab_size
-        L = len(state)
-        if phase == 0:
-            subsets = list(itertools.combinations(range(L), self.remask_count))
-            w = 1.0 / len(subsets)
-            out = []
-            for sub in subsets:
-                remask = [i in sub for i in range(L)]
-                new = apply_transition(state, state, remask, [0] * L, [0] * L, V)
-                out.append((new, w))
-            return out
-        masked = masked_positions(state, V)
-        if not masked:
-            return [(state, 1.0)]
-        picks = masked if self.resample_order == "random" else masked[:1]
-        w = 1.0 / len(picks)
-        return [t for i in picks for t in reveal_values(state, (i,), log_probs, w, self.temperature)]
-
-    def exact_transitions(self, state, step, log_probs, length):
-        k0 = self.base_steps(length)
-        if step < k0:
-            return self.base.exact_transitions(state, step, log_probs, length)
-        phase = (step - k0) % (1 + self.remask_count)
-        return self.corrector_transitions(state, phase, log_probs, log_probs.shape[-1])
-
-
-def corrector_round_kernel(corrector: RemaskCorrector, denoiser: Denoiser, length: int) -> torch.Tensor:
-    """``(V**L, V**L)`` matrix of one correction round (remask step + r reveal steps), exactly.
-
-    Row x is the law after one round started from the full sequence x (index order of
-    :func:`sims.exact.all_sequences`). Rows of impossible sequences use the denoiser's fallback.
-    """
-
-    V = denoiser.vocab_size
-    if V**length > 4096:
-        raise ValueError(f"V**L = {V**length}: the round kernel matrix would be too large")
-    seqs = all_sequences(V, length)
-    N = seqs.shape[0]
-    K = torch.zeros((N, N), dtype=torch.float64)
-    for r in range(N):
-        states = {tuple(seqs[r].tolist()): 1.0}
-        for phase in range(1 + corrector.remask_count):
-            keys = list(states)
-            outs = (
-                denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
-                if phase
-                else [None] * len(keys)
-            )
-            nxt: dict = defaultdict(float)
-            for key, lp in zip(keys, outs):
-                for new, q in corrector.corrector_transitions(key, phase, lp, V):
-                    if q > 0:
-                        nxt[new] += states[key] * q
-            states = dict(nxt)
-        for key, p in states.items():
-            K[r, int(sequence_index(torch.tensor(key), V))] += p
-    return K
-
-
-# ---- 2. the parity process (variable length: remask + delete) ----------------------------------
+# ---- 1. the parity process (variable length: remask + delete) ----------------------------------
 @dataclass(frozen=True)
 class ParityTokens:
     """Token ids of the parity task: bits 0/1, mask, beginning of sequence."""
@@ -332,7 +128,7 @@ def run_any_process(x0: tuple, controls: Callable, mask_id: int, max_steps: int 
     raise RuntimeError(f"no stop within {max_steps} steps")
 
 
-# ---- 3. exact insertion process on Dyck words ---------------------------------------------------
+# ---- 2. exact insertion process on Dyck words ---------------------------------------------------
 OPEN, CLOSE = 0, 1
 
 

@@ -15,9 +15,10 @@ What is confirmed and what is not (the paper's main text and code could not be r
   time with the trapezoid rule; not implemented.)
 * **E-BoN** (post-hoc): run the base sampler N times, keep the run with the lowest path entropy. N is a
   free parameter (paper's value unconfirmed). Cost: N times the base calls (reported as such).
-* **E-SMC** (real-time guidance): K particles per output; after every ``resample_every`` steps resample
-  them with weights :math:`\propto \exp(-\lambda\, h_{DE}(\text{current state}))` (multinomial, float64),
-  return the particle with the lowest path entropy. The weight function, :math:`\lambda`, K, the
+* **E-SMC** (real-time guidance, :class:`sims.sampling.entropy_smc.EntropySMCSampler`): P particles per
+  output; after every ``resample_every`` steps resample them with weights
+  :math:`\propto \exp(-\lambda\, h_{DE}(\text{current state}))` (multinomial, float64), return the particle
+  with the lowest path entropy. The weight function, :math:`\lambda`, P, the
   resampling schedule and the resampling scheme are **unconfirmed** (our choices: ``lam=1`` per nat,
   ``num_particles=4``, ``resample_every=1``, multinomial).
 
@@ -38,22 +39,18 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sims.categorical import sample_categorical
 from sims.denoisers.base import Denoiser
-from sims.exact import sequence_index
-from sims.sampling.base import SCORE_BITS, Sampler, SampleResult, entropy_of_log_probs
-from sims.sampling.stepping import SteppedSampler
+from sims.enumeration import sequence_index
+from sims.sampling.base import Sampler
+from sims.sampling.ranking import quantize
+from sims.sampling.result import SampleResult
+from sims.sampling.scores import entropy_of_log_probs
 from sims.validation import check_positive_int
 
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
 
 
-def _quantize(v: torch.Tensor) -> torch.Tensor:
-    scale = 2.0**SCORE_BITS
-    return torch.round(v * scale) / scale
-
-
-def _check(state_reduce: str, aggregate: str, unit: str) -> None:
+def check_entropy_options(state_reduce: str, aggregate: str, unit: str) -> None:
     if state_reduce not in ("mean", "sum"):
         raise ValueError(f"state_reduce must be 'mean' or 'sum', got {state_reduce!r}")
     if aggregate not in ("sum", "mean"):
@@ -64,43 +61,25 @@ def _check(state_reduce: str, aggregate: str, unit: str) -> None:
 
 def state_entropy(result: SampleResult, state_reduce: str = "mean", unit: str = "nats") -> torch.Tensor:
     """``(B, K)`` state entropy per step (NaN where the denoiser was not evaluated, 0 if nothing masked)."""
-    _check(state_reduce, "sum", unit)
+    check_entropy_options(state_reduce, "sum", unit)
     s = result.step_entropy_sum.to(torch.float64)
     n = result.step_num_masked.to(torch.float64)
     h = s / n.clamp(min=1) if state_reduce == "mean" else s
     h = torch.where(n == 0, torch.where(torch.isnan(s), s, torch.zeros_like(s)), h)
-    return _quantize(h) * UNITS[unit]
+    return quantize(h) * UNITS[unit]
 
 
 def path_entropy(
     result: SampleResult, state_reduce: str = "mean", aggregate: str = "sum", unit: str = "nats"
 ) -> torch.Tensor:
     """``(B,)`` path entropy: sum (or mean) of the state entropies over the evaluated steps."""
-    _check(state_reduce, aggregate, unit)
+    check_entropy_options(state_reduce, aggregate, unit)
     h = state_entropy(result, state_reduce, "nats")
     used = ~torch.isnan(h)
     total = torch.where(used, h, torch.zeros_like(h)).sum(1)
     if aggregate == "mean":
         total = total / used.sum(1).clamp(min=1)
     return total * UNITS[unit]
-
-
-def select_rows(result: SampleResult, rows: torch.Tensor, nfe: torch.Tensor) -> SampleResult:
-    """A :class:`SampleResult` made of ``rows`` of ``result`` with the given per-row call counts."""
-    kw = {}
-    for name in (
-        "tokens",
-        "reveal_step",
-        "token_entropy",
-        "token_logprob",
-        "step_entropy_sum",
-        "step_num_masked",
-        "left_support",
-        "reveal_time",
-    ):
-        v = getattr(result, name)
-        kw[name] = None if v is None else v[rows]
-    return SampleResult(nfe=nfe, conventions=dict(result.conventions), **kw)
 
 
 @dataclass
@@ -139,7 +118,7 @@ def best_of_n(
     pick = key.argmin(1)  # first minimum = lowest index
     rows = torch.arange(num_samples, device=H.device) * n + pick
     nfe = res.nfe.reshape(num_samples, n).sum(1)
-    out = select_rows(res, rows.to(res.tokens.device), nfe)
+    out = res.select_rows(rows.to(res.tokens.device), nfe)
     out.conventions.update(
         {
             "selection": f"E-BoN N={n} ({select} path entropy)",
@@ -151,130 +130,30 @@ def best_of_n(
     return BestOfN(out, H[torch.arange(num_samples), pick], H)
 
 
-class EntropySMCSampler(Sampler):
-    """E-SMC: particles resampled towards low state entropy; returns the lowest-path-entropy particle.
-
-    Args:
-        base: a :class:`~sims.sampling.stepping.SteppedSampler` or a ``FixedCountSampler`` (wrapped).
-        num_particles: K particles per output sequence.
-        lam: inverse temperature of the weights :math:`\\exp(-\\lambda h_{DE})` (per nat).
-        resample_every: resample after every this many steps (never after the last step).
-        state_reduce: ``"mean"`` (official state entropy) or ``"sum"``.
-
-    Calls: every particle's calls count (``nfe`` of an output = sum over its K particle slots).
-    """
-
-    def __init__(
-        self,
-        base,
-        num_particles: int = 4,
-        lam: float = 1.0,
-        resample_every: int = 1,
-        state_reduce: str = "mean",
-    ):
-        if not isinstance(base, SteppedSampler):
-            raise TypeError(
-                f"E-SMC needs a step-by-step base sampler (SteppedSampler), got {type(base).__name__}"
-            )
-        super().__init__(base.precision)
-        self.base = base
-        self.num_particles = check_positive_int(num_particles, "num_particles")
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
-        self.lam = float(lam)
-        self.resample_every = check_positive_int(resample_every, "resample_every")
-        _check(state_reduce, "sum", "nats")
-        self.state_reduce = state_reduce
-        self.name = f"esmc_{base.name}_K{num_particles}_lam{lam:g}"
-
-    def num_steps(self, length: int) -> int:
-        return self.base.num_steps(length)
-
-    def conventions(self) -> dict:
-        return {
-            **self.base.conventions(),
-            "sampler": self.name,
-            "guidance": "E-SMC (weights exp(-lam * state entropy), multinomial resampling; UNVERIFIED "
-            "against arXiv 2512.21336)",
-            "num_particles": self.num_particles,
-            "lam": self.lam,
-            "resample_every": self.resample_every,
-            "state_reduce": self.state_reduce,
-            "final_selection": "lowest path entropy (sum over steps)",
-            "nfe": "sum over the particles of an output",
-        }
-
-    def _state_entropy_now(self, st) -> torch.Tensor:
-        V = st.vocab_size
-        masked = st.x == V
-        alive = masked.any(1)
-        h = torch.zeros(st.batch, dtype=torch.float64, device=st.x.device)
-        if bool(alive.any()):
-            lp = st.cache.get(st.x, alive)
-            ent = torch.where(masked[alive], entropy_of_log_probs(lp), 0.0).sum(1)
-            if self.state_reduce == "mean":
-                ent = ent / masked[alive].sum(1)
-            h[alive] = ent
-        return h
-
-    def _sample_batch(self, denoiser, batch, length, generator, device) -> SampleResult:
-        P = self.num_particles
-        st = self.base._begin(denoiser, batch * P, length, device)
-        K = self.num_steps(length)
-        for k in range(K):
-            self.base._step(st, k, generator)
-            if (k + 1) % self.resample_every or k + 1 >= K or P == 1:
-                continue
-            if not bool((st.x == st.vocab_size).any()):
-                break
-            h = self._state_entropy_now(st).reshape(batch, P)
-            w = torch.softmax(-self.lam * h, dim=1)  # (batch, P)
-            draws = sample_categorical(w.unsqueeze(1).expand(batch, P, P), generator)  # (batch, P)
-            idx = (torch.arange(batch, device=draws.device).unsqueeze(1) * P + draws).flatten()
-            st.take_rows(idx.to(st.x.device))
-        res = self.base._finish(st)
-        H = path_entropy(res, self.state_reduce, "sum").reshape(batch, P)
-        rows = torch.arange(batch, device=H.device) * P + H.argmin(1)
-        out = select_rows(res, rows.to(res.tokens.device), res.nfe.reshape(batch, P).sum(1))
-        out.conventions = self.conventions()
-        return out
-
-    def exact_transitions(self, state, step, log_probs, length):
-        raise NotImplementedError("the particle system's law is not a per-sequence kernel; see the docs")
-
-
-# ---- exact laws ---------------------------------------------------------------------------------
-EXACT_PATH_SAMPLERS = (
-    "EBSampler",
-    "FastDLLMSampler",
-    "FixedCountSampler",
-    "FirstHittingSampler",
-)
-
-
 def exact_path_entropy_law(
     sampler: Sampler, denoiser: Denoiser, length: int, state_reduce: str = "mean", aggregate: str = "sum"
 ) -> dict:
     """Exact joint law ``{(sequence tuple, path entropy): probability}`` of output and path entropy.
 
     Propagates (partial sequence, accumulated path entropy, number of evaluated steps) through
-    ``exact_transitions``. Only for samplers that evaluate the denoiser at every step that starts with a
-    masked position (listed in :data:`EXACT_PATH_SAMPLERS`; fixed-count plans must have no empty step).
+    ``exact_transitions``. Only for samplers with an exact kernel that use the denoiser output at every
+    step that starts with a masked position (``sampler.evaluates_every_masked_step(length)``; e.g. a
+    fixed-count plan must have no empty step), so the trace's state entropies are the ones enumerated here.
     """
-    _check(state_reduce, aggregate, "nats")
-    if type(sampler).__name__ not in EXACT_PATH_SAMPLERS:
+    check_entropy_options(state_reduce, aggregate, "nats")
+    if not sampler.capabilities.exact_kernel:
+        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
+    if not sampler.evaluates_every_masked_step(length):
         raise ValueError(
-            f"{type(sampler).__name__}: exact path entropy needs a sampler that calls the "
-            f"denoiser at every step with masks ({EXACT_PATH_SAMPLERS})"
+            f"{sampler.name}: exact path entropy needs a sampler that uses the denoiser output at every "
+            f"step with masks (evaluates_every_masked_step({length}) is False; e.g. an empty fixed-count "
+            "step, or a Bernoulli step that reveals nothing, records no state entropy)"
         )
-    plan = getattr(sampler, "plan", None) or getattr(getattr(sampler, "base", None), "plan", None)
-    if plan is not None and any(c == 0 for _, _, c in plan(length)):
-        raise ValueError("fixed-count plan with an empty step: its state entropy is not recorded")
     V = denoiser.vocab_size
     if (V + 1) ** length > 2**16:
         raise ValueError(f"(V+1)**L = {(V + 1) ** length} partial sequences: too large for exact enumeration")
     states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
-    for step in range(sampler.exact_num_steps(length)):
+    for step in range(sampler.num_steps(length)):
         keys = sorted({k[0] for k in states})
         outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         lp_of = dict(zip(keys, outs))
@@ -286,7 +165,7 @@ def exact_path_entropy_law(
                 h = torch.where(masked, entropy_of_log_probs(lp.unsqueeze(0))[0], 0.0).sum()
                 if state_reduce == "mean":
                     h = h / masked.sum()
-                hsum2, count2 = hsum + float(_quantize(h)), count + 1
+                hsum2, count2 = hsum + float(quantize(h)), count + 1
             else:
                 hsum2, count2 = hsum, count
             for new, q in sampler.exact_transitions(tokens, step, lp, length):

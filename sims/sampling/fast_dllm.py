@@ -12,7 +12,7 @@ whole sequence when ``block_length=None``), with confidence :math:`c_l` of each 
   ``get_transfer_index_dynamic`` instead: pass iff :math:`c^{(n)} \ge 1 - f/(n+1)` and, when only the
   last candidate fails, that candidate is unmasked as well (an off-by-one in the released loop).
 
-Confidence (``confidence``): ``"max_prob"`` = :math:`\max_v p_l(v)` (Alg. 1, line 6); ``"sampled_prob"`` =
+Confidence (``score``, :mod:`sims.sampling.scores`): ``"max_prob"`` = :math:`\max_v p_l(v)` (Alg. 1, line 6); ``"sampled_prob"`` =
 :math:`p_l(\hat x_l)` of the token drawn at that position (the code's ``low_confidence`` with Gumbel
 noise at temperature > 0). They coincide at temperature 0 (the paper's setting). The sampled version
 looks at the drawn values, which biases the output law even when one token is revealed per step.
@@ -31,27 +31,15 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import check_tie_break, rank_positions, reveal_values, selection_law
-from sims.sampling.stepping import (
-    RunState,
-    SteppedSampler,
-    block_candidates,
-    check_block_length,
-    check_temperature,
-    ranked_reveal_step,
-)
-from sims.validation import check_positive_int
+from sims.sampling.base import NO_TIME, Capabilities, Conventions
+from sims.sampling.ranked import RankedStepSampler, check_block_length
+from sims.sampling.ranking import rank_positions
+from sims.sampling.scores import position_scores
 
 RULES = ("threshold", "factor")
-CONFIDENCES = ("max_prob", "sampled_prob")
-
-
-def confidence_scores(log_probs: torch.Tensor, values: torch.Tensor, confidence: str) -> torch.Tensor:
-    if confidence == "max_prob":
-        return log_probs.max(-1).values.exp()
-    if confidence == "sampled_prob":
-        return log_probs.gather(-1, values.unsqueeze(-1)).squeeze(-1).exp()
-    raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
+#: the scores (:mod:`sims.sampling.scores`) the Fast-dLLM rules accept (the confidence)
+FAST_DLLM_SCORES = ("max_prob", "sampled_prob")
+FACTOR_VARIANTS = ("paper", "code")
 
 
 def fast_dllm_select(
@@ -80,7 +68,7 @@ def fast_dllm_select(
         elif factor_variant == "code":
             passes = c >= 1 - factor / (n_idx + 1)
         else:
-            raise ValueError(f"factor_variant must be 'paper' or 'code', got {factor_variant!r}")
+            raise ValueError(f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}")
     else:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     passes = passes & valid
@@ -98,125 +86,94 @@ def fast_dllm_select(
     return out
 
 
-class FastDLLMSampler(SteppedSampler):
-    """Confidence-threshold / factor parallel decoding; see the module docstring."""
+class FastDLLMSampler(RankedStepSampler):
+    """Confidence-threshold / factor parallel decoding; see the module docstring.
+
+    Args:
+        rule: ``"threshold"`` or ``"factor"``.
+        threshold: tau of the threshold rule, in [0, 1].
+        factor: f of the factor rule, > 0.
+        score: the confidence, one of :data:`FAST_DLLM_SCORES`.
+        block_length: semi-AR block size (None = whole sequence).
+        temperature: token temperature (1 = exact law, 0 = argmax).
+        factor_variant: ``"paper"`` or ``"code"`` (the released loop's off-by-one).
+        tie_break: ``"random"`` (default) or ``"lowest_index"``.
+        categorical_precision: categorical sampling precision.
+
+    There is no step count: the run lasts until no mask is left (at most L steps).
+    Name: ``"fast_dllm_threshold_t<tau>"`` or ``"fast_dllm_factor_f<f>"``, then ``"_sampled_prob"`` for
+    that score and ``"_block<b>"`` with blocks.
+    """
+
+    allowed_scores = FAST_DLLM_SCORES
 
     def __init__(
         self,
         rule: str = "threshold",
         threshold: float = 0.9,
         factor: float = 1.0,
-        confidence: str = "max_prob",
+        score: str = "max_prob",
         block_length: int | None = None,
         temperature: float = 1.0,
         factor_variant: str = "paper",
         tie_break: str = "random",
-        precision: Precision = "float64",
+        categorical_precision: Precision = "float64",
     ):
-        super().__init__(precision)
-        self.tie_break = check_tie_break(tie_break)
+        super().__init__(score, temperature, block_length, tie_break, categorical_precision)
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-        if confidence not in CONFIDENCES:
-            raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
         if not factor > 0:
             raise ValueError(f"factor must be > 0, got {factor}")
-        if factor_variant not in ("paper", "code"):
-            raise ValueError(f"factor_variant must be 'paper' or 'code', got {factor_variant!r}")
+        if factor_variant not in FACTOR_VARIANTS:
+            raise ValueError(f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}")
         self.rule, self.threshold, self.factor = rule, float(threshold), float(factor)
-        self.confidence, self.factor_variant = confidence, factor_variant
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
-        self.temperature = check_temperature(temperature)
+        self.factor_variant = factor_variant
         par = f"t{threshold:g}" if rule == "threshold" else f"f{factor:g}"
         self.name = (
             f"fast_dllm_{rule}_{par}"
-            + ("" if confidence == "max_prob" else "_sampledconf")
+            + ("" if score == "max_prob" else f"_{score}")
             + ("" if block_length is None else f"_block{block_length}")
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
         )
 
     def num_steps(self, length: int) -> int:
         check_block_length(self.block_length, length)
         return length
 
-    def conventions(self) -> dict:
-        return {
-            "sampler": self.name,
-            "step_rule": f"Fast-dLLM {self.rule}",
-            "threshold": self.threshold,
-            "factor": self.factor,
-            "factor_variant": self.factor_variant,
-            "confidence": self.confidence,
-            "block_length": self.block_length,
-            "temperature": self.temperature,
-            "threshold_test": "c >= tau (official code)",
-            "ties": f"{self.tie_break} (40-bit rounding)",
-            "last_step": "runs until no mask is left (at most L steps)",
-            "precision": self.precision,
-            "nfe": "one call per step while masks remain",
-            "source": "arXiv 2505.22618 Alg. 1; NVlabs code",
-        }
+    def conventions(self) -> Conventions:
+        test = "c >= tau (official code)" if self.rule == "threshold" else f"factor ({self.factor_variant})"
+        return Conventions(
+            sampler=self.name,
+            steps="adaptive: until no mask is left (at most L; no step count K)",
+            time_direction=NO_TIME,
+            schedule="none (adaptive rule)",
+            step_rule=f"Fast-dLLM {self.rule}: {test}, always the most confident candidate",
+            position_rule=f"confidence score {self.score!r}, masked positions of the current block",
+            tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
+            last_step="runs until no mask is left (at most L steps)",
+            temperature=self.temperature,
+            categorical_precision=self.categorical_precision,
+            nfe_rule="one call per step while masks remain",
+            source="arXiv 2505.22618 Alg. 1; NVlabs/Fast-dLLM code",
+            extras={
+                "rule": self.rule,
+                "threshold": self.threshold,
+                "factor": self.factor,
+                "factor_variant": self.factor_variant,
+                "score": self.score,
+                "block_length": self.block_length,
+            },
+        )
 
-    def candidates(self, x: torch.Tensor, vocab_size: int) -> torch.Tensor:
-        return block_candidates(x, vocab_size, self.block_length)
-
-    def _select(self, lp, candidates, values, order=None):
-        conf = confidence_scores(lp, values, self.confidence)
+    def select(self, log_probs, candidates, values, order, k):
+        conf = position_scores(self.score, log_probs, values)
         return fast_dllm_select(
             conf, candidates, self.rule, self.threshold, self.factor, self.factor_variant, order
         )
-
-    def _step(self, state: RunState, k: int, generator: torch.Generator) -> None:
-        ranked_reveal_step(
-            self,
-            state,
-            k,
-            generator,
-            lambda lp, values: confidence_scores(lp, values, self.confidence),
-            self._select,
-        )
-
-    # ---- exact law ------------------------------------------------------------------------------
-    def select_positions(self, state: tuple, step: int, log_probs: torch.Tensor) -> tuple:
-        """The unmasked set for ``max_prob`` confidence with a deterministic (lowest-index) tie rule."""
-        if self.confidence != "max_prob":
-            raise ValueError("the set depends on the drawn values for confidence='sampled_prob'")
-        if self.tie_break != "lowest_index":
-            raise ValueError("select_positions needs a deterministic rule: use tie_break='lowest_index'")
-        x = torch.tensor([state], dtype=torch.long)
-        ((sel, _),) = self._set_law(x, log_probs, torch.zeros(x.shape, dtype=torch.long)).items()
-        return sel
-
-    def _set_law(self, x: torch.Tensor, log_probs: torch.Tensor, values: torch.Tensor) -> dict[tuple, float]:
-        """Law of the unmasked set for one row (a single set unless random ties are possible)."""
-        V = log_probs.shape[-1]
-        lp = log_probs.unsqueeze(0).to(torch.float64)
-        cand = self.candidates(x, V)
-        conf = confidence_scores(lp, values, self.confidence)
-        return selection_law(
-            conf[0],
-            cand[0],
-            self.tie_break,
-            lambda order: self._select(lp, cand, values, order.unsqueeze(0))[0],
-        )
-
-    def exact_transitions(self, state, step, log_probs, length):
-        V = log_probs.shape[-1]
-        if V not in state:
-            return [(state, 1.0)]
-        x = torch.tensor([state], dtype=torch.long)
-        if self.confidence == "max_prob":
-            law = self._set_law(x, log_probs, torch.zeros(x.shape, dtype=torch.long))
-            return [
-                t for sel, w in law.items() for t in reveal_values(state, sel, log_probs, w, self.temperature)
-            ]
-        # The set depends on the drawn values: enumerate joint draws at every candidate.
-        cand = tuple(int(i) for i in self.candidates(x, V)[0].nonzero().flatten())
-        out = []
-        for draw, p in reveal_values(state, cand, log_probs, 1.0, self.temperature):
-            values = torch.tensor([[draw[i] if state[i] == V else 0 for i in range(length)]])
-            for sel, w in self._set_law(x, log_probs, values).items():
-                new = tuple(draw[i] if i in sel else state[i] for i in range(length))
-                out.append((new, p * w))
-        return out

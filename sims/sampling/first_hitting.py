@@ -18,82 +18,91 @@ import torch
 
 from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
-from sims.sampling.base import (
-    CachedDenoiser,
-    Sampler,
-    SampleResult,
-    Trace,
-    commit_reveals,
-    masked_positions,
-    rank_positions,
-    reveal_values,
-)
+from sims.sampling.base import TIME_MDLM, Capabilities, Conventions, Sampler, check_temperature
+from sims.sampling.kernels import masked_positions, reveal_values
+from sims.sampling.ranking import rank_positions
+from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.schedules import get_schedule
 
 
 class FirstHittingSampler(Sampler):
-    """Exact continuous-time sampling, one token per event (see module docstring)."""
+    """Exact continuous-time sampling, one token per event (see module docstring).
+
+    There is no step count: a run has exactly L events (the registry's K is ignored).
+    """
 
     name = "first_hitting"
+    timed_trace = True
 
-    def __init__(self, schedule="linear", temperature: float = 1.0, precision: Precision = "float64"):
-        super().__init__(precision)
+    def __init__(
+        self, schedule="linear", temperature: float = 1.0, categorical_precision: Precision = "float64"
+    ):
+        super().__init__(categorical_precision)
         self.schedule = get_schedule(schedule)
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        self.temperature = float(temperature)
+        self.temperature = check_temperature(temperature)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            value_independent_schedule=True, exact_kernel=True, revisits=False, uses_steps=False
+        )
 
     def num_steps(self, length: int) -> int:
         return length
 
-    def conventions(self) -> dict:
-        return {
-            "sampler": self.name,
-            "step_rule": "one uniformly chosen token per event at m(s)=m(t)u^(1/n)",
-            "schedule": self.schedule.describe(),
-            "steps": "L events",
-            "temperature": self.temperature,
-            "precision": self.precision,
-            "nfe": "L",
-        }
+    def conventions(self) -> Conventions:
+        return Conventions(
+            sampler=self.name,
+            steps="L events (no step count K)",
+            time_direction=TIME_MDLM,
+            schedule=self.schedule.describe(),
+            step_rule="one token per event at m(s) = m(t) u^(1/n), n masked",
+            position_rule="a uniformly random masked position per event",
+            tie_break="none (no ranking)",
+            last_step="the L-th event reveals the last masked position",
+            temperature=self.temperature,
+            categorical_precision=self.categorical_precision,
+            nfe_rule="one call per event (L calls)",
+            source="Zheng et al., arXiv 2409.02908, Prop. 4.1; bd3lms first_hitting",
+        )
 
-    def _sample_batch(
-        self, denoiser: Denoiser, batch: int, length: int, generator: torch.Generator, device: torch.device
-    ) -> SampleResult:
-        V = denoiser.vocab_size
-        x = torch.full((batch, length), V, dtype=torch.long, device=device)
-        cache = CachedDenoiser(denoiser, batch, device)
-        trace = Trace(batch, length, length, device, timed=True)
+    def begin(self, denoiser: Denoiser, batch: int, length: int, device: torch.device) -> RunState:
+        state = super().begin(denoiser, batch, length, device)
+        state.extra["masked_fraction"] = torch.ones(batch, dtype=torch.float64, device=device)  # m(t)
+        return state
+
+    def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
+        x, V, trace = state.x, state.vocab_size, state.trace
+        batch, length = x.shape
+        device = x.device
         all_rows = torch.ones(batch, dtype=torch.bool, device=device)
-        m_t = torch.ones(batch, dtype=torch.float64, device=device)
-        for k in range(length):
-            masked = x == V
-            n = length - k
-            trace.step_num_masked[:, k] = n
-            u = torch.rand(batch, dtype=torch.float64, generator=generator, device=generator.device).to(
+        masked = x == V
+        n = length - k
+        trace.step_num_masked[:, k] = n
+        u = torch.rand(batch, dtype=torch.float64, generator=generator, device=generator.device).to(device)
+        m_t = state.extra["masked_fraction"] * u ** (1.0 / n)
+        state.extra["masked_fraction"] = m_t
+        s = self.schedule.time_of_masked_fraction(m_t).to(device)
+        pick = rank_positions(
+            torch.rand((batch, length), dtype=torch.float64, generator=generator, device=generator.device).to(
                 device
-            )
-            m_t = m_t * u ** (1.0 / n)
-            s = self.schedule.time_of_masked_fraction(m_t).to(device)
-            pick = rank_positions(
-                torch.rand(
-                    (batch, length), dtype=torch.float64, generator=generator, device=generator.device
-                ).to(device),
-                masked,
-            )[:, :1]
-            lp = cache.get(x, all_rows, s)
-            values = sample_from_log_probs(lp, generator, self.precision, self.temperature)
-            reveal = torch.zeros_like(masked).scatter_(1, pick, True)
-            trace.record_step_entropy(k, all_rows, lp, masked)
-            trace.reveal_time.scatter_(1, pick, s.unsqueeze(1))
-            lp_used = lp if self.temperature in (0.0, 1.0) else torch.log_softmax(lp / self.temperature, -1)
-            commit_reveals(x, all_rows, reveal, values, trace, k, lp_used, cache)
-        return trace.result(x, cache, self.conventions())
+            ),
+            masked,
+        )[:, :1]
+        lp = state.cache.get(x, all_rows, s)
+        values = sample_from_log_probs(lp, generator, self.categorical_precision, self.temperature)
+        reveal = torch.zeros_like(masked).scatter_(1, pick, True)
+        trace.record_step_entropy(k, all_rows, lp, masked)
+        trace.reveal_time.scatter_(1, pick, s.unsqueeze(1))
+        commit_reveals(x, all_rows, reveal, values, trace, k, tempered(lp, self.temperature), state.cache)
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps: a uniformly random permutation (one position per event)."""
         u = torch.rand((batch, length), dtype=torch.float64, generator=generator, device=generator.device)
         return torch.argsort(torch.argsort(u.cpu(), dim=1), dim=1)
+
+    def evaluates_every_masked_step(self, length: int) -> bool:
+        return True
 
     def exact_transitions(self, state, step, log_probs, length):
         masked = masked_positions(state, log_probs.shape[-1])

@@ -13,7 +13,7 @@ Count rules (per block of M positions split over :math:`K_b` steps):
   (L=K=128 reveals 0 at step 1).
 * an explicit list of counts (must sum to M).
 
-Position rules (``order``):
+Position rules (``score``, :mod:`sims.sampling.scores`):
 
 * ``"random"``: a uniformly random subset of the masked candidates (LLaDA ``remasking='random'``; the Li &
   Cai / Tang et al. "MDLM" sampler). Chosen before the call.
@@ -24,11 +24,12 @@ Position rules (``order``):
 * ``"margin"``: highest top-1 minus top-2 probability (Dream ``topk_margin``).
 * ``"entropy"``: lowest predictive entropy (Dream ``entropy``).
 
-Scores are untempered; tokens are drawn at ``temperature`` (0 = argmax). Ties are broken towards the
-lowest position after rounding scores to 40 fractional bits.
+Scores are untempered; tokens are drawn at ``temperature`` (0 = argmax). Scores are rounded to 40
+fractional bits; ties are broken uniformly at random (``tie_break="random"``, the default) or towards the
+lowest position (``"lowest_index"``, deterministic); :mod:`sims.sampling.ranking`.
 
 Semi-autoregressive blocks (``block_length``): the sequence is cut into blocks decoded left to right;
-``steps`` must be a multiple of the number of blocks and each block gets ``steps / num_blocks`` steps;
+K (``steps``) must be a multiple of the number of blocks and each block gets ``steps / num_blocks`` steps;
 only masked positions of the current block are candidates (LLaDA/Fast-dLLM semantics).
 
 Calls: one denoiser call per step with a non-zero count.
@@ -36,28 +37,18 @@ Calls: one denoiser call per step with a non-zero count.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
 import torch
 
-from sims.categorical import Precision, sample_from_log_probs
-from sims.sampling.base import (
-    check_steps,
-    check_tie_break,
-    commit_reveals,
-    entropy_of_log_probs,
-    masked_positions,
-    rank_positions,
-    reveal_values,
-    top_count_sets,
-)
-from sims.sampling.stepping import RunState, SteppedSampler, tempered
+from sims.categorical import Precision
+from sims.sampling.base import NO_TIME, TIME_MDLM, Capabilities, Conventions, check_steps
+from sims.sampling.ranked import RankedStepSampler
+from sims.sampling.ranking import top_count_sets
+from sims.sampling.scores import SCORES, position_scores
 from sims.schedules import get_schedule, time_grid
-from sims.validation import check_positive_int
 
-ORDERS = ("random", "max_prob", "sampled_prob", "margin", "entropy")
 COUNT_RULES = ("llada", "schedule", "dream")
 
 
@@ -94,12 +85,12 @@ def dream_counts(num_masked: int, steps: int, schedule="linear", eps: float = 1e
     return counts
 
 
-class FixedCountSampler(SteppedSampler):
+class FixedCountSampler(RankedStepSampler):
     """Fixed-count decoding; see the module docstring for every rule.
 
     Args:
         steps: total steps K (split equally across blocks).
-        order: position rule, one of :data:`ORDERS`.
+        score: position rule, one of :data:`sims.sampling.scores.SCORES` (``"random"`` by default).
         count_rule: ``"llada"``, ``"schedule"``, ``"dream"`` or an explicit list of per-block counts.
         schedule: used by the ``"schedule"`` and ``"dream"`` count rules.
         block_length: semi-AR block size (None = one block).
@@ -108,37 +99,43 @@ class FixedCountSampler(SteppedSampler):
             ``"lowest_index"`` (deterministic). Symmetric synthetic languages produce exact ties (e.g. every
             position of a stationary chain at the first step), and a deterministic lowest-index rule then
             reveals adjacent, strongly dependent positions together, an artefact of the convention.
-        precision: categorical sampling precision.
+            Not used by ``score="random"``.
+        categorical_precision: categorical sampling precision.
+
+    Name: ``"fixed_<score>"`` (``"_block<b>"`` appended with blocks).
     """
+
+    allowed_scores = SCORES
 
     def __init__(
         self,
         steps: int,
-        order: str = "random",
+        score: str = "random",
         count_rule: str | Sequence[int] = "llada",
         schedule="linear",
         block_length: int | None = None,
         temperature: float = 1.0,
         tie_break: str = "random",
-        precision: Precision = "float64",
+        categorical_precision: Precision = "float64",
     ):
-        super().__init__(precision)
-        self.tie_break = check_tie_break(tie_break)
+        super().__init__(score, temperature, block_length, tie_break, categorical_precision)
         self.steps = check_steps(steps)
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        self.order = order
         if isinstance(count_rule, str) and count_rule not in COUNT_RULES:
             raise ValueError(
                 f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r}"
             )
         self.count_rule = count_rule if isinstance(count_rule, str) else [int(c) for c in count_rule]
         self.schedule = get_schedule(schedule)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        self.temperature = float(temperature)
-        self.name = f"fixed_{order}" if block_length is None else f"fixed_{order}_block{block_length}"
+        self.name = f"fixed_{score}" if block_length is None else f"fixed_{score}_block{block_length}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            value_independent_schedule=self.score == "random",
+            exact_kernel=True,
+            revisits=False,
+            uses_steps=True,
+        )
 
     # ---- plan -----------------------------------------------------------------------------------
     def blocks(self, length: int) -> list[tuple[int, int]]:
@@ -175,67 +172,62 @@ class FixedCountSampler(SteppedSampler):
     def num_steps(self, length: int) -> int:
         return len(self.plan(length))
 
-    def conventions(self) -> dict:
-        return {
-            "sampler": self.name,
-            "step_rule": "fixed count",
-            "steps": self.steps,
-            "count_rule": self.count_rule if isinstance(self.count_rule, str) else list(self.count_rule),
-            "schedule": self.schedule.describe() if self.count_rule in ("schedule", "dream") else None,
-            "order": self.order,
-            "block_length": self.block_length,
-            "temperature": self.temperature,
-            "last_step": "reveals all remaining (counts sum to the block size)",
-            "precision": self.precision,
-            "nfe": "one call per step with a non-zero count",
-            "ties": f"{self.tie_break} (scores rounded to 40 fractional bits)",
-        }
+    def evaluates_every_masked_step(self, length: int) -> bool:
+        return all(c > 0 for _, _, c in self.plan(length))
 
-    # ---- scores ---------------------------------------------------------------------------------
-    def _scores(self, lp: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        if self.order == "max_prob":
-            return lp.max(-1).values.exp()
-        if self.order == "sampled_prob":
-            return lp.gather(-1, values.unsqueeze(-1)).squeeze(-1).exp()
-        if self.order == "margin":
-            top2 = lp.exp().topk(min(2, lp.shape[-1]), dim=-1).values
-            return top2[..., 0] - (top2[..., 1] if top2.shape[-1] > 1 else 0.0)
-        if self.order == "entropy":
-            return -entropy_of_log_probs(lp)
-        raise AssertionError(self.order)
+    def conventions(self) -> Conventions:
+        timed = self.count_rule in ("schedule", "dream")
+        ties = (
+            "none (uniformly random order)"
+            if self.score == "random"
+            else f"{self.tie_break} (scores rounded to 40 fractional bits)"
+        )
+        return Conventions(
+            sampler=self.name,
+            steps=f"K = {self.steps}",
+            time_direction=TIME_MDLM if timed else NO_TIME,
+            schedule=self.schedule.describe() if timed else "none (counts do not use a schedule)",
+            step_rule=f"fixed count per step (count rule {self.count_rule})",
+            position_rule=f"highest score {self.score!r} among the masked positions of the current block"
+            if self.score != "random"
+            else "uniformly random subset of the masked positions of the current block",
+            tie_break=ties,
+            last_step="reveals all remaining (counts sum to the block size)",
+            temperature=self.temperature,
+            categorical_precision=self.categorical_precision,
+            nfe_rule="one call per step with a non-zero count",
+            source={
+                "llada": "LLaDA get_num_transfer_tokens",
+                "schedule": "deterministic counts from alpha on the grid (Li & Cai)",
+                "dream": "Dream _sample (linspace(1, 1e-3, K+1))",
+            }.get(self.count_rule if isinstance(self.count_rule, str) else "", "explicit counts"),
+            extras={
+                "count_rule": self.count_rule if isinstance(self.count_rule, str) else list(self.count_rule),
+                "score": self.score,
+                "block_length": self.block_length,
+            },
+        )
 
-    # ---- batched sampler (one step; the loop is SteppedSampler's) --------------------------------
-    def _step(self, state: RunState, k: int, generator: torch.Generator) -> None:
-        x, V = state.x, state.vocab_size
-        a, b, count = self.plan(x.shape[1])[k]
-        masked = x == V
-        state.trace.step_num_masked[:, k] = masked.sum(1)
-        if count == 0:
-            return
+    # ---- the ranked-step rule -------------------------------------------------------------------
+    def active_rows(self, masked: torch.Tensor, k: int) -> torch.Tensor:
+        count = self.plan(masked.shape[1])[k][2]
+        return torch.full((masked.shape[0],), count > 0, dtype=torch.bool, device=masked.device)
+
+    def candidates(self, x: torch.Tensor, vocab_size: int, k: int) -> torch.Tensor:
+        a, b, _ = self.plan(x.shape[1])[k]
         pos = torch.arange(x.shape[1], device=x.device)
-        candidates = masked & (pos >= a) & (pos < b)
-        rows = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        if self.order == "random":
-            u = torch.rand(x.shape, dtype=torch.float64, generator=generator, device=generator.device)
-            ranked = rank_positions(u.to(x.device), candidates)
-        lp = state.cache.get(x, rows)
-        values = sample_from_log_probs(lp, generator, self.precision, self.temperature)
-        if self.order != "random":
-            tie_gen = generator if self.tie_break == "random" else None
-            ranked = rank_positions(self._scores(lp, values), candidates, tie_gen)
-        reveal = torch.zeros_like(masked)
-        reveal.scatter_(1, ranked[:, :count], True)
-        reveal &= candidates
-        state.trace.record_step_entropy(k, rows, lp, masked)
-        commit_reveals(x, rows, reveal, values, state.trace, k, tempered(lp, self.temperature), state.cache)
+        return (x == vocab_size) & (pos >= a) & (pos < b)
+
+    def select(self, log_probs, candidates, values, order, k):
+        count = self.plan(candidates.shape[1])[k][2]
+        reveal = torch.zeros_like(candidates)
+        reveal.scatter_(1, order[:, :count], True)
+        return reveal & candidates
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
-        """``(B, L)`` reveal steps of the ``order="random"`` rule (uniform random subsets of the plan's sizes)."""
-        if self.order != "random":
-            raise ValueError(
-                f"order {self.order!r} depends on the denoiser output; only 'random' has a "
-                "value-independent reveal schedule"
-            )
+        """``(B, L)`` reveal steps of the ``score="random"`` rule (uniform random subsets of the plan's sizes)."""
+        if self.score != "random":
+            super().reveal_schedule(batch, length, generator)  # raises: the order needs the denoiser
         out = torch.empty((batch, length), dtype=torch.long)
         u = torch.rand(
             (batch, length), dtype=torch.float64, generator=generator, device=generator.device
@@ -251,36 +243,21 @@ class FixedCountSampler(SteppedSampler):
                 start += c
         return out
 
-    # ---- exact law ------------------------------------------------------------------------------
-    def exact_transitions(self, state, step, log_probs, length):
-        V = log_probs.shape[-1]
+    # ---- exact kernel: the count best (no factorial enumeration of tie orders) ------------------
+    def exact_candidates(self, state, step, vocab_size, length):
         a, b, count = self.plan(length)[step]
-        cand = tuple(i for i in masked_positions(state, V) if a <= i < b)
-        count = min(count, len(cand))
         if count == 0:
-            return [(state, 1.0)]
-        if self.order == "random":
-            subsets = list(itertools.combinations(cand, count))
-            w = 1.0 / len(subsets)
-            return [t for sub in subsets for t in reveal_values(state, sub, log_probs, w, self.temperature)]
-        if self.order == "sampled_prob":
-            # The choice depends on the drawn values: enumerate joint draws at all candidates.
-            out = []
-            for draw, p in reveal_values(state, cand, log_probs, 1.0, self.temperature):
-                values = torch.tensor([draw[i] for i in cand])
-                scores = log_probs[list(cand)].gather(-1, values.unsqueeze(-1)).squeeze(-1).exp()
-                for chosen, w in self._top(cand, scores, count):
-                    new = tuple(draw[i] if i in chosen else state[i] for i in range(length))
-                    out.append((new, p * w))
-            return out
-        scores = self._scores(log_probs[list(cand)], torch.zeros(len(cand), dtype=torch.long))
-        return [
-            t
-            for chosen, w in self._top(cand, scores, count)
-            for t in reveal_values(state, chosen, log_probs, w, self.temperature)
-        ]
+            return ()
+        return tuple(i for i, v in enumerate(state) if v == vocab_size and a <= i < b)
 
-    def _top(self, cand: tuple, scores: torch.Tensor, count: int) -> list[tuple[tuple, float]]:
-        """Law of the chosen positions among ``cand`` (tie rule included)."""
-        sets = top_count_sets(scores, torch.ones(len(cand), dtype=torch.bool), count, self.tie_break)
+    def set_law(self, state, step, log_probs, values):
+        V, length = log_probs.shape[-1], len(state)
+        cand = self.exact_candidates(state, step, V, length)
+        count = min(self.plan(length)[step][2], len(cand))
+        idx = list(cand)
+        if self.score == "random":
+            scores, ties = torch.zeros(len(cand), dtype=torch.float64), "random"
+        else:
+            scores, ties = position_scores(self.score, log_probs[idx], values[idx]), self.tie_break
+        sets = top_count_sets(scores, torch.ones(len(cand), dtype=torch.bool), count, ties)
         return [(tuple(cand[j] for j in sub), w) for sub, w in sets]

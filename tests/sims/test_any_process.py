@@ -1,6 +1,6 @@
-"""Any-process generation (sims/sampling/any_process.py): the transition map g, remask-and-resample as a
-provable correction (exact kernels on tiny languages), the parity reduction process (exhaustive), and the
-exact insertion process on Dyck words."""
+"""Any-process generation (sims/sampling/any_process.py): the transition map g, the parity reduction process
+(exhaustive), and the exact insertion process on Dyck words. The remask-and-resample corrector built on g
+is tested in tests/sims/test_remask.py."""
 
 import itertools
 import math
@@ -11,25 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sims.categorical import make_generator
-from sims.denoisers.oracle import OracleDenoiser
-from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence, total_variation
-from sims.languages.formal import dyck_language, parity_language
+from sims.languages.formal import dyck_language
 from sims.sampling.any_process import (
     DyckInsertionProcess,
     ParityTokens,
-    RemaskCorrector,
     apply_transition,
     apply_transition_fixed,
-    corrector_round_kernel,
     dyck_words,
     law_distance,
     parity_reduction_controls,
     run_any_process,
 )
-from sims.sampling.eb import EBSampler
-from sims.sampling.fixed_count import FixedCountSampler
-from tests.sims.adaptive_helpers import P_MIN, chi_square_pvalue
-from tests.strategies import tiny_hmms, tiny_ngrams
+from tests.helpers import P_MIN, grouped_chi_square_pvalue
 
 M = 9  # mask id used in the g tests
 
@@ -77,62 +70,6 @@ def test_parity_reduction_is_correct_on_every_string_up_to_length_10():
             assert all(len(b) <= len(a) for a, b in itertools.pairwise(traj))
 
 
-# ---- remask-and-resample correction ----------------------------------------------------------------
-def _laws_over_rounds(lang, L, base, r, rounds):
-    den = OracleDenoiser(lang, on_impossible="uniform")
-    q = torch.exp(exact_log_joint(lang, L))
-    corr = RemaskCorrector(base, 1, r)
-    K = corrector_round_kernel(corr, den, L)
-    p = exact_sampler_law(base, den, L)
-    laws = [p]
-    for _ in range(rounds):
-        laws.append(laws[-1] @ K)
-    return q, K, laws, den
-
-
-@settings(max_examples=10)
-@given(
-    st.one_of(tiny_ngrams(max_vocab=3, max_order=2, sparse=True), tiny_hmms(max_states=2, max_vocab=3)),
-    st.integers(1, 3),
-)
-def test_corrector_is_a_q_invariant_kernel_and_every_distance_is_non_increasing(lang, r):
-    L = 3
-    q, K, laws, _ = _laws_over_rounds(lang, L, FixedCountSampler(1, order="random"), r, 4)
-    assert torch.allclose(K.sum(1), torch.ones(K.shape[0], dtype=torch.float64), atol=1e-13)
-    assert torch.allclose(q @ K, q, atol=1e-13)
-    supp = q > 0
-    assert float(K[supp][:, ~supp].sum()) < 1e-13  # never leaves the support from inside it
-    tv = [total_variation(p, q) for p in laws]
-    kl_f = [kl_divergence(q, p) for p in laws]
-    kl_r = [kl_divergence(p, q) for p in laws]
-    ser = [float(p[~supp].sum()) for p in laws]
-    for seq in (tv, kl_f, kl_r, ser):
-        assert all(b <= a + 1e-12 or (math.isinf(a) and math.isinf(b)) for a, b in itertools.pairwise(seq))
-    if r == L:  # remask everything: one round samples q exactly
-        assert total_variation(laws[1], q) < 1e-12
-
-
-def test_parity_single_site_correction_repairs_invalid_strings_then_freezes():
-    lang, L = parity_language(), 4
-    q, K, laws, _ = _laws_over_rounds(lang, L, FixedCountSampler(2, order="random"), 1, 3)
-    supp = q > 0
-    assert math.isclose(float(laws[0][~supp].sum()), 0.5, rel_tol=1e-12)  # last two bits in parallel
-    assert float(laws[1][~supp].sum()) < 1e-13  # one single-site round fixes every odd string
-    assert torch.allclose(torch.diagonal(K)[supp], torch.ones(int(supp.sum()), dtype=torch.float64))
-
-
-def test_corrector_exact_law_composes_and_batched_sampler_agrees():
-    lang, L = parity_language(), 4
-    base = EBSampler(1.0)
-    _q, _K, laws, den = _laws_over_rounds(lang, L, base, 2, 2)
-    law2 = exact_sampler_law(RemaskCorrector(base, 2, 2), den, L)
-    assert torch.allclose(law2, laws[2], atol=1e-13)
-    res = RemaskCorrector(base, 2, 2).sample(den, 10000, L, make_generator(8))
-    assert chi_square_pvalue(res.tokens, law2, 2) > P_MIN
-    base_nfe = base.sample(den, 100, L, make_generator(8)).nfe
-    assert float(res.nfe.double().mean()) == pytest.approx(float(base_nfe.double().mean()) + 2 * 2, abs=0.3)
-
-
 # ---- exact insertion process ------------------------------------------------------------------------
 def test_dyck_words_match_the_dyck_language():
     for n in range(1, 5):
@@ -167,14 +104,10 @@ def test_uniform_slot_insertion_is_not_uniform_and_monte_carlo_matches_exact():
     counts = torch.tensor([sum(1 for s in samples if s == w) for w in words], dtype=torch.float64)
     idx = torch.repeat_interleave(torch.arange(len(words)), counts.long()).unsqueeze(1)
     law = torch.full((len(words),), 1 / len(words), dtype=torch.float64)
-    assert chi_square_pvalue(idx, law, len(words)) > P_MIN
+    assert grouped_chi_square_pvalue(idx, law, len(words)) > P_MIN
 
 
 def test_bad_input():
-    with pytest.raises(ValueError):
-        RemaskCorrector(FixedCountSampler(2), 1, 5).num_steps(4)
-    with pytest.raises(ValueError):
-        RemaskCorrector(FixedCountSampler(2), 1, 1, resample_order="nope")
     with pytest.raises(ValueError):
         DyckInsertionProcess(2, target={(0, 1, 0, 1): 0.5})
     with pytest.raises(ValueError):

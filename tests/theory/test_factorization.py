@@ -161,7 +161,7 @@ def _per_order_laws(lang, L, orders, oracle):
 def test_fixed_count_sampler_law_is_the_uniform_mixture_of_product_laws(lang, counts):
     L = 4
     oracle = OracleDenoiser(lang, on_impossible="uniform")
-    sampler = FixedCountSampler(len(counts), order="random", count_rule=counts)
+    sampler = FixedCountSampler(len(counts), score="random", count_rule=counts)
     assert sampler_counts(sampler, L) == counts
     law = exact_sampler_law(sampler, oracle, L)
     orders = list(ordered_partitions(counts))
@@ -203,7 +203,7 @@ def test_expected_learning_term_under_random_orders():
         assert tot - fac == pytest.approx(float(np.dot(counts, ell[k_prev])), abs=TOL)
 
 
-@pytest.mark.parametrize("sampler", [FixedCountSampler(4, order="random"), AncestralSampler(8)])
+@pytest.mark.parametrize("sampler", [FixedCountSampler(4, score="random"), AncestralSampler(8)])
 def test_monte_carlo_expected_kl_agrees_with_exact(sampler):
     lang = random_ngram(2, 4, concentration=0.5, support_size=3, stationary=True, seed=1)
     L = 32
@@ -219,9 +219,9 @@ def test_monte_carlo_expected_kl_agrees_with_exact(sampler):
 
 def test_sampler_helpers_reject_non_product_rules():
     with pytest.raises(ValueError):
-        sampler_counts(FixedCountSampler(4, order="max_prob"), 8)
+        sampler_counts(FixedCountSampler(4, score="max_prob"), 8)
     with pytest.raises(ValueError):
-        sampler_counts(FixedCountSampler(4, order="random", block_length=4), 8)
+        sampler_counts(FixedCountSampler(4, score="random", block_length=4), 8)
     with pytest.raises(ValueError):
         sampler_weights(AncestralSampler(4, t_min=1e-5))
     with pytest.raises(ValueError):
@@ -232,7 +232,7 @@ def test_sampler_helpers_reject_non_product_rules():
 
 def test_learning_sweep_matches_separate_estimates():
     lang = random_ngram(2, 3, concentration=0.5, support_size=2, stationary=True, seed=2)
-    s = FixedCountSampler(4, order="random")
+    s = FixedCountSampler(4, score="random")
     wrappers = {
         "t1.3": lambda d: PerturbedDenoiser(d, temperature=1.3),
         "mix": lambda d: PerturbedDenoiser(d, uniform_mix=0.05),

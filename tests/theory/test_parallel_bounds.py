@@ -173,11 +173,11 @@ def _check_identity(sampler, lang, L, denoiser=None):
 @given(
     st.one_of(tiny_ngrams(max_vocab=3, max_order=2), tiny_hmms(max_states=3, max_vocab=3)),
     st.sampled_from([0.0, 0.05, 0.3, 1.0, 3.0, math.inf]),
-    st.sampled_from(["entropy", "confidence", "margin"]),
+    st.sampled_from(["entropy", "max_prob", "margin"]),
 )
-def test_eb_kl_equals_expected_total_correlation_and_is_bounded(lang, gamma, proxy):
+def test_eb_kl_equals_expected_total_correlation_and_is_bounded(lang, gamma, score):
     L = 4
-    dec, kl = _check_identity(EBSampler(gamma, proxy, tie_break="lowest_index"), lang, L)
+    dec, kl = _check_identity(EBSampler(gamma, score, tie_break="lowest_index"), lang, L)
     assert abs(dec.expected_model_error) < 1e-12  # oracle: no model error
     assert close(kl, dec.expected_tc, abs_=1e-12)
     # paper's bound (TC <= sum H - max H at every step), then the gamma budget

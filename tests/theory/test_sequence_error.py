@@ -54,7 +54,7 @@ def test_bernoulli_ser_matches_exact_sampler_law(lang, symbols, block, N, schedu
 @pytest.mark.parametrize("counts", [[6], [3, 3], [2, 2, 2], [1, 2, 3], [4, 1, 1], [2, 1, 1, 2], [1] * 6])
 def test_fixed_count_pair_dp_matches_exact_sampler_law(counts):
     lang = pair_copy_language(2)
-    m = exact_metrics(lang, FixedCountSampler(len(counts), order="random", count_rule=counts), 6)
+    m = exact_metrics(lang, FixedCountSampler(len(counts), score="random", count_rule=counts), 6)
     assert pair_ser_fixed(counts, 2) == pytest.approx(m.sequence_error, abs=TOL)
     if counts == [1] * 6:
         assert pair_ser_fixed(counts, 2) == 0.0 and m.sequence_error == 0.0
@@ -78,7 +78,7 @@ def test_pair_copy_kl_formulas_match_the_profile_area_formula():
     V, L = 8, 64
     prof = ngram_profile(pair_copy_language(V), L)  # closed-form chain profile (non-stationary, periodic)
     for N in (1, 4, 16, 32, 64):
-        s = FixedCountSampler(N, order="random")
+        s = FixedCountSampler(N, score="random")
         assert expected_kl_for_sampler(prof, s) == pytest.approx(
             block_expected_kl_fixed(llada_counts(L, N), V), rel=1e-9, abs=1e-12
         )
@@ -92,7 +92,7 @@ def test_block_parity_kl_formula_matches_enumeration_profile():
     lang, L = block_parity_hmm(3, 2), 6
     prof = profile_by_enumeration(joint_from_language(lang, L))
     for counts in ([6], [3, 3], [1, 2, 3], [2, 2, 2]):
-        s = FixedCountSampler(len(counts), order="random", count_rule=counts)
+        s = FixedCountSampler(len(counts), score="random", count_rule=counts)
         assert expected_kl_for_sampler(prof, s) == pytest.approx(
             block_expected_kl_fixed(counts, 2, 3), abs=TOL
         )
@@ -100,7 +100,7 @@ def test_block_parity_kl_formula_matches_enumeration_profile():
 
 def test_monte_carlo_helpers_agree_with_closed_forms():
     L, V = 64, 4
-    s = FixedCountSampler(16, order="random")
+    s = FixedCountSampler(16, score="random")
     exact = pair_ser_fixed(llada_counts(L, 16), V)
     rb = block_fixed_count_ser_monte_carlo(s, L, V, 2, 20000, make_generator(0))
     assert abs(rb.mean - exact) <= 5 * rb.stderr
@@ -133,7 +133,7 @@ def test_generative_perplexity_diverges_once_ser_is_positive():
     lang = sparse_successor_chain(3, offsets=(1, 2), weights=(0.5, 0.5))
     L = 5
     for N, finite_gen in ((5, True), (4, False), (2, False)):
-        m = exact_metrics(lang, FixedCountSampler(N, order="random"), L)
+        m = exact_metrics(lang, FixedCountSampler(N, score="random"), L)
         assert math.isfinite(m.kl_data_to_sampler) and math.isfinite(m.data_nll_per_token)
         assert (m.sequence_error == 0.0) == finite_gen
         assert math.isfinite(m.gen_nll_per_token) == finite_gen
