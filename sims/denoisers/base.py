@@ -62,6 +62,17 @@ class Denoiser(ABC):
     def describe(self) -> dict:
         return {"type": type(self).__name__}
 
+    # ---- optional capability (declining default) ------------------------------------------------------
+    def offers_scheduled_session(self, length: int) -> bool:
+        """Whether :meth:`scheduled_session` can answer exactly for sequences of ``length`` (default: no)."""
+        return False
+
+    def scheduled_session(self, schedule: torch.Tensor, num_steps: int):
+        """A :class:`sims.inference.incremental.ScheduledSession`: the exact predictive laws of only the
+        positions a value-independent ``schedule`` ``(B, L)`` reveals, step by step (the oracle offers it;
+        samplers then skip the full pass). Only called when :meth:`offers_scheduled_session` is True."""
+        raise NotImplementedError(f"{type(self).__name__} offers no scheduled session")
+
 
 def one_hot_log(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """``(B, L, V)`` log one-hot of ``tokens``; rows at masked positions are meaningless (mask clamped)."""

@@ -41,6 +41,8 @@ from sims.inference import (
     supports_min_violation,
     token_posteriors,
 )
+from sims.inference.incremental import ScheduledSession, position_layout
+from sims.inference.scheduled import scheduled_session
 from sims.languages.base import Language
 from sims.validation import ImpossibleEvidenceError, check_tokens
 
@@ -124,6 +126,29 @@ class OracleDenoiser(Denoiser):
                 log_probs[impossible] = chain.token_log_marginals(lex_gamma, tokens.shape[1])
         _carry_over_inplace(log_probs, tokens, self.vocab_size)
         return DenoiserOutput(log_probs, impossible)
+
+    def offers_scheduled_session(self, length: int) -> bool:
+        """True in float64 for chains with a position layout (HMM and n-gram chains; see
+        :mod:`sims.inference.incremental`); the float32/TF32 oracle is approximate, so it declines."""
+        return self.precision == "float64" and position_layout(self.language.chain(), length) is not None
+
+    def scheduled_session(self, schedule: torch.Tensor, num_steps: int, engine: str = "auto") -> ScheduledSession:
+        """Exact marginals of the positions ``schedule`` reveals, step by step (:mod:`sims.inference.incremental`).
+
+        Rows whose revealed tokens become impossible are answered by :meth:`predict` (so ``on_impossible``
+        behaves exactly as in the full pass), as are rows whose float64 certificate fails.
+        """
+        schedule = schedule.to(self.language.device)
+        self.language.check_length(schedule.shape[1])
+
+        def fallback(tokens):
+            out = self.predict(tokens)
+            return out.log_probs, out.impossible
+
+        session = scheduled_session(self.language.chain(), schedule, num_steps, fallback, engine)
+        if session is None or self.precision != "float64":
+            raise ValueError(f"{self.language!r}: no scheduled session (offers_scheduled_session is False)")
+        return session
 
     def lex_chain(self):
         """The language's lexicographic chain (built once, on first use)."""

@@ -12,8 +12,11 @@ remaining token by sampling. With ``t_min > 0`` (MDLM uses 1e-5) tokens may rema
 they are filled in one extra call by ``final_fill`` = ``"argmax"`` (MDLM's noise removal) or ``"sample"``.
 That extra step is recorded as step K of the trace.
 
-Categorical precision: ``"float64"`` draws the reveal decision (float64 uniform) and then the token
-(float64 inverse CDF). ``"float32_gumbel"`` reproduces MDLM's implementation: one float32 Gumbel-max draw over V+1
+Categorical precision: ``"float64"`` draws every position's reveal step once, at step 0
+(:meth:`AncestralSampler.reveal_schedule`: step k with probability :math:`m(t_k) - m(t_{k+1})`, the law of
+the per-step Bernoulli decisions), then at each step one float64 inverse-CDF token per revealed position
+(:mod:`sims.sampling.scheduled`; the marginals come from a full pass or from the oracle's incremental
+session, ``oracle_path``, with the same random numbers). ``"float32_gumbel"`` reproduces MDLM's implementation: one float32 Gumbel-max draw over V+1
 classes with weights :math:`p(v)(\alpha_s-\alpha_t)` and :math:`1-\alpha_s` for the mask, which needs the
 denoiser output before the reveal decision (cached while the state is unchanged).
 """
@@ -38,10 +41,11 @@ from sims.sampling.base import (
 )
 from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.runtime import RunState, commit_reveals, tempered
+from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.schedules import Schedule, get_schedule, time_grid
 
 
-class AncestralSampler(Sampler):
+class AncestralSampler(ScheduledRun, Sampler):
     """MDLM ancestral sampling with a Bernoulli reveal per masked position per step.
 
     Args:
@@ -51,6 +55,8 @@ class AncestralSampler(Sampler):
         final_fill: how positions still masked at ``t_min > 0`` are filled: ``"argmax"`` or ``"sample"``.
         temperature: token temperature (1 = exact law, 0 = argmax).
         categorical_precision: ``"float64"`` or ``"float32_gumbel"`` (see the module docstring).
+        oracle_path: ``"auto"`` (default), ``"full"`` or ``"incremental"``: how the denoiser's marginals are
+            obtained in float64 runs (:mod:`sims.sampling.scheduled`; same random numbers either way).
 
     Name: ``"ancestral"``, or ``"ancestral_<schedule>"`` for a schedule other than linear.
     """
@@ -63,8 +69,10 @@ class AncestralSampler(Sampler):
         final_fill: Literal["argmax", "sample"] = "argmax",
         temperature: float = 1.0,
         categorical_precision: Precision = "float64",
+        oracle_path: str = "auto",
     ):
         super().__init__(categorical_precision)
+        self.oracle_path = check_oracle_path(oracle_path)
         self.steps = check_steps(steps)
         self.schedule: Schedule = get_schedule(schedule)
         self.grid = time_grid(self.steps, t_min)
@@ -100,10 +108,27 @@ class AncestralSampler(Sampler):
             categorical_precision=self.categorical_precision,
             nfe_rule="one call per non-empty step (cached otherwise)",
             source="MDLM ancestral sampling (Sahoo et al., arXiv 2406.07524); Feng et al.",
-            extras={"time_grid": f"linspace(1, {self.t_min:g}, K+1)"},
+            extras={"time_grid": f"linspace(1, {self.t_min:g}, K+1)"}
+            | ({"oracle_path": self.oracle_path} if self.scheduled() else {}),
         )
 
+    # ---- the scheduled stream (float64): schedule at step 0, then one uniform per revealed token ------
+    def scheduled(self) -> bool:
+        return self.categorical_precision == "float64"
+
+    def step_temperatures(self, k: int) -> tuple[float, float]:
+        if k == self.steps:  # fill step at t_min > 0
+            return (0.0 if self.final_fill == "argmax" else self.temperature), self.temperature
+        return self.temperature, self.temperature
+
     def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
+        if self.scheduled():
+            ensure_schedule(self, state, generator)
+            t = float(self.grid[k]) if k < self.steps else self.t_min
+            draw_t, record_t = self.step_temperatures(k)
+            time = self._time(t, state.batch, state.x.device)
+            scheduled_step(state, k, generator, "float64", draw_t, record_t, time)
+            return
         if k == self.steps:  # fill step at t_min > 0
             self._final_fill(state, generator)
             return

@@ -16,28 +16,34 @@ from __future__ import annotations
 
 import torch
 
-from sims.categorical import Precision, sample_from_log_probs
+from sims.categorical import Precision
 from sims.denoisers.base import Denoiser
 from sims.sampling.base import TIME_MDLM, Capabilities, Conventions, Sampler, check_temperature
 from sims.sampling.kernels import masked_positions, reveal_values
-from sims.sampling.ranking import rank_positions
-from sims.sampling.runtime import RunState, commit_reveals, tempered
+from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.schedules import get_schedule
 
 
-class FirstHittingSampler(Sampler):
+class FirstHittingSampler(ScheduledRun, Sampler):
     """Exact continuous-time sampling, one token per event (see module docstring).
 
-    There is no step count: a run has exactly L events (the registry's K is ignored).
+    There is no step count: a run has exactly L events (the registry's K is ignored). The order of the
+    events is drawn once, at the first event (a uniformly random permutation, :meth:`reveal_schedule`);
+    then per event the time and one token (:mod:`sims.sampling.scheduled`; ``oracle_path`` as there).
     """
 
     name = "first_hitting"
     timed_trace = True
 
     def __init__(
-        self, schedule="linear", temperature: float = 1.0, categorical_precision: Precision = "float64"
+        self,
+        schedule="linear",
+        temperature: float = 1.0,
+        categorical_precision: Precision = "float64",
+        oracle_path: str = "auto",
     ):
         super().__init__(categorical_precision)
+        self.oracle_path = check_oracle_path(oracle_path)
         self.schedule = get_schedule(schedule)
         self.temperature = check_temperature(temperature)
 
@@ -64,6 +70,7 @@ class FirstHittingSampler(Sampler):
             categorical_precision=self.categorical_precision,
             nfe_rule="one call per event (L calls)",
             source="Zheng et al., arXiv 2409.02908, Prop. 4.1; bd3lms first_hitting",
+            extras={"oracle_path": self.oracle_path},
         )
 
     def begin(self, denoiser: Denoiser, batch: int, length: int, device: torch.device) -> RunState:
@@ -71,30 +78,28 @@ class FirstHittingSampler(Sampler):
         state.extra["masked_fraction"] = torch.ones(batch, dtype=torch.float64, device=device)  # m(t)
         return state
 
+    def _event_time(self, k: int, length: int, masked_fraction, generator, device):
+        """The k-th event: ``m(s) = m(t) u^{1/n}`` with n = L - k masked positions; returns m(s) and s."""
+        u = torch.rand(masked_fraction.shape[0], dtype=torch.float64, generator=generator, device=generator.device)
+        m_s = masked_fraction * u.to(device) ** (1.0 / (length - k))
+        return m_s, self.schedule.time_of_masked_fraction(m_s).to(device)
+
     def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
-        x, V, trace = state.x, state.vocab_size, state.trace
-        batch, length = x.shape
-        device = x.device
-        all_rows = torch.ones(batch, dtype=torch.bool, device=device)
-        masked = x == V
-        n = length - k
-        trace.step_num_masked[:, k] = n
-        u = torch.rand(batch, dtype=torch.float64, generator=generator, device=generator.device).to(device)
-        m_t = state.extra["masked_fraction"] * u ** (1.0 / n)
-        state.extra["masked_fraction"] = m_t
-        s = self.schedule.time_of_masked_fraction(m_t).to(device)
-        pick = rank_positions(
-            torch.rand((batch, length), dtype=torch.float64, generator=generator, device=generator.device).to(
-                device
-            ),
-            masked,
-        )[:, :1]
-        lp = state.cache.get(x, all_rows, s)
-        values = sample_from_log_probs(lp, generator, self.categorical_precision, self.temperature)
-        reveal = torch.zeros_like(masked).scatter_(1, pick, True)
-        trace.record_step_entropy(k, all_rows, lp, masked)
-        trace.reveal_time.scatter_(1, pick, s.unsqueeze(1))
-        commit_reveals(x, all_rows, reveal, values, trace, k, tempered(lp, self.temperature), state.cache)
+        ensure_schedule(self, state, generator)
+        device = state.x.device
+        m_s, s = self._event_time(k, state.x.shape[1], state.extra["masked_fraction"], generator, device)
+        state.extra["masked_fraction"] = m_s
+        rows, pos = scheduled_step(state, k, generator, self.categorical_precision, *self.step_temperatures(k), s)
+        state.trace.reveal_time[rows, pos] = s[rows]
+
+    def incremental_hook(self, batch, device, generator):
+        fraction = [torch.ones(batch, dtype=torch.float64, device=device)]
+
+        def after_query(k, trace, query):
+            fraction[0], s = self._event_time(k, trace.reveal_step.shape[1], fraction[0], generator, device)
+            trace.reveal_time[query.rows, query.positions] = s[query.rows]
+
+        return after_query
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps: a uniformly random permutation (one position per event)."""

@@ -16,7 +16,9 @@ Count rules (per block of M positions split over :math:`K_b` steps):
 Position rules (``score``, :mod:`sims.sampling.scores`):
 
 * ``"random"``: a uniformly random subset of the masked candidates (LLaDA ``remasking='random'``; the Li &
-  Cai / Tang et al. "MDLM" sampler). Chosen before the call.
+  Cai / Tang et al. "MDLM" sampler). The order of every block is drawn once, at step 0 (a uniformly random
+  permutation, :meth:`FixedCountSampler.reveal_schedule`: the same law as a fresh uniform subset per step),
+  and one token per revealed position per step (:mod:`sims.sampling.scheduled`; ``oracle_path``).
 * ``"max_prob"``: highest :math:`\max_v p_i(v)` (context-only confidence; Fast-dLLM, Dream at T=0).
 * ``"sampled_prob"``: highest :math:`p_i(\hat x_i)` of the token :math:`\hat x_i` sampled at each candidate
   (LLaDA ``remasking='low_confidence'``). Biased even at one token per step, since the choice looks at the
@@ -46,6 +48,8 @@ from sims.categorical import Precision
 from sims.sampling.base import NO_TIME, TIME_MDLM, Capabilities, Conventions, check_steps
 from sims.sampling.ranked import RankedStepSampler
 from sims.sampling.ranking import top_count_sets
+from sims.sampling.runtime import RunState
+from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.sampling.scores import SCORES, position_scores
 from sims.schedules import get_schedule, time_grid
 
@@ -85,7 +89,7 @@ def dream_counts(num_masked: int, steps: int, schedule="linear", eps: float = 1e
     return counts
 
 
-class FixedCountSampler(RankedStepSampler):
+class FixedCountSampler(ScheduledRun, RankedStepSampler):
     """Fixed-count decoding; see the module docstring for every rule.
 
     Args:
@@ -101,6 +105,9 @@ class FixedCountSampler(RankedStepSampler):
             reveals adjacent, strongly dependent positions together, an artefact of the convention.
             Not used by ``score="random"``.
         categorical_precision: categorical sampling precision.
+        oracle_path: ``score="random"`` only: ``"auto"`` (default), ``"full"`` or ``"incremental"``, how the
+            marginals of the revealed positions are obtained (:mod:`sims.sampling.scheduled`; same random
+            numbers either way).
 
     Name: ``"fixed_<score>"`` (``"_block<b>"`` appended with blocks).
     """
@@ -117,8 +124,10 @@ class FixedCountSampler(RankedStepSampler):
         temperature: float = 1.0,
         tie_break: str = "random",
         categorical_precision: Precision = "float64",
+        oracle_path: str = "auto",
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
+        self.oracle_path = check_oracle_path(oracle_path)
         self.steps = check_steps(steps)
         if isinstance(count_rule, str) and count_rule not in COUNT_RULES:
             raise ValueError(
@@ -205,8 +214,19 @@ class FixedCountSampler(RankedStepSampler):
                 "count_rule": self.count_rule if isinstance(self.count_rule, str) else list(self.count_rule),
                 "score": self.score,
                 "block_length": self.block_length,
-            },
+            }
+            | ({"oracle_path": self.oracle_path} if self.scheduled() else {}),
         )
+
+    # ---- score="random": the scheduled stream (the order drawn once, then one uniform per token) ------
+    def scheduled(self) -> bool:
+        return self.score == "random"
+
+    def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
+        if not self.scheduled():
+            return super().step(state, k, generator)
+        ensure_schedule(self, state, generator)
+        scheduled_step(state, k, generator, self.categorical_precision, self.temperature, self.temperature)
 
     # ---- the ranked-step rule -------------------------------------------------------------------
     def active_rows(self, masked: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,0 +1,240 @@
+r"""Evidence tree: incremental forward-backward for any chain with a per-token evidence table (HMM, n-gram).
+
+With node evidence :math:`e_t` (all ones while the node's tokens are masked) and transfer matrices
+:math:`M_t = A\,\mathrm{diag}(e_t)` (nodes :math:`t = 1..n`), the posterior of node j is
+
+.. math::
+    \gamma_j \propto \big(v_0 M_1 \cdots M_j\big) \odot \big(M_{j+1} \cdots M_n \mathbf 1\big),
+    \qquad v_0 = \pi \odot e_0 .
+
+Nodes are grouped in blocks of ``b`` consecutive nodes; a balanced binary tree (padded with identities to
+a power of two) stores, per sequence, the product of every block and of every aligned run of blocks. A
+reveal changes one :math:`e_t`: its block product is recomputed (b products with the shared A, one GEMM
+each) and then its O(log(n/b)) ancestors (one S x S product each). A query at node j multiplies
+:math:`v_0` by the O(log) tree pieces that cover the blocks before j and the in-block nodes up to j
+(vector-matrix products), and symmetrically for the suffix: :math:`O((\log(n/b) + b) S^2)`. Memory:
+``2 P S^2`` float64 per sequence with P the padded number of blocks; ``b`` is the smallest power of two
+that fits :data:`DEFAULT_TREE_BYTES` (:func:`choose_block`).
+
+Every stored matrix and every message is rescaled (matrices to a largest entry of 1, vectors to sum 1),
+so nothing overflows; exactness is certified as in :mod:`sims.inference.linear`: each product is exact to
+rounding, with an exact zero pattern, when the logs of the smallest positive entries of its operands add
+up to at least ``-safe``. Rows that fail anywhere are answered by the full oracle from then on; so are
+rows whose evidence became impossible (their total weight :math:`v_0 M_1 \cdots M_n \mathbf 1` is an exact
+zero).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sims.inference.incremental import (
+    Fallback,
+    PositionLayout,
+    ScheduledSession,
+    log_min_positive,
+    normalise_rows,
+    safe_range,
+)
+
+#: Memory budget of one session's tree (all sequences); the block size grows until it fits.
+DEFAULT_TREE_BYTES = 1 << 30
+
+
+def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = DEFAULT_TREE_BYTES) -> int:
+    """Smallest power-of-two block size whose tree (``2 P S^2`` float64 per sequence) fits ``max_bytes``."""
+    b = 2
+    while b < num_nodes:
+        blocks = -(-num_nodes // b)
+        padded = 1 << max(0, (blocks - 1).bit_length())
+        if batch * 2 * padded * num_states**2 * 8 <= max_bytes:
+            break
+        b *= 2
+    return b
+
+
+def _scale_matrices(x: torch.Tensor) -> torch.Tensor:
+    m = x.amax((-2, -1), keepdim=True)
+    return x / torch.where(m > 0, m, torch.ones_like(m))
+
+
+class EvidenceTreeSession(ScheduledSession):
+    """:class:`~sims.inference.incremental.ScheduledSession` over a blocked tree (module docstring)."""
+
+    engine = "evidence_tree"
+
+    def __init__(
+        self,
+        layout: PositionLayout,
+        schedule: torch.Tensor,
+        fallback: Fallback,
+        num_steps: int,
+        max_bytes: int = DEFAULT_TREE_BYTES,
+    ):
+        V = layout.tables.shape[1] - 1
+        super().__init__(V, schedule, fallback, num_steps)
+        B, L = schedule.shape
+        S, dev = layout.num_states, schedule.device
+        self.layout, self.S = layout, S
+        self.n = L - layout.offset - 1  # leaves: nodes 1..n
+        self.b = choose_block(B, max(self.n, 1), S, max_bytes)
+        self.num_blocks = max(1, -(-self.n // self.b))
+        self.height = max(0, (self.num_blocks - 1).bit_length())
+        P = 1 << self.height
+        self.safe = safe_range(S)
+        self.A, self.At = layout.transition, layout.transition.T.contiguous()
+        self.lo_A = layout.min_log_transition
+        self.lo_tables = torch.log(torch.where(layout.tables > 0, layout.tables, 1.0)).amin(-1)  # (n_tab, V+1)
+        # level 0: block products, all A^b (masked) except padding; higher levels: products of pairs
+        eye = torch.eye(S, dtype=torch.float64, device=dev)
+        pw, lo_pw = [eye], [0.0]
+        ok = True
+        for _ in range(self.b):
+            ok = ok and lo_pw[-1] + self.lo_A >= -self.safe
+            pw.append(_scale_matrices(pw[-1] @ self.A))
+            lo_pw.append(float(log_min_positive(pw[-1], (0, 1))))
+        block = torch.stack([pw[self.b]] * (self.n // self.b) + ([pw[self.n % self.b]] if self.n % self.b else []))
+        lo_block = [lo_pw[self.b]] * (self.n // self.b) + ([lo_pw[self.n % self.b]] if self.n % self.b else [])
+        if self.n == 0:
+            block, lo_block = eye.unsqueeze(0), [0.0]
+        pad = P - block.shape[0]
+        level0 = torch.cat([block, eye.expand(pad, S, S)]) if pad else block
+        lo0 = torch.tensor(lo_block + [0.0] * pad, dtype=torch.float64, device=dev)
+        self.levels = [level0.unsqueeze(0).repeat(B, 1, 1, 1)]
+        self.lo = [lo0.unsqueeze(0).repeat(B, 1)]
+        for _ in range(self.height):
+            prev, lo_prev = self.levels[-1][0], self.lo[-1][0]
+            ok = ok and bool((lo_prev[0::2] + lo_prev[1::2] >= -self.safe).all())
+            nxt = _scale_matrices(prev[0::2] @ prev[1::2])
+            self.levels.append(nxt.unsqueeze(0).repeat(B, 1, 1, 1))
+            self.lo.append(log_min_positive(nxt, (1, 2)).unsqueeze(0).repeat(B, 1))
+        self.v0 = layout.initial.unsqueeze(0).repeat(B, 1)  # pi * e_0 (node 0's evidence folded in)
+        self.v0, _ = normalise_rows(self.v0)
+        if not ok or float(log_min_positive(layout.initial, (0,))) < -self.safe:
+            self.dead[:] = True  # the all-masked tree itself is not certified: full oracle throughout
+
+    # ---- evidence of nodes --------------------------------------------------------------------------
+    def _node_evidence(self, rows: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Linear evidence ``(N, S)`` of nodes >= 1 and its log smallest positive entry ``(N,)``."""
+        pos = (nodes + self.layout.offset).clamp(max=self.length - 1)
+        tok = self.tokens[rows, pos]
+        tab = self.layout.table_of(pos)
+        return self.layout.tables[tab, tok], self.lo_tables[tab, tok]
+
+    def _block_products(self, rows: torch.Tensor, blocks: torch.Tensor):
+        """Recompute the products of the given (row, block) pairs; returns them and a certificate."""
+        M = rows.shape[0]
+        S = self.S
+        P = torch.eye(S, dtype=torch.float64, device=self.device).expand(M, S, S).clone()
+        lo = torch.zeros(M, dtype=torch.float64, device=self.device)
+        ok = torch.ones(M, dtype=torch.bool, device=self.device)
+        for j in range(self.b):
+            node = 1 + blocks * self.b + j
+            valid = node <= self.n
+            if not bool(valid.any()):
+                break
+            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
+            nxt = _scale_matrices((P.reshape(M * S, S) @ self.A).reshape(M, S, S) * e.unsqueeze(1))
+            ok &= ~valid | (lo + self.lo_A + lo_e >= -self.safe)
+            P = torch.where(valid[:, None, None], nxt, P)
+            lo = torch.where(valid, log_min_positive(P, (1, 2)), lo)
+        return P, lo, ok
+
+    def _reveal(self, rows, positions, values):
+        failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+        nodes = self.layout.node_of(positions)
+        first = nodes == 0
+        if bool(first.any()):  # node 0: fold the new factors into v0 (one position at a time per row)
+            r0, p0, x0 = rows[first], positions[first], values[first]
+            tab = self.layout.table_of(p0)
+            for i in range(r0.shape[0]) if r0.unique().numel() < r0.numel() else [slice(None)]:
+                r_i = r0[i]
+                lo_v = log_min_positive(self.v0[r_i], (-1,))
+                bad = lo_v + self.lo_tables[tab[i], x0[i]] < -self.safe
+                failed[r_i] |= bad
+                self.v0[r_i], _ = normalise_rows(self.v0[r_i] * self.layout.tables[tab[i], x0[i]])
+        rest = ~first
+        if bool(rest.any()):
+            key = torch.unique(rows[rest] * self.num_blocks + (nodes[rest] - 1) // self.b)
+            r, blk = key // self.num_blocks, key % self.num_blocks
+            P, lo, ok = self._block_products(r, blk)
+            failed[r[~ok]] = True
+            self.levels[0][r, blk], self.lo[0][r, blk] = P, lo
+            idx = blk
+            for h in range(1, self.height + 1):
+                key = torch.unique(r * (1 << (self.height - h + 1)) + idx // 2)
+                r, idx = key // (1 << (self.height - h + 1)), key % (1 << (self.height - h + 1))
+                below, lo_below = self.levels[h - 1], self.lo[h - 1]
+                left, right = below[r, 2 * idx], below[r, 2 * idx + 1]
+                ok = lo_below[r, 2 * idx] + lo_below[r, 2 * idx + 1] >= -self.safe
+                failed[r[~ok]] = True
+                prod = _scale_matrices(torch.bmm(left, right))
+                self.levels[h][r, idx], self.lo[h][r, idx] = prod, log_min_positive(prod, (1, 2))
+        # impossible rows: total weight v0 (root) 1 is an exact zero
+        touched = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+        touched[rows] = True
+        t = touched.nonzero().flatten()
+        root = self.levels[self.height][t, 0]
+        total = (self.v0[t].unsqueeze(1) @ root).sum((1, 2))
+        failed[t[total <= 0]] = True
+        return failed
+
+    # ---- queries -------------------------------------------------------------------------------------
+    def _vm(self, v, lo_v, M, lo_M, active, ok):
+        """``v @ M`` (rows where ``active``), rescaled, with the certificate."""
+        out, _ = normalise_rows(torch.bmm(v.unsqueeze(1), M).squeeze(1))
+        ok = ok & (~active | (lo_v + lo_M >= -self.safe))
+        v = torch.where(active.unsqueeze(-1), out, v)
+        return v, torch.where(active, log_min_positive(v, (1,)), lo_v), ok
+
+    def _marginals(self, rows, positions):
+        N, H = rows.shape[0], self.height
+        nodes = self.layout.node_of(positions)
+        inner = nodes >= 1
+        blk = torch.where(inner, (nodes - 1) // self.b, torch.zeros_like(nodes))
+        off = torch.where(inner, (nodes - 1) % self.b, torch.full_like(nodes, -1))
+        ok = torch.ones(N, dtype=torch.bool, device=self.device)
+        # forward: v0, the blocks before blk, the in-block nodes up to the queried one
+        v = self.v0[rows]
+        lo_v = log_min_positive(v, (1,))
+        start = torch.zeros_like(blk)
+        for h in range(H - 1, -1, -1):
+            take = ((blk >> h) & 1).bool()
+            idx = (start >> h).clamp(max=(1 << (H - h)) - 1)
+            v, lo_v, ok = self._vm(v, lo_v, self.levels[h][rows, idx], self.lo[h][rows, idx], take, ok)
+            start = start + (take.long() << h)
+        for j in range(self.b):
+            node = 1 + blk * self.b + j
+            act = inner & (j <= off)
+            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
+            out, _ = normalise_rows((v @ self.A) * e)
+            ok &= ~act | (lo_v + self.lo_A + lo_e >= -self.safe)
+            v = torch.where(act.unsqueeze(-1), out, v)
+            lo_v = torch.where(act, log_min_positive(v, (1,)), lo_v)
+        # backward: 1, the blocks after blk (right to left), the in-block nodes after the queried one
+        s = torch.where(inner, blk + 1, torch.zeros_like(blk))
+        pieces = []
+        for h in range(H + 1):
+            take = ((s >> h) & 1).bool() | ((s == 0) & (h == H))
+            take &= s < (1 << H)
+            pieces.append((take, (s >> h).clamp(max=(1 << (H - h)) - 1)))
+            s = s + (take.long() << h)
+        w = torch.full((N, self.S), 1.0 / self.S, dtype=torch.float64, device=self.device)
+        lo_w = log_min_positive(w, (1,))
+        for h in range(H, -1, -1):
+            take, idx = pieces[h]
+            Mt = self.levels[h][rows, idx].transpose(1, 2)
+            w, lo_w, ok = self._vm(w, lo_w, Mt, self.lo[h][rows, idx], take, ok)
+        for j in range(self.b - 1, -1, -1):
+            node = 1 + blk * self.b + j
+            act = inner & (j > off) & (node <= self.n)
+            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
+            out, _ = normalise_rows((w * e) @ self.At)
+            ok &= ~act | (lo_w + self.lo_A + lo_e >= -self.safe)
+            w = torch.where(act.unsqueeze(-1), out, w)
+            lo_w = torch.where(act, log_min_positive(w, (1,)), lo_w)
+        gamma = v * w
+        ok &= lo_v + lo_w >= -self.safe
+        tables = self.layout.tables[self.layout.table_of(positions), : self.vocab_size]  # (N, V, S)
+        probs, nonzero = normalise_rows(torch.einsum("ns,nvs->nv", gamma, tables))
+        return probs, ok & nonzero

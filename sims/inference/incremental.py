@@ -1,0 +1,264 @@
+r"""Incremental evidence: exact posterior marginals of the positions a value-independent schedule reveals.
+
+A sampler whose reveal schedule does not depend on token values (ancestral/Bernoulli, fixed-count random
+order, first hitting, semi-AR blocks with random order inside) knows, before it starts, at which step
+each position is revealed: a ``(B, L)`` schedule. At step k it needs the posterior marginals
+
+.. math::  p(x_i = v \mid x_{R_k}), \qquad i \in \{\text{schedule} = k\},\quad R_k = \{\text{schedule} < k\},
+
+of the positions it reveals, not of all L positions. A :class:`ScheduledSession` answers exactly that,
+step by step: :meth:`~ScheduledSession.query` (the marginals of the positions scheduled at step k, in
+row-major order), then :meth:`~ScheduledSession.reveal` (their drawn values). Tokens revealed at the same
+step never see each other, exactly as in the full pass. Two engines, chosen by the chain's structure
+(:func:`scheduled_session`):
+
+* ``"nearest_neighbour"`` (:mod:`sims.inference.separable`): chains whose revealed token pins its node's
+  state (bigram, i.i.d.). By the Markov property the marginal at i depends only on the nearest revealed
+  neighbours a < i < b: :math:`\gamma_i \propto A^{i-a}[s_a, \cdot] \odot A^{b-i}[\cdot, s_b]`. O(S) per
+  query with precomputed powers; neighbours are computed once from the schedule.
+* ``"evidence_tree"`` (:mod:`sims.inference.evidence_tree`): any chain with a per-token evidence table
+  (HMMs, n-grams of any order): a balanced tree over blocks of evidence-weighted transfer matrices
+  :math:`A\,\mathrm{diag}(e_t)`, updated per reveal and queried at the revealed positions only.
+
+Both are exact in float64 (certified like the fast engines: rows whose certificate fails, rows whose
+evidence became impossible through same-step reveals, are answered by the full oracle, ``fallback``, so
+``on_impossible`` behaves exactly as in the full path). The layout of the chain (which node each position
+belongs to and its per-position evidence factor) is read off the chain's own ``evidence`` on probe
+sequences, so nothing here knows a language.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from sims.inference.chain import LiftedChain
+from sims.inference.linear import evidence_table, min_finite, safe_log_range
+
+#: Chains with more states than this get no incremental session (the tree's S^3 products would not pay).
+MAX_TREE_STATES = 128
+
+
+@dataclass
+class PositionLayout:
+    r"""Where each position's evidence enters the chain, read off the chain (:func:`position_layout`).
+
+    Attributes:
+        length: L; ``offset = L - T``: positions ``0..offset`` belong to node 0, position ``p > offset`` to
+            node ``p - offset`` (its newest token).
+        initial: ``(S,)`` linear initial law; transition: ``(S, S)`` dense linear transition.
+        tables: ``(offset + 2, V + 1, S)`` linear evidence factor of each token value (mask row = 1):
+            ``tables[p]`` for the positions of node 0, ``tables[offset + 1]`` for every later position.
+            Each satisfies :math:`\sum_{v<V} F[v, s] = 1`, so a masked position's token marginal is
+            :math:`\gamma F[:V]^\top`.
+        min_log_table, min_log_transition: logs of the smallest positive entries (certificates).
+    """
+
+    length: int
+    offset: int
+    initial: torch.Tensor
+    transition: torch.Tensor
+    tables: torch.Tensor
+    min_log_table: float
+    min_log_transition: float
+
+    @property
+    def num_states(self) -> int:
+        return self.transition.shape[0]
+
+    def table_of(self, positions: torch.Tensor) -> torch.Tensor:
+        """Index into :attr:`tables` of each position."""
+        return positions.clamp(max=self.offset + 1)
+
+    def node_of(self, positions: torch.Tensor) -> torch.Tensor:
+        return (positions - self.offset).clamp(min=0)
+
+
+def position_layout(chain: LiftedChain, length: int) -> PositionLayout | None:
+    """The :class:`PositionLayout` of ``chain`` at ``length``, or ``None`` when the chain does not give one.
+
+    Needs a per-token evidence table (:meth:`~sims.inference.chain.LiftedChain.token_evidence_probe_length`)
+    and at most :data:`MAX_TREE_STATES` states. Node 0's evidence is probed position by position and must
+    factorise over its positions (checked on a probe with every position revealed); every table must be a
+    likelihood of the token (columns summing to the mask row, 1), else the chain declines.
+    """
+    if chain.token_evidence_probe_length() is None or chain.num_states > MAX_TREE_STATES:
+        return None
+    cache = chain.engine_cache
+    key = ("position_layout", length)
+    if key in cache:
+        return cache[key]
+    V, S, dev = chain.vocab_size, chain.num_states, chain.device
+    T = chain.num_nodes(length)
+    offset = length - T
+    probe_len = max(offset + 2, chain.token_evidence_probe_length())
+    tables = torch.empty((offset + 2, V + 1, S), dtype=torch.float64, device=dev)
+    for p in range(offset + 1):
+        probe = torch.full((V + 1, probe_len), V, dtype=torch.long, device=dev)
+        probe[:, p] = torch.arange(V + 1, device=dev)
+        first, _ = chain.evidence(probe)
+        tables[p] = torch.exp(first)
+    lin, _ = evidence_table(chain, torch.float64)
+    tables[offset + 1] = lin
+    # node 0 must factorise over its positions: check on every joint value of its positions (few)
+    ok = bool((tables[:, V] == 1).all()) and bool(
+        torch.allclose(tables[:, :V].sum(1), tables[:, V], rtol=1e-12, atol=0)
+    )
+    if ok and offset > 0:
+        grid = torch.cartesian_prod(*[torch.arange(V, device=dev)] * (offset + 1)).reshape(-1, offset + 1)
+        probe = torch.full((grid.shape[0], probe_len), V, dtype=torch.long, device=dev)
+        probe[:, : offset + 1] = grid
+        first, _ = chain.evidence(probe)
+        prod = torch.ones((grid.shape[0], S), dtype=torch.float64, device=dev)
+        for p in range(offset + 1):
+            prod = prod * tables[p][grid[:, p]]
+        ok = bool(torch.allclose(torch.exp(first), prod, rtol=1e-12, atol=0))
+    if not ok:
+        cache[key] = None
+        return None
+    log_a = chain.propagate_forward(torch.log(torch.eye(S, dtype=torch.float64, device=dev)))
+    if bool((log_a > 0).any()) or bool((chain.log_initial > 0).any()):
+        cache[key] = None  # not probability tables: outside the certificates' assumptions
+        return None
+    log_t = torch.log(tables)
+    out = PositionLayout(
+        length,
+        offset,
+        torch.exp(chain.log_initial),
+        torch.exp(log_a),
+        tables,
+        float(min_finite(log_t.reshape(-1), 0)),
+        float(min_finite(log_a.reshape(-1), 0)),
+    )
+    cache[key] = out
+    return out
+
+
+@dataclass
+class StepQuery:
+    """Marginals of the positions revealed at one step.
+
+    Attributes:
+        rows, positions: ``(N,)`` the (row, position) pairs scheduled at this step, row-major.
+        log_probs: ``(N, V)`` float64 posterior log-marginals given the tokens revealed before the step.
+        called: ``(B,)`` rows with at least one pair: one denoiser call each (NFE).
+        impossible: ``(B,)`` called rows whose revealed tokens have probability zero (answered as the full
+            oracle does for ``on_impossible``).
+    """
+
+    rows: torch.Tensor
+    positions: torch.Tensor
+    log_probs: torch.Tensor
+    called: torch.Tensor
+    impossible: torch.Tensor
+
+
+#: ``fallback(tokens (n, L)) -> (log_probs (n, L, V), impossible (n,))``: the full oracle on some rows.
+Fallback = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class ScheduledSession:
+    """Base of the engines: schedule bookkeeping, revealed tokens, fallback rows (module docstring).
+
+    Subclasses implement :meth:`_marginals` (linear token marginals of live rows, with a per-pair
+    certificate) and :meth:`_reveal` (update; returns the rows whose evidence became impossible or could
+    not be certified).
+    """
+
+    engine = "none"
+
+    def __init__(self, vocab_size: int, schedule: torch.Tensor, fallback: Fallback, num_steps: int):
+        B, L = schedule.shape
+        self.vocab_size, self.batch, self.length = vocab_size, B, L
+        self.device = schedule.device
+        self.fallback = fallback
+        flat = schedule.reshape(-1).to(torch.long)
+        if bool((flat < 0).any()) or bool((flat >= num_steps).any()):
+            raise ValueError(f"schedule entries must lie in 0..{num_steps - 1}")
+        self.order = torch.argsort(flat * (B * L) + torch.arange(B * L, device=self.device))
+        counts = torch.bincount(flat, minlength=num_steps)
+        self.offsets = [0] + torch.cumsum(counts, 0).tolist()
+        self.tokens = torch.full((B, L), vocab_size, dtype=torch.long, device=self.device)
+        self.dead = torch.zeros(B, dtype=torch.bool, device=self.device)  # impossible or uncertified
+        self.fallback_rows = 0
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def pairs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, positions)`` scheduled at step k, row-major."""
+        idx = self.order[self.offsets[k] : self.offsets[k + 1]]
+        return idx // self.length, idx % self.length
+
+    def query(self, k: int) -> StepQuery:
+        """Marginals of the positions scheduled at step k, given every earlier step's reveals."""
+        rows, pos = self.pairs(k)
+        V = self.vocab_size
+        called = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+        called[rows] = True
+        impossible = torch.zeros_like(called)
+        lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=self.device)
+        live = ~self.dead[rows]
+        if bool(live.any()):
+            probs, ok = self._marginals(rows[live], pos[live])
+            lp[live] = torch.log(probs)
+            if not bool(ok.all()):  # uncertified pairs: their rows go to the full oracle from now on
+                bad_rows = rows[live][~ok]
+                self.dead[bad_rows] = True
+                live = ~self.dead[rows]
+        if not bool(live.all()):
+            sub = ~live
+            need = torch.zeros_like(called)
+            need[rows[sub]] = True
+            idx = need.nonzero().flatten()
+            full_lp, full_imp = self.fallback(self.tokens[idx])
+            self.fallback_rows += int(idx.numel())
+            where = torch.full((self.batch,), -1, dtype=torch.long, device=self.device)
+            where[idx] = torch.arange(idx.numel(), device=self.device)
+            lp[sub] = full_lp[where[rows[sub]], pos[sub]]
+            impossible[idx] = full_imp.to(self.device)
+        self._pending = (rows, pos)
+        return StepQuery(rows, pos, lp, called, impossible)
+
+    def reveal(self, values: torch.Tensor) -> None:
+        """Reveal the pairs of the last :meth:`query` with ``values`` ``(N,)``."""
+        if self._pending is None:
+            raise RuntimeError("reveal() needs a query() first")
+        rows, pos = self._pending
+        self._pending = None
+        self.tokens[rows, pos] = values
+        live = ~self.dead[rows]
+        if bool(live.any()):
+            failed = self._reveal(rows[live], pos[live], values[live])
+            self.dead |= failed
+
+    # ---- engine hooks ----------------------------------------------------------------------------
+    def _marginals(self, rows: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _reveal(self, rows: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def normalise_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(w / w.sum(-1), ok)``: ``ok`` False where the row sums to zero (no certified posterior)."""
+    z = w.sum(-1, keepdim=True)
+    ok = z[..., 0] > 0
+    return w / torch.where(z > 0, z, torch.ones_like(z)), ok
+
+
+def safe_range(num_states: int) -> float:
+    """Certificate range of float64 products over ``num_states`` states (:func:`safe_log_range`)."""
+    return safe_log_range(torch.float64, num_states)
+
+
+def log_min_positive(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """log of the smallest positive entry over ``dims`` (0 where there is none)."""
+    pos = torch.where(x > 0, x, torch.ones_like(x))
+    for d in sorted(dims, reverse=True):
+        pos = pos.amin(d)
+    return torch.log(pos)
+
+
+LOG_TINY = math.log(torch.finfo(torch.float64).tiny)

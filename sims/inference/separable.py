@@ -1,0 +1,162 @@
+r"""Nearest-neighbour engine: chains whose revealed tokens pin their node's state (bigram, i.i.d.).
+
+If every token value v has evidence on a single state :math:`s(v)` (the one-hot window of a bigram; the
+single state of an i.i.d. chain), a revealed position fixes its node, and by the Markov property the
+posterior of a masked node i given all revealed tokens depends only on its nearest revealed neighbours
+:math:`a < i < b`:
+
+.. math::
+    \gamma_i(s) \propto \ell_i(s)\, r_i(s), \qquad
+    \ell_i = A^{i-a}[s_a, \cdot] \ (\text{or } \mu_i = \pi A^{i} \text{ without } a), \qquad
+    r_i = A^{b-i}[\cdot, s_b] \ (\text{or } 1 \text{ without } b),
+
+and the token marginal is :math:`\gamma_i F^\top` with F the evidence table (the identity for a bigram).
+With the powers :math:`A^d` precomputed (d < L) a query costs O(S + SV). The neighbours come from the
+schedule alone (:func:`nearest_earlier`): for a query at step k, the nearest positions revealed at steps
+< k; for the support check of a reveal, those revealed at steps <= k (a same-step pair can be jointly
+impossible even if each token is possible alone: then the row goes to the full oracle, as in the full path).
+
+Exactness: every entry of :math:`A^d` and :math:`\mu_i` is a sum of products of non-negative numbers; the
+zero pattern of each power is checked against boolean reachability and its smallest positive entry must
+stay above :math:`e^{-\text{safe}/2}` (so the products :math:`\ell_i r_i` are normal numbers); otherwise the
+engine declines and the sampler uses the full pass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sims.inference.incremental import (
+    Fallback,
+    PositionLayout,
+    ScheduledSession,
+    log_min_positive,
+    normalise_rows,
+    safe_range,
+)
+
+
+def pinned_states(layout: PositionLayout) -> torch.Tensor | None:
+    """``(tables, V)`` state pinned by each token value, or ``None`` when some value leaves several states."""
+    V = layout.tables.shape[1] - 1
+    support = layout.tables[:, :V] > 0  # (n_tab, V, S)
+    if not bool((support.sum(-1) == 1).all()):
+        return None
+    return support.to(torch.float64).argmax(-1)
+
+
+def chain_powers(layout: PositionLayout) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(A^d for d < L, mu_i = pi A^i for i < L)``, certified (module docstring), cached; else ``None``."""
+    A, L, S = layout.transition, layout.length, layout.num_states
+    powers = torch.empty((L, S, S), dtype=torch.float64, device=A.device)
+    mu = torch.empty((L, S), dtype=torch.float64, device=A.device)
+    powers[0] = torch.eye(S, dtype=torch.float64, device=A.device)
+    mu[0] = layout.initial
+    reach = powers[0] > 0
+    reach_mu = mu[0] > 0
+    support = (A > 0).to(torch.float64)
+    ok = True
+    for d in range(1, L):
+        powers[d] = powers[d - 1] @ A
+        mu[d] = mu[d - 1] @ A
+        reach = (reach.to(torch.float64) @ support) > 0
+        reach_mu = (reach_mu.to(torch.float64) @ support) > 0
+        ok = ok and bool(torch.equal(reach, powers[d] > 0)) and bool(torch.equal(reach_mu, mu[d] > 0))
+        if not ok:
+            return None
+    half = safe_range(S) / 2 - max(0.0, -layout.min_log_table)
+    lo = min(float(log_min_positive(powers, (0, 1, 2))), float(log_min_positive(mu, (0, 1))))
+    return (powers, mu) if lo >= -half else None
+
+
+def nearest_earlier(schedule: torch.Tensor, strict: bool, chunk_rows: int = 64) -> torch.Tensor:
+    """``(B, L)`` index of the nearest position j < i with ``schedule[j] < schedule[i]`` (``strict``) or
+    ``<=`` (else), -1 where there is none. Binary lifting over a sparse table of window minima, O(L log L)
+    vectorised work per row, computed ``chunk_rows`` rows at a time to bound memory."""
+    B, L = schedule.shape
+    out = torch.empty((B, L), dtype=torch.long, device=schedule.device)
+    levels = max(1, (L - 1).bit_length())
+    for start in range(0, B, chunk_rows):
+        key = schedule[start : start + chunk_rows].to(torch.int32)
+        mins = [key]  # mins[k][i] = min(key[max(0, i - 2^k + 1) .. i])
+        for k in range(1, levels + 1):
+            prev, h = mins[-1], 1 << (k - 1)
+            cur = prev.clone()
+            cur[:, h:] = torch.minimum(prev[:, h:], prev[:, :-h])
+            mins.append(cur)
+        thr = key if strict else key + 1  # j qualifies iff key[j] < thr
+        pos = torch.arange(L, device=key.device).expand_as(key) - 1
+        for k in range(levels, -1, -1):
+            m = mins[k].gather(1, pos.clamp(min=0))
+            jump = (pos >= 0) & (m >= thr)
+            pos = pos - jump.long() * (1 << k)
+        out[start : start + chunk_rows] = pos.clamp(min=-1)
+    return out
+
+
+def nearest_later(schedule: torch.Tensor, strict: bool) -> torch.Tensor:
+    """Mirror image of :func:`nearest_earlier`: the nearest j > i (``L`` where there is none)."""
+    L = schedule.shape[1]
+    left = nearest_earlier(schedule.flip(1), strict).flip(1)
+    return torch.where(left >= 0, L - 1 - left, torch.full_like(left, L))
+
+
+class NearestNeighbourSession(ScheduledSession):
+    """:class:`~sims.inference.incremental.ScheduledSession` for chains with pinned states (module docstring)."""
+
+    engine = "nearest_neighbour"
+
+    def __init__(
+        self,
+        layout: PositionLayout,
+        states: torch.Tensor,
+        powers: tuple[torch.Tensor, torch.Tensor],
+        schedule: torch.Tensor,
+        fallback: Fallback,
+        num_steps: int,
+    ):
+        V = layout.tables.shape[1] - 1
+        super().__init__(V, schedule, fallback, num_steps)
+        self.layout, self.states_of = layout, states
+        self.powers, self.mu = powers
+        self.state = torch.zeros(schedule.shape, dtype=torch.long, device=schedule.device)
+        self.left_lt, self.right_lt = nearest_earlier(schedule, True), nearest_later(schedule, True)
+        self.left_le, self.right_le = nearest_earlier(schedule, False), nearest_later(schedule, False)
+        proj = layout.tables[:, :V]  # (n_tab, V, S)
+        S = layout.num_states
+        eye = S == V and bool(torch.equal(proj, torch.eye(V, dtype=torch.float64).expand_as(proj)))
+        self.projection = None if eye else proj
+
+    def _marginals(self, rows, positions):
+        L = self.length
+        a, b = self.left_lt[rows, positions], self.right_lt[rows, positions]
+        has_a, has_b = a >= 0, b < L
+        sa = self.state[rows, a.clamp(min=0)]
+        sb = self.state[rows, b.clamp(max=L - 1)]
+        da = torch.where(has_a, positions - a, torch.zeros_like(a))
+        db = torch.where(has_b, b - positions, torch.zeros_like(b))
+        left = torch.where(has_a.unsqueeze(-1), self.powers[da, sa], self.mu[positions])
+        right = torch.where(has_b.unsqueeze(-1), self.powers[db, :, sb], torch.ones_like(left))
+        gamma = left * right
+        if self.projection is not None:
+            gamma = torch.einsum("ns,nvs->nv", gamma, self.projection[self.layout.table_of(positions)])
+        return normalise_rows(gamma)
+
+    def _reveal(self, rows, positions, values):
+        L = self.length
+        s = self.states_of[self.layout.table_of(positions), values]
+        self.state[rows, positions] = s
+        l, r = self.left_le[rows, positions], self.right_le[rows, positions]
+        has_l, has_r = l >= 0, r < L
+        sl = self.state[rows, l.clamp(min=0)]
+        sr = self.state[rows, r.clamp(max=L - 1)]
+        left_w = torch.where(
+            has_l,
+            self.powers[torch.where(has_l, positions - l, 0), sl, s],
+            self.mu[positions, s],
+        )
+        right_w = torch.where(has_r, self.powers[torch.where(has_r, r - positions, 0), s, sr], 1.0)
+        bad = (left_w <= 0) | (right_w <= 0)
+        failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+        failed[rows[bad]] = True
+        return failed
