@@ -132,7 +132,9 @@ class OracleDenoiser(Denoiser):
         :mod:`sims.inference.incremental`); the float32/TF32 oracle is approximate, so it declines."""
         return self.precision == "float64" and position_layout(self.language.chain(), length) is not None
 
-    def scheduled_session(self, schedule: torch.Tensor, num_steps: int, engine: str = "auto") -> ScheduledSession:
+    def scheduled_session(
+        self, schedule: torch.Tensor, num_steps: int, engine: str = "auto"
+    ) -> ScheduledSession:
         """Exact marginals of the positions ``schedule`` reveals, step by step (:mod:`sims.inference.incremental`).
 
         Rows whose revealed tokens become impossible are answered by :meth:`predict` (so ``on_impossible``

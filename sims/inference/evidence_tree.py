@@ -84,7 +84,9 @@ class EvidenceTreeSession(ScheduledSession):
         self.safe = safe_range(S)
         self.A, self.At = layout.transition, layout.transition.T.contiguous()
         self.lo_A = layout.min_log_transition
-        self.lo_tables = torch.log(torch.where(layout.tables > 0, layout.tables, 1.0)).amin(-1)  # (n_tab, V+1)
+        self.lo_tables = torch.log(torch.where(layout.tables > 0, layout.tables, 1.0)).amin(
+            -1
+        )  # (n_tab, V+1)
         # level 0: block products, all A^b (masked) except padding; higher levels: products of pairs
         eye = torch.eye(S, dtype=torch.float64, device=dev)
         pw, lo_pw = [eye], [0.0]
@@ -93,8 +95,12 @@ class EvidenceTreeSession(ScheduledSession):
             ok = ok and lo_pw[-1] + self.lo_A >= -self.safe
             pw.append(_scale_matrices(pw[-1] @ self.A))
             lo_pw.append(float(log_min_positive(pw[-1], (0, 1))))
-        block = torch.stack([pw[self.b]] * (self.n // self.b) + ([pw[self.n % self.b]] if self.n % self.b else []))
-        lo_block = [lo_pw[self.b]] * (self.n // self.b) + ([lo_pw[self.n % self.b]] if self.n % self.b else [])
+        block = torch.stack(
+            [pw[self.b]] * (self.n // self.b) + ([pw[self.n % self.b]] if self.n % self.b else [])
+        )
+        lo_block = [lo_pw[self.b]] * (self.n // self.b) + (
+            [lo_pw[self.n % self.b]] if self.n % self.b else []
+        )
         if self.n == 0:
             block, lo_block = eye.unsqueeze(0), [0.0]
         pad = P - block.shape[0]

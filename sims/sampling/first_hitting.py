@@ -20,6 +20,7 @@ from sims.categorical import Precision
 from sims.denoisers.base import Denoiser
 from sims.sampling.base import TIME_MDLM, Capabilities, Conventions, Sampler, check_temperature
 from sims.sampling.kernels import masked_positions, reveal_values
+from sims.sampling.runtime import RunState
 from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.schedules import get_schedule
 
@@ -80,7 +81,9 @@ class FirstHittingSampler(ScheduledRun, Sampler):
 
     def _event_time(self, k: int, length: int, masked_fraction, generator, device):
         """The k-th event: ``m(s) = m(t) u^{1/n}`` with n = L - k masked positions; returns m(s) and s."""
-        u = torch.rand(masked_fraction.shape[0], dtype=torch.float64, generator=generator, device=generator.device)
+        u = torch.rand(
+            masked_fraction.shape[0], dtype=torch.float64, generator=generator, device=generator.device
+        )
         m_s = masked_fraction * u.to(device) ** (1.0 / (length - k))
         return m_s, self.schedule.time_of_masked_fraction(m_s).to(device)
 
@@ -89,7 +92,9 @@ class FirstHittingSampler(ScheduledRun, Sampler):
         device = state.x.device
         m_s, s = self._event_time(k, state.x.shape[1], state.extra["masked_fraction"], generator, device)
         state.extra["masked_fraction"] = m_s
-        rows, pos = scheduled_step(state, k, generator, self.categorical_precision, *self.step_temperatures(k), s)
+        rows, pos = scheduled_step(
+            state, k, generator, self.categorical_precision, *self.step_temperatures(k), s
+        )
         state.trace.reveal_time[rows, pos] = s[rows]
 
     def incremental_hook(self, batch, device, generator):

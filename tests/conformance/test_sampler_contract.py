@@ -87,6 +87,10 @@ def test_conventions_are_complete_plain_and_recorded(case):
 
     assert plain(d) and json.loads(json.dumps(d)) == d
     res = sampler.sample(_oracle(), 8, case.length, make_generator(0))
+    if "oracle_path" in d["extras"]:  # requested path -> the path that ran (sims.sampling.scheduled)
+        ran = res.conventions["extras"]["oracle_path"]
+        assert ran == "full" or (d["extras"]["oracle_path"] != "full" and ran.startswith("incremental:"))
+        d["extras"]["oracle_path"] = ran
     assert res.conventions == d
 
 
