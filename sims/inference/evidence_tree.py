@@ -38,7 +38,7 @@ from sims.inference.incremental import (
 )
 
 #: Memory budget of one session's tree (all sequences); the block size grows until it fits.
-DEFAULT_TREE_BYTES = 1 << 30
+DEFAULT_TREE_BYTES = 1 << 31
 
 
 def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = DEFAULT_TREE_BYTES) -> int:
@@ -117,7 +117,9 @@ class EvidenceTreeSession(ScheduledSession):
         self.v0 = layout.initial.unsqueeze(0).repeat(B, 1)  # pi * e_0 (node 0's evidence folded in)
         self.v0, _ = normalise_rows(self.v0)
         if not ok or float(log_min_positive(layout.initial, (0,))) < -self.safe:
-            self.dead[:] = True  # the all-masked tree itself is not certified: full oracle throughout
+            self._mark_dead(
+                torch.arange(B, device=dev)
+            )  # the all-masked tree itself is not certified: full oracle throughout
 
     # ---- evidence of nodes --------------------------------------------------------------------------
     def _node_evidence(self, rows: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,25 +130,27 @@ class EvidenceTreeSession(ScheduledSession):
         return self.layout.tables[tab, tok], self.lo_tables[tab, tok]
 
     def _block_products(self, rows: torch.Tensor, blocks: torch.Tensor):
-        """Recompute the products of the given (row, block) pairs; returns them and a certificate."""
-        M = rows.shape[0]
-        S = self.S
-        P = torch.eye(S, dtype=torch.float64, device=self.device).expand(M, S, S).clone()
-        lo = torch.zeros(M, dtype=torch.float64, device=self.device)
-        ok = torch.ones(M, dtype=torch.bool, device=self.device)
-        for j in range(self.b):
-            node = 1 + blocks * self.b + j
-            valid = node <= self.n
-            if not bool(valid.any()):
-                break
+        """Recompute the products of the given (row, block) pairs; returns them, their log smallest positive
+        entries and a certificate. No rescaling inside a block: every product term is a product of at most
+        b factors of A and b evidence entries, so it is a normal number when the sum of their log minima
+        is at least ``-safe`` (checked), and the block product is then exact to rounding."""
+        M, S, b = rows.shape[0], self.S, self.b
+        P = torch.eye(S, dtype=torch.float64, device=self.device).expand(M, S, S).contiguous()
+        bound = torch.zeros(M, dtype=torch.float64, device=self.device)
+        last = torch.full((M,), self.n, dtype=torch.long, device=self.device)
+        full = bool(((blocks + 1) * b <= self.n).all())
+        for j in range(b):
+            node = 1 + blocks * b + j
             e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            nxt = _scale_matrices((P.reshape(M * S, S) @ self.A).reshape(M, S, S) * e.unsqueeze(1))
-            ok &= ~valid | (lo + self.lo_A + lo_e >= -self.safe)
-            P = torch.where(valid[:, None, None], nxt, P)
-            lo = torch.where(valid, log_min_positive(P, (1, 2)), lo)
-        return P, lo, ok
+            nxt = (P.reshape(M * S, S) @ self.A).reshape(M, S, S).mul_(e.unsqueeze(1))
+            valid = None if full else node <= last
+            P = nxt if full else torch.where(valid[:, None, None], nxt, P)
+            step_lo = lo_e + self.lo_A
+            bound = bound + (step_lo if full else torch.where(valid, step_lo, torch.zeros_like(step_lo)))
+        P = _scale_matrices(P)
+        return P, log_min_positive(P, (1, 2)), bound >= -self.safe
 
-    def _reveal(self, rows, positions, values):
+    def _reveal(self, k, sel, rows, positions, values):
         failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
         nodes = self.layout.node_of(positions)
         first = nodes == 0
@@ -183,18 +187,41 @@ class EvidenceTreeSession(ScheduledSession):
         root = self.levels[self.height][t, 0]
         total = (self.v0[t].unsqueeze(1) @ root).sum((1, 2))
         failed[t[total <= 0]] = True
-        return failed
+        return failed.nonzero().flatten()
 
     # ---- queries -------------------------------------------------------------------------------------
     def _vm(self, v, lo_v, M, lo_M, active, ok):
-        """``v @ M`` (rows where ``active``), rescaled, with the certificate."""
+        """``v @ M`` (rows where ``active``), rescaled to sum one; certificate and measured log minimum."""
         out, _ = normalise_rows(torch.bmm(v.unsqueeze(1), M).squeeze(1))
         ok = ok & (~active | (lo_v + lo_M >= -self.safe))
         v = torch.where(active.unsqueeze(-1), out, v)
         return v, torch.where(active, log_min_positive(v, (1,)), lo_v), ok
 
-    def _marginals(self, rows, positions):
+    def _walk(self, start_vec, rows, blk, forward: bool):
+        """In-block walk from a block boundary over all b nodes (no rescaling: b factors of A and evidence
+        per term, certified by their log minima): returns every intermediate vector ``(N, b + 1, S)`` and
+        the log lower bound of each's smallest positive entry relative to the start."""
+        N, b = rows.shape[0], self.b
+        out = torch.empty((N, b + 1, self.S), dtype=torch.float64, device=self.device)
+        lo = torch.zeros((N, b + 1), dtype=torch.float64, device=self.device)
+        out[:, 0] = start_vec
+        mat = self.A if forward else self.At
+        for i in range(b):
+            j = i if forward else b - 1 - i
+            node = 1 + blk * b + j
+            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
+            beyond = node > self.n  # padding: identity
+            if forward:
+                nxt = (out[:, i] @ mat) * e
+            else:
+                nxt = (out[:, i] * e) @ mat
+            out[:, i + 1] = torch.where(beyond.unsqueeze(-1), out[:, i], nxt)
+            lo[:, i + 1] = lo[:, i] + torch.where(beyond, torch.zeros_like(lo_e), lo_e + self.lo_A)
+        return out, lo
+
+    def _marginals(self, k, sel, rows, positions):
         N, H = rows.shape[0], self.height
+        ar = torch.arange(N, device=self.device)
         nodes = self.layout.node_of(positions)
         inner = nodes >= 1
         blk = torch.where(inner, (nodes - 1) // self.b, torch.zeros_like(nodes))
@@ -209,14 +236,8 @@ class EvidenceTreeSession(ScheduledSession):
             idx = (start >> h).clamp(max=(1 << (H - h)) - 1)
             v, lo_v, ok = self._vm(v, lo_v, self.levels[h][rows, idx], self.lo[h][rows, idx], take, ok)
             start = start + (take.long() << h)
-        for j in range(self.b):
-            node = 1 + blk * self.b + j
-            act = inner & (j <= off)
-            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            out, _ = normalise_rows((v @ self.A) * e)
-            ok &= ~act | (lo_v + self.lo_A + lo_e >= -self.safe)
-            v = torch.where(act.unsqueeze(-1), out, v)
-            lo_v = torch.where(act, log_min_positive(v, (1,)), lo_v)
+        walk, lo_walk = self._walk(v, rows, blk, True)
+        v, lo_v = walk[ar, off + 1], lo_v + lo_walk[ar, off + 1]
         # backward: 1, the blocks after blk (right to left), the in-block nodes after the queried one
         s = torch.where(inner, blk + 1, torch.zeros_like(blk))
         pieces = []
@@ -231,16 +252,13 @@ class EvidenceTreeSession(ScheduledSession):
             take, idx = pieces[h]
             Mt = self.levels[h][rows, idx].transpose(1, 2)
             w, lo_w, ok = self._vm(w, lo_w, Mt, self.lo[h][rows, idx], take, ok)
-        for j in range(self.b - 1, -1, -1):
-            node = 1 + blk * self.b + j
-            act = inner & (j > off) & (node <= self.n)
-            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            out, _ = normalise_rows((w * e) @ self.At)
-            ok &= ~act | (lo_w + self.lo_A + lo_e >= -self.safe)
-            w = torch.where(act.unsqueeze(-1), out, w)
-            lo_w = torch.where(act, log_min_positive(w, (1,)), lo_w)
+        walk, lo_walk = self._walk(w, rows, blk, False)
+        back = torch.where(
+            inner, self.b - 1 - off, torch.zeros_like(off)
+        )  # block end down to the node after j
+        w, lo_w = walk[ar, back], lo_w + lo_walk[ar, back]
+        ok &= (lo_v >= -self.safe) & (lo_w >= -self.safe) & (lo_v + lo_w >= -self.safe)
         gamma = v * w
-        ok &= lo_v + lo_w >= -self.safe
         tables = self.layout.tables[self.layout.table_of(positions), : self.vocab_size]  # (N, V, S)
         probs, nonzero = normalise_rows(torch.einsum("ns,nvs->nv", gamma, tables))
         return probs, ok & nonzero

@@ -183,8 +183,9 @@ class ScheduledSession:
         self.offsets = [0] + torch.cumsum(counts, 0).tolist()
         self.tokens = torch.full((B, L), vocab_size, dtype=torch.long, device=self.device)
         self.dead = torch.zeros(B, dtype=torch.bool, device=self.device)  # impossible or uncertified
+        self.any_dead = False
         self.fallback_rows = 0
-        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pending: tuple | None = None
 
     def pairs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows, positions)`` scheduled at step k, row-major."""
@@ -194,50 +195,71 @@ class ScheduledSession:
     def query(self, k: int) -> StepQuery:
         """Marginals of the positions scheduled at step k, given every earlier step's reveals."""
         rows, pos = self.pairs(k)
-        V = self.vocab_size
-        called = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
-        called[rows] = True
-        impossible = torch.zeros_like(called)
-        lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=self.device)
+        B, V, dev = self.batch, self.vocab_size, self.device
+        called = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows, True)
+        impossible = torch.zeros(B, dtype=torch.bool, device=dev)
+        self._pending = (k, rows, pos)
+        if rows.numel() == 0:
+            return StepQuery(
+                rows, pos, torch.empty((0, V), dtype=torch.float64, device=dev), called, impossible
+            )
+        if not self.any_dead:  # the common case: every row answered by the engine
+            probs, ok = self._marginals(k, None, rows, pos)
+            if bool(ok.all()):
+                return StepQuery(rows, pos, torch.log(probs), called, impossible)
+            self._mark_dead(rows[~ok])
+        lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=dev)
         live = ~self.dead[rows]
         if bool(live.any()):
-            probs, ok = self._marginals(rows[live], pos[live])
-            lp[live] = torch.log(probs)
+            sel = live.nonzero().flatten()
+            probs, ok = self._marginals(k, sel, rows[sel], pos[sel])
+            lp[sel] = torch.log(probs)
             if not bool(ok.all()):  # uncertified pairs: their rows go to the full oracle from now on
-                bad_rows = rows[live][~ok]
-                self.dead[bad_rows] = True
+                self._mark_dead(rows[sel][~ok])
                 live = ~self.dead[rows]
-        if not bool(live.all()):
-            sub = ~live
-            need = torch.zeros_like(called)
-            need[rows[sub]] = True
-            idx = need.nonzero().flatten()
-            full_lp, full_imp = self.fallback(self.tokens[idx])
-            self.fallback_rows += int(idx.numel())
-            where = torch.full((self.batch,), -1, dtype=torch.long, device=self.device)
-            where[idx] = torch.arange(idx.numel(), device=self.device)
-            lp[sub] = full_lp[where[rows[sub]], pos[sub]]
-            impossible[idx] = full_imp.to(self.device)
-        self._pending = (rows, pos)
+        sub = ~live
+        if not bool(sub.any()):
+            return StepQuery(rows, pos, lp, called, impossible)
+        need = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows[sub], True)
+        idx = need.nonzero().flatten()
+        full_lp, full_imp = self.fallback(self.tokens[idx])
+        self.fallback_rows += int(idx.numel())
+        where = torch.full((B,), -1, dtype=torch.long, device=dev)
+        where[idx] = torch.arange(idx.numel(), device=dev)
+        lp[sub] = full_lp[where[rows[sub]], pos[sub]]
+        impossible[idx] = full_imp.to(dev)
         return StepQuery(rows, pos, lp, called, impossible)
 
     def reveal(self, values: torch.Tensor) -> None:
         """Reveal the pairs of the last :meth:`query` with ``values`` ``(N,)``."""
         if self._pending is None:
             raise RuntimeError("reveal() needs a query() first")
-        rows, pos = self._pending
+        k, rows, pos = self._pending
         self._pending = None
+        if rows.numel() == 0:
+            return
         self.tokens[rows, pos] = values
-        live = ~self.dead[rows]
-        if bool(live.any()):
-            failed = self._reveal(rows[live], pos[live], values[live])
-            self.dead |= failed
+        if not self.any_dead:
+            failed = self._reveal(k, None, rows, pos, values)
+        else:
+            sel = (~self.dead[rows]).nonzero().flatten()
+            if sel.numel() == 0:
+                return
+            failed = self._reveal(k, sel, rows[sel], pos[sel], values[sel])
+        if failed is not None:
+            self._mark_dead(failed)
 
-    # ---- engine hooks ----------------------------------------------------------------------------
-    def _marginals(self, rows: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _mark_dead(self, rows: torch.Tensor) -> None:
+        self.dead[rows] = True
+        self.any_dead = bool(self.dead.any())
+
+    # ---- engine hooks: ``sel`` indexes the pairs of step k (None: all of them) ------------------------
+    def _marginals(self, k, sel, rows, positions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Linear token marginals ``(n, V)`` of the given pairs and a per-pair certificate ``(n,)``."""
         raise NotImplementedError
 
-    def _reveal(self, rows: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    def _reveal(self, k, sel, rows, positions, values) -> torch.Tensor | None:
+        """Update with the revealed pairs; returns the rows that became impossible or uncertified."""
         raise NotImplementedError
 
 

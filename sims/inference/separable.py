@@ -102,7 +102,13 @@ def nearest_later(schedule: torch.Tensor, strict: bool) -> torch.Tensor:
 
 
 class NearestNeighbourSession(ScheduledSession):
-    """:class:`~sims.inference.incremental.ScheduledSession` for chains with pinned states (module docstring)."""
+    """:class:`~sims.inference.incremental.ScheduledSession` for chains with pinned states (module docstring).
+
+    Everything that depends on the schedule only is laid out once, in the order of the queries: for each
+    (row, position) pair the flat index of its neighbours' states and the row offsets into the stacked
+    tables ``left[d, s] = A^d[s, :]`` (``left[i, S] = mu_i``: no left neighbour) and
+    ``right[d, s] = A^d[:, s]`` (``right[d, S] = 1``: no right neighbour). A query is then a few gathers.
+    """
 
     engine = "nearest_neighbour"
 
@@ -117,46 +123,57 @@ class NearestNeighbourSession(ScheduledSession):
     ):
         V = layout.tables.shape[1] - 1
         super().__init__(V, schedule, fallback, num_steps)
-        self.layout, self.states_of = layout, states
-        self.powers, self.mu = powers
-        self.state = torch.zeros(schedule.shape, dtype=torch.long, device=schedule.device)
-        self.left_lt, self.right_lt = nearest_earlier(schedule, True), nearest_later(schedule, True)
-        self.left_le, self.right_le = nearest_earlier(schedule, False), nearest_later(schedule, False)
-        proj = layout.tables[:, :V]  # (n_tab, V, S)
-        S = layout.num_states
-        eye = S == V and bool(torch.equal(proj, torch.eye(V, dtype=torch.float64).expand_as(proj)))
-        self.projection = None if eye else proj
+        B, L = schedule.shape
+        S, dev = layout.num_states, schedule.device
+        self.layout, self.states_of, self.S = layout, states, S
+        a_pow, mu = powers
+        self.left_tab = torch.cat([a_pow, mu.unsqueeze(1)], 1).reshape(L * (S + 1), S)
+        ones = torch.ones((L, 1, S), dtype=torch.float64, device=dev)
+        self.right_tab = torch.cat([a_pow.transpose(1, 2), ones], 1).reshape(L * (S + 1), S)
+        self.state = torch.full((B * L + 1,), S, dtype=torch.long, device=dev)  # last slot: "no neighbour"
+        pos = self.order % L
+        row_base = self.order - pos  # row * L
+        sentinel = B * L
 
-    def _marginals(self, rows, positions):
-        L = self.length
-        a, b = self.left_lt[rows, positions], self.right_lt[rows, positions]
-        has_a, has_b = a >= 0, b < L
-        sa = self.state[rows, a.clamp(min=0)]
-        sb = self.state[rows, b.clamp(max=L - 1)]
-        da = torch.where(has_a, positions - a, torch.zeros_like(a))
-        db = torch.where(has_b, b - positions, torch.zeros_like(b))
-        left = torch.where(has_a.unsqueeze(-1), self.powers[da, sa], self.mu[positions])
-        right = torch.where(has_b.unsqueeze(-1), self.powers[db, :, sb], torch.ones_like(left))
-        gamma = left * right
+        def layout_of(neighbour: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+            nb = neighbour.reshape(-1)[self.order]
+            has = nb >= 0 if left else nb < L
+            flat = torch.where(has, row_base + nb, torch.full_like(nb, sentinel))
+            d = torch.where(has, (pos - nb).abs(), pos if left else torch.zeros_like(pos))
+            return flat, d * (S + 1)
+
+        self.q_left = layout_of(nearest_earlier(schedule, True), True)
+        self.q_right = layout_of(nearest_later(schedule, True), False)
+        self.r_left = layout_of(nearest_earlier(schedule, False), True)
+        self.r_right = layout_of(nearest_later(schedule, False), False)
+        proj = layout.tables[:, :V]  # (n_tab, V, S)
+        eye = S == V and bool(
+            torch.equal(proj, torch.eye(V, dtype=torch.float64, device=dev).expand_as(proj))
+        )
+        self.projection = None if eye else proj
+        self.flat_of = lambda rows, positions: rows * L + positions
+
+    def _slice(self, arrays, k, sel):
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return [x[a:b] if sel is None else x[a:b][sel] for x in arrays]
+
+    def _marginals(self, k, sel, rows, positions):
+        a_flat, a_base, b_flat, b_base = self._slice((*self.q_left, *self.q_right), k, sel)
+        left = self.left_tab.index_select(0, a_base + self.state[a_flat])
+        right = self.right_tab.index_select(0, b_base + self.state[b_flat])
+        gamma = left.mul_(right)
         if self.projection is not None:
             gamma = torch.einsum("ns,nvs->nv", gamma, self.projection[self.layout.table_of(positions)])
         return normalise_rows(gamma)
 
-    def _reveal(self, rows, positions, values):
-        L = self.length
+    def _reveal(self, k, sel, rows, positions, values):
+        S = self.S
         s = self.states_of[self.layout.table_of(positions), values]
-        self.state[rows, positions] = s
-        l, r = self.left_le[rows, positions], self.right_le[rows, positions]
-        has_l, has_r = l >= 0, r < L
-        sl = self.state[rows, l.clamp(min=0)]
-        sr = self.state[rows, r.clamp(max=L - 1)]
-        left_w = torch.where(
-            has_l,
-            self.powers[torch.where(has_l, positions - l, 0), sl, s],
-            self.mu[positions, s],
-        )
-        right_w = torch.where(has_r, self.powers[torch.where(has_r, r - positions, 0), s, sr], 1.0)
-        bad = (left_w <= 0) | (right_w <= 0)
-        failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
-        failed[rows[bad]] = True
-        return failed
+        self.state[self.flat_of(rows, positions)] = s
+        l_flat, l_base, r_flat, r_base = self._slice((*self.r_left, *self.r_right), k, sel)
+        w_left = self.left_tab.view(-1)[(l_base + self.state[l_flat]) * S + s]
+        w_right = self.right_tab.view(-1)[(r_base + self.state[r_flat]) * S + s]
+        bad = (w_left <= 0) | (w_right <= 0)
+        if not bool(bad.any()):
+            return None
+        return rows[bad]

@@ -62,6 +62,11 @@ def check_entropy_options(state_reduce: str, aggregate: str, unit: str) -> None:
 def state_entropy(result: SampleResult, state_reduce: str = "mean", unit: str = "nats") -> torch.Tensor:
     """``(B, K)`` state entropy per step (NaN where the denoiser was not evaluated, 0 if nothing masked)."""
     check_entropy_options(state_reduce, "sum", unit)
+    if str(result.conventions.get("extras", {}).get("oracle_path", "")).startswith("incremental"):
+        raise ValueError(
+            "this run took the incremental oracle path, which computes the marginals of the revealed "
+            "positions only and records no state entropy; rerun the sampler with oracle_path='full'"
+        )
     s = result.step_entropy_sum.to(torch.float64)
     n = result.step_num_masked.to(torch.float64)
     h = s / n.clamp(min=1) if state_reduce == "mean" else s
