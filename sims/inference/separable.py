@@ -37,10 +37,11 @@ from sims.inference.incremental import (
 
 
 def pinned_states(layout: PositionLayout) -> torch.Tensor | None:
-    """``(tables, V)`` state pinned by each token value, or ``None`` when some value leaves several states."""
+    """``(tables, V)`` state pinned by each token value, or ``None`` when some value leaves several states
+    (a value with no state at all is impossible; :meth:`NearestNeighbourSession._reveal` checks its weight)."""
     V = layout.tables.shape[1] - 1
     support = layout.tables[:, :V] > 0  # (n_tab, V, S)
-    if not bool((support.sum(-1) == 1).all()):
+    if not bool((support.sum(-1) <= 1).all()):
         return None
     return support.to(torch.float64).argmax(-1)
 
@@ -168,12 +169,13 @@ class NearestNeighbourSession(ScheduledSession):
 
     def _reveal(self, k, sel, rows, positions, values):
         S = self.S
-        s = self.states_of[self.layout.table_of(positions), values]
+        tab = self.layout.table_of(positions)
+        s = self.states_of[tab, values]
         self.state[self.flat_of(rows, positions)] = s
         l_flat, l_base, r_flat, r_base = self._slice((*self.r_left, *self.r_right), k, sel)
         w_left = self.left_tab.view(-1)[(l_base + self.state[l_flat]) * S + s]
         w_right = self.right_tab.view(-1)[(r_base + self.state[r_flat]) * S + s]
-        bad = (w_left <= 0) | (w_right <= 0)
+        bad = (w_left <= 0) | (w_right <= 0) | (self.layout.tables[tab, values, s] <= 0)
         if not bool(bad.any()):
             return None
         return rows[bad]
