@@ -124,13 +124,10 @@ def test_nearest_neighbours_from_the_schedule(strict):
     left, right = nearest_earlier(schedule, strict), nearest_later(schedule, strict)
     for b in range(6):
         for i in range(33):
-            ok = (
-                (lambda j: schedule[b, j] < schedule[b, i])
-                if strict
-                else (lambda j: schedule[b, j] <= schedule[b, i])
-            )
-            lefts = [j for j in range(i) if ok(j)]
-            rights = [j for j in range(i + 1, 33) if ok(j)]
+            here = int(schedule[b, i])
+            ok = [int(v) < here if strict else int(v) <= here for v in schedule[b]]
+            lefts = [j for j in range(i) if ok[j]]
+            rights = [j for j in range(i + 1, 33) if ok[j]]
             assert int(left[b, i]) == (lefts[-1] if lefts else -1)
             assert int(right[b, i]) == (rights[0] if rights else 33)
 
