@@ -29,6 +29,7 @@ from sims.denoisers.base import Denoiser
 from sims.exact import kl_divergence, total_variation
 from sims.languages.base import Language
 from sims.languages.ngram import NGramLanguage
+from sims.sampling.scheduled import AUTO_MIN_LENGTH, check_oracle_path
 from sims.stats import MeanEstimate, ProportionEstimate, mean_estimate, proportion_estimate
 
 
@@ -92,13 +93,24 @@ def _safe_exp(v: float) -> float:
 
 
 def teacher_forced_log_likelihood(
-    denoiser: Denoiser, tokens: torch.Tensor, reveal_step: torch.Tensor
+    denoiser: Denoiser, tokens: torch.Tensor, reveal_step: torch.Tensor, oracle_path: str = "auto"
 ) -> torch.Tensor:
     r"""``log p_M(x) = sum_k sum_{i in B_k} log p(x_i | x_{B_<k})`` for given data and step assignments.
 
     ``reveal_step`` ``(B, L)`` gives the step of each position; positions revealed at the same step are
-    predicted from the same context. One denoiser call per distinct step.
+    predicted from the same context. ``oracle_path``: ``"full"`` makes one denoiser call per distinct step
+    (all L marginals each); ``"incremental"`` asks the denoiser's scheduled session
+    (:mod:`sims.inference.incremental`) for the marginals of the predicted positions only; ``"auto"``
+    (default) takes it when offered and L >= :data:`sims.sampling.scheduled.AUTO_MIN_LENGTH`. Both are
+    exact; they agree to float64 rounding.
     """
+    check_oracle_path(oracle_path)
+    L = tokens.shape[1]
+    offered = oracle_path != "full" and denoiser.offers_scheduled_session(L)
+    if oracle_path == "incremental" and not offered:
+        raise ValueError(f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session")
+    if offered and (oracle_path == "incremental" or L >= AUTO_MIN_LENGTH):
+        return _teacher_forced_incremental(denoiser, tokens, reveal_step)
     V = denoiser.vocab_size
     total = torch.zeros(tokens.shape[0], dtype=torch.float64, device=tokens.device)
     for k in torch.unique(reveal_step).tolist():
@@ -106,6 +118,19 @@ def teacher_forced_log_likelihood(
         lp = denoiser(ctx).log_probs.to(tokens.device)
         tok_lp = lp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         total += torch.where(reveal_step == k, tok_lp, torch.zeros_like(tok_lp)).sum(1)
+    return total
+
+
+def _teacher_forced_incremental(denoiser: Denoiser, tokens: torch.Tensor, reveal_step: torch.Tensor):
+    steps = torch.unique(reveal_step, return_inverse=True)[1]  # dense step ids, same order
+    session = denoiser.scheduled_session(steps, int(steps.max()) + 1)
+    tokens = tokens.to(session.device)
+    total = torch.zeros(tokens.shape[0], dtype=torch.float64, device=tokens.device)
+    for k in range(int(steps.max()) + 1):
+        q = session.query(k)
+        values = tokens[q.rows, q.positions]
+        total.index_add_(0, q.rows, q.log_probs.gather(-1, values.unsqueeze(-1)).squeeze(-1))
+        session.reveal(values)
     return total
 
 

@@ -26,6 +26,7 @@ from sims.inference.separable import nearest_earlier, nearest_later
 from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
+from sims.metrics import teacher_forced_log_likelihood
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.denoising_entropy import path_entropy
 from sims.sampling.first_hitting import FirstHittingSampler
@@ -242,3 +243,20 @@ def test_the_path_is_chosen_automatically_and_recorded():
     )
     ranked = FixedCountSampler(8, score="max_prob").sample(oracle, 4, 64, g)
     assert "oracle_path" not in ranked.conventions["extras"]
+
+
+@pytest.mark.parametrize("lang_name", ["bigram", "trigram", "hmm"])
+def test_teacher_forcing_on_the_incremental_path(lang_name):
+    """Same value as the full path (to rounding) for any schedule; with one token per step it is the chain
+    rule, log q(x), exactly (the oracle's factorisation error vanishes)."""
+    lang = LANGS[lang_name][0]
+    oracle = OracleDenoiser(lang)
+    g = make_generator(8)
+    x = lang.sample(6, 80, g)
+    steps = AncestralSampler(5).reveal_schedule(6, 80, g) * 3  # sparse step ids
+    full = teacher_forced_log_likelihood(oracle, x, steps, oracle_path="full")
+    inc = teacher_forced_log_likelihood(oracle, x, steps, oracle_path="incremental")
+    assert torch.allclose(full, inc, atol=1e-10, rtol=0)
+    order = FixedCountSampler(80).reveal_schedule(6, 80, g)
+    chain_rule = teacher_forced_log_likelihood(oracle, x, order)  # auto: incremental at L = 80
+    assert torch.allclose(chain_rule, lang.log_prob(x), atol=1e-10, rtol=0)
