@@ -147,7 +147,9 @@ class OracleDenoiser(Denoiser):
             out = self.predict(tokens)
             return out.log_probs, out.impossible
 
-        session = scheduled_session(self.language.chain(), schedule, num_steps, fallback, engine)
+        session = scheduled_session(
+            self.language.chain(), schedule, num_steps, fallback, engine, on_impossible=self.on_impossible
+        )
         if session is None or self.precision != "float64":
             raise ValueError(f"{self.language!r}: no scheduled session (offers_scheduled_session is False)")
         return session

@@ -70,9 +70,10 @@ class EvidenceTreeSession(ScheduledSession):
         fallback: Fallback,
         num_steps: int,
         max_bytes: int = DEFAULT_TREE_BYTES,
+        on_impossible: str = "raise",
     ):
         V = layout.tables.shape[1] - 1
-        super().__init__(V, schedule, fallback, num_steps)
+        super().__init__(V, schedule, fallback, num_steps, on_impossible)
         B, L = schedule.shape
         S, dev = layout.num_states, schedule.device
         self.layout, self.S = layout, S
@@ -117,9 +118,7 @@ class EvidenceTreeSession(ScheduledSession):
         self.v0 = layout.initial.unsqueeze(0).repeat(B, 1)  # pi * e_0 (node 0's evidence folded in)
         self.v0, _ = normalise_rows(self.v0)
         if not ok or float(log_min_positive(layout.initial, (0,))) < -self.safe:
-            self._mark_dead(
-                torch.arange(B, device=dev)
-            )  # the all-masked tree itself is not certified: full oracle throughout
+            self._mark(uncertified=torch.arange(B, device=dev))  # uncertified tree: full oracle throughout
 
     # ---- evidence of nodes --------------------------------------------------------------------------
     def _node_evidence(self, rows: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,8 +185,8 @@ class EvidenceTreeSession(ScheduledSession):
         t = touched.nonzero().flatten()
         root = self.levels[self.height][t, 0]
         total = (self.v0[t].unsqueeze(1) @ root).sum((1, 2))
-        failed[t[total <= 0]] = True
-        return failed.nonzero().flatten()
+        impossible = t[total <= 0]
+        return impossible, failed.nonzero().flatten()
 
     # ---- queries -------------------------------------------------------------------------------------
     def _vm(self, v, lo_v, M, lo_M, active, ok):

@@ -161,20 +161,33 @@ Fallback = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class ScheduledSession:
-    """Base of the engines: schedule bookkeeping, revealed tokens, fallback rows (module docstring).
+    """Base of the engines: schedule bookkeeping, revealed tokens, impossible and fallback rows.
 
-    Subclasses implement :meth:`_marginals` (linear token marginals of live rows, with a per-pair
-    certificate) and :meth:`_reveal` (update; returns the rows whose evidence became impossible or could
-    not be certified).
+    Rows whose revealed tokens became impossible are answered as the full oracle answers them:
+    ``on_impossible="uniform"``: the uniform law; ``"min_violation"``: the engine's own minimum-violation
+    marginals where it has them (:meth:`_lex_marginals`), else the full oracle; ``"raise"``: the full
+    oracle (which raises at that call, as in the full path). Rows whose certificate failed always go to
+    the full oracle (``fallback``).
+
+    Engines implement :meth:`_marginals` (linear token marginals of live rows, with a per-pair
+    certificate), :meth:`_reveal` (update; returns the rows that became impossible and those that could
+    not be certified) and optionally :meth:`_record_values` and :meth:`_lex_marginals`.
     """
 
     engine = "none"
 
-    def __init__(self, vocab_size: int, schedule: torch.Tensor, fallback: Fallback, num_steps: int):
+    def __init__(
+        self,
+        vocab_size: int,
+        schedule: torch.Tensor,
+        fallback: Fallback,
+        num_steps: int,
+        on_impossible: str = "raise",
+    ):
         B, L = schedule.shape
         self.vocab_size, self.batch, self.length = vocab_size, B, L
         self.device = schedule.device
-        self.fallback = fallback
+        self.fallback, self.on_impossible = fallback, on_impossible
         flat = schedule.reshape(-1).to(torch.long)
         if bool((flat < 0).any()) or bool((flat >= num_steps).any()):
             raise ValueError(f"schedule entries must lie in 0..{num_steps - 1}")
@@ -182,10 +195,16 @@ class ScheduledSession:
         counts = torch.bincount(flat, minlength=num_steps)
         self.offsets = [0] + torch.cumsum(counts, 0).tolist()
         self.tokens = torch.full((B, L), vocab_size, dtype=torch.long, device=self.device)
-        self.dead = torch.zeros(B, dtype=torch.bool, device=self.device)  # impossible or uncertified
+        self.impossible = torch.zeros(B, dtype=torch.bool, device=self.device)  # exact: evidence is zero
+        self.uncertified = torch.zeros(B, dtype=torch.bool, device=self.device)
         self.any_dead = False
         self.fallback_rows = 0
         self._pending: tuple | None = None
+
+    @property
+    def dead(self) -> torch.Tensor:
+        """Rows the engine no longer answers (impossible or uncertified)."""
+        return self.impossible | self.uncertified
 
     def pairs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows, positions)`` scheduled at step k, row-major."""
@@ -197,17 +216,15 @@ class ScheduledSession:
         rows, pos = self.pairs(k)
         B, V, dev = self.batch, self.vocab_size, self.device
         called = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows, True)
-        impossible = torch.zeros(B, dtype=torch.bool, device=dev)
+        flags = torch.zeros(B, dtype=torch.bool, device=dev)
         self._pending = (k, rows, pos)
         if rows.numel() == 0:
-            return StepQuery(
-                rows, pos, torch.empty((0, V), dtype=torch.float64, device=dev), called, impossible
-            )
+            return StepQuery(rows, pos, torch.empty((0, V), dtype=torch.float64, device=dev), called, flags)
         if not self.any_dead:  # the common case: every row answered by the engine
             probs, ok = self._marginals(k, None, rows, pos)
             if bool(ok.all()):
-                return StepQuery(rows, pos, torch.log(probs), called, impossible)
-            self._mark_dead(rows[~ok])
+                return StepQuery(rows, pos, torch.log(probs), called, flags)
+            self._mark(uncertified=rows[~ok])
         lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=dev)
         live = ~self.dead[rows]
         if bool(live.any()):
@@ -215,20 +232,32 @@ class ScheduledSession:
             probs, ok = self._marginals(k, sel, rows[sel], pos[sel])
             lp[sel] = torch.log(probs)
             if not bool(ok.all()):  # uncertified pairs: their rows go to the full oracle from now on
-                self._mark_dead(rows[sel][~ok])
+                self._mark(uncertified=rows[sel][~ok])
                 live = ~self.dead[rows]
-        sub = ~live
-        if not bool(sub.any()):
-            return StepQuery(rows, pos, lp, called, impossible)
-        need = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows[sub], True)
+        todo = ~live
+        imp = todo & self.impossible[rows] & ~self.uncertified[rows]
+        if bool(imp.any()) and self.on_impossible != "raise":
+            sel = imp.nonzero().flatten()
+            if self.on_impossible == "uniform":
+                lp[sel] = -math.log(V)
+            else:
+                lex = self._lex_marginals(k, sel, rows[sel], pos[sel])
+                sel = sel if lex is not None else sel[:0]
+                if lex is not None:
+                    lp[sel] = lex
+            flags[rows[sel]] = True
+            todo[sel] = False
+        if not bool(todo.any()):
+            return StepQuery(rows, pos, lp, called, flags)
+        need = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows[todo], True)
         idx = need.nonzero().flatten()
         full_lp, full_imp = self.fallback(self.tokens[idx])
         self.fallback_rows += int(idx.numel())
         where = torch.full((B,), -1, dtype=torch.long, device=dev)
         where[idx] = torch.arange(idx.numel(), device=dev)
-        lp[sub] = full_lp[where[rows[sub]], pos[sub]]
-        impossible[idx] = full_imp.to(dev)
-        return StepQuery(rows, pos, lp, called, impossible)
+        lp[todo] = full_lp[where[rows[todo]], pos[todo]]
+        flags[idx] = full_imp.to(dev)
+        return StepQuery(rows, pos, lp, called, flags)
 
     def reveal(self, values: torch.Tensor) -> None:
         """Reveal the pairs of the last :meth:`query` with ``values`` ``(N,)``."""
@@ -239,18 +268,22 @@ class ScheduledSession:
         if rows.numel() == 0:
             return
         self.tokens[rows, pos] = values
+        self._record_values(k, rows, pos, values)
         if not self.any_dead:
-            failed = self._reveal(k, None, rows, pos, values)
+            out = self._reveal(k, None, rows, pos, values)
         else:
             sel = (~self.dead[rows]).nonzero().flatten()
             if sel.numel() == 0:
                 return
-            failed = self._reveal(k, sel, rows[sel], pos[sel], values[sel])
-        if failed is not None:
-            self._mark_dead(failed)
+            out = self._reveal(k, sel, rows[sel], pos[sel], values[sel])
+        if out is not None:
+            self._mark(*out)
 
-    def _mark_dead(self, rows: torch.Tensor) -> None:
-        self.dead[rows] = True
+    def _mark(self, impossible: torch.Tensor | None = None, uncertified: torch.Tensor | None = None) -> None:
+        if impossible is not None:
+            self.impossible[impossible] = True
+        if uncertified is not None:
+            self.uncertified[uncertified] = True
         self.any_dead = bool(self.dead.any())
 
     # ---- engine hooks: ``sel`` indexes the pairs of step k (None: all of them) ------------------------
@@ -258,9 +291,17 @@ class ScheduledSession:
         """Linear token marginals ``(n, V)`` of the given pairs and a per-pair certificate ``(n,)``."""
         raise NotImplementedError
 
-    def _reveal(self, k, sel, rows, positions, values) -> torch.Tensor | None:
-        """Update with the revealed pairs; returns the rows that became impossible or uncertified."""
+    def _reveal(self, k, sel, rows, positions, values):
+        """Update with the revealed pairs of live rows; returns ``(impossible rows, uncertified rows)``
+        (either may be None) or None."""
         raise NotImplementedError
+
+    def _record_values(self, k, rows, positions, values) -> None:
+        """Called with every revealed pair, also of dead rows (engines that answer them keep state)."""
+
+    def _lex_marginals(self, k, sel, rows, positions) -> torch.Tensor | None:
+        """Log minimum-violation marginals ``(n, V)`` of impossible rows, or None (full oracle)."""
+        return None
 
 
 def normalise_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import torch
 from sims.inference.chain import LiftedChain
 from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession
 from sims.inference.incremental import Fallback, ScheduledSession, position_layout
-from sims.inference.separable import NearestNeighbourSession, chain_powers, pinned_states
+from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_powers, pinned_states
 
 ENGINES = ("auto", "nearest_neighbour", "evidence_tree")
 
@@ -25,11 +25,13 @@ def scheduled_session(
     fallback: Fallback,
     engine: str = "auto",
     max_tree_bytes: int = DEFAULT_TREE_BYTES,
+    on_impossible: str = "raise",
 ) -> ScheduledSession | None:
     """A session for ``schedule`` ``(B, L)`` (reveal step of each position, ``0..num_steps-1``), or ``None``.
 
     ``fallback(tokens)`` is the full oracle (log-probs ``(n, L, V)`` and impossibility flags), used for rows
-    whose evidence became impossible or could not be certified.
+    whose evidence became impossible or could not be certified; ``on_impossible`` says how impossible rows
+    are answered (as the oracle does: :class:`~sims.inference.incremental.ScheduledSession`).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -46,7 +48,19 @@ def scheduled_session(
                 cache[key] = chain_powers(layout)
             powers = cache[key]
         if powers is not None:
-            return NearestNeighbourSession(layout, states, powers, schedule, fallback, num_steps)
+
+            def lex():  # built on first use (an impossible row under on_impossible="min_violation")
+                tables = chain.lexicographic_tables()
+                if tables is None or tables.evidence_violations:
+                    return None
+                key = ("lex_powers", schedule.shape[1])
+                if key not in chain.engine_cache:
+                    chain.engine_cache[key] = lex_powers(tables, schedule.shape[1])
+                return chain.engine_cache[key]
+
+            return NearestNeighbourSession(
+                layout, states, powers, schedule, fallback, num_steps, on_impossible, lex
+            )
         if engine == "nearest_neighbour":
             return None
-    return EvidenceTreeSession(layout, schedule, fallback, num_steps, max_tree_bytes)
+    return EvidenceTreeSession(layout, schedule, fallback, num_steps, max_tree_bytes, on_impossible)

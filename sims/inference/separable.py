@@ -24,6 +24,9 @@ engine declines and the sampler uses the full pass.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 
 from sims.inference.incremental import (
@@ -121,9 +124,12 @@ class NearestNeighbourSession(ScheduledSession):
         schedule: torch.Tensor,
         fallback: Fallback,
         num_steps: int,
+        on_impossible: str = "raise",
+        lex: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None] | None = None,
     ):
         V = layout.tables.shape[1] - 1
-        super().__init__(V, schedule, fallback, num_steps)
+        super().__init__(V, schedule, fallback, num_steps, on_impossible)
+        self._lex_source, self._lex = lex, None
         B, L = schedule.shape
         S, dev = layout.num_states, schedule.device
         self.layout, self.states_of, self.S = layout, states, S
@@ -167,15 +173,78 @@ class NearestNeighbourSession(ScheduledSession):
             gamma = torch.einsum("ns,nvs->nv", gamma, self.projection[self.layout.table_of(positions)])
         return normalise_rows(gamma)
 
+    def _record_values(self, k, rows, positions, values):
+        s = self.states_of[self.layout.table_of(positions), values]
+        self.state[self.flat_of(rows, positions)] = s
+
     def _reveal(self, k, sel, rows, positions, values):
         S = self.S
         tab = self.layout.table_of(positions)
         s = self.states_of[tab, values]
-        self.state[self.flat_of(rows, positions)] = s
         l_flat, l_base, r_flat, r_base = self._slice((*self.r_left, *self.r_right), k, sel)
         w_left = self.left_tab.view(-1)[(l_base + self.state[l_flat]) * S + s]
         w_right = self.right_tab.view(-1)[(r_base + self.state[r_flat]) * S + s]
         bad = (w_left <= 0) | (w_right <= 0) | (self.layout.tables[tab, values, s] <= 0)
         if not bool(bad.any()):
             return None
-        return rows[bad]
+        return rows[bad], None
+
+    def _lex_marginals(self, k, sel, rows, positions):
+        """Minimum-violation marginals of impossible rows from the same neighbours, in the semiring of
+        (violation count, log weight) (:mod:`sims.inference.min_violation`): the counts of the other gaps
+        are constants, so the limit posterior separates at revealed positions too."""
+        if self._lex is None:
+            self._lex = self._lex_source() if self._lex_source is not None else None
+            if self._lex is None:
+                self._lex_source = None
+                return None
+        left_c, left_w, right_c, right_w = self._lex
+        a_flat, a_base, b_flat, b_base = self._slice((*self.q_left, *self.q_right), k, sel)
+        ia, ib = a_base + self.state[a_flat], b_base + self.state[b_flat]
+        c = left_c.index_select(0, ia) + right_c.index_select(0, ib)
+        w = left_w.index_select(0, ia) + right_w.index_select(0, ib)
+        best = c.amin(-1, keepdim=True)
+        w = torch.where((c == best) & torch.isfinite(c), w, torch.full_like(w, -math.inf))
+        log_gamma = w - torch.logsumexp(w, -1, keepdim=True)
+        if self.projection is None:
+            return log_gamma
+        probs = torch.einsum("ns,nvs->nv", log_gamma.exp(), self.projection[self.layout.table_of(positions)])
+        return torch.log(probs / probs.sum(-1, keepdim=True))
+
+
+def lex_powers(tables, length: int):
+    """Stacked minimum-violation tables for :class:`NearestNeighbourSession` (rows ``d * (S + 1) + s``):
+    counts and log weights of the lexicographic powers of the transition (``left[d, s] = A_lex^d[s, :]``,
+    ``left[i, S] = pi_lex A_lex^i``; ``right[d, s] = A_lex^d[:, s]``, ``right[d, S] = (0, 0)``: an open end
+    always has a violation-free continuation of total weight 1, the rows of A being probabilities)."""
+    tc, tw = tables.trans_count, tables.trans_logp
+    tw = torch.where(torch.isfinite(tc), tw, torch.full_like(tw, -math.inf))
+    S, dev = tc.shape[0], tc.device
+
+    def step(c, w):
+        cand = c.unsqueeze(-1) + tc  # (..., S_in, S_out)
+        new_c = cand.amin(-2)
+        ok = (cand == new_c.unsqueeze(-2)) & torch.isfinite(cand)
+        return new_c, torch.logsumexp(
+            torch.where(ok, w.unsqueeze(-1) + tw, torch.full_like(cand, -math.inf)), -2
+        )
+
+    eye = torch.eye(S, dtype=torch.bool, device=dev)
+    C = torch.empty((length, S + 1, S), dtype=torch.float64, device=dev)
+    W = torch.empty_like(C)
+    C[0, :S] = torch.where(eye, 0.0, math.inf)
+    W[0, :S] = torch.where(eye, 0.0, -math.inf)
+    C[0, S], W[0, S] = (
+        tables.init_count,
+        torch.where(torch.isfinite(tables.init_count), tables.init_logp, -math.inf),
+    )
+    for d in range(1, length):
+        C[d], W[d] = step(C[d - 1], W[d - 1])
+    right_c = torch.cat(
+        [C[:, :S].transpose(1, 2), torch.zeros((length, 1, S), dtype=torch.float64, device=dev)], 1
+    )
+    right_w = torch.cat(
+        [W[:, :S].transpose(1, 2), torch.zeros((length, 1, S), dtype=torch.float64, device=dev)], 1
+    )
+    flat = lambda x: x.reshape(length * (S + 1), S)  # noqa: E731
+    return flat(C), flat(W), flat(right_c), flat(right_w)

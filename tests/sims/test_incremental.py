@@ -77,11 +77,25 @@ def test_session_marginals_equal_the_full_oracle(name, steps):
 
 @pytest.mark.parametrize("on_impossible", ["uniform", "min_violation"])
 def test_impossible_rows_are_answered_as_in_the_full_path(on_impossible):
-    """A near-deterministic cycle with several reveals per step: many rows become impossible."""
+    """A near-deterministic cycle and a sparse HMM with several reveals per step: many rows become
+    impossible. Uniform: answered by the session; min_violation: by the neighbour engine's own
+    lexicographic tables (bigram) or by the full oracle (HMM)."""
     schedule = torch.randint(0, 3, (40, 12), generator=make_generator(1))
     for lang in (CYCLE, HMM):
         err, sess = _run_session(lang, schedule, 3, on_impossible)
-        assert err < 1e-13 and sess.fallback_rows > 0 and bool(sess.dead.any())
+        assert err < 1e-13 and bool(sess.impossible.any())
+        full_oracle_needed = on_impossible == "min_violation" and lang is HMM
+        assert (sess.fallback_rows > 0) == full_oracle_needed
+
+
+def test_min_violation_marginals_of_the_neighbour_engine_over_long_gaps():
+    """Sparse bigram, L = 60, few steps: impossible rows with gaps of many positions and several
+    violations; the lexicographic tables against the oracle's min-violation pass."""
+    lang = random_ngram(2, 4, support_size=2, seed=3)
+    schedule = torch.randint(0, 4, (30, 60), generator=make_generator(9))
+    err, sess = _run_session(lang, schedule, 4, "min_violation")
+    assert sess.engine == "nearest_neighbour" and sess.fallback_rows == 0
+    assert bool(sess.impossible.any()) and err < 1e-12
 
 
 def test_the_bigram_through_the_tree_and_the_neighbour_engine_agree():

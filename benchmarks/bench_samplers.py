@@ -1,0 +1,263 @@
+"""Throughput of whole sampler runs: the incremental oracle path against the full-recompute path.
+
+    python benchmarks/bench_samplers.py --quick          # small grid, a few minutes
+    python benchmarks/bench_samplers.py                  # the issue's grid (long; see --budget)
+    python benchmarks/bench_samplers.py --confidence     # full-pass rule (fixed_max_prob), this tree only
+    python benchmarks/bench_samplers.py --confidence --baseline /path/to/other/tree   # and that tree
+
+For each language (bigram and trigram over V = 8 with 4 successors per context, random HMMs with S = 16
+and S = 64 hidden states over V = 16, Dirichlet(1) rows), each (B, L, K) and each value-independent
+sampler (fixed-count random order, ancestral), the same seeded run on both paths of
+:mod:`sims.sampling.scheduled`:
+
+* ``incremental``: the oracle's scheduled session (what ``oracle_path="auto"`` takes). The whole run is
+  timed when a probe of its first steps predicts that it fits ``--budget`` seconds; otherwise the probe
+  (``--probe`` steps, session construction included) is extrapolated linearly to K steps (marked ``~``).
+* ``full``: the full forward-backward at every step (``oracle_path="full"``), timed over its first
+  ``--full-steps`` steps through the public step API and extrapolated to K steps (always marked ``~``:
+  a full run at these sizes takes hours).
+
+Columns: tokens/s (B*L / run time), the ratio full time / incremental time (same run, same machine
+state), the peak resident memory added by each path (VmHWM, reset before each measurement), and for the
+evidence-tree path the fraction of this machine's float64 GEMM rate (measured in the same run) achieved by
+its block and tree products (b + log2(n/b) products of S x S matrices per revealed token); the
+nearest-neighbour path is a few gathers per step (dispatch-bound: no meaningful rate), the full path's
+``4 B (L-1) S^2`` multiply-adds per step against the same GEMM rate. Single-threaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_oracle import gemm_flops
+from sims.categorical import make_generator, sample_from_log_probs
+from sims.denoisers.oracle import OracleDenoiser
+from sims.languages.random import random_hmm, random_ngram
+from sims.sampling.ancestral import AncestralSampler
+from sims.sampling.fixed_count import FixedCountSampler
+
+GRID = [(256, 1024, 1024), (256, 4096, 4096), (64, 4096, 64)]
+QUICK_GRID = [(64, 1024, 1024), (64, 1024, 64)]
+LANGUAGES = {
+    "bigram": lambda: random_ngram(2, 8, concentration=0.5, support_size=4, stationary=True, seed=0),
+    "trigram": lambda: random_ngram(3, 8, concentration=0.5, support_size=4, seed=0),
+    "hmm16": lambda: random_hmm(num_states=16, vocab_size=16, seed=0),
+    "hmm64": lambda: random_hmm(num_states=64, vocab_size=16, seed=0),
+}
+SAMPLERS = {
+    "fixed_random": lambda K, path: FixedCountSampler(K, oracle_path=path),
+    "ancestral": lambda K, path: AncestralSampler(K, oracle_path=path),
+}
+
+
+# ---- memory -------------------------------------------------------------------------------------------
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak() -> int:
+    """Reset the peak-RSS mark (Linux ``clear_refs``); returns the current RSS."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status("VmRSS:")
+
+
+def peak_since(base: int) -> int:
+    return max(0, _status("VmHWM:") - base)
+
+
+# ---- timing -------------------------------------------------------------------------------------------
+def probe_incremental(sampler, oracle, B, L, steps):
+    """Seconds for session construction plus the first ``steps`` steps (query, draw, reveal)."""
+    g = make_generator(0)
+    t0 = time.perf_counter()
+    sched = sampler.reveal_schedule(B, L, g)
+    K = sampler.num_steps(L)
+    sess = oracle.scheduled_session(sched, K)
+    for k in range(min(steps, K)):
+        q = sess.query(k)
+        if q.rows.numel():
+            sess.reveal(sample_from_log_probs(q.log_probs, g))
+    return time.perf_counter() - t0, sess
+
+
+def time_full_steps(sampler, oracle, B, L, steps):
+    state = sampler.begin(oracle, B, L, torch.device("cpu"))
+    g = make_generator(0)
+    t0 = time.perf_counter()
+    for k in range(steps):
+        sampler.step(state, k, g)
+    return (time.perf_counter() - t0) / steps
+
+
+def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):
+    lang = LANGUAGES[lang_name]()
+    oracle = OracleDenoiser(lang, on_impossible="min_violation")
+    inc = SAMPLERS[sampler_name](K, "incremental")
+    base = reset_peak()
+    t_probe, sess = probe_incremental(inc, oracle, B, L, probe)
+    mem_inc = peak_since(base)
+    n_probe = min(probe, K)
+    est = t_probe / n_probe * K
+    engine = sess.engine
+    del sess
+    if est <= budget:
+        base = reset_peak()
+        t0 = time.perf_counter()
+        res = inc.sample(oracle, B, L, make_generator(0), batch_size=B)
+        t_inc, inc_note = time.perf_counter() - t0, ""
+        mem_inc = max(mem_inc, peak_since(base))
+        assert res.conventions["extras"]["oracle_path"] == f"incremental:{engine}"
+    else:
+        t_inc, inc_note = est, "~"
+    base = reset_peak()
+    per_step = time_full_steps(SAMPLERS[sampler_name](K, "full"), oracle, B, L, full_steps)
+    mem_full = peak_since(base)
+    t_full = per_step * K
+    S = lang.chain().num_states
+    row = {
+        "language": lang_name,
+        "sampler": sampler_name,
+        "B": B,
+        "L": L,
+        "K": K,
+        "engine": engine,
+        "incremental_s": t_inc,
+        "incremental_extrapolated": bool(inc_note),
+        "full_s_extrapolated": t_full,
+        "full_step_s": per_step,
+        "ratio": t_full / t_inc,
+        "incremental_tokens_per_s": B * L / t_inc,
+        "full_tokens_per_s": B * L / t_full,
+        "incremental_peak_bytes": mem_inc,
+        "full_peak_bytes": mem_full,
+        "full_gemm_fraction": 4 * B * (L - 1) * S**2 / per_step / peak_flops,
+    }
+    if engine == "evidence_tree":
+        b = oracle.scheduled_session(torch.zeros((B, L), dtype=torch.long), 1).b
+        levels = max(0, (-(-(L - 1) // b) - 1).bit_length())
+        row["incremental_gemm_fraction"] = B * L * (b + levels) * 2 * S**3 / t_inc / peak_flops
+    return row
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else (f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}")
+
+
+def fmt_bytes(x: int) -> str:
+    return f"{x / 2**30:.2f} GiB" if x >= 2**30 else f"{x / 2**20:.0f} MiB"
+
+
+def table(rows: list[dict]) -> str:
+    out = [
+        "| language | sampler | (B, L, K) | engine | incremental tok/s | full tok/s | ratio | peak mem inc / full"
+        " | GEMM % inc / full |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        tilde = "~" if r["incremental_extrapolated"] else ""
+        gi = f"{100 * r['incremental_gemm_fraction']:.1f}%" if "incremental_gemm_fraction" in r else "n/a"
+        out.append(
+            f"| {r['language']} | {r['sampler']} | ({r['B']}, {r['L']}, {r['K']}) | {r['engine']} | "
+            f"{tilde}{fmt_rate(r['incremental_tokens_per_s'])} | ~{fmt_rate(r['full_tokens_per_s'])} | "
+            f"x{r['ratio']:.0f} | {fmt_bytes(r['incremental_peak_bytes'])} / {fmt_bytes(r['full_peak_bytes'])} |"
+            f" {gi} / {100 * r['full_gemm_fraction']:.1f}% |"
+        )
+    return "\n".join(out)
+
+
+# ---- full-pass rules (no incremental path): this tree vs another tree -----------------------------------
+CONFIDENCE_SNIPPET = """
+import os, sys, time, json
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, {tree!r})
+import torch
+torch.set_num_threads(1)
+from sims.categorical import make_generator
+from sims.denoisers.oracle import OracleDenoiser
+from sims.languages.random import random_hmm, random_ngram
+from sims.sampling.fixed_count import FixedCountSampler
+out = {{}}
+for name, lang in [("bigram", random_ngram(2, 8, concentration=0.5, support_size=4, stationary=True, seed=0)),
+                   ("hmm16", random_hmm(num_states=16, vocab_size=16, seed=0))]:
+    o = OracleDenoiser(lang, on_impossible="min_violation")
+    s = FixedCountSampler({K}, score="max_prob")
+    best = float("inf")
+    for _ in range({repeats}):
+        t0 = time.perf_counter(); s.sample(o, {B}, {L}, make_generator(0), batch_size={B})
+        best = min(best, time.perf_counter() - t0)
+    out[name] = best
+print(json.dumps(out))
+"""
+
+
+def confidence_rows(trees: dict[str, str], B=256, L=1024, K=64, repeats=2) -> dict:
+    res = {}
+    for label, tree in trees.items():
+        code = CONFIDENCE_SNIPPET.format(tree=tree, B=B, L=L, K=K, repeats=repeats)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        res[label] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--languages", default=",".join(LANGUAGES))
+    ap.add_argument("--samplers", default=",".join(SAMPLERS))
+    ap.add_argument(
+        "--budget", type=float, default=300.0, help="seconds per incremental run before extrapolating"
+    )
+    ap.add_argument("--probe", type=int, default=16, help="incremental steps timed before deciding")
+    ap.add_argument("--full-steps", type=int, default=2, help="full-path steps timed and extrapolated")
+    ap.add_argument("--confidence", action="store_true", help="fixed_max_prob at (256, 1024, 64) instead")
+    ap.add_argument("--baseline", default=None, help="another source tree for the --confidence comparison")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    here = str(Path(__file__).resolve().parents[1])
+    if args.confidence:
+        trees = {"this tree": here} | ({"baseline": args.baseline} if args.baseline else {})
+        res = confidence_rows(trees)
+        print(json.dumps(res, indent=1))
+        if args.baseline:
+            for lang in res["this tree"]:
+                print(f"{lang}: baseline / this tree = x{res['baseline'][lang] / res['this tree'][lang]:.2f}")
+        return 0
+    peak = gemm_flops()
+    print(f"float64 GEMM rate (1 thread, this run): {peak / 1e9:.1f} GFLOP/s; load average {os.getloadavg()}")
+    rows = []
+    for B, L, K in QUICK_GRID if args.quick else GRID:
+        for lang in args.languages.split(","):
+            for sampler in args.samplers.split(","):
+                row = measure(lang, sampler, B, L, K, args.budget, args.probe, args.full_steps, peak)
+                rows.append(row)
+                print(table([row]).splitlines()[-1], flush=True)
+    print()
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"gemm_flops": peak, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
