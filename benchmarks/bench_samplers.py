@@ -13,9 +13,10 @@ sampler (fixed-count random order, ancestral), the same seeded run on both paths
 * ``incremental``: the oracle's scheduled session (what ``oracle_path="auto"`` takes). The whole run is
   timed when a probe of its first steps predicts that it fits ``--budget`` seconds; otherwise the probe
   (``--probe`` steps, session construction included) is extrapolated linearly to K steps (marked ``~``).
-* ``full``: the full forward-backward at every step (``oracle_path="full"``), timed over its first
-  ``--full-steps`` steps through the public step API and extrapolated to K steps (always marked ``~``:
-  a full run at these sizes takes hours).
+* ``full``: the full forward-backward at every step (``oracle_path="full"``), timed through the public
+  step API at steps k = 0, K/2 and K-1, each started from the same run's state at that step (the two
+  paths are identical given the seed, so the incremental run's tokens give the full path's states), and
+  extrapolated to K steps (always marked ``~``: a full run at these sizes takes hours).
 
 Columns: tokens/s (B*L / run time), the ratio full time / incremental time (same run, same machine
 state), the peak resident memory added by each path (VmHWM, reset before each measurement), and for the
@@ -100,13 +101,18 @@ def probe_incremental(sampler, oracle, B, L, steps):
     return time.perf_counter() - t0, sess
 
 
-def time_full_steps(sampler, oracle, B, L, steps):
-    state = sampler.begin(oracle, B, L, torch.device("cpu"))
-    g = make_generator(0)
-    t0 = time.perf_counter()
-    for k in range(steps):
-        sampler.step(state, k, g)
-    return (time.perf_counter() - t0) / steps
+def full_step_seconds(sampler, oracle, schedule, states, steps):
+    """Mean seconds of full-path steps k (public step API) started from the run's state at each k."""
+    B, L = schedule.shape
+    total = 0.0
+    for k in steps:
+        state = sampler.begin(oracle, B, L, torch.device("cpu"))
+        state.extra["schedule"] = schedule
+        state.x = states(k)
+        t0 = time.perf_counter()
+        sampler.step(state, k, make_generator(k))
+        total += time.perf_counter() - t0
+    return total / len(steps)
 
 
 def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):
@@ -116,21 +122,28 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
     base = reset_peak()
     t_probe, sess = probe_incremental(inc, oracle, B, L, probe)
     mem_inc = peak_since(base)
-    n_probe = min(probe, K)
-    est = t_probe / n_probe * K
+    est = t_probe / min(probe, K) * K
     engine = sess.engine
+    b = getattr(sess, "b", None)
     del sess
+    schedule = inc.reveal_schedule(B, L, make_generator(0))  # the run's schedule (first draw of seed 0)
     if est <= budget:
         base = reset_peak()
         t0 = time.perf_counter()
         res = inc.sample(oracle, B, L, make_generator(0), batch_size=B)
-        t_inc, inc_note = time.perf_counter() - t0, ""
+        t_inc, extrapolated = time.perf_counter() - t0, False
         mem_inc = max(mem_inc, peak_since(base))
         assert res.conventions["extras"]["oracle_path"] == f"incremental:{engine}"
+        assert torch.equal(res.reveal_step, schedule)
+        tokens = res.tokens  # the full path's states are the same run's states (seeded identity)
     else:
-        t_inc, inc_note = est, "~"
+        t_inc, extrapolated = est, True
+        tokens = lang.sample(B, L, make_generator(1))  # K = L here: no row leaves the support anyway
+    V = lang.vocab_size
+    states = lambda k: torch.where(schedule < k, tokens, torch.full_like(tokens, V))  # noqa: E731
+    ks = sorted({0, K // 2, K - 1})[:full_steps] if full_steps < 3 else sorted({0, K // 2, K - 1})
     base = reset_peak()
-    per_step = time_full_steps(SAMPLERS[sampler_name](K, "full"), oracle, B, L, full_steps)
+    per_step = full_step_seconds(SAMPLERS[sampler_name](K, "full"), oracle, schedule, states, ks)
     mem_full = peak_since(base)
     t_full = per_step * K
     S = lang.chain().num_states
@@ -142,9 +155,10 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "K": K,
         "engine": engine,
         "incremental_s": t_inc,
-        "incremental_extrapolated": bool(inc_note),
+        "incremental_extrapolated": extrapolated,
         "full_s_extrapolated": t_full,
         "full_step_s": per_step,
+        "full_steps_timed": ks,
         "ratio": t_full / t_inc,
         "incremental_tokens_per_s": B * L / t_inc,
         "full_tokens_per_s": B * L / t_full,
@@ -153,7 +167,6 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "full_gemm_fraction": 4 * B * (L - 1) * S**2 / per_step / peak_flops,
     }
     if engine == "evidence_tree":
-        b = oracle.scheduled_session(torch.zeros((B, L), dtype=torch.long), 1).b
         levels = max(0, (-(-(L - 1) // b) - 1).bit_length())
         row["incremental_gemm_fraction"] = B * L * (b + levels) * 2 * S**3 / t_inc / peak_flops
     return row
@@ -228,7 +241,7 @@ def main(argv=None) -> int:
         "--budget", type=float, default=300.0, help="seconds per incremental run before extrapolating"
     )
     ap.add_argument("--probe", type=int, default=16, help="incremental steps timed before deciding")
-    ap.add_argument("--full-steps", type=int, default=2, help="full-path steps timed and extrapolated")
+    ap.add_argument("--full-steps", type=int, default=3, help="full-path steps timed (k = 0, K/2, K-1)")
     ap.add_argument("--confidence", action="store_true", help="fixed_max_prob at (256, 1024, 64) instead")
     ap.add_argument("--baseline", default=None, help="another source tree for the --confidence comparison")
     ap.add_argument("--json", default=None)

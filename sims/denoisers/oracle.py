@@ -42,6 +42,7 @@ from sims.inference import (
     token_posteriors,
 )
 from sims.inference.incremental import ScheduledSession, position_layout
+from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.scheduled import scheduled_session
 from sims.languages.base import Language
 from sims.validation import ImpossibleEvidenceError, check_tokens
@@ -122,8 +123,7 @@ class OracleDenoiser(Denoiser):
                     "to get a flagged fallback instead"
                 )
             if self.on_impossible == "min_violation":
-                lex_gamma = min_violation_posterior(self.lex_chain(), tokens[impossible]).log_gamma
-                log_probs[impossible] = chain.token_log_marginals(lex_gamma, tokens.shape[1])
+                log_probs[impossible] = min_violation_log_marginals(self, tokens[impossible])
         _carry_over_inplace(log_probs, tokens, self.vocab_size)
         return DenoiserOutput(log_probs, impossible)
 
@@ -168,6 +168,18 @@ class OracleDenoiser(Denoiser):
             "precision": self.precision,
             "language": self.language.describe(),
         }
+
+
+def min_violation_log_marginals(oracle: OracleDenoiser, tokens: torch.Tensor) -> torch.Tensor:
+    """Log minimum-violation token marginals ``(n, L, V)`` of impossible rows: by separation at revealed
+    positions for pinned-state chains (bigram; :mod:`sims.inference.min_violation_separable`), else by the
+    sequential lexicographic pass (:mod:`sims.inference.min_violation`). Both exact to rounding."""
+    chain = oracle.language.chain()
+    out = separable_min_violation(chain, tokens)
+    if out is not None:
+        return out
+    lex_gamma = min_violation_posterior(oracle.lex_chain(), tokens).log_gamma
+    return chain.token_log_marginals(lex_gamma, tokens.shape[1])
 
 
 def _carry_over_inplace(log_probs: torch.Tensor, tokens: torch.Tensor, vocab_size: int) -> None:

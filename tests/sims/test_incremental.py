@@ -22,6 +22,8 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_sampler_law
 from sims.inference.evidence_tree import choose_block
+from sims.inference.min_violation import lex_chain, min_violation_posterior
+from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.separable import nearest_earlier, nearest_later
 from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
@@ -274,3 +276,21 @@ def test_teacher_forcing_on_the_incremental_path(lang_name):
     order = FixedCountSampler(80).reveal_schedule(6, 80, g)
     chain_rule = teacher_forced_log_likelihood(oracle, x, order)  # auto: incremental at L = 80
     assert torch.allclose(chain_rule, lang.log_prob(x), atol=1e-10, rtol=0)
+
+
+def test_separable_min_violation_equals_the_sequential_lexicographic_pass():
+    """Bigrams (pinned states): the gather-based fallback against the O(T) lexicographic pass, L = 40,
+    random tokens (most rows impossible, several violations); other chains decline."""
+    for seed in range(3):
+        lang = random_ngram(2, 4, support_size=2, seed=seed)
+        g = make_generator(seed)
+        x = torch.randint(0, 4, (12, 40), generator=g)
+        x[torch.rand(x.shape, generator=g) < 0.6] = 4
+        chain = lang.chain()
+        fast = separable_min_violation(chain, x)
+        lex_gamma = min_violation_posterior(lex_chain(chain), x).log_gamma
+        slow = chain.token_log_marginals(lex_gamma, 40)
+        masked = x == 4
+        assert torch.allclose(fast.exp()[masked], slow.exp()[masked], atol=1e-12, rtol=0)
+    for name in ("trigram", "hmm", "iid"):
+        assert separable_min_violation(LANGS[name][0].chain(), x[:, :20].clamp(max=2)) is None

@@ -204,13 +204,13 @@ def test_min_violation_on_a_known_case():
 def test_only_impossible_rows_take_the_slow_path(monkeypatch):
     lang = random_ngram(2, 4, support_size=2, seed=1)
     calls = []
-    original = oracle_module.min_violation_posterior
+    original = oracle_module.min_violation_log_marginals
 
-    def spy(lex, tokens):
+    def spy(oracle, tokens):
         calls.append(tokens.shape[0])
-        return original(lex, tokens)
+        return original(oracle, tokens)
 
-    monkeypatch.setattr(oracle_module, "min_violation_posterior", spy)
+    monkeypatch.setattr(oracle_module, "min_violation_log_marginals", spy)
     g = torch.Generator().manual_seed(0)
     x = lang.sample(6, 12, g)
     x[torch.rand(x.shape, generator=g) < 0.5] = lang.vocab_size
