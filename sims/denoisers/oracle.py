@@ -42,6 +42,7 @@ from sims.inference import (
     token_posteriors,
 )
 from sims.inference.incremental import ScheduledSession, position_layout
+from sims.inference.memory import keep_freed_memory
 from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.scheduled import scheduled_session
 from sims.languages.base import Language
@@ -95,6 +96,7 @@ class OracleDenoiser(Denoiser):
                 f"on_impossible='min_violation' is defined for HMM and n-gram languages (zero "
                 f"table entries to smooth), not for {type(language).__name__}"
             )
+        keep_freed_memory()  # allocator setting: no page faults on the large per-call buffers
         self.language = language
         self.vocab_size = language.vocab_size
         self.on_impossible = on_impossible

@@ -60,6 +60,7 @@ class Trace:
         self.reveal_time = (
             torch.full((batch, length), torch.nan, dtype=torch.float64, **kw) if timed else None
         )
+        self._entropy: tuple[torch.Tensor, torch.Tensor] | None = None  # (log-probs, their entropies)
 
     def widen(self, steps: int) -> None:
         """Append step columns up to ``steps`` (a wrapper that runs more steps after its base sampler)."""
@@ -76,8 +77,12 @@ class Trace:
     def record_step_entropy(
         self, step: int, rows: torch.Tensor, log_probs: torch.Tensor, masked: torch.Tensor
     ) -> None:
-        """Sum of predictive entropies over masked positions for the rows (bool mask) that used an output."""
+        """Sum of predictive entropies over masked positions for the rows (bool mask) that used an output.
+
+        The entropies are kept for :meth:`record_reveals` of the same step when it records draws from the
+        same (untempered) output, so each step evaluates them once."""
         h = entropy_of_log_probs(log_probs)
+        self._entropy = (log_probs, h)
         self.step_entropy_sum[rows, step] = torch.where(masked[rows], h, torch.zeros_like(h)).sum(-1)
 
     def record_reveals(
@@ -89,7 +94,12 @@ class Trace:
         rows: torch.Tensor,
     ) -> None:
         """Record reveals (bool ``(n, L)``) of the selected ``rows`` drawn from ``log_probs_used``."""
-        h = entropy_of_log_probs(log_probs_used)
+        cached, self._entropy = self._entropy, None
+        h = (
+            cached[1]
+            if cached is not None and cached[0] is log_probs_used
+            else entropy_of_log_probs(log_probs_used)
+        )
         lp = log_probs_used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
         tgt = rows.nonzero().flatten()
         rs = self.reveal_step[tgt]
