@@ -41,8 +41,8 @@ def score_uses_values(score: str) -> bool:
 
 def entropy_of_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) along the last axis, with 0 log 0 = 0."""
-    p = torch.exp(log_probs)
-    return -torch.where(p > 0, p * log_probs, torch.zeros_like(p)).sum(-1)
+    terms = torch.exp(log_probs).mul_(log_probs)  # p log p; NaN exactly where p = 0 (0 * -inf)
+    return -terms.nan_to_num_(nan=0.0).sum(-1)
 
 
 def position_scores(score: str, log_probs: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
