@@ -294,3 +294,30 @@ def test_separable_min_violation_equals_the_sequential_lexicographic_pass():
         assert torch.allclose(fast.exp()[masked], slow.exp()[masked], atol=1e-12, rtol=0)
     for name in ("trigram", "hmm", "iid"):
         assert separable_min_violation(LANGS[name][0].chain(), x[:, :20].clamp(max=2)) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sessions_on_cuda_match_cpu():
+    """Both engines on a CUDA device: the same marginals as on the CPU, and a seeded sampler run on the
+    incremental path gives the CPU tokens (generator on the CPU, as the samplers allow)."""
+    for name in ("bigram", "hmm", "trigram"):
+        lang = LANGS[name][0]
+        schedule = torch.randint(0, 6, (5, 40), generator=make_generator(1))
+        cpu = OracleDenoiser(lang, on_impossible="uniform").scheduled_session(schedule, 6)
+        gpu = OracleDenoiser(lang.to("cuda"), on_impossible="uniform").scheduled_session(schedule.cuda(), 6)
+        g = make_generator(2)
+        for k in range(6):
+            a, b = cpu.query(k), gpu.query(k)
+            assert torch.allclose(a.log_probs.exp(), b.log_probs.exp().cpu(), atol=1e-13, rtol=0)
+            v = sample_from_log_probs(a.log_probs, g)
+            cpu.reveal(v)
+            gpu.reveal(v.cuda())
+        oracle = OracleDenoiser(lang.to("cuda"), on_impossible="uniform")
+        res = FixedCountSampler(8, oracle_path="incremental").sample(
+            oracle, 16, 64, make_generator(3), device="cuda"
+        )
+        ref = FixedCountSampler(8, oracle_path="incremental").sample(
+            OracleDenoiser(lang, on_impossible="uniform"), 16, 64, make_generator(3)
+        )
+        assert torch.equal(res.tokens.cpu(), ref.tokens)
