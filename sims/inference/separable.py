@@ -56,18 +56,18 @@ def chain_powers(layout: PositionLayout) -> tuple[torch.Tensor, torch.Tensor] | 
     mu = torch.empty((L, S), dtype=torch.float64, device=A.device)
     powers[0] = torch.eye(S, dtype=torch.float64, device=A.device)
     mu[0] = layout.initial
-    reach = powers[0] > 0
-    reach_mu = mu[0] > 0
+    reach = powers[0].clone()
+    reach_mu = (mu[0] > 0).to(torch.float64)
     support = (A > 0).to(torch.float64)
-    ok = True
+    mismatch = torch.zeros((), dtype=torch.bool, device=A.device)
     for d in range(1, L):
-        powers[d] = powers[d - 1] @ A
-        mu[d] = mu[d - 1] @ A
-        reach = (reach.to(torch.float64) @ support) > 0
-        reach_mu = (reach_mu.to(torch.float64) @ support) > 0
-        ok = ok and bool(torch.equal(reach, powers[d] > 0)) and bool(torch.equal(reach_mu, mu[d] > 0))
-        if not ok:
-            return None
+        torch.matmul(powers[d - 1], A, out=powers[d])
+        torch.matmul(mu[d - 1], A, out=mu[d])
+        reach = ((reach @ support) > 0).to(torch.float64)
+        reach_mu = ((reach_mu @ support) > 0).to(torch.float64)
+        mismatch |= ((reach > 0) != (powers[d] > 0)).any() | ((reach_mu > 0) != (mu[d] > 0)).any()
+    if bool(mismatch):
+        return None
     half = safe_range(S) / 2 - max(0.0, -layout.min_log_table)
     lo = min(float(log_min_positive(powers, (0, 1, 2))), float(log_min_positive(mu, (0, 1))))
     return (powers, mu) if lo >= -half else None
