@@ -62,7 +62,7 @@ def chain_powers(layout: PositionLayout) -> tuple[torch.Tensor, torch.Tensor] | 
     mismatch = torch.zeros((), dtype=torch.bool, device=A.device)
     for d in range(1, L):
         torch.matmul(powers[d - 1], A, out=powers[d])
-        torch.matmul(mu[d - 1], A, out=mu[d])
+        mu[d] = mu[d - 1] @ A
         reach = ((reach @ support) > 0).to(torch.float64)
         reach_mu = ((reach_mu @ support) > 0).to(torch.float64)
         mismatch |= ((reach > 0) != (powers[d] > 0)).any() | ((reach_mu > 0) != (mu[d] > 0)).any()
