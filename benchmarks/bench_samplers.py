@@ -185,6 +185,8 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "incremental_peak_bytes": mem_inc,
         "full_peak_bytes": mem_full,
         "full_gemm_fraction": 4 * B * (L - 1) * S**2 / per_step / peak_flops,
+        "states": S,
+        "gemm_flops_at_run": peak_flops,
     }
     if engine == "evidence_tree":
         levels = max(0, (-(-(L - 1) // b) - 1).bit_length())
@@ -200,13 +202,19 @@ def fmt_bytes(x: int) -> str:
     return f"{x / 2**30:.2f} GiB" if x >= 2**30 else f"{x / 2**20:.0f} MiB"
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], peak_flops: float | None = None) -> str:
     out = [
         "| language | sampler | (B, L, K) | engine | incremental tok/s | full tok/s | ratio | peak mem inc / full"
         " | GEMM % inc / full |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if peak_flops is not None:  # recompute the fractions against the given GEMM rate
+            S = r["states"]
+            r = dict(r)
+            r["full_gemm_fraction"] = 4 * r["B"] * (r["L"] - 1) * S**2 / r["full_step_s"] / peak_flops
+            if "incremental_gemm_fraction" in r:
+                r["incremental_gemm_fraction"] *= r["gemm_flops_at_run"] / peak_flops
         tilde = "~" if r["incremental_extrapolated"] else ""
         gi = f"{100 * r['incremental_gemm_fraction']:.1f}%" if "incremental_gemm_fraction" in r else "n/a"
         out.append(
@@ -264,6 +272,11 @@ def confidence_rows(trees: dict[str, str], B=256, L=1024, K=64, repeats=2, score
     return [{"tree": k[0], "language": k[1]} | v for k, v in best.items()]
 
 
+def docs_block(data: dict) -> str:
+    """The table of docs/sampler_performance.md from the benchmark's JSON (``--table``)."""
+    return table(data["rows"], data["gemm_flops"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -278,7 +291,11 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", default=None, help="another source tree for the --confidence comparison")
     ap.add_argument("--repeats", type=int, default=2, help="--confidence: best of this many runs")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--table", default=None, help="print the docs block from a JSON written by --json")
     args = ap.parse_args(argv)
+    if args.table:
+        print(docs_block(json.loads(Path(args.table).read_text())))
+        return 0
     torch.set_num_threads(1)
     here = str(Path(__file__).resolve().parents[1])
     if args.confidence:
