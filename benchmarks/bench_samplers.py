@@ -249,6 +249,47 @@ print(json.dumps({{"wall": t1 - t0, "cpu": r1.ru_utime - r0.ru_utime + r1.ru_sti
 """
 
 
+FAULTS_SNIPPET = """
+import os, sys, time, json, resource
+sys.path.insert(0, {tree!r})
+import torch
+torch.set_num_threads(1)
+import sims.denoisers.oracle as oracle_module
+from sims.denoisers.oracle import OracleDenoiser
+if not {keep}:
+    oracle_module.keep_freed_memory = lambda *a, **k: False  # the allocator as glibc sets it
+from sims.categorical import make_generator
+from sims.languages.random import random_hmm
+lang = random_hmm(num_states=16, vocab_size=16, seed=0)
+o = OracleDenoiser(lang, on_impossible="min_violation")
+g = make_generator(0)
+x = lang.sample(256, 1024, g)
+x[torch.rand(x.shape, generator=g) < 0.5] = 16
+o(x)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+for _ in range(5):
+    o(x)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"minor_faults": (r1.ru_minflt - r0.ru_minflt) / 5, "user_s": (r1.ru_utime - r0.ru_utime) / 5,
+                  "sys_s": (r1.ru_stime - r0.ru_stime) / 5}}))
+"""
+
+
+def fault_rows(tree: str) -> list[dict]:
+    """Per oracle call at (256, 1024, 16): minor page faults, user and system CPU seconds, with glibc's
+    default allocator thresholds and with :func:`sims.inference.memory.keep_freed_memory`."""
+    out = []
+    for keep in (False, True):
+        proc = subprocess.run(
+            [sys.executable, "-c", FAULTS_SNIPPET.format(tree=tree, keep=keep)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out.append({"keep_freed_memory": keep} | json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def confidence_rows(trees: dict[str, str], B=256, L=1024, K=64, repeats=2, score="max_prob") -> list[dict]:
     """Best-of-``repeats`` wall and CPU time of one full-pass run per (tree, language), interleaved so
     that every tree sees the same machine load; CPU time (user + system) is the robust measure on a
@@ -273,8 +314,30 @@ def confidence_rows(trees: dict[str, str], B=256, L=1024, K=64, repeats=2, score
 
 
 def docs_block(data: dict) -> str:
-    """The table of docs/sampler_performance.md from the benchmark's JSON (``--table``)."""
-    return table(data["rows"], data["gemm_flops"])
+    """The tables of docs/sampler_performance.md from the benchmark's JSON (``--table``): the grid, then
+    the full-pass rule against the baseline tree when the JSON has a ``confidence`` part."""
+    out = table(data["rows"], data["gemm_flops"])
+    conf = data.get("confidence")
+    if conf:
+        by = {(r["tree"], r["language"]): r for r in conf}
+        out += (
+            "\n\n| full-pass rule `fixed_max_prob`, (256, 1024, K = 64) | baseline CPU s | this tree CPU s |"
+        )
+        out += " ratio (CPU) | ratio (wall) | same tokens |\n|---|---|---|---|---|---|"
+        for lang in ("bigram", "hmm16"):
+            a, b = by[("baseline", lang)], by[("this tree", lang)]
+            out += (
+                f"\n| {lang} | {a['cpu']:.1f} | {b['cpu']:.1f} | x{a['cpu'] / b['cpu']:.2f} | "
+                f"x{a['wall'] / b['wall']:.2f} | {'yes' if a['tokens'] == b['tokens'] else 'no'} |"
+            )
+    faults = data.get("faults")
+    if faults:
+        out += "\n\n| one oracle call (256, 1024, S = 16) | minor page faults | user CPU s | system CPU s |"
+        out += "\n|---|---|---|---|"
+        for r in faults:
+            label = "keep_freed_memory" if r["keep_freed_memory"] else "glibc defaults"
+            out += f"\n| {label} | {r['minor_faults']:.0f} | {r['user_s']:.3f} | {r['sys_s']:.3f} |"
+    return out
 
 
 def main(argv=None) -> int:
@@ -289,6 +352,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full-steps", type=int, default=3, help="full-path steps timed (k = 0, K/2, K-1)")
     ap.add_argument("--confidence", action="store_true", help="fixed_max_prob at (256, 1024, 64) instead")
     ap.add_argument("--baseline", default=None, help="another source tree for the --confidence comparison")
+    ap.add_argument("--faults", action="store_true", help="page faults of one oracle call, allocator off/on")
     ap.add_argument("--repeats", type=int, default=2, help="--confidence: best of this many runs")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table", default=None, help="print the docs block from a JSON written by --json")
@@ -298,6 +362,12 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(1)
     here = str(Path(__file__).resolve().parents[1])
+    if args.faults:
+        rows = fault_rows(here)
+        print(json.dumps(rows, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return 0
     if args.confidence:
         trees = {"this tree": here} | ({"baseline": args.baseline} if args.baseline else {})
         rows = confidence_rows(trees, repeats=args.repeats)

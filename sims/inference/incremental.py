@@ -142,11 +142,12 @@ class StepQuery:
     """Marginals of the positions revealed at one step.
 
     Attributes:
-        rows, positions: ``(N,)`` the (row, position) pairs scheduled at this step, row-major.
+        rows, positions: ``(N,)`` the (row, position) pairs scheduled at this step, row-major (the session's
+            ``order[offsets[k]:offsets[k+1]]``).
         log_probs: ``(N, V)`` float64 posterior log-marginals given the tokens revealed before the step.
         called: ``(B,)`` rows with at least one pair: one denoiser call each (NFE).
         impossible: ``(B,)`` called rows whose revealed tokens have probability zero (answered as the full
-            oracle does for ``on_impossible``).
+            oracle does for ``on_impossible``). Both flag tensors are read-only (shared between steps).
     """
 
     rows: torch.Tensor
@@ -194,6 +195,10 @@ class ScheduledSession:
         self.order = torch.argsort(flat * (B * L) + torch.arange(B * L, device=self.device))
         counts = torch.bincount(flat, minlength=num_steps)
         self.offsets = [0] + torch.cumsum(counts, 0).tolist()
+        self.rows_order, self.pos_order = self.order // L, self.order % L
+        self.called = torch.zeros((num_steps, B), dtype=torch.bool, device=self.device)
+        self.called[flat, torch.arange(B * L, device=self.device) // L] = True  # one call per row and step
+        self.no_flags = torch.zeros(B, dtype=torch.bool, device=self.device)
         self.tokens = torch.full((B, L), vocab_size, dtype=torch.long, device=self.device)
         self.impossible = torch.zeros(B, dtype=torch.bool, device=self.device)  # exact: evidence is zero
         self.uncertified = torch.zeros(B, dtype=torch.bool, device=self.device)
@@ -208,23 +213,24 @@ class ScheduledSession:
 
     def pairs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows, positions)`` scheduled at step k, row-major."""
-        idx = self.order[self.offsets[k] : self.offsets[k + 1]]
-        return idx // self.length, idx % self.length
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return self.rows_order[a:b], self.pos_order[a:b]
 
     def query(self, k: int) -> StepQuery:
         """Marginals of the positions scheduled at step k, given every earlier step's reveals."""
         rows, pos = self.pairs(k)
         B, V, dev = self.batch, self.vocab_size, self.device
-        called = torch.zeros(B, dtype=torch.bool, device=dev).index_fill_(0, rows, True)
-        flags = torch.zeros(B, dtype=torch.bool, device=dev)
+        called = self.called[k]
         self._pending = (k, rows, pos)
         if rows.numel() == 0:
-            return StepQuery(rows, pos, torch.empty((0, V), dtype=torch.float64, device=dev), called, flags)
+            empty = torch.empty((0, V), dtype=torch.float64, device=dev)
+            return StepQuery(rows, pos, empty, called, self.no_flags)
         if not self.any_dead:  # the common case: every row answered by the engine
             probs, ok = self._marginals(k, None, rows, pos)
             if bool(ok.all()):
-                return StepQuery(rows, pos, torch.log(probs), called, flags)
+                return StepQuery(rows, pos, torch.log(probs), called, self.no_flags)
             self._mark(uncertified=rows[~ok])
+        flags = torch.zeros(B, dtype=torch.bool, device=dev)
         lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=dev)
         live = ~self.dead[rows]
         if bool(live.any()):
@@ -267,7 +273,7 @@ class ScheduledSession:
         self._pending = None
         if rows.numel() == 0:
             return
-        self.tokens[rows, pos] = values
+        self.tokens.view(-1)[self.order[self.offsets[k] : self.offsets[k + 1]]] = values
         self._record_values(k, rows, pos, values)
         if not self.any_dead:
             out = self._reveal(k, None, rows, pos, values)

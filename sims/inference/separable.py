@@ -34,7 +34,6 @@ from sims.inference.incremental import (
     PositionLayout,
     ScheduledSession,
     log_min_positive,
-    normalise_rows,
     safe_range,
 )
 
@@ -54,19 +53,22 @@ def chain_powers(layout: PositionLayout) -> tuple[torch.Tensor, torch.Tensor] | 
     A, L, S = layout.transition, layout.length, layout.num_states
     powers = torch.empty((L, S, S), dtype=torch.float64, device=A.device)
     mu = torch.empty((L, S), dtype=torch.float64, device=A.device)
+    reach = torch.empty_like(powers)
+    reach_mu = torch.empty_like(mu)
     powers[0] = torch.eye(S, dtype=torch.float64, device=A.device)
     mu[0] = layout.initial
-    reach = powers[0].clone()
-    reach_mu = (mu[0] > 0).to(torch.float64)
+    reach[0], reach_mu[0] = powers[0], (mu[0] > 0).to(torch.float64)
     support = (A > 0).to(torch.float64)
-    mismatch = torch.zeros((), dtype=torch.bool, device=A.device)
-    for d in range(1, L):
-        torch.matmul(powers[d - 1], A, out=powers[d])
-        mu[d] = mu[d - 1] @ A
-        reach = ((reach @ support) > 0).to(torch.float64)
-        reach_mu = ((reach_mu @ support) > 0).to(torch.float64)
-        mismatch |= ((reach > 0) != (powers[d] > 0)).any() | ((reach_mu > 0) != (mu[d] > 0)).any()
-    if bool(mismatch):
+    filled = 1
+    while filled < L:  # doubling: A^(filled + j) = A^j A^filled, j < filled (batched products)
+        n = min(filled, L - filled)
+        step, step_reach = powers[filled - 1] @ A, ((reach[filled - 1] @ support) > 0).to(torch.float64)
+        powers[filled : filled + n] = powers[:n] @ step
+        mu[filled : filled + n] = mu[:n] @ step
+        reach[filled : filled + n] = ((reach[:n] @ step_reach) > 0).to(torch.float64)
+        reach_mu[filled : filled + n] = ((reach_mu[:n] @ step_reach) > 0).to(torch.float64)
+        filled += n
+    if bool(((reach > 0) != (powers > 0)).any()) or bool(((reach_mu > 0) != (mu > 0)).any()):
         return None
     half = safe_range(S) / 2 - max(0.0, -layout.min_log_table)
     lo = min(float(log_min_positive(powers, (0, 1, 2))), float(log_min_positive(mu, (0, 1))))
@@ -149,42 +151,72 @@ class NearestNeighbourSession(ScheduledSession):
             d = torch.where(has, (pos - nb).abs(), pos if left else torch.zeros_like(pos))
             return flat, d * (S + 1)
 
+        # steps where some row reveals several positions: only there can a new pair be jointly impossible
+        row_of = torch.arange(B * L, device=dev) // L
+        per_row = torch.bincount(schedule.reshape(-1) * B + row_of, minlength=num_steps * B)
+        self.multi = (per_row.reshape(num_steps, B) > 1).any(1).tolist()
         self.q_left = layout_of(nearest_earlier(schedule, True), True)
         self.q_right = layout_of(nearest_later(schedule, True), False)
-        self.r_left = layout_of(nearest_earlier(schedule, False), True)
-        self.r_right = layout_of(nearest_later(schedule, False), False)
+        if any(self.multi):
+            self.r_left = layout_of(nearest_earlier(schedule, False), True)
+            self.r_right = layout_of(nearest_later(schedule, False), False)
+        else:  # one reveal per row and step: "earlier" and "not later" neighbours coincide
+            self.r_left, self.r_right = self.q_left, self.q_right
+        self.q_all = torch.stack([*self.q_left, *self.q_right])  # (4, B L): one slice per step
+        self.r_all = torch.stack([*self.r_left, *self.r_right])
         proj = layout.tables[:, :V]  # (n_tab, V, S)
         eye = S == V and bool(
             torch.equal(proj, torch.eye(V, dtype=torch.float64, device=dev).expand_as(proj))
         )
         self.projection = None if eye else proj
         self.flat_of = lambda rows, positions: rows * L + positions
+        # bigram: token value = pinned state in every table, and every value has its state
+        self.identity_states = bool((states == torch.arange(V, device=dev)).all())
+        self.every_value_pinned = bool((layout.tables[:, :V] > 0).any(-1).all())
+        self._last = None  # (k, states of the last revealed pairs)
+        self._last_probs = None  # (k, token marginals of the last full query)
 
     def _slice(self, arrays, k, sel):
         a, b = self.offsets[k], self.offsets[k + 1]
+        if isinstance(arrays, torch.Tensor):
+            x = arrays[:, a:b]
+            return x if sel is None else x[:, sel]
         return [x[a:b] if sel is None else x[a:b][sel] for x in arrays]
 
     def _marginals(self, k, sel, rows, positions):
-        a_flat, a_base, b_flat, b_base = self._slice((*self.q_left, *self.q_right), k, sel)
-        left = self.left_tab.index_select(0, a_base + self.state[a_flat])
-        right = self.right_tab.index_select(0, b_base + self.state[b_flat])
-        gamma = left.mul_(right)
+        a_flat, a_base, b_flat, b_base = self._slice(self.q_all, k, sel)
+        gamma = self.left_tab.index_select(0, a_base + self.state[a_flat])
+        gamma.mul_(self.right_tab.index_select(0, b_base + self.state[b_flat]))
         if self.projection is not None:
             gamma = torch.einsum("ns,nvs->nv", gamma, self.projection[self.layout.table_of(positions)])
-        return normalise_rows(gamma)
+        gamma.div_(gamma.sum(-1, keepdim=True))
+        self._last_probs = (k, gamma) if sel is None else None
+        # a live row's total weight is a sum of certified normal products: positive, nothing to check
+        return gamma, torch.ones((), dtype=torch.bool, device=gamma.device).expand(gamma.shape[0])
+
+    def _states(self, positions, values):
+        return values if self.identity_states else self.states_of[self.layout.table_of(positions), values]
 
     def _record_values(self, k, rows, positions, values):
-        s = self.states_of[self.layout.table_of(positions), values]
-        self.state[self.flat_of(rows, positions)] = s
+        s = self._states(positions, values)
+        self.state[self.order[self.offsets[k] : self.offsets[k + 1]]] = s
+        self._last = (k, s)
 
     def _reveal(self, k, sel, rows, positions, values):
-        S = self.S
-        tab = self.layout.table_of(positions)
-        s = self.states_of[tab, values]
-        l_flat, l_base, r_flat, r_base = self._slice((*self.r_left, *self.r_right), k, sel)
-        w_left = self.left_tab.view(-1)[(l_base + self.state[l_flat]) * S + s]
-        w_right = self.right_tab.view(-1)[(r_base + self.state[r_flat]) * S + s]
-        bad = (w_left <= 0) | (w_right <= 0) | (self.layout.tables[tab, values, s] <= 0)
+        if sel is None and not self.multi[k] and self._last_probs is not None and self._last_probs[0] == k:
+            # one reveal per row: the new state is possible iff the drawn value had positive probability
+            bad = self._last_probs[1].gather(1, values.unsqueeze(1))[:, 0] <= 0
+        else:
+            S = self.S
+            s = self._last[1] if sel is None and self._last[0] == k else self._states(positions, values)
+            l_flat, l_base, r_flat, r_base = self._slice(self.r_all, k, sel)
+            w = torch.minimum(
+                self.left_tab.view(-1)[(l_base + self.state[l_flat]) * S + s],
+                self.right_tab.view(-1)[(r_base + self.state[r_flat]) * S + s],
+            )
+            if not self.every_value_pinned:
+                w = torch.minimum(w, self.layout.tables[self.layout.table_of(positions), values, s])
+            bad = w <= 0
         if not bool(bad.any()):
             return None
         return rows[bad], None

@@ -256,11 +256,9 @@ class FixedCountSampler(ScheduledRun, RankedStepSampler):
         for a, b in self.blocks(length):
             steps_here = [k for k, (a2, _, _) in enumerate(plan) if a2 == a]
             perm = torch.argsort(u[:, a:b], dim=1) + a  # uniformly random order inside the block
-            start = 0
-            for k in steps_here:
-                c = plan[k][2]
-                out.scatter_(1, perm[:, start : start + c], k)
-                start += c
+            counts = torch.tensor([plan[k][2] for k in steps_here], dtype=torch.long)
+            step_of_rank = torch.repeat_interleave(torch.tensor(steps_here, dtype=torch.long), counts)
+            out.scatter_(1, perm, step_of_rank.expand(batch, -1))  # the c_k next in the order at step k
         return out
 
     # ---- exact kernel: the count best (no factorial enumeration of tie orders) ------------------

@@ -126,32 +126,39 @@ def incremental_run(
     K = sampler.num_steps(length)
     schedule = sampler.reveal_schedule(batch, length, generator).to(device)
     session = denoiser.scheduled_session(schedule, K)
-    V = denoiser.vocab_size
-    x = torch.full((batch, length), V, dtype=torch.long, device=device)
     trace = Trace(batch, length, K, device, timed=sampler.timed_trace)
-    nfe = torch.zeros(batch, dtype=torch.long, device=device)
     left = torch.zeros(batch, dtype=torch.bool, device=device)
-    num_masked = torch.full((batch,), length, dtype=torch.long, device=device)
+    entropy = torch.empty(batch * length, dtype=torch.float64, device=device)  # in the session's order
+    logprob = torch.empty(batch * length, dtype=torch.float64, device=device)
     for k in range(K):
-        trace.step_num_masked[:, k] = num_masked
         q = session.query(k)
         if after_query is not None:
             after_query(k, trace, q)
         if q.rows.numel() == 0:
             continue
-        nfe += q.called.long()
-        left |= q.impossible
+        if q.impossible is not session.no_flags:
+            left |= q.impossible
         draw_t, record_t = temperatures(k)
         values = sample_from_log_probs(q.log_probs, generator, sampler.categorical_precision, draw_t)
-        _record(trace, k, q.rows, q.positions, q.log_probs, values, record_t)
-        x[q.rows, q.positions] = values
+        used = tempered(q.log_probs, record_t)
+        a, b = session.offsets[k], session.offsets[k + 1]
+        entropy[a:b] = entropy_of_log_probs(used)
+        logprob[a:b] = used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
         session.reveal(values)
-        num_masked -= torch.bincount(q.rows, minlength=batch)
+    # what the full path records step by step, from the schedule (reveal steps, masked counts, one call per
+    # row and non-empty step) and from the session's order (entropies and log-probs of the drawn tokens)
+    trace.reveal_step.copy_(schedule)
+    trace.token_entropy.view(-1)[session.order] = entropy
+    trace.token_logprob.view(-1)[session.order] = logprob
+    revealed_before = torch.searchsorted(
+        torch.sort(schedule, 1).values, torch.arange(K, device=device).expand(batch, K).contiguous()
+    )
+    trace.step_num_masked.copy_(length - revealed_before)
     conv = sampler.conventions().to_dict()
     conv["extras"]["oracle_path"] = f"incremental:{session.engine}"
     return SampleResult(
-        tokens=x,
-        nfe=nfe,
+        tokens=session.tokens.clone(),
+        nfe=session.called.sum(0),
         reveal_step=trace.reveal_step,
         token_entropy=trace.token_entropy,
         token_logprob=trace.token_logprob,
