@@ -133,7 +133,10 @@ def test_failure_reported_with_key_and_traceback_others_finish():
     assert "ValueError: boom-123" in report.failures["bad"].error
     assert "execution_helpers.py" in report.failures["bad"].error
     assert "JSON" in report.failures["odd"].error
-    assert report.skipped == {"child": "dependency 'bad' failed", "grandchild": "dependency 'child' was skipped"}
+    assert report.skipped == {
+        "child": "dependency 'bad' failed",
+        "grandchild": "dependency 'child' was skipped",
+    }
     assert set(seen) == {"a", "bad", "odd", "z"}
     with pytest.raises(ItemsFailed, match="boom-123") as info:
         report.raise_for_failures()
