@@ -34,6 +34,8 @@ from sims.results import atomic_write_text
 from theory import variance as tv
 
 DESCRIPTION = "exact A/B/C training-variance decomposition per estimator and denoiser; log(1/eps) growth"
+#: loads the model that ``training_curves`` trains into the shared cache (standard, seed 0)
+DEPENDS_ON = ("training_curves",)
 
 PRESETS = {
     "quick": {

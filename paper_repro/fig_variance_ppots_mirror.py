@@ -36,6 +36,8 @@ from sims.sweep import cell_seed
 from theory import variance as tv
 
 DESCRIPTION = "P-POTS densities (exact, paper curve, EPR fit, MC pre-estimate) and MIRROR correlations"
+#: loads the model that ``training_curves`` trains into the shared cache (standard, seed 0)
+DEPENDS_ON = ("training_curves",)
 
 PRESETS = {
     "quick": {

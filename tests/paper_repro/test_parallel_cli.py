@@ -1,0 +1,88 @@
+"""``python -m paper_repro`` on several workers: the same bytes as one worker, declared dependencies,
+resume of an interrupted run, failures reported without losing the other modules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import paper_repro.fig_energy_support as energy_support
+from paper_repro.__main__ import main
+from paper_repro.scheduling import dependencies, discover, figure_items, item_store
+from sims.execution import ItemResult
+from sims.models.experiments import TRAINING_SUITES
+
+CHEAP = ["energy_support", "orders_invariance"]
+
+
+def outputs(folder):
+    return {
+        p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith("timings")
+    }
+
+
+def test_declared_dependencies():
+    deps = dependencies(discover())
+    assert deps["variance_decomposition"] == ("training_curves",)
+    assert deps["variance_ppots_mirror"] == ("training_curves",)
+    assert all(not d for name, d in deps.items() if not name.startswith("variance_"))
+    # what they reuse is a model of the training_curves suite
+    for preset, suite in TRAINING_SUITES.items():
+        assert any(c.kind == "mdm" and c.method == "standard" and c.seed == 0 for c in suite.configs()), (
+            preset
+        )
+    items = {it.key: it for it in figure_items(list(discover()), discover(), "quick", "out")}
+    assert items["variance_decomposition"].depends_on == ("training_curves",)
+
+
+def test_one_and_two_workers_write_the_same_bytes(tmp_path, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["--only", *CHEAP, "--out", str(one), "--workers", "1", "--no-progress"]) == 0
+    assert main(["--only", *CHEAP, "--out", str(two), "--workers", "2", "--no-progress"]) == 0
+    assert outputs(one) == outputs(two)
+    assert {"energy_support.json", "energy_support.png", "orders_invariance.json"} <= set(outputs(one))
+    timings = json.loads((two / "timings_quick.json").read_text())
+    assert set(timings["seconds"]) == set(CHEAP) and timings["workers"] == 2
+    assert "local (2 processes" in timings["executor"]
+    assert not (two / ".partial" / "quick" / "_items").exists()  # a finished run leaves no records
+
+
+def test_resume_skips_the_modules_an_interrupted_run_finished(tmp_path):
+    out = tmp_path / "figs"
+    out.mkdir()
+    (out / "energy_support.json").write_text("from the interrupted run")
+    item = figure_items(["energy_support"], discover(), "quick", out, resume=True)[0]
+    record = ItemResult("energy_support", {"files": ["energy_support.json"]}, fingerprint=item.fingerprint())
+    item_store(out, "quick").write(record)
+    assert main(["--only", *CHEAP, "--out", str(out), "--workers", "1", "--resume", "--no-progress"]) == 0
+    assert (out / "energy_support.json").read_text() == "from the interrupted run"  # skipped
+    assert (out / "orders_invariance.json").exists()  # ran
+    # without --resume everything is recomputed
+    assert main(["--only", "energy_support", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    assert (out / "energy_support.json").read_text() != "from the interrupted run"
+
+
+def test_a_failing_module_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
+    def broken(preset, out_dir, progress=True):
+        raise RuntimeError("energy_support is broken")
+
+    monkeypatch.setattr(energy_support, "run", broken)
+    out = tmp_path / "figs"
+    assert main(["--only", *CHEAP, "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "item 'energy_support' failed" in err and "RuntimeError: energy_support is broken" in err
+    assert (out / "orders_invariance.json").exists()
+    assert (out / ".partial" / "quick" / "_items").exists()  # kept for --resume
+
+
+def test_list_shows_dependencies(capsys):
+    assert main(["--list"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("variance_decomposition"))
+    assert line.endswith("[after training_curves]")
+
+
+@pytest.mark.parametrize("flags", [["--dask", "local", "--slurm"]])
+def test_one_place_to_run(flags, capsys):
+    with pytest.raises(SystemExit):
+        main(["--only", "energy_support", *flags])
