@@ -15,11 +15,18 @@ import torch
 from tqdm.auto import tqdm
 
 import paper_repro
-from paper_repro.scheduling import dependencies, discover, figure_items, item_store, staging_root
+from paper_repro.scheduling import (
+    dependencies,
+    discover,
+    figure_items,
+    item_store,
+    staging_root,
+)
 from sims.execution import InlineExecutor, add_executor_arguments, make_executor, run_items, spec_from_args
 from sims.results import atomic_write_text
 
 PRESETS = ("quick", "full")
+TRAIN_PREFIX = "train|"
 
 
 def parse_args(argv, mods) -> argparse.Namespace:
@@ -40,15 +47,19 @@ def parse_args(argv, mods) -> argparse.Namespace:
 
 
 def write_timings(out: Path, preset: str, report, workers: int | None, threads: int) -> dict:
-    """Merge this run's per-module seconds into ``<out>/timings_<preset>.json`` (the others' records stay)."""
+    """Merge this run's seconds into ``<out>/timings_<preset>.json`` (the others' records stay): per figure
+    module (``seconds``) and per model trained or loaded from the cache (``models``)."""
     path = out / f"timings_{preset}.json"
-    previous = json.loads(path.read_text()).get("seconds", {}) if path.exists() else {}
+    previous = json.loads(path.read_text()) if path.exists() else {}
     timings = {k: round(v, 2) for k, v in report.timings().items() if k not in report.resumed}
-    seconds = {**previous, **timings}
+    modules = {k: v for k, v in timings.items() if not k.startswith(TRAIN_PREFIX)}
+    models = {k[len(TRAIN_PREFIX) :]: v for k, v in timings.items() if k.startswith(TRAIN_PREFIX)}
+    seconds = {**previous.get("seconds", {}), **modules}
     summary = {
         "preset": preset,
         "seconds": dict(sorted(seconds.items())),
         "total_seconds": round(sum(seconds.values()), 2),
+        "models": dict(sorted({**previous.get("models", {}), **models}.items())),
         "this_run_seconds": round(sum(timings.values()), 2),
         "wall_seconds": round(report.wall_seconds, 2),
         "workers": workers,
@@ -77,27 +88,37 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, args.threads))
     spec = spec_from_args(args, staging_root(args.out, args.preset) / "submitit")
     timings_path = args.out / f"timings_{args.preset}.json"
-    costs = json.loads(timings_path.read_text()).get("seconds", {}) if timings_path.exists() else {}
+    recorded = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    costs = {
+        **recorded.get("seconds", {}),
+        **{TRAIN_PREFIX + k: v for k, v in recorded.get("models", {}).items()},
+    }
     store = item_store(args.out, args.preset)
     if args.resume:  # a module counts as finished only while all its files are still there
         for key in store.keys():
-            record = store.read(key)
-            if not all((args.out / f).exists() for f in record.value["files"]):
+            files = store.read(key).value.get("files", [])
+            if not all((args.out / f).exists() for f in files):
                 store.discard([key])
 
     def report_module(result) -> None:
-        if result.ok:
+        if result.ok and result.key.startswith(TRAIN_PREFIX):
+            tqdm.write(f"[paper_repro] model {result.key[len(TRAIN_PREFIX) :]}: {result.seconds:.1f} s")
+        elif result.ok:
             files = "".join(f"\n    wrote {args.out / f}" for f in result.value["files"])
             tqdm.write(f"[paper_repro] {result.key}: {result.seconds:.1f} s ({result.worker}){files}")
         else:
             tqdm.write(f"[paper_repro] {result.key} FAILED (traceback at the end)")
 
-    with make_executor(spec, max_items=len(names)) as executor:
+    items = figure_items(names, mods, args.preset, args.out, False, args.resume)
+    with make_executor(spec, max_items=len(items)) as executor:
         inline = isinstance(executor, InlineExecutor)
+        if inline and progress:  # one process: the modules' own progress bars too
+            items = figure_items(names, mods, args.preset, args.out, True, args.resume)
         print(
-            f"[paper_repro] {len(names)} figure modules ({args.preset}) on {executor.describe()}", flush=True
+            f"[paper_repro] {len(names)} figure modules and {len(items) - len(names)} models "
+            f"({args.preset}) on {executor.describe()}",
+            flush=True,
         )
-        items = figure_items(names, mods, args.preset, args.out, progress and inline, args.resume)
         report = run_items(
             items,
             executor,

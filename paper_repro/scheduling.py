@@ -13,6 +13,12 @@ Before each module the matplotlib state is reset and the global RNGs are seeded 
 (by :func:`sims.execution.task.execute`), so a module's files are the same bytes whether it ran first in
 a fresh worker or after others in the same process. Finished modules are recorded in
 ``<out>/.partial/<preset>/_items/`` so that ``--resume`` skips them.
+
+The models a module trains are items of their own (:data:`MODEL_CONFIGS`, one
+:func:`sims.execution.training_items` item per config, keyed by the config), and the module depends on
+them: several workers train the seeds and models of one figure at once instead of one after the other,
+and a module whose models are in the cache (``results/models/``) starts at once (loading a cached model
+is the same bytes as training it: the run is seeded by its config).
 """
 
 from __future__ import annotations
@@ -28,7 +34,31 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 import paper_repro
-from sims.execution import ItemStore, WorkItem
+import paper_repro.fig_samplers_calls_quality as samplers_calls_quality
+from paper_repro.samplers_common import TRAINED_MODEL
+from sims.execution import ItemStore, WorkItem, training_items
+from sims.models.cache import make_config
+from sims.models.experiments import QUALITY_SUITES, TRAINING_SUITES
+from sims.models.training import TrainConfig
+
+
+def _samplers_models(preset: str) -> list[TrainConfig]:
+    """The transformer of ``samplers_common.oracle_and_trained`` for each language of the figure."""
+    cfg = samplers_calls_quality.PRESETS[preset]
+    model_preset, overrides = TRAINED_MODEL[preset]
+    return [make_config(lang, cfg["length"], model_preset, **overrides) for lang in cfg["languages"]]
+
+
+#: Module -> the training configs it loads from the model cache (trained first, as items of their own).
+#: A module missing here still works: it trains what it needs itself, inside its own item.
+MODEL_CONFIGS = {
+    "training_curves": lambda preset: list(TRAINING_SUITES[preset].configs()),
+    "training_quality_vs_steps": lambda preset: [
+        *QUALITY_SUITES[preset].configs(),
+        *QUALITY_SUITES[preset].ar_configs(),
+    ],
+    "samplers_calls_quality": _samplers_models,
+}
 
 
 def discover() -> dict[str, ModuleType]:
@@ -93,16 +123,24 @@ def figure_items(
     out: Path,
     progress: bool = False,
     resume: bool = False,
+    train_first: bool = True,
 ) -> list[WorkItem]:
-    """One item per module of ``names`` with its declared dependencies (among ``names``)."""
+    """One item per module of ``names`` with its declared dependencies (among ``names``), preceded by
+    one item per model those modules train (``train_first``; see :data:`MODEL_CONFIGS`)."""
     deps = dependencies(mods)
-    return [
-        WorkItem(
-            name,
-            run_figure,
-            {"name": name, "preset": preset, "out": str(out), "progress": progress, "resume": resume},
-            depends_on=deps[name],
-            identity=f"{name}|{preset}|{out}",
+    models: list[WorkItem] = []
+    figures = []
+    for name in names:
+        trains = training_items(MODEL_CONFIGS[name](preset)) if train_first and name in MODEL_CONFIGS else []
+        models += trains
+        figures.append(
+            WorkItem(
+                name,
+                run_figure,
+                {"name": name, "preset": preset, "out": str(out), "progress": progress, "resume": resume},
+                depends_on=deps[name] + tuple(it.key for it in trains),
+                identity=f"{name}|{preset}|{out}",
+            )
         )
-        for name in names
-    ]
+    unique = {it.key: it for it in models}
+    return [*unique.values(), *figures]

@@ -4,7 +4,7 @@
 through dask-jobqueue; see ``docs/scale_out.md``), ``DaskExecutor("scheduler.json")`` to the one
 described by a scheduler file (``dask scheduler --scheduler-file``, dask-mpi), and
 ``DaskExecutor("local", workers=N)`` starts a ``LocalCluster`` of N worker processes with one thread
-each. Every ready item is submitted at once with its priority (longest first); the scheduler hands them
+each; any cluster object (``dask_jobqueue.SLURMCluster``, ``PBSCluster``, ...) is accepted as well. Every ready item is submitted at once with its priority (longest first); the scheduler hands them
 to free workers and retries a task whose worker died (``distributed.scheduler.allowed-failures``) before
 reporting ``KilledWorker``, which comes back here as :class:`WorkerLost`.
 
@@ -37,7 +37,7 @@ def _distributed():
 class DaskExecutor(Executor):
     """Items as Dask tasks (``client.submit(execute, task, priority=...)``, impure: never cached)."""
 
-    def __init__(self, address: str = "local", workers: int | None = None, threads: int = 1):
+    def __init__(self, address="local", workers: int | None = None, threads: int = 1):
         distributed = _distributed()
         self._distributed = distributed
         self.threads = max(1, int(threads))
@@ -51,6 +51,9 @@ class DaskExecutor(Executor):
                 dashboard_address=None,
             )
             self.client = distributed.Client(self._cluster)
+        elif not isinstance(address, str):  # a cluster object (dask-jobqueue, dask-kubernetes, ...)
+            self.client = distributed.Client(address)
+            self.address = getattr(address, "scheduler_address", type(address).__name__)
         elif address.endswith(".json"):
             self.client = distributed.Client(scheduler_file=address)
         else:

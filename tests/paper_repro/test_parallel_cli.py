@@ -8,9 +8,12 @@ import json
 import pytest
 
 import paper_repro.fig_energy_support as energy_support
+import paper_repro.fig_samplers_calls_quality as samplers_calls_quality
+from paper_repro import samplers_common
 from paper_repro.__main__ import main
-from paper_repro.scheduling import dependencies, discover, figure_items, item_store
-from sims.execution import ItemResult
+from paper_repro.scheduling import MODEL_CONFIGS, dependencies, discover, figure_items, item_store
+from sims.execution import ItemResult, training_key
+from sims.models.cache import make_config
 from sims.models.experiments import TRAINING_SUITES
 
 CHEAP = ["energy_support", "orders_invariance"]
@@ -34,6 +37,25 @@ def test_declared_dependencies():
         )
     items = {it.key: it for it in figure_items(list(discover()), discover(), "quick", "out")}
     assert items["variance_decomposition"].depends_on == ("training_curves",)
+    trains = [training_key(c) for c in TRAINING_SUITES["quick"].configs()]
+    assert items["training_curves"].depends_on == tuple(trains) and set(trains) <= set(items)
+    assert len(items) == len(discover()) + 15 + 3 + 2  # training suite, quality suite, samplers models
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_model_items_are_the_models_the_samplers_figure_loads(preset, monkeypatch):
+    loaded = []
+
+    def record(language, length, model_preset, **overrides):
+        loaded.append(make_config(language, length, model_preset, **overrides))
+
+    monkeypatch.setattr(samplers_common, "get_trained_denoiser", record)
+    cfg = samplers_calls_quality.PRESETS[preset]
+    for name, factory in samplers_common.oracle_and_trained(cfg["length"], preset).items():
+        if name != "oracle":
+            for lang in cfg["languages"]:
+                factory(lang, None)
+    assert loaded == MODEL_CONFIGS["samplers_calls_quality"](preset)
 
 
 def test_one_and_two_workers_write_the_same_bytes(tmp_path, capsys):
