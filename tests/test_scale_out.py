@@ -7,9 +7,12 @@ Each backend is one test (one pool or cluster start each, also under pytest-xdis
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from paper_repro.scheduling import figure_items, run_figure
 from sims.execution import (
@@ -19,7 +22,9 @@ from sims.execution import (
     WorkItem,
     run_items,
     run_sweep_items,
+    training_items,
 )
+from sims.models.cache import load_trained, make_config
 from sims.sweep import SweepConfig, run_sweep
 from tests.sims import execution_helpers as h
 
@@ -61,9 +66,36 @@ def check_bit_identical(executor, reference: dict, out: Path) -> None:
     assert produced == reference["figure"]
 
 
+def untimed(obj):
+    """``obj`` without its wall-clock entries (keys ending in ``seconds``)."""
+    if isinstance(obj, dict):
+        return {k: untimed(v) for k, v in obj.items() if not str(k).endswith("seconds")}
+    if isinstance(obj, list):
+        return [untimed(v) for v in obj]
+    return obj
+
+
+def same_models(a: Path, b: Path) -> None:
+    """The cached models in ``a`` and ``b``: same files, same weights and histories bit for bit."""
+    names = sorted(p.name for p in a.glob("*.pt"))
+    assert names and names == sorted(p.name for p in b.glob("*.pt"))
+    for name in names:
+        x, y = load_trained(a / name, "cpu"), load_trained(b / name, "cpu")
+        sx, sy = x.net.state_dict(), y.net.state_dict()
+        assert all(torch.equal(sx[k], sy[k]) for k in sx)
+        assert untimed(x.history) == untimed(y.history) and x.config == y.config
+
+
 def test_local_processes(reference, tmp_path):
+    configs = [make_config("ngram2", 4, "test", seed=s, steps=10, eval_every=5) for s in (0, 1)]
+    run_items(training_items(configs, str(tmp_path / "models_inline")), progress=False).raise_for_failures()
     with LocalExecutor(2) as ex:
         check_bit_identical(ex, reference, tmp_path)
+        # training seeds as items: the same weights trained on either worker as in this process
+        report = run_items(training_items(configs, str(tmp_path / "models_pool")), ex, progress=False)
+        report.raise_for_failures()
+        assert {r.worker for r in report.results.values()} != {f"{socket.gethostname()}:{os.getpid()}"}
+        same_models(tmp_path / "models_inline", tmp_path / "models_pool")
         # a dependent starts only after its dependency finished, although a worker is free earlier
         marker = tmp_path / "marker"
         items = [

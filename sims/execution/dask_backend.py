@@ -43,9 +43,11 @@ class DaskExecutor(Executor):
         self.threads = max(1, int(threads))
         self.address = address
         self._cluster = None
+        self.workers = None
         if address == "local":
+            self.workers = max(1, int(workers or default_workers()))
             self._cluster = distributed.LocalCluster(
-                n_workers=max(1, int(workers or default_workers())),
+                n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,

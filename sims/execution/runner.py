@@ -164,8 +164,10 @@ def run_items(
     def finish(item: WorkItem, result: ItemResult) -> None:
         if result.ok:
             done[item.key] = result
-            if store is not None and item.key not in store:
-                store.write(result)
+            if store is not None:  # unless the worker wrote it (shared file system)
+                stored = store.read(item.key)
+                if stored is None or stored.fingerprint != result.fingerprint:
+                    store.write(result)
             for u in users[item.key]:
                 if u in waiting and all(d in done for d in deps[u]):
                     waiting.discard(u)

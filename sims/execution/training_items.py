@@ -18,9 +18,12 @@ from sims.models.cache import get_trained, model_path
 from sims.models.training import TrainConfig
 
 
-def train_model(config: TrainConfig, cache_dir: str | None = None, device: str = "auto") -> dict:
-    """Train ``config`` into the cache unless it is there; return where it is and how long it took."""
-    model = get_trained(config, cache_dir, device)
+def train_model(
+    config: TrainConfig, cache_dir: str | None = None, device: str = "auto", retrain: bool = False
+) -> dict:
+    """Train ``config`` into the cache unless it is there (or ``retrain``); return where it is and how
+    long its training took."""
+    model = get_trained(config, cache_dir, device, retrain=retrain)
     return {
         "path": str(model_path(config, cache_dir)),
         "name": config.name(),
@@ -33,7 +36,7 @@ def training_key(config: TrainConfig) -> str:
 
 
 def training_items(
-    configs: Iterable[TrainConfig], cache_dir: str | None = None, device: str = "auto"
+    configs: Iterable[TrainConfig], cache_dir: str | None = None, device: str = "auto", retrain: bool = False
 ) -> list[WorkItem]:
     """One item per distinct config (duplicates dropped), in the given order."""
     items: dict[str, WorkItem] = {}
@@ -41,6 +44,11 @@ def training_items(
         key = training_key(cfg)
         items.setdefault(
             key,
-            WorkItem(key, train_model, {"config": cfg, "cache_dir": cache_dir, "device": device}, cost=None),
+            WorkItem(
+                key,
+                train_model,
+                {"config": cfg, "cache_dir": cache_dir, "device": device, "retrain": retrain},
+                identity=f"{key}|cache={cache_dir}|retrain={retrain}",
+            ),
         )
     return list(items.values())
