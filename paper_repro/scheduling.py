@@ -128,6 +128,7 @@ def figure_items(
     """One item per module of ``names`` with its declared dependencies (among ``names``), preceded by
     one item per model those modules train (``train_first``; see :data:`MODEL_CONFIGS`)."""
     deps = dependencies(mods)
+    out = Path(out).resolve()  # workers elsewhere (Dask, Slurm) need no particular working directory
     models: list[WorkItem] = []
     figures = []
     for name in names:
