@@ -10,8 +10,9 @@ of the item itself comes back inside the :class:`ItemResult`.
 Process start method of :class:`LocalExecutor`: ``forkserver`` where the platform has it (Linux, macOS),
 else ``spawn``. Not ``fork``: forking a process whose torch/OpenMP thread pool is already running can
 deadlock the child, and Python 3.12+ warns about it. ``forkserver`` is as safe as ``spawn`` (workers are
-forked from a fresh single-threaded server process) but starts workers faster, because the server has
-imported numpy and torch once (``set_forkserver_preload``); workers inherit ``sys.path`` either way.
+forked from a fresh single-threaded server process that never ran parallel work) but starts workers
+faster, because the server has imported numpy, torch and the suite once (``set_forkserver_preload``);
+workers inherit ``sys.path`` either way.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class LocalExecutor(Executor):
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
-            ctx.set_forkserver_preload(["numpy", "torch"])
+            ctx.set_forkserver_preload(["numpy", "torch", "sims.execution"])
         return cf.ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=set_threads, initargs=(self.threads,)
         )
