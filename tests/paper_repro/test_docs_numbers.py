@@ -22,6 +22,7 @@ PENDING = {
     "energy_and_orders.md",
     "feng_li_cai.md",
     "oracle_performance.md",
+    "scale_out.md",
     "variance_and_training.md",
 }
 
