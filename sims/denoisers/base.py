@@ -29,6 +29,7 @@ import torch
 
 from sims.validation import (
     InvalidArgumentError,
+    InvalidTypeError,
     check_denoiser_output,
     check_dtype,
     check_tokens,
@@ -76,6 +77,13 @@ class Denoiser(ABC):
 
     vocab_size: int
     time_conditioned: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            raise InvalidTypeError(
+                f"{cls.__name__} overrides Denoiser.__call__, which checks every output; implement predict"
+            )
 
     @property
     def mask_id(self) -> int:

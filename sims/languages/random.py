@@ -84,7 +84,8 @@ def random_ngram(
         check_real(initial_concentration, "initial_concentration", minimum=0.0, open_min=True)
     _check_support(support_size, V, "support_size")
     check_bool(stationary, "stationary")
-    check_device(device)
+    if device is not None:
+        check_device(device)
     rng = np.random.default_rng(_check_seed(seed))
     n_ctx = V ** (order - 1)
     trans = dirichlet_rows(rng, n_ctx, V, concentration, support_size)
@@ -123,7 +124,8 @@ def random_hmm(
     _check_support(transition_support, S, "transition_support")
     _check_support(emission_support, V, "emission_support")
     check_bool(stationary, "stationary")
-    check_device(device)
+    if device is not None:
+        check_device(device)
     rng = np.random.default_rng(_check_seed(seed))
     trans = dirichlet_rows(rng, S, S, transition_concentration, transition_support)
     emis = dirichlet_rows(rng, S, V, emission_concentration, emission_support)

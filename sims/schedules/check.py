@@ -39,14 +39,16 @@ def check_schedule_on_grid(schedule, grid) -> Schedule | MultivariateSchedule:
     if gap.max() > PATH_ATOL:
         k = int(gap.argmax())
         raise InvalidArgumentError(
-            f"{label}: m({times[k]!r}) is {m_pts[k]!r} for a float but {m_vec.ravel()[k]!r} for an array"
+            f"{label}: m({float(times[k])!r}) is {float(m_pts[k])!r} for a float but "
+            f"{float(m_vec.ravel()[k])!r} for an array"
         )
     alpha = np.array([float(sched.alpha(float(t))) for t in times])
     bad = ~(np.abs(alpha + m_pts - 1.0) <= ALPHA_ATOL)
     if bad.any():
         k = int(np.argwhere(bad)[0][0])
         raise InvalidArgumentError(
-            f"{label}: alpha({times[k]!r}) = {alpha[k]!r} but 1 - m(t) = {1 - m_pts[k]!r} (they must agree "
+            f"{label}: alpha({float(times[k])!r}) = {float(alpha[k])!r} but 1 - m(t) = {float(1 - m_pts[k])!r} "
+            "(they must agree "
             f"to {ALPHA_ATOL})"
         )
     return sched
