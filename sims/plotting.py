@@ -61,6 +61,11 @@ def _finite(v):
     return v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
 
 
+def _steps_axis(row: dict) -> float:
+    """x of a sweep row: K, or the mean number of calls for a sampler that ignores K."""
+    return row["steps"] if row["steps"] is not None else row["quality"]["mean_nfe"]
+
+
 def _exp(v) -> float:
     """exp of a finite number, NaN otherwise and where it overflows (such points are not drawn)."""
     v = _finite(v)
@@ -86,8 +91,9 @@ def _get(row: dict, i: int, *keys):
 
 def check_quality_rows(rows) -> list[dict]:
     """The records :func:`plot_quality_vs_steps` draws: a non-empty list of dicts, each with ``language``,
-    ``sampler`` (str), ``length``, ``steps`` (int >= 1), ``quality.sequence_error.{p, ci_low, ci_high}``
-    (numbers) and ``quality.gen_nll_per_token_in_support`` (None or a dict). Errors name the row."""
+    ``sampler`` (str), ``length`` (int >= 1), ``steps`` (int >= 1, or None for a sampler that ignores K,
+    drawn at its ``quality.mean_nfe`` > 0), ``quality.sequence_error.{p, ci_low, ci_high}`` (numbers) and
+    ``quality.gen_nll_per_token_in_support`` (None or a dict). Errors name the row."""
     if not isinstance(rows, (list, tuple)):
         raise InvalidTypeError(f"rows must be a list of sweep records, got {type(rows).__name__}")
     if not rows:
@@ -100,6 +106,13 @@ def check_quality_rows(rows) -> list[dict]:
                 raise InvalidArgumentError(f"rows[{i}].{key} must be a string, got {r[key]!r}")
         for key in ("length", "steps"):
             v = _get(r, i, key)
+            if key == "steps" and v is None:
+                nfe = _get(r, i, "quality", "mean_nfe")
+                if isinstance(nfe, bool) or not isinstance(nfe, (int, float)) or not 0 < nfe < math.inf:
+                    raise InvalidArgumentError(
+                        f"rows[{i}].quality.mean_nfe must be a number > 0, got {nfe!r}"
+                    )
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidArgumentError(f"rows[{i}].{key} must be an integer >= 1, got {v!r}")
         for key in ("p", "ci_low", "ci_high"):
@@ -159,12 +172,14 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
             )
             for gi, (sampler, L) in enumerate(groups):
                 pts = sorted(
-                    (r for r in sub if r["sampler"] == sampler and r["length"] == L), key=lambda r: r["steps"]
+                    (r for r in sub if r["sampler"] == sampler and r["length"] == L), key=_steps_axis
                 )
-                ks = [r["steps"] for r in pts]
+                ks = [_steps_axis(r) for r in pts]
                 q = [r["quality"] for r in pts]
                 color = f"C{gi % 10}"
-                label = f"{sampler}, L={L}"
+                label = f"{sampler}, L={L}" + (
+                    " (ignores K: at its mean NFE)" if pts[0]["steps"] is None else ""
+                )
                 if has_excess:
                     ex = [
                         (k, r["order_conditional_excess_nll_per_token"])
@@ -234,7 +249,7 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                     capsize=2,
                     lw=1,
                 )
-            ks_lang = [r["steps"] for r in sub]
+            ks_lang = [_steps_axis(r) for r in sub]
             _finish_log_x(ax_ppl, drawn_ppl, ks_lang, "no finite perplexity\n(no in-support samples?)")
             if has_excess:
                 _finish_log_x(ax_ex, drawn_ex, ks_lang, "no positive finite excess")
