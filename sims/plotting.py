@@ -57,15 +57,6 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-def _finite(v):
-    return v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
-
-
-def _steps_axis(row: dict) -> float:
-    """x of a sweep row: K, or the mean number of calls for a sampler that ignores K."""
-    return row["steps"] if row["steps"] is not None else row["quality"]["mean_nfe"]
-
-
 def _exp(v) -> float:
     """exp of a finite number, NaN otherwise and where it overflows (such points are not drawn)."""
     v = _finite(v)
@@ -135,6 +126,15 @@ def _finish_log_x(ax, drawn: bool, ks: list, note: str) -> None:
     if not drawn:
         ax.set_xlim(min(ks) / 1.5, max(ks) * 1.5)
         ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.4")
+
+
+def _finite(v):
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+
+
+def _steps_axis(row: dict) -> float:
+    """x of a sweep row: K, or the mean number of calls for a sampler that ignores K."""
+    return row["steps"] if row["steps"] is not None else row["quality"]["mean_nfe"]
 
 
 def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
