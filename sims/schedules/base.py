@@ -86,6 +86,8 @@ def as_numpy(t):
 def same_kind(values: np.ndarray, t):
     """Return ``values`` in the type of ``t`` (float -> float, ndarray -> ndarray, tensor -> float64 tensor)."""
     if isinstance(t, torch.Tensor):
+        if isinstance(values, np.ndarray) and not values.flags.writeable:
+            values = values.copy()  # e.g. a broadcast view; torch warns about non-writable arrays
         return torch.as_tensor(values, dtype=torch.float64, device=t.device)
     if isinstance(t, np.ndarray):
         return np.asarray(values, dtype=np.float64)
