@@ -10,6 +10,13 @@ Three engines compute the same posterior of a :class:`~sims.inference.chain.Lift
 float64 all engines agree to rounding: the fast ones certify every step against underflow and recompute
 uncertified rows with the log engine. ``precision="float32"``/``"tf32"`` trade exactness for speed
 (certified against float32 underflow; outputs are float64 either way).
+
+``precision="tf32"`` is supported by the scan only. ``"auto"`` with ``"tf32"`` therefore resolves to the
+scan whenever the scan can run on the chain (at most :data:`~sims.inference.linear.DENSE_MAX_STATES`
+states and one sequence within the scan's memory budget), for every batch size; on chains where it
+cannot, to the scaled engine in float32 (TF32 is an allowance, not a requirement: that engine does not
+use TF32 matmuls and is at least as accurate). Explicit engine/precision combinations that cannot run are
+refused by :func:`check_engine_options` before any work (the oracle calls it when it is built).
 """
 
 from __future__ import annotations
@@ -17,15 +24,26 @@ from __future__ import annotations
 import torch
 
 from sims.inference.chain import ChainPosterior, LiftedChain
-from sims.inference.linear import TokenPosterior, fast_engines_apply, token_posterior_from_chain_posterior
+from sims.inference.linear import (
+    DENSE_MAX_STATES,
+    TokenPosterior,
+    fast_engines_apply,
+    token_posterior_from_chain_posterior,
+)
 from sims.inference.log_engine import forward_backward_log, forward_log_evidence_log
 from sims.inference.scaled import (
     forward_backward_scaled,
     forward_log_evidence_scaled,
     token_posteriors_scaled,
 )
-from sims.inference.scan import forward_backward_scan, token_posteriors_scan
+from sims.inference.scan import (
+    DEFAULT_MAX_BYTES,
+    forward_backward_scan,
+    scan_bytes_per_sequence,
+    token_posteriors_scan,
+)
 from sims.inference.select import select_method
+from sims.validation import InvalidArgumentError, check_choice
 
 #: With fewer chain steps than this, ``"auto"`` uses the log engine (the fast engines' fixed cost of
 #: ~30 vectorised operations is not repaid; measured on the development CPU).
@@ -47,7 +65,7 @@ def forward_log_evidence(chain: LiftedChain, tokens: torch.Tensor, method: str =
     if method == "log":
         return forward_log_evidence_log(chain, tokens)
     if method not in ("auto", "scaled"):
-        raise ValueError(f"method must be 'auto', 'scaled' or 'log', got {method!r}")
+        raise InvalidArgumentError(f"method must be 'auto', 'scaled' or 'log', got {method!r}")
     if method == "auto" and (
         chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS or not fast_engines_apply(chain)
     ):
@@ -77,23 +95,36 @@ def forward_backward(
     return forward_backward_scan(chain, tokens, dtype=dtype, tf32=precision == "tf32")
 
 
+def check_engine_options(method: str, precision: str) -> None:
+    """Refuse an engine/precision pair that can never run (named values, one rule each)."""
+    check_choice(method, METHODS, "method")
+    check_choice(precision, PRECISIONS, "precision")
+    if method == "log" and precision != "float64":
+        raise InvalidArgumentError("the log engine runs in float64 only; use method='scaled' or 'scan'")
+    if method == "scaled" and precision == "tf32":
+        raise InvalidArgumentError("precision='tf32' needs method='scan' (or 'auto')")
+
+
+def scan_can_run(chain: LiftedChain, length: int, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the scan applies to ``chain`` at ``length`` whatever the batch size: it densifies the
+    transition (at most :data:`DENSE_MAX_STATES` states) and one sequence must fit its memory budget."""
+    n = chain.num_nodes(length) - 1
+    S = chain.num_states
+    return S <= DENSE_MAX_STATES and scan_bytes_per_sequence(n, S, dtype) <= DEFAULT_MAX_BYTES
+
+
 def resolve_method(chain: LiftedChain, tokens: torch.Tensor, method: str, precision: str) -> str:
-    """Validate ``method``/``precision`` and resolve ``"auto"`` to a concrete engine."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    """Validate ``method``/``precision`` and resolve ``"auto"`` to a concrete engine (module docstring)."""
+    check_engine_options(method, precision)
     if method == "auto":
         tiny = chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS
         if precision == "float64" and (tiny or not fast_engines_apply(chain)):
             return "log"
+        if precision == "tf32":  # only the scan supports tf32; decided independently of the batch size
+            return "scan" if scan_can_run(chain, tokens.shape[1]) else "scaled"
         method = select_method(
             tokens.shape[0], chain.num_nodes(tokens.shape[1]), chain.num_states, tokens.device, precision
         )
-    if method == "log" and precision != "float64":
-        raise ValueError("the log engine runs in float64 only; use method='scaled' or 'scan'")
-    if method == "scaled" and precision == "tf32":
-        raise ValueError("precision='tf32' needs method='scan'")
     return method
 
 
