@@ -93,10 +93,12 @@ STYLES: dict[str, dict] = {
     "bernoulli": {"color": "#1f77b4", "marker": "o"},
     "fixed": {"color": "#2ca02c", "marker": "s"},
     # the energy paper's recommended Beta-CDF schedules and the best grid cell
-    "beta(0.9,0.3)": {"color": "#8c564b", "marker": "P"},
+    "beta(0.9,0.3)": {"color": "#17becf", "marker": "P"},
     "beta(1,0.2)": {"color": "#e377c2", "marker": "X"},
     "beta(0.3,0.9)": {"color": "#bcbd22", "marker": "h"},
+    "beta(2,2)": {"color": "#7f7f7f", "marker": "d"},
     "best_beta": {"color": "#000000", "marker": "*"},
+    "smoothstep": {"color": "#000080", "marker": "*"},
     # exact values and bounds
     "exact": {"color": "#000000", "marker": "o"},
     "theorem1": {"color": "#d62728", "marker": "^"},
