@@ -54,6 +54,7 @@ FIGURE = FigureSpec(
         "feng.ter_steps_independent_of_length",
         "feng.ser_steps_linear_in_length",
         "feng.rate_shape_above_exact",
+        "feng.bernoulli_calls_near_fixed_for_ser",
     ),
     caveats=(
         "Feng et al.'s constants are recalled only (UNVERIFIED): the grey line is their rate's shape with "

@@ -116,7 +116,7 @@ def energy_identity_checks() -> dict:
     )
     out["beta_landscape_infinite_region"] = {
         "check": "closed form",
-        "residual": "inf" if math.isinf(beta_energy_closed_form(1.0, 1.0, 0.5, 1.0)) else "finite",
+        "residual": "infinite" if math.isinf(beta_energy_closed_form(1.0, 1.0, 0.5, 1.0)) else "finite",
         "tolerance": None,
         "holds": math.isinf(beta_energy_closed_form(1.0, 1.0, 0.5, 1.0))
         and math.isinf(beta_energy_closed_form(0.9, 0.3, 1.0, 0.15)),
