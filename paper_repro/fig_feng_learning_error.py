@@ -57,7 +57,7 @@ FIGURE = FigureSpec(
     shows="Total = factorization + learning, and the learning part does not vanish as K grows: at K = L, "
     "where the oracle is exact, the whole error is the learning term. With one token per step temperature "
     "keeps the zeros of the oracle, so SER = 0, while uniform mixing puts mass outside the support.",
-    claims=("feng.learning_error_adds", "feng.zeros_kept_by_temperature"),
+    claims=("feng.learning_error_adds", "feng.zeros_kept_by_temperature", "li_cai.eps_train_law"),
     caveats=(
         "The additive identity is exact (tests); the figure estimates its parts by Monte Carlo (128 samples per "
         "cell in the quick preset).",
