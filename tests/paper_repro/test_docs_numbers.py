@@ -19,8 +19,6 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PENDING = {
     "README.md",
     "adaptive_samplers.md",
-    "energy_and_orders.md",
-    "feng_li_cai.md",
     "oracle_performance.md",
     "scale_out.md",
     "variance_and_training.md",
