@@ -173,6 +173,16 @@ class LiftedChain(ABC):
         given by probability tables whose zeros could be smoothed."""
         return None
 
+    def sparse_token_transition(self) -> SparseTokenTransition | None:
+        """The transition as top-K sparse rows plus a rank-1 teleport, for a *token chain*, or ``None``.
+
+        Only chains whose node t is the token at position t (``num_nodes(L) = L``, ``num_states =
+        vocab_size``) and whose node evidence is the indicator of the revealed token (all ones for a
+        mask) may return it; the sparse engine (:mod:`sims.inference.sparse`) then never touches the
+        dense ``(V, V)`` transition. ``None`` (default): the dense engines are used.
+        """
+        return None
+
 
 @dataclass
 class BlockTransition:
@@ -189,6 +199,32 @@ class BlockTransition:
     bwd: torch.Tensor
     rest: int
     min_log: float
+
+
+@dataclass
+class SparseTokenTransition:
+    r"""A first-order token chain with transition :math:`A = S + \lambda \nu^\top` and initial law :math:`\pi`.
+
+    :math:`S` is given row-wise in padded ("ELL") form: row c holds the entries ``values[c, k]`` at
+    columns ``indices[c, k]`` (padding entries have value 0; columns within a row are distinct). The
+    rank-1 "teleport" term gives every row c the extra mass :math:`\lambda_c \nu_x` on token x (the
+    mixture :math:`(1-\varepsilon) P_K + \varepsilon \mathbf 1 \nu^\top` of Tang et al., arXiv 2602.19619,
+    is :math:`S = (1-\varepsilon) P_K`, :math:`\lambda = \varepsilon \mathbf 1`). Rows of :math:`A` must sum
+    to one (the engine checks it). All tensors float64 on the chain's device.
+
+    Attributes:
+        initial: ``(V,)`` law of the first token.
+        indices: ``(V, K)`` long column indices of :math:`S`.
+        values: ``(V, K)`` non-negative entries of :math:`S`.
+        teleport_weight: ``(V,)`` :math:`\lambda` (zeros allowed: exact zeros outside the top-K).
+        teleport: ``(V,)`` :math:`\nu`, a probability vector (ignored where :math:`\lambda = 0`).
+    """
+
+    initial: torch.Tensor
+    indices: torch.Tensor
+    values: torch.Tensor
+    teleport_weight: torch.Tensor
+    teleport: torch.Tensor
 
 
 @dataclass
