@@ -159,7 +159,9 @@ def test_entries_rows_and_columns(lang):
 def test_fallback_for_underflowing_products_stays_exact():
     """Probabilities of 1e-200 make the certificate fail; those rows go to the log engine, exactly."""
     d = 1e-200
-    lang = SparseBigramLanguage([1.0, 0.0, 0.0], [[0, 1], [1, 2], [2, 0]], [[1 - d, d], [1 - d, d], [0.5, 0.5]])
+    lang = SparseBigramLanguage(
+        [1.0, 0.0, 0.0], [[0, 1], [1, 2], [2, 0]], [[1 - d, d], [1 - d, d], [0.5, 0.5]]
+    )
     x = torch.tensor([[3, 3, 3, 3, 3, 2], [0, 3, 3, 3, 3, 3], [3, 3, 3, 2, 3, 0]])
     post = token_posteriors(lang.chain(), x)
     assert post.fallback_rows > 0
