@@ -133,7 +133,8 @@ def load_entry(path: Path, expected_kind: str | None = None) -> tuple[str, dict,
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file gets the same actionable message
-        raise LanguageCacheError(f"{what} cannot be read ({type(exc).__name__}: {exc}); {fix}") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise LanguageCacheError(f"{what} cannot be read ({type(exc).__name__}: {first}); {fix}") from exc
     keys = {"format", "kind", "tensors", "merges", "provenance_json", "checksum"}
     if not isinstance(payload, dict) or not keys <= set(payload):
         raise LanguageCacheError(f"{what} is not a language cache file (missing fields); {fix}")

@@ -264,6 +264,9 @@ def corpus_language(
     fitted = fit_corpus_language(recipe, corpus, cache_dir, name)
     kind, tensors = language_tensors(fitted.language)
     save_entry(path, kind, tensors, fitted.tokenizer.merges, fitted.provenance)
+    # rebuilt from the saved tensors, so a fresh fit and a cache read give bit-identical tables (the
+    # constructors divide rows by their sums, which is not idempotent in floating point)
+    fitted.language = language_from_tensors(kind, tensors)
     fitted.path = path
     return fitted
 
