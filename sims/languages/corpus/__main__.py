@@ -2,6 +2,7 @@
 
     python -m sims.languages.corpus --preset quick            # seconds
     python -m sims.languages.corpus --preset full --out docs/data/corpus_languages.json
+    python -m sims.languages.corpus --markdown docs/data/corpus_languages.json   # the docs table
 
 Prints one row per language (vocabulary, family, top-K or states, smoothing, held-out perplexity and
 coverage, fitting time, cache size) and writes the provenance of every language to ``--out`` (JSON,
@@ -35,13 +36,42 @@ def _row(name: str, prov: dict, size: int) -> str:
     )
 
 
+def markdown_table(data: dict) -> str:
+    """The table of docs/corpus_languages.md from a JSON file written by ``--out``."""
+    lines = [
+        "| name | V | family | K or S | smoothing | training tokens | held-out ppl | coverage | fit [s] | cache [MiB] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in data.items():
+        prov = entry["provenance"]
+        r, h, s = prov["recipe"], prov["heldout"], prov["seconds"]
+        shape = f"S = {r['num_states']}" if r["family"] == "hmm" else f"K = {r['top_k']}"
+        if r["family"] == "hmm":
+            smooth = f"EM, {r['em_iterations']} it., {r['em_tokens']} tok."
+        else:
+            smooth = r["smoothing"] + (f" (eps = {r['epsilon']:g})" if r["smoothing"] == "constant" else "")
+        ppl = h["perplexity"]
+        ppl_s = "inf" if ppl in ("inf", math.inf) else f"{ppl:.3f}"
+        cov = h.get("token_coverage", h["chunks_in_support"])
+        lines.append(
+            f"| `{name}` | {prov['tokenizer']['vocab_size']} | {r['family']} | {shape} | {smooth} | "
+            f"{prov['training_tokens']} | {ppl_s} | {cov:.4f} | {s['fit'] + s['tokenizer']:.1f} | "
+            f"{entry['cache_bytes'] / 2**20:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=("quick", "full"), default="quick")
     p.add_argument("--names", nargs="*", help="fit these names instead of a preset")
     p.add_argument("--refit", action="store_true", help="fit again even when cached")
     p.add_argument("--out", type=Path, help="write the provenance of every language to this JSON file")
+    p.add_argument("--markdown", type=Path, help="print the Markdown table of a JSON file written by --out")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return
     names = args.names or (QUICK_NAMES if args.preset == "quick" else FULL_NAMES)
     print(
         f"{'name':22s} {'V':>5s} {'family':8s} {'shape':6s} {'smoothing':12s} {'heldout':>9s} {'coverage':>9s} "
