@@ -161,16 +161,21 @@ def fit_hmm(
     chunk_length: int = 256,
     max_tokens: int | None = None,
     pseudo_count: float = 1e-2,
-    batch_rows: int = 32,
+    batch_rows: int | None = None,
     seed: int = 0,
 ) -> EMResult:
-    """Fit an HMM with ``num_states`` states by ``iterations`` EM steps (module docstring)."""
+    """Fit an HMM with ``num_states`` states by ``iterations`` EM steps (module docstring).
+
+    ``batch_rows``: chunks per E-step call (default: about 2**22 / (chunk_length * S) messages, so small
+    models amortise the per-step overhead of the engine and large ones bound memory).
+    """
     S = check_positive_int(num_states, "num_states")
     check_positive_int(iterations, "iterations", minimum=0)
     if not pseudo_count > 0:
         raise ValueError(f"pseudo_count must be > 0 (it keeps the E-step certified), got {pseudo_count}")
     t0 = time.perf_counter()
     data = chunk_streams(streams, chunk_length, max_tokens)
+    rows = batch_rows or max(8, min(1024, 2**22 // (chunk_length * S)))
     if int(data.max()) >= vocab_size:
         raise ValueError(f"token id {int(data.max())} is outside the vocabulary of size {vocab_size}")
     counts_v = np.bincount(data.reshape(-1).numpy(), minlength=vocab_size)
@@ -178,7 +183,7 @@ def fit_hmm(
     result = EMResult(lang)
     for it in range(iterations + 1):
         total = None
-        for batch in data.split(batch_rows):
+        for batch in data.split(rows):
             c = expected_counts(lang, batch)
             total = c if total is None else total.__iadd__(c)
         ll = total.log_likelihood / total.num_tokens
