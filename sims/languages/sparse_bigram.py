@@ -131,7 +131,7 @@ class SparseBigramLanguage(Language):
         idx = torch.as_tensor(indices, device=dev)
         if idx.dtype.is_floating_point or tuple(idx.shape) != (V, K):
             raise ValueError(f"indices must be an integer (V, K) = ({V}, {K}) tensor, got {tuple(idx.shape)}")
-        idx = idx.long()
+        idx = idx.long().clone()  # own compact storage (the input may be a view of a larger array)
         if int(idx.min()) < 0 or int(idx.max()) >= V:
             raise ValueError(f"indices must lie in 0..{V - 1}")
         lam = torch.zeros(V, dtype=torch.float64, device=dev)

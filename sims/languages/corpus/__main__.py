@@ -39,10 +39,12 @@ def _row(name: str, prov: dict, size: int) -> str:
 def markdown_table(data: dict) -> str:
     """The table of docs/corpus_languages.md from a JSON file written by ``--out``."""
     lines = [
-        "| name | V | family | K or S | smoothing | training tokens | held-out ppl | coverage | fit [s] | cache [MiB] |",
+        "| name | V | family | K or S | smoothing / EM | training-file tokens | held-out ppl | coverage | fit [s] "
+        "| cache [MiB] |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, entry in data.items():
+    order = {n: i for i, n in enumerate(FULL_NAMES)}
+    for name, entry in sorted(data.items(), key=lambda kv: order.get(kv[0], len(order))):
         prov = entry["provenance"]
         r, h, s = prov["recipe"], prov["heldout"], prov["seconds"]
         shape = f"S = {r['num_states']}" if r["family"] == "hmm" else f"K = {r['top_k']}"

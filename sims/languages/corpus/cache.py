@@ -100,7 +100,7 @@ def checksum(tensors: dict[str, torch.Tensor], merges: list, provenance: dict) -
 
 def save_entry(path: Path, kind: str, tensors: dict, merges: list, provenance: dict) -> None:
     """Write ``path`` (``.pt``) and its ``.json`` sidecar atomically."""
-    tensors = {k: v.detach().cpu() for k, v in tensors.items()}
+    tensors = {k: v.detach().cpu().clone() for k, v in tensors.items()}  # compact storages only
     merges = [[int(a), int(b)] for a, b in merges]
     digest = checksum(tensors, merges, provenance)
     payload = {
