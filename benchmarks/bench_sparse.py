@@ -31,9 +31,10 @@ Methods:
 * ``dense``: the suite's dense scaled engine (:mod:`sims.inference.scaled`) on the same language written
   as a dense order-2 n-gram (O(B L V^2)).
 
-The slow methods run on the first ``--ref-rows`` / ``--dense-rows`` rows only (their time is
-proportional to the number of rows and independent of the masks, so tokens/s is their throughput); all
-methods process rows in chunks of ``--chunk``. Each method runs in a fresh process (spawn): the peak
+At V = 4096 the slow methods run on the first ``--ref-rows`` / ``--dense-rows`` rows only (one chunk;
+their time is proportional to the number of chunks and independent of the masks, so tokens/s is their
+throughput); all methods process rows in chunks of ``--chunk`` (the dense engine's throughput grows with
+the rows per call: 51, 80 and 92 tokens/s at 8, 16 and 32 rows, so it is timed at the full chunk). Each method runs in a fresh process (spawn): the peak
 memory is the peak resident set during the timed calls minus the resident set before them (Linux
 ``/proc/self/clear_refs``), or ``torch.cuda.max_memory_allocated`` on a GPU. Time: best of ``--repeats``
 for the sparse engine, one run for the others. Accuracy: largest |difference| of token probabilities
@@ -229,8 +230,8 @@ def main(argv=None) -> None:
     p.add_argument("--rows", type=int, help="B (default 256, quick 32)")
     p.add_argument("--length", type=int, help="L (default 1024, quick 256)")
     p.add_argument("--chunk", type=int, default=32, help="rows per engine call")
-    p.add_argument("--ref-rows", type=int, help="rows timed for peer_ref at V = 4096 (default 8, quick 4)")
-    p.add_argument("--dense-rows", type=int, help="rows timed for dense at V = 4096 (default 8, quick 2)")
+    p.add_argument("--ref-rows", type=int, help="rows timed for peer_ref at V = 4096 (default 32, quick 8)")
+    p.add_argument("--dense-rows", type=int, help="rows timed for dense at V = 4096 (default 32, quick 4)")
     p.add_argument("--repeats", type=int, default=1, help="repeats of the sparse engine (best of)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
@@ -242,8 +243,8 @@ def main(argv=None) -> None:
         return
     B = args.rows or (32 if args.quick else 256)
     L = args.length or (256 if args.quick else 1024)
-    ref_rows = args.ref_rows or (4 if args.quick else 8)
-    dense_rows = args.dense_rows or (2 if args.quick else 8)
+    ref_rows = args.ref_rows or (8 if args.quick else 32)
+    dense_rows = args.dense_rows or (4 if args.quick else 32)
     base = {"batch": B, "length": L, "chunk": args.chunk, "threads": args.threads, "device": args.device}
     base["source"] = args.language
     plan = []

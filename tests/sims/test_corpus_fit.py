@@ -27,7 +27,14 @@ from sims.languages.corpus.cache import (
 )
 from sims.languages.corpus.hmm_fit import chunk_streams, expected_counts, fit_hmm
 from sims.languages.corpus.ngram_fit import fit_sparse_bigram, fit_trigram, ngram_counts, smoothed_rows
-from sims.languages.corpus.standard import CorpusRecipe, corpus_language, heldout_metrics
+from sims.languages.corpus.standard import (
+    FULL_NAMES,
+    QUICK_NAMES,
+    STANDARD_RECIPES,
+    CorpusRecipe,
+    corpus_language,
+    heldout_metrics,
+)
 
 RNG = np.random.default_rng(0)
 STREAMS = [RNG.integers(0, 5, size=n) ** 1 for n in (40, 3, 1, 25)]
@@ -193,3 +200,13 @@ def test_corpus_language_fits_once_then_reads_the_cache(tmp_path):
     assert prov["recipe"]["top_k"] == 4 and 1 < prov["heldout"]["perplexity"] < 98
     with pytest.raises(ValueError, match="unknown corpus language"):
         corpus_language("nope", cache_dir=tmp_path)
+
+
+def test_recipes_are_validated_and_standard_names_exist():
+    assert set(QUICK_NAMES) <= set(FULL_NAMES) == set(STANDARD_RECIPES)
+    with pytest.raises(ValueError, match="order 3 is feasible at the character level only"):
+        CorpusRecipe("trigram", vocab_size=1024)
+    with pytest.raises(ValueError, match="family must be one of"):
+        CorpusRecipe("lstm")
+    assert "num_states" not in CorpusRecipe("bigram").to_dict()
+    assert "top_k" not in CorpusRecipe("hmm").to_dict()
