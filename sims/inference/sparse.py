@@ -75,11 +75,12 @@ class Chains:
     """Message chains of one direction for one batch (flat storage, sorted by depth).
 
     Attributes:
-        flat: ``(N, V)`` normalised messages; chain of rank r at depth k is row ``offsets[k-1] + r``.
+        flat: ``(N, V)`` normalised messages (backward: ``(N + 1, V)``, the last row all ones, the message
+            after the last revealed token); chain of rank r at depth k is row ``offsets[k-1] + r``.
         offsets: ``(D + 1,)`` start of each depth block; ``rank``: ``(V+1,)`` rank of each key (-1 unused).
         cum_log_norm: ``(N,)`` float64 :math:`\\sum_{j=2}^{k} \\log c_j` of each row's chain.
         first_bad: ``(num_chains,)`` the first uncertified depth of each chain (D + 1 if none).
-        lo: ``(N,)`` float64 log of the smallest positive entry of each row.
+        lo: float64 log of the smallest positive entry of each row of ``flat``.
     """
 
     flat: torch.Tensor
@@ -182,6 +183,7 @@ class GapLayout:
 
 
 def gap_layout(tokens: torch.Tensor, V: int) -> GapLayout:
+    """The :class:`GapLayout` of ``tokens`` ``(B, L)`` (mask id ``V``), by running max/min of revealed positions."""
     B, L = tokens.shape
     dev = tokens.device
     pos = torch.arange(L, device=dev).expand(B, L)
