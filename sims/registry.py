@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sims.languages import Language, random_hmm, random_ngram
+from sims.languages.corpus import stdlib_language
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
 from sims.sampling.ancestral import AncestralSampler
@@ -115,6 +116,19 @@ LANGUAGES: dict[str, LanguageEntry] = {
     "parity": LanguageEntry(lambda: parity_language(), "bit strings with an even number of ones", 6),
     "modsum3": LanguageEntry(lambda: mod_sum_language(3, 3, 0), "ternary strings with sum = 0 mod 3", 5),
     "dyck4": LanguageEntry(lambda: dyck_language(4), "balanced brackets of depth at most 4", 8),
+    # languages fitted to the Python standard library's source (sims/languages/corpus; fitted on first use,
+    # then cached under results/languages/; the full set, incl. V = 4096 BPE bigrams and HMMs, is available
+    # by name through sims.languages.corpus.corpus_language)
+    "stdlib_char2": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2"),
+        "character bigram fitted to the stdlib (V = 98, top-16 rows + Witten-Bell teleport)",
+        2,
+    ),
+    "stdlib_char2_zeros": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2_zeros"),
+        "character bigram fitted to the stdlib with exact zeros (V = 98, top-8 rows)",
+        2,
+    ),
 }
 
 
