@@ -7,12 +7,12 @@ topic by importing it in :data:`TOPICS`. Verdicts are computed from figure data 
 
 from __future__ import annotations
 
-from paper_repro.ledger import claims_energy
+from paper_repro.ledger import claims_energy, claims_training
 from paper_repro.ledger.data import FigureDataFolder, MissingFigureData
 from paper_repro.ledger.model import Claim, Verdict
 
 #: Topic modules, in gallery order.
-TOPICS = (claims_energy,)
+TOPICS = (claims_energy, claims_training)
 
 
 def _collect() -> dict[str, Claim]:

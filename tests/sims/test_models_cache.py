@@ -45,7 +45,7 @@ def test_file_records_config_checksum_and_provenance(cached):
 
 
 def test_file_of_another_model_is_refused(cached, tmp_path):
-    cfg, _, path = cached
+    _, _, path = cached
     other = _cfg(seed=1)
     shutil.copy(path, model_path(other, tmp_path))  # a stale or copied file under the other's name
     with pytest.raises(ModelFileError, match="different configuration") as err:
