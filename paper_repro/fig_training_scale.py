@@ -8,9 +8,10 @@ run-to-run statistics with intervals come from :func:`sims.models.aggregate.scal
 
 Panels: (a) exact gap (NELBO - H/L; AR: NLL - H/L) against training steps, mean and 95% t-interval over
 seeds; (b) final exact gap, one dot per seed, mean and interval; (c) run-to-run spread (s.d. over seeds)
-with its chi-square interval; (d) exact SER of the sampler law against sampling steps, model mean beside
-the oracle; (e) exact per-row variance of the estimator each model trained with, on its own final
-network (A/B/C), and the last measured per-example gradient variance per row (right axis).
+with its chi-square interval; (d) exact SER and (e) exact per-token KL of the sampler law against
+sampling steps, model means beside the oracle and the AR model's own law; (f) exact per-row variance of
+the estimator each model trained with, on its own final network (A/B/C), and the last measured
+per-example gradient variance per row (right axis).
 
 Per-model records: ``results/training_scale/<preset>/models/*.json`` (one file per model, resumable).
 """
@@ -120,7 +121,8 @@ def _plot(data: dict, path: Path) -> Path:
     s = data["summary"]
     methods = s["methods"]
     with house_style():
-        fig, axes = plt.subplots(1, 5, figsize=(24, 4.8))
+        fig, axes = plt.subplots(2, 3, figsize=(19, 9.5))
+        axes = axes.ravel()
         ax = axes[0]
         for m, c in s["gap_curve"].items():
             mean = np.array([g["value"] for g in c["gap"]])
@@ -162,36 +164,34 @@ def _plot(data: dict, path: Path) -> Path:
         ax.set_yscale("log")
         ax.set_ylabel("s.d. of the final exact gap over seeds")
         ax.set_title("(c) run-to-run spread (95% chi-square CI)")
-        ax = axes[3]
-        oq = s["oracle"]["quality"]
-        ax.plot(
-            [q["steps"] for q in oq], [q["sequence_error"] for q in oq], "k--", marker="x", label="oracle"
-        )
-        for m, rows in s["quality"].items():
-            if m == "ar" or not rows:
-                continue
-            ks = [r["steps"] for r in rows]
-            ax.errorbar(
-                ks,
-                [r["sequence_error"]["value"] for r in rows],
-                yerr=[
-                    [r["sequence_error"]["value"] - r["sequence_error"]["low"] for r in rows],
-                    [r["sequence_error"]["high"] - r["sequence_error"]["value"] for r in rows],
-                ],
-                color=COLORS.get(m),
-                marker="o",
-                capsize=2,
-                label=m,
-            )
-        if "ar" in s["quality"] and s["quality"]["ar"]:
-            ar = s["quality"]["ar"][0]["sequence_error"]
-            ax.axhline(ar["value"], color="k", lw=0.8, label="AR (own law)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sampling steps K")
-        ax.set_ylabel("exact SER")
-        ax.set_title("(d) exact sequence error vs sampling steps")
-        ax.legend(fontsize=7)
-        ax = axes[4]
+        for ax, key, label in (
+            (axes[3], "sequence_error", "exact SER"),
+            (axes[4], "kl_per_token", "exact KL(q || p_K) / L (nats/token)"),
+        ):
+            oq = s["oracle"]["quality"]
+            ax.plot([q["steps"] for q in oq], [q[key] for q in oq], "k--", marker="x", label="oracle")
+            for m, rows in s["quality"].items():
+                if m == "ar" or not rows:
+                    continue
+                v = [r[key] for r in rows]
+                ax.errorbar(
+                    [r["steps"] for r in rows],
+                    [x["value"] for x in v],
+                    yerr=[[x["value"] - x["low"] for x in v], [x["high"] - x["value"] for x in v]],
+                    color=COLORS.get(m),
+                    marker="o",
+                    capsize=2,
+                    label=m,
+                )
+            if s["quality"].get("ar"):
+                ax.axhline(s["quality"]["ar"][0][key]["value"], color="k", lw=0.8, label="AR (own law)")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("sampling steps K (fixed count, random order)")
+            ax.set_ylabel(label)
+            ax.legend(fontsize=7)
+        axes[3].set_title("(d) exact sequence error vs sampling steps (mean, 95% CI)")
+        axes[4].set_title("(e) exact per-token KL of the sampler law vs steps")
+        ax = axes[5]
         mdm = [m for m in methods if m != "ar"]
         bottom = np.zeros(len(mdm))
         for part, col in (("A", "C0"), ("B", "C1"), ("C", "C2")):
@@ -220,7 +220,7 @@ def _plot(data: dict, path: Path) -> Path:
             capsize=3,
         )
         ax2.set_ylabel("measured tr Cov(grad) per row (black, MC)")
-        ax.set_title("(e) exact estimator variance; measured gradient variance")
+        ax.set_title("(f) exact estimator variance; measured gradient variance")
         p = data["scale_preset"]
         fig.suptitle(
             f"{p['language']} L={p['length']}, scale preset {p['name']}: {len(p['seeds'])} seeds per method, "

@@ -6,8 +6,8 @@
 * the Dream-style shift: a model whose logits are shifted by one position, read with ``shift=True``,
   gives exactly the unshifted model's predictions;
 * LLaDA conventions (mask id 126336, ``model(ids).logits``) on a model with a vocabulary that large;
-* a tiny BERT trained in the test with the suite's MDM objective on a synthetic language gets close to
-  the exact oracle (exact NELBO gap by enumeration; the tolerance is justified at the test).
+* a small BERT trained in the test with the suite's MDM objective on a synthetic language approaches the
+  exact oracle (exact NELBO gap by enumeration; tolerances justified at the tests).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from sims.categorical import make_generator
+from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.metrics import evaluate_samples, exact_law_metrics
 from sims.models.hf import LLADA_MASK_ID, HFDenoiser, dream_denoiser, llada_denoiser, masked_lm_denoiser
@@ -33,13 +35,13 @@ transformers = pytest.importorskip("transformers")
 CLS, SEP, MASK = 1, 2, 3
 
 
-def _bert(vocab=16, hidden=16, layers=1, seed=0, max_pos=16):
+def _bert(vocab=16, hidden=16, layers=1, seed=0, max_pos=16, heads=2):
     torch.manual_seed(seed)  # transformers initialises from the global generator
     cfg = transformers.BertConfig(
         vocab_size=vocab,
         hidden_size=hidden,
         num_hidden_layers=layers,
-        num_attention_heads=2,
+        num_attention_heads=heads,
         intermediate_size=2 * hidden,
         max_position_embeddings=max_pos,
         hidden_dropout_prob=0.0,
@@ -147,33 +149,60 @@ def test_llada_conventions_and_bad_arguments():
         HFDenoiser(small, [4, 3], MASK)
 
 
-def test_masked_lm_trained_in_the_test_is_close_to_the_oracle():
-    """A 2-layer BERT (hidden 32) trained for 400 steps with the suite's standard MDM estimator on
-    block_parity (blocks of 4 bits with even parity; H/L = 0.520 nats/token at L = 4).
+class _ContextFree(Denoiser):
+    """The best denoiser that ignores context: every masked position gets the language's marginal law."""
 
-    Tolerance: the exact NELBO gap must fall below 0.05 nats/token. A network that ignores the parity
-    constraint (uniform bits) has gap (1/L) E_k[...] = 0.173 nats/token at L = 4 (log 2 on every
-    single-masked parity-determined token, weighted 1/k); the measured gap after 400 steps is ~0.01 on
-    this machine (seeded, CPU), so 0.05 separates a network that learnt the constraint from one that did
-    not with a wide margin, and the exact gap is deterministic given the seeds (no Monte Carlo).
-    """
-    lang = make_language("block_parity")
-    L, V = 4, 2
-    bert = _bert(vocab=8, hidden=32, layers=2, seed=0)
-    den = masked_lm_denoiser(bert, [4, 5], MASK, prefix_ids=[CLS], suffix_ids=[SEP])
-    uniform_gap = exact_nelbo(lang, masked_lm_denoiser(_bert(vocab=8), [4, 5], MASK), L)["gap"]
-    opt = torch.optim.AdamW(bert.parameters(), lr=3e-3)
+    def __init__(self, lang, length):
+        self.vocab_size = lang.vocab_size
+        self.marginals = OracleDenoiser(lang)(torch.full((1, length), lang.vocab_size)).log_probs
+
+    def predict(self, tokens, t=None):
+        lp = self.marginals.expand(tokens.shape[0], -1, -1)
+        return DenoiserOutput(
+            carry_over(lp, tokens, self.vocab_size), torch.zeros(tokens.shape[0], dtype=bool)
+        )
+
+
+def _train_bert_on_ngram2(steps: int, length: int = 4):
+    """A 2-layer BERT (hidden 64, 4 heads, ~70k parameters) trained with the suite's standard MDM estimator
+    (rate floor 1e-3, 64 sequences per step, AdamW 1e-3, clipping 1) on ngram2 (V = 8); seeded."""
+    lang = make_language("ngram2")
+    V = lang.vocab_size
+    bert = _bert(vocab=V + 4, hidden=64, layers=2, heads=4, seed=0)
+    den = masked_lm_denoiser(bert, list(range(4, 4 + V)), MASK, prefix_ids=[CLS], suffix_ids=[SEP])
+    opt = torch.optim.AdamW(bert.parameters(), lr=1e-3)
     g_data, g_mask = make_generator(11), make_generator(12)
     bert.train()
-    for _ in range(400):
-        x = lang.sample(64, L, g_data)
-        ex = draw_examples(x, "standard", 1e-3, None, V, g_mask)
+    for _ in range(steps):
+        ex = draw_examples(lang.sample(64, length, g_data), "standard", 1e-3, None, V, g_mask)
         loss = example_losses(lambda z: den.logits(z).float(), ex).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(bert.parameters(), 1.0)
         opt.step()
     bert.eval()
-    ex = exact_nelbo(lang, den, L)
-    assert math.isclose(ex["entropy"], lang.entropy(L) / L, rel_tol=1e-12)
-    assert ex["gap"] < 0.05 < uniform_gap
+    return lang, den
+
+
+def test_masked_lm_trained_in_the_test_approaches_the_oracle():
+    """Exact NELBO gap to the oracle (enumeration; a weighted KL of the network's conditionals to the
+    true ones), after 250 steps, against two references at L = 4: the best context-free denoiser (true
+    marginals, gap 0.653 nats/token) and the untrained network (0.82). Measured on this machine: 0.33
+    after 250 steps (0.12 after 600, see the slow test). Tolerance 0.45: a network that learnt the
+    context (at least a third of the context-free gap removed) passes, one that only learnt marginals
+    cannot; the value is deterministic given the seeds up to float32 summation order."""
+    lang, den = _train_bert_on_ngram2(250)
+    ex = exact_nelbo(lang, den, 4)
+    assert math.isclose(ex["entropy"], lang.entropy(4) / 4, rel_tol=1e-12)
+    context_free = exact_nelbo(lang, _ContextFree(lang, 4), 4)["gap"]
+    assert 0 < ex["gap"] < 0.45 < context_free
+
+
+@pytest.mark.slow
+def test_masked_lm_trained_longer_is_close_to_the_oracle():
+    """600 steps: measured gap 0.12 nats/token (prototype run); tolerance 0.2, under a third of the
+    context-free gap; the exact sample law at one token per step is close too (KL(q||p)/L < 0.2)."""
+    lang, den = _train_bert_on_ngram2(600)
+    assert exact_nelbo(lang, den, 4)["gap"] < 0.2
+    law = exact_sampler_law(law_sampler(4), den, 4)
+    assert exact_law_metrics(exact_log_joint(lang, 4), law, 4).kl_data_to_sampler / 4 < 0.2
