@@ -57,18 +57,29 @@ def _reduction_verdict(data) -> Verdict:
     )
 
 
+def _others(data, field: str, exclude: tuple[str, ...]) -> str:
+    fg = _summary(data)["final_gap"]
+    parts = [f"{m} {_iv(r[field])}" for m, r in fg.items() if m not in exclude and r.get(field)]
+    return ("other estimators: " + "; ".join(parts) + ". ") if parts else ""
+
+
 def _diff_verdict(data) -> Verdict:
     row = _summary(data)["final_gap"].get(BEST)
     if not row or not row["diff_vs_reference"]:
         return Verdict("not covered", "—", f"no paired {BEST} runs")
     d = row["diff_vs_reference"]
     key = f"gap({BEST}) - gap(standard) = {_iv(d)} nats/token"
+    others = _others(data, "diff_vs_reference", (BEST, "ar"))
     if d["high"] < 0:
-        return Verdict("holds", key, f"paired over seeds; {_scale(data)}")
+        return Verdict("holds", key, f"{others}Paired over seeds; {_scale(data)}")
     if d["low"] > 0:
-        return Verdict("contradicted", key, f"the variance-reduced estimator ends worse; {_scale(data)}")
+        return Verdict(
+            "contradicted", key, f"{others}The variance-reduced estimator ends worse; {_scale(data)}"
+        )
     return Verdict(
-        "unverifiable", key, f"no difference resolved at this scale (interval contains 0); {_scale(data)}"
+        "unverifiable",
+        key,
+        f"{others}No difference resolved for {BEST} at this scale (interval contains 0); {_scale(data)}",
     )
 
 
@@ -78,11 +89,14 @@ def _spread_verdict(data) -> Verdict:
         return Verdict("not covered", "—", f"no {BEST} runs")
     r = row["sd_ratio_vs_reference"]
     key = f"s.d.({BEST}) / s.d.(standard) = {_iv(r)}"
+    others = _others(data, "sd_ratio_vs_reference", (BEST, "ar"))
     if r["high"] < 1:
-        return Verdict("holds", key, f"F interval; {_scale(data)}")
+        return Verdict("holds", key, f"{others}F interval; {_scale(data)}")
     if r["low"] > 1:
-        return Verdict("contradicted", key, f"the spread grows; {_scale(data)}")
-    return Verdict("unverifiable", key, f"spread ratio not resolved (interval contains 1); {_scale(data)}")
+        return Verdict("contradicted", key, f"{others}The spread grows; {_scale(data)}")
+    return Verdict(
+        "unverifiable", key, f"{others}Spread ratio not resolved (interval contains 1); {_scale(data)}"
+    )
 
 
 def _near_ar_verdict(data) -> Verdict:
