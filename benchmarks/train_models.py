@@ -30,6 +30,7 @@ results/training_scale/<preset>/models/, resumable; summary with intervals in ..
     python benchmarks/train_models.py --scale auto --log cpu.log # gpu preset with CUDA, else cpu (~1 h)
     python benchmarks/train_models.py --scale cpu --shard 0/2 &  # two processes share the work;
     python benchmarks/train_models.py --scale cpu --shard 1/2    # results identical to one process
+    python benchmarks/train_models.py --scale cpu --methods standard ppots_mirror ar  # a subset first
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _fmt(v, nd=4):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}g}"
 
 
-def run_scale_study(name: str, device: str, shard: str, log_path: Path | None) -> int:
+def run_scale_study(name: str, device: str, shard: str, log_path: Path | None, methods=None) -> int:
     """Train and measure a multi-seed study; print progress (and append it to ``log_path``)."""
     preset = resolve_preset(name)
     i, n = (int(v) for v in shard.split("/"))
@@ -72,7 +73,9 @@ def run_scale_study(name: str, device: str, shard: str, log_path: Path | None) -
                 fh.write(stamped + "\n")
 
     log(f"study {preset.name}: {len(preset.configs())} models, shard {i}/{n}, device {device}")
-    records, oracle = run_scale(preset, device=device, shard=(i, n), log=log)
+    records, oracle = run_scale(
+        preset, device=device, shard=(i, n), log=log, methods=tuple(methods) if methods else None
+    )
     if len(records) < len(preset.configs()):
         log(f"{len(records)} of {len(preset.configs())} records present; run the other shards, then again")
         return 0
@@ -103,7 +106,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.scale:
-        return run_scale_study(args.scale, args.device, args.shard, args.log)
+        return run_scale_study(args.scale, args.device, args.shard, args.log, args.methods)
     suite = TRAINING_SUITES[args.preset]
     rows = []
     t_all = time.perf_counter()

@@ -234,11 +234,13 @@ def run_scale(
     device: str | None = "auto",
     shard: tuple[int, int] = (0, 1),
     log: Callable[[str], None] | None = print,
+    methods: tuple[str, ...] | None = None,
 ) -> tuple[list[dict], dict]:
     """Train (or load) and measure every model of ``preset``; returns (per-model records, oracle record).
 
-    With ``shard=(i, n)`` only every n-th model from the i-th is computed (the records of the others are
-    read if present); results are identical whichever process computes a model.
+    With ``shard=(i, n)`` only every n-th model from the i-th is computed, and with ``methods`` only the
+    models of those methods (``"ar"`` for the AR models); the records of the others are read if present.
+    Results are identical whichever process computes a model, in whichever order.
     """
     out = Path(out_dir) if out_dir is not None else default_results_dir(preset.name)
     i_shard, n_shard = shard
@@ -246,13 +248,18 @@ def run_scale(
         raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
     configs = preset.configs()
     records, t_start, done = [], time.perf_counter(), 0
-    todo = [c for j, c in enumerate(configs) if j % n_shard == i_shard and not result_path(out, c).exists()]
+
+    def mine(j: int, c: TrainConfig) -> bool:
+        what = "ar" if c.kind == "ar" else c.method
+        return j % n_shard == i_shard and (methods is None or what in methods)
+
+    todo = [c for j, c in enumerate(configs) if mine(j, c) and not result_path(out, c).exists()]
     for j, cfg in enumerate(configs):
         path = result_path(out, cfg)
         if path.exists():
             records.append(_checked(path, cfg.to_dict()))
             continue
-        if j % n_shard != i_shard:
+        if not mine(j, cfg):
             continue
         t0 = time.perf_counter()
         rec = measure_model(get_trained(cfg, cache_dir, device), preset)

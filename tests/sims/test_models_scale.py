@@ -86,6 +86,8 @@ def test_scale_summary_on_a_tiny_study(tmp_path, monkeypatch):
     monkeypatch.setenv("MDM_SUITE_MODEL_DIR", str(tmp_path / "models_cache"))
     preset = _tiny_preset()
     lines = []
+    first, _ = run_scale(preset, tmp_path / "study", device="cpu", log=lines.append, methods=("ar",))
+    assert [r["method"] for r in first] == ["ar", "ar"]  # a subset first: only the AR models computed
     records, oracle = run_scale(preset, tmp_path / "study", device="cpu", log=lines.append)
     assert len(records) == 6 and len(lines) == 6 and "eta" in lines[-1]
     for cfg in preset.configs():
