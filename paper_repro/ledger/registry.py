@@ -16,6 +16,7 @@ from paper_repro.ledger import (
     claims_li_cai,
     claims_li_cai_theory,
     claims_orders,
+    claims_training,
     claims_variance,
     claims_variance_estimators,
 )
@@ -33,6 +34,7 @@ TOPICS = (
     claims_variance_estimators,
     claims_li_cai_theory,
     claims_denoising_entropy,
+    claims_training,
 )
 
 
