@@ -19,6 +19,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PENDING = {
     "README.md",
     "adaptive_samplers.md",
+    "corpus_languages.md",
     "oracle_performance.md",
     "scale_out.md",
     "variance_and_training.md",
