@@ -54,7 +54,8 @@ def dilated_groups(block: int, base: int = 2, skip: int = 1) -> list[list[int]]:
     if rest:
         groups.append(rest)
     if len(groups) >= 2 and len(groups[-1]) < len(groups[-2]):
-        groups[-2] = groups[-2] + groups.pop()
+        last = groups.pop()
+        groups[-1] = groups[-1] + last
     return groups
 
 

@@ -165,7 +165,8 @@ class PolicySampler(Sampler):
         if not bool(rows.any()):
             return
         xr = x[rows]
-        er = {name: v[rows] for name, v in state.extra.items()}
+        names = self.init_extra(1, x.shape[1], V, x.device)  # the rule's own entries (wrappers add others)
+        er = {name: state.extra[name][rows] for name in names}
         lp = state.cache.get(x, rows)
         vlp = self.value_log_probs(lp, xr, er, k)
         values = sample_from_log_probs(vlp, generator, self.categorical_precision, self.temperature)
