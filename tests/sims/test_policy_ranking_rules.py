@@ -57,6 +57,22 @@ def test_frechet_equals_the_factor_rule_on_equal_confidences_and_commits_at_leas
         assert k_frechet >= int(fast_dllm_select(conf, cand, "factor", 0.9, 1 - delta).sum())
 
 
+def test_frechet_paper_and_code_scores_select_the_same_prefix():
+    """The paper clamps the Fréchet bound at 0; the released code does not and counts the passing n. For
+    margins >= 0 both select the same set."""
+    g = make_generator(5)
+    for _ in range(300):
+        n = int(torch.randint(1, 8, (1,), generator=g))
+        conf = torch.rand((1, n), generator=g, dtype=torch.float64)
+        delta = float(torch.rand((), generator=g, dtype=torch.float64))
+        c = conf.sort(descending=True).values[0]
+        cols = torch.arange(n, dtype=torch.float64)
+        code_score = torch.cumsum(c, 0) - cols - (1 - c)  # no clamp, as released
+        code_score[0] = math.inf
+        k_code = max(1, int((code_score > delta).sum()))
+        assert int(frechet_select(conf, torch.ones((1, n), dtype=torch.bool), delta).sum()) == k_code
+
+
 def test_frechet_with_margin_one_is_one_token_per_step_and_exact():
     den, L = _oracle(), 4
     q = torch.exp(exact_log_joint(HMM, L))
