@@ -1,9 +1,9 @@
-"""Exact quality versus calls on enumerable languages, and the margins of the EB / Fast-dLLM bounds.
+"""Exact quality versus calls on enumerable languages (oracle; every sampler family).
 
 Thin module: the computation is :mod:`theory.sampler_studies.exact_quality` (exact output laws chosen by
 the sampler contract; the bound decomposition of :func:`theory.parallel_bounds.replay_deterministic`).
-Writes two figures: ``samplers_exact`` (data ``samplers_exact.json``, every cell, resumable) and
-``samplers_bounds`` (data ``samplers_bounds.json``).
+Data: ``samplers_exact.json`` (every cell, resumable). The bound margins are the figure
+``samplers_bounds`` (:mod:`paper_repro.fig_samplers_bounds`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from sims.denoisers.oracle import sampling_fallback
 from sims.exact import exact_log_joint
 from sims.languages.formal import parity_language
 from sims.languages.random import random_hmm, random_ngram
-from sims.plot_style import CALLS_LABEL, house_style, label_panels, new_figure, style_for
+from sims.plot_style import CALLS_LABEL, house_style, label_panels, new_figure
 from sims.plotting import save_figure
-from sims.results import ResultStore, write_json
+from sims.results import ResultStore
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.remask import RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
-from theory.sampler_studies import ZERO_KL, deterministic_margins, exact_quality_cell
+from theory.sampler_studies import ZERO_KL, exact_quality_cell
 
 DESCRIPTION = "exact KL/SER vs calls on tiny languages; EB and Fast-dLLM bound margins"
 
@@ -67,32 +67,6 @@ FIGURE = FigureSpec(
     oracle_fallback="mixed",
 )
 
-BOUNDS_FIGURE = FigureSpec(
-    name="samplers_bounds",
-    title="Exact margins of the EB-sampler and Fast-dLLM bounds (deterministic rules, oracle)",
-    caption="EB-sampler with the entropy proxy and Fast-dLLM's threshold rule, both with lowest-index ties "
-    "(deterministic, so the EB decomposition is an identity), oracle denoiser, on the dense HMM (V = 3, "
-    "L = 5) and parity (L = 6). Top: KL(q || p_EB) of the exact law, the identity E_q sum TC + model error "
-    "(crosses), the paper's certificate E_q sum (sum H - max H) and the budget gamma E_q[steps], against "
-    "gamma. Bottom: KL(q || p) of Fast-dLLM against tau with its Theorem-1 certificate E_q sum (n-1)(H_b("
-    "eps) + eps ln(V-1)) where it applies and the EB certificate. Expectations follow the data-induced path "
-    "(the rule replayed on x ~ q). Log scale; zeros (below 1e-12) on the lower edge. The annotation gives "
-    "the range of certificate / KL over the settings with KL > 0.",
-    shows="The decomposition KL = E sum TC is exact; both certificates bound the KL but are loose by two to "
-    "three orders of magnitude on the dense HMM and by a small factor on parity, where the dependence "
-    "between revealed bits is all-or-nothing.",
-    claims=(
-        "samplers.eb_kl_identity",
-        "samplers.eb_certificate_bound",
-        "samplers.fast_dllm_theorem1",
-    ),
-    caveats=(
-        "Deterministic tie-breaking (lowest index) is needed for the identity; the samplers' default breaks "
-        "ties at random (samplers_conventions shows what the tie rule does to SER).",
-    ),
-    oracle_fallback="mixed",
-)
-
 LANGUAGES = {
     "hmm_dense_V3_seed4": (
         lambda: random_hmm(3, 3, transition_concentration=0.5, emission_concentration=0.5, seed=4),
@@ -109,9 +83,6 @@ PRESETS = {
     "quick": {"mc_runs": 4000, "languages": list(LANGUAGES)},
     "full": {"mc_runs": 20000, "languages": list(LANGUAGES)},
 }
-BOUND_LANGUAGES = ["hmm_dense_V3_seed4", "parity"]
-EB_GAMMAS = [0.0, 0.1, 0.3, 0.7, 1.0, 1.5, 2.0, 3.0]
-FD_TAUS = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
 
 
 def exact_specs(L: int):
@@ -180,9 +151,7 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
         )
     store.meta["oracle_fallback"] = {n: sampling_fallback(LANGUAGES[n][0]()) for n in cfg["languages"]}
     store.flush()
-    paths = [plot(list(store.values()), stem.with_suffix(".png")), stem.with_suffix(".json")]
-    paths += bounds_figure(out_dir / f"samplers_bounds{suffix}", denoisers)
-    return paths
+    return [plot(list(store.values()), stem.with_suffix(".png")), stem.with_suffix(".json")]
 
 
 METRICS = {
@@ -192,7 +161,7 @@ METRICS = {
 }
 
 
-def _draw(ax, x, y, floor, ls, st, label=None):
+def draw_log(ax, x, y, floor, ls, st, label=None):
     """Values above :data:`ZERO_KL` as a line; exact zeros as hollow markers on the lower edge ``floor``
     (the line breaks there: a zero has no place on a log axis)."""
     ax.plot(x, [v if v > ZERO_KL else math.nan for v in y], ls=ls, lw=1, ms=4, label=label, **st)
@@ -203,7 +172,7 @@ def _draw(ax, x, y, floor, ls, st, label=None):
         )
 
 
-def _mark_floor(ax, floor) -> None:
+def mark_floor(ax, floor) -> None:
     """Label the lower edge where exact zeros are drawn."""
     ax.axhline(floor * 1.6, color="0.75", lw=0.6, ls="-")
     ax.text(
@@ -217,7 +186,7 @@ def _mark_floor(ax, floor) -> None:
     )
 
 
-def _floor(values) -> float:
+def log_floor(values) -> float:
     positive = [v for v in values if ZERO_KL < v < math.inf]
     return 10 ** math.floor(math.log10(min(positive))) / 10 if positive else 1e-6
 
@@ -231,20 +200,20 @@ def plot(rows, path: Path) -> Path:
             sub = [r for r in rows if r["denoiser"] == dname and r["language"] == lname]
             for i, metric in enumerate(METRICS):
                 ax = axes[i, j]
-                floor = _floor([r["metrics"][metric] for r in sub])
+                floor = log_floor([r["metrics"][metric] for r in sub])
                 for fam in families:
                     pts, monotone = knob_ordered([r for r in sub if r["family"] == fam])
                     fin = [r for r in pts if math.isfinite(r["metrics"][metric])]
                     if not fin:
                         continue
                     st = family_style(fam)
-                    _draw(
+                    draw_log(
                         ax, [r["nfe_mean"] for r in fin], [r["metrics"][metric] for r in fin], floor,
                         "-" if monotone else "none", st, family_label(fam, pts),
                     )  # fmt: skip
                 ax.set_yscale("log")
                 ax.set_ylim(floor / 1.5, None)
-                _mark_floor(ax, floor)
+                mark_floor(ax, floor)
                 if j == 0:
                     ax.set_ylabel(METRICS[metric])
             axes[0, j].set_title(
@@ -257,83 +226,5 @@ def plot(rows, path: Path) -> Path:
                 leg.setdefault(lab.split(" (")[0], (h, lab))
         order = sorted(leg.values(), key=lambda hl: family_order(hl[1].rsplit(" (", 1)[0]))
         fig.legend([h for h, _ in order], [lab for _, lab in order], loc="outside lower center", ncol=3)
-        label_panels(axes)
-        return save_figure(fig, path)
-
-
-def bounds_figure(stem: Path, denoisers: dict) -> list[Path]:
-    rows = []
-    for dname, factory in denoisers.items():
-        for lname in BOUND_LANGUAGES:
-            lang = LANGUAGES[lname][0]()
-            L = LANGUAGES[lname][1]
-            den = factory(lname, lang)
-            lj = exact_log_joint(lang, L)
-            common = {"denoiser": dname, "language": lname}
-            for g in EB_GAMMAS:
-                dec = deterministic_margins(EBSampler(g, tie_break="lowest_index"), lj, den, L)
-                rows.append({**common, "sampler": "EB entropy", "knob": g, **dec})
-            for t in FD_TAUS:
-                dec = deterministic_margins(
-                    FastDLLMSampler("threshold", t, tie_break="lowest_index"), lj, den, L
-                )
-                rows.append({**common, "sampler": "Fast-dLLM threshold", "knob": t, **dec})
-    write_json(stem.with_suffix(".json"), rows)
-    return [plot_bounds(rows, stem.with_suffix(".png")), stem.with_suffix(".json")]
-
-
-def _ratio_text(ratios) -> str:
-    r = [v for v in ratios if v is not None]
-    return f"certificate / KL: {min(r):.3g}..{max(r):.3g}" if r else "KL = 0 at every setting"
-
-
-def plot_bounds(rows, path: Path) -> Path:
-    panels = sorted({(r["denoiser"], r["language"]) for r in rows})
-    eb_st, fd_st = style_for("eb"), style_for("fast_dllm_threshold")
-    with house_style():
-        fig, axes = new_figure(2, len(panels), width=min(10.0, 4.2 * len(panels)), height=6.6)
-        for j, (dname, lname) in enumerate(panels):
-            sub = [r for r in rows if r["denoiser"] == dname and r["language"] == lname]
-            for i, (sampler, st, knob) in enumerate(
-                [
-                    ("EB entropy", eb_st, r"$\gamma$ (nats)"),
-                    ("Fast-dLLM threshold", fd_st, r"threshold $\tau$"),
-                ]
-            ):
-                ax = axes[i, j]
-                pts = [r for r in sub if r["sampler"] == sampler]
-                x = [r["knob"] for r in pts]
-                curves = [("KL$(q\\,\\Vert\\,p)$ (exact law)", [r["kl"] for r in pts], "-", st)]
-                if sampler == "EB entropy":
-                    curves += [
-                        ("EB certificate $E_q\\sum(\\sum H - \\max H)$", [r["expected_eb_certificate_data"] for r in pts], "--", {"color": "0.35", "marker": "s"}),
-                        ("budget $\\gamma\\,E_q[\\mathrm{steps}]$", [r["knob"] * r["expected_steps"] for r in pts], ":", {"color": "0.6", "marker": "^"}),
-                    ]  # fmt: skip
-                    ratio = _ratio_text([r["eb_certificate_ratio"] for r in pts])
-                else:
-                    curves += [
-                        ("Thm-1 certificate $E_q\\sum(n-1)(H_b(\\epsilon)+\\epsilon\\ln(V-1))$", [r["expected_fast_dllm_bound"] for r in pts], "--", {"color": "0.35", "marker": "D"}),
-                        ("EB certificate $E_q\\sum(\\sum H - \\max H)$", [r["expected_eb_certificate_data"] for r in pts], ":", {"color": "0.35", "marker": "s"}),
-                    ]  # fmt: skip
-                    ratio = _ratio_text([r["fast_dllm_bound_ratio"] for r in pts])
-                floor = _floor([v for _, ys, _, _ in curves for v in ys])
-                for label, ys, ls, cst in curves:
-                    fin = [(a, b) for a, b in zip(x, ys) if math.isfinite(b)]
-                    if fin:
-                        _draw(ax, [a for a, _ in fin], [b for _, b in fin], floor, ls, cst, label)
-                ident = [(a, r["expected_tc"] + r["expected_model_error"]) for a, r in zip(x, pts)]
-                ax.plot(
-                    [a for a, _ in ident], [b if b > ZERO_KL else floor for _, b in ident], "x", color="k", ms=7, ls="none",
-                    label=r"identity $E_q\sum\mathrm{TC}$ + model error",
-                )  # fmt: skip
-                ax.text(0.03, 0.97, ratio, transform=ax.transAxes, va="top", fontsize=9)
-                ax.set_yscale("log")
-                ax.set_ylim(floor / 1.5, None)
-                _mark_floor(ax, floor)
-                ax.set_xlabel(knob)
-                ax.set_ylabel("nats")
-                ax.set_title(f"{sampler}, {lname.split('_seed')[0].replace('_', ' ')}")
-        for i in range(2):
-            axes[i, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
         label_panels(axes)
         return save_figure(fig, path)

@@ -12,6 +12,9 @@ from paper_repro.ledger import (
     claims_denoising_entropy,
     claims_energy,
     claims_li_cai_theory,
+    claims_oracle,
+    claims_samplers,
+    claims_training_quick,
     claims_variance,
     claims_variance_estimators,
 )
@@ -25,6 +28,9 @@ TOPICS = (
     claims_variance_estimators,
     claims_li_cai_theory,
     claims_denoising_entropy,
+    claims_samplers,
+    claims_training_quick,
+    claims_oracle,
 )
 
 
