@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from paper_repro.fig_samplers_exact import LANGUAGES, draw_log, log_floor, mark_floor
+from paper_repro.fig_samplers_exact import LANGUAGES
 from paper_repro.ledger import FigureSpec
-from paper_repro.samplers_common import DEFAULT_DENOISERS
+from paper_repro.samplers_common import DEFAULT_DENOISERS, draw_log, log_floor, mark_floor
 from sims.exact import exact_log_joint
 from sims.plot_style import house_style, label_panels, new_figure, style_for
 from sims.plotting import save_figure

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from paper_repro.ledger import FigureSpec
-from paper_repro.samplers_common import DEFAULT_DENOISERS
+from paper_repro.samplers_common import DEFAULT_DENOISERS, draw_log, log_floor, mark_floor
 from sims.denoisers.oracle import sampling_fallback
 from sims.denoisers.point_mass import PointMassDenoiser
 from sims.exact import exact_log_joint
@@ -87,9 +87,6 @@ REMDM_CASES = [
 ]
 #: The x-conditioned posterior of the conf check (V = 3, L = 3).
 POINT_MASS = ((0, 2, 1), 3)
-#: Values below this are exact zeros up to float64 rounding (sums of at most 3^5 terms).
-ZERO = 1e-15
-FLOOR = 1e-17
 
 
 def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | None = None) -> list[Path]:
@@ -118,16 +115,13 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
     return [plot(data, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
 
-def _floored(values):
-    return [v if v > ZERO else FLOOR for v in values]
-
-
 LABELS = {
     "tv": "TV$(p_n, q)$",
     "sequence_error": "sequence error",
     "kl_data_to_sampler": r"KL$(q\,\Vert\,p_n)$ (nats)",
 }
 RLINES = ["-", "--", ":"]
+TITLES = {"tv": "TV", "sequence_error": "SER", "kl_data_to_sampler": "KL"}
 
 
 def plot(data, path: Path) -> Path:
@@ -143,21 +137,23 @@ def plot(data, path: Path) -> Path:
             where[(lname, "sequence_error")] = axes[0, 2 * i + 1]
             where[(lname, "kl_data_to_sampler")] = axes[1, i]
         for (lname, metric), ax in where.items():
+            floor = log_floor([x[metric] for x in corr])
             for dname in dens:
                 sub = [x for x in corr if x["language"] == lname and x["denoiser"] == dname]
                 for ri, r in enumerate(sorted({x["r"] for x in sub})):
                     pts = [x for x in sub if x["r"] == r]
-                    ax.plot(
-                        [x["calls"] for x in pts], _floored([x[metric] for x in pts]), color=st["color"],
-                        marker=st["marker"], ls=RLINES[ri % 3], ms=4, label=f"$r$ = {r}",
+                    draw_log(
+                        ax, [x["calls"] for x in pts], [x[metric] for x in pts], floor, RLINES[ri % 3], st,
+                        f"$r$ = {r}",
                     )  # fmt: skip
             ax.set_yscale("log")
-            ax.set_ylim(FLOOR / 3, 3)
+            ax.set_ylim(floor / 1.5, 3)
+            mark_floor(ax, floor)
             ax.set_xlabel("model calls $2 + n r$")
             ax.set_ylabel(LABELS[metric])
-            short = lname.split("_seed")[0].replace("bigram_sparse_V3", "sparse bigram")
-            ax.set_title(f"{short}: {LABELS[metric].split(' (')[0]}")
-        axes[0, 0].legend(title="remask per round", loc="lower left")
+            short = "parity" if lname == "parity" else "bigram"
+            ax.set_title(f"{short}: {TITLES[metric]}", fontsize=9)
+        axes[0, 2].legend(title="remask per round", loc="upper right")
         ax = axes[1, 2]
         for row in data["remdm"]:
             variant = row["variant"].split(",")[0].split(" ")[0]
@@ -167,14 +163,15 @@ def plot(data, path: Path) -> Path:
             ls = ":" if row["variant"].endswith("K=30") else "-"
             ax.plot(
                 row["t"], [max(abs(v), 1e-18) for v in row["deviation"]], color=s["color"], ls=ls, lw=1.2,
-                label=row["variant"],
+                label=row["variant"].replace(" eta=0.3", "").replace(" eta=0.5", "").replace(" eta=0.1", "")
+                .replace(", K=40", "").replace(", K=30", " K=30"),
             )  # fmt: skip
         ax.set_yscale("log")
         ax.set_ylim(3e-19, 1)
         ax.invert_xaxis()
         ax.set_xlabel(r"grid time $t_{k+1}$ (1 = all masked)")
         ax.set_ylabel(r"$|P(\mathrm{masked}) - (1-\alpha)|$")
-        ax.set_title("ReMDM Thm 3.1 as implemented")
+        ax.set_title("ReMDM Thm 3.1, as implemented", fontsize=9)
         ax.legend(fontsize=8, loc="center left")
         ax = axes[1, 3]
         for oracle, marker, ls in [(True, "o", "-"), (False, "s", "--")]:
@@ -187,7 +184,7 @@ def plot(data, path: Path) -> Path:
         ax.set_ylim(3e-19, 1)
         ax.set_xlabel("bracket pairs $N$ ($3N$ g-steps)")
         ax.set_ylabel("TV to uniform Dyck words")
-        ax.set_title("AP-MDM insertion, Dyck-1")
+        ax.set_title("Dyck-1 insertion", fontsize=9)
         ax.legend(loc="center right")
         label_panels(axes)
         return save_figure(fig, path)

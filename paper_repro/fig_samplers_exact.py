@@ -16,10 +16,13 @@ from tqdm.auto import tqdm
 from paper_repro.ledger import FigureSpec
 from paper_repro.samplers_common import (
     DEFAULT_DENOISERS,
+    draw_log,
     family_label,
     family_order,
     family_style,
     knob_ordered,
+    log_floor,
+    mark_floor,
 )
 from sims.denoisers.oracle import sampling_fallback
 from sims.exact import exact_log_joint
@@ -34,7 +37,7 @@ from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.remask import RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
-from theory.sampler_studies import ZERO_KL, exact_quality_cell
+from theory.sampler_studies import exact_quality_cell
 
 DESCRIPTION = "exact KL/SER vs calls on tiny languages; EB and Fast-dLLM bound margins"
 
@@ -159,36 +162,6 @@ METRICS = {
     "kl_sampler_to_data": r"KL$(p\,\Vert\,q)$ (nats)",
     "sequence_error": "sequence error",
 }
-
-
-def draw_log(ax, x, y, floor, ls, st, label=None):
-    """Values above :data:`ZERO_KL` as a line; exact zeros as hollow markers on the lower edge ``floor``
-    (the line breaks there: a zero has no place on a log axis)."""
-    ax.plot(x, [v if v > ZERO_KL else math.nan for v in y], ls=ls, lw=1, ms=4, label=label, **st)
-    zeros = [a for a, v in zip(x, y) if v <= ZERO_KL]
-    if zeros:
-        ax.plot(
-            zeros, [floor] * len(zeros), ls="none", marker=st["marker"], mfc="white", mec=st["color"], ms=5
-        )
-
-
-def mark_floor(ax, floor) -> None:
-    """Label the lower edge where exact zeros are drawn."""
-    ax.axhline(floor * 1.6, color="0.75", lw=0.6, ls="-")
-    ax.text(
-        0.99,
-        floor * 1.15,
-        "0 (exact)",
-        transform=ax.get_yaxis_transform(),
-        ha="right",
-        va="bottom",
-        fontsize=8,
-    )
-
-
-def log_floor(values) -> float:
-    positive = [v for v in values if ZERO_KL < v < math.inf]
-    return 10 ** math.floor(math.log10(min(positive))) / 10 if positive else 1e-6
 
 
 def plot(rows, path: Path) -> Path:

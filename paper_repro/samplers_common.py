@@ -181,3 +181,37 @@ def draw_missing(ax, missing: list[tuple[float, int, dict]]) -> None:
             f"n={n}", (x, y), xycoords=tr, xytext=(4, 0), textcoords="offset points", va="center",
             fontsize=8, color=st["color"],
         )  # fmt: skip
+
+
+#: |value| below this is an exact zero up to float64 rounding (sums of at most a few hundred terms).
+ZERO = 1e-12
+
+
+def draw_log(ax, x, y, floor, ls, st, label=None):
+    """Values above :data:`ZERO` as a line; exact zeros as hollow markers on the lower edge ``floor``
+    (the line breaks there: a zero has no place on a log axis)."""
+    ax.plot(x, [v if v > ZERO else math.nan for v in y], ls=ls, lw=1, ms=4, label=label, **st)
+    zeros = [a for a, v in zip(x, y) if v <= ZERO]
+    if zeros:
+        ax.plot(
+            zeros, [floor] * len(zeros), ls="none", marker=st["marker"], mfc="white", mec=st["color"], ms=5
+        )
+
+
+def mark_floor(ax, floor) -> None:
+    """Label the lower edge where exact zeros are drawn."""
+    ax.axhline(floor * 1.6, color="0.75", lw=0.6, ls="-")
+    ax.text(
+        0.99,
+        floor * 1.15,
+        "0 (exact)",
+        transform=ax.get_yaxis_transform(),
+        ha="right",
+        va="bottom",
+        fontsize=8,
+    )
+
+
+def log_floor(values) -> float:
+    positive = [v for v in values if ZERO < v < math.inf]
+    return 10 ** math.floor(math.log10(min(positive))) / 10 if positive else 1e-6
