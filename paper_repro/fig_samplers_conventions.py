@@ -6,8 +6,10 @@ Thin module: the computation is :mod:`theory.sampler_studies.conventions` and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+from matplotlib.lines import Line2D
 from tqdm.auto import tqdm
 
 from paper_repro.ledger import FigureSpec
@@ -183,7 +185,7 @@ ZERO = 1e-12
 
 def plot(data: dict, path: Path) -> Path:
     with house_style():
-        fig, axes = new_figure(2, 2, width=10.0, height=8.6)
+        fig, axes = new_figure(2, 2, width=10.0, height=9.4)
         _panel_exact(axes[0, 0], data["fallback_exact"])
         _panel_monte_carlo(axes[0, 1], data["fallback_monte_carlo"])
         _panel_ties(axes[1, 0], data["tie_break"])
@@ -194,36 +196,47 @@ def plot(data: dict, path: Path) -> Path:
 
 def _panel_exact(ax, block):
     rows = block["rows"]
-    floor = 1e-17
+    floor = 1e-18
     for i, r in enumerate(rows):
         d = abs(r["difference"])
         st = KIND_STYLE[r["kind"]]
+        zero = d <= ZERO
         ax.plot(
-            d if d > ZERO else floor,
+            d if not zero else floor,
             i,
             ls="none",
-            mfc=st["color"] if d > ZERO else "white",
-            mec=st["color"],
             marker=st["marker"],
+            mec=st["color"],
+            mfc="white" if zero else st["color"],
         )
-    ax.set_yticks(range(len(rows)), [r["case"] for r in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [r["case"].replace(", 1 token/step", "") for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlim(floor / 3, 1)
-    ax.axvline(floor * 3, color="0.75", lw=0.6)
-    ax.text(floor * 1.2, -0.9, "0 (exact)", fontsize=8)
+    ticks = [1e-15, 1e-12, 1e-9, 1e-6, 1e-3, 1.0]
+    ax.set_xticks([floor, *ticks], ["0", *(f"$10^{{{round(math.log10(t))}}}$" for t in ticks)])
+    ax.set_xlim(floor / 5, 2)
+    ax.axvline(floor * 20, color="0.75", lw=0.6)
     ax.set_xlabel(r"$|\mathrm{SER}_{\mathrm{uniform}} - \mathrm{SER}_{\mathrm{min\,violation}}|$ (exact)")
-    ax.set_title(f"fallback, exact: sparse bigram, L = {block['length']}")
+    ax.set_title(f"fallback, exact (L = {block['length']})")
     for kind, st in KIND_STYLE.items():
         ax.plot([], [], ls="none", label=kind, **st)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _short_case(case: str) -> str:
+    return (
+        case.replace(" eta=0.04", "")
+        .replace("fixed-count ", "")
+        .replace("threshold ", "")
+        .replace("random K=8 + ", "")
+    )
 
 
 def _panel_monte_carlo(ax, block):
     rows = block["rows"]
-    labels = list(dict.fromkeys(f"{r['language']}: {r['case']}" for r in rows))
+    labels = list(dict.fromkeys(f"{r['language']}: {_short_case(r['case'])}" for r in rows))
     for r in rows:
-        y = labels.index(f"{r['language']}: {r['case']}")
+        y = labels.index(f"{r['language']}: {_short_case(r['case'])}")
         st = KIND_STYLE[r["kind"]]
         for f, off in (("min_violation", -0.18), ("uniform", 0.18)):
             s = r["ser"][f]
@@ -232,11 +245,14 @@ def _panel_monte_carlo(ax, block):
                 ls="none", color=st["color"], marker=FALLBACK_STYLE[f]["marker"], ms=4, capsize=1.5,
                 mfc=FALLBACK_STYLE[f]["mfc"] or st["color"],
             )  # fmt: skip
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    langs = list(dict.fromkeys(lab.split(":")[0] for lab in labels))
+    for lang in langs[1:]:
+        ax.axhline(min(i for i, lab in enumerate(labels) if lab.startswith(lang)) - 0.5, color="0.6", lw=0.8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("sequence error rate (Wilson 95%)")
-    ax.set_title(f"fallback, Monte Carlo: L = {block['length']}")
+    ax.set_title(f"fallback, paired MC (L = {block['length']})")
     for f, st in FALLBACK_STYLE.items():
         ax.plot([], [], ls="none", color="0.3", marker=st["marker"], mfc=st["mfc"] or "0.3", label=f)
     ax.legend(loc="lower right", fontsize=8)
@@ -244,8 +260,13 @@ def _panel_monte_carlo(ax, block):
 
 def _panel_ties(ax, block):
     rows = block["rows"]
-    for (name, score), ls in zip(sorted({(r["language"], r["score"]) for r in rows}), ["-", "--", "-.", ":"]):
-        st = family_style("fixed-count max-prob" if score == "max_prob" else "fixed-count entropy")
+    scores = {
+        "max_prob": family_style("fixed-count max-prob"),
+        "entropy": family_style("fixed-count entropy"),
+    }
+    lines = {"ngram2": "-", "hmm": "--"}
+    for name, score in sorted({(r["language"], r["score"]) for r in rows}):
+        st = scores[score]
         for tie, mfc in (("random", st["color"]), ("lowest_index", "white")):
             pts = sorted(
                 (r for r in rows if r["language"] == name and r["score"] == score and r["tie_break"] == tie),
@@ -255,22 +276,42 @@ def _panel_ties(ax, block):
             ax.errorbar(
                 [r["nfe_mean"] for r in pts], [s["p"] for s in ser],
                 yerr=[[max(0.0, s["p"] - s["ci_low"]) for s in ser], [max(0.0, s["ci_high"] - s["p"]) for s in ser]],
-                color=st["color"], marker=st["marker"], mfc=mfc, ls=ls, lw=1, capsize=1.5,
-                label=f"{name}, {score}, {tie.replace('_', '-')} ties",
+                color=st["color"], marker=st["marker"], mfc=mfc, ls=lines.get(name, ":"), lw=1, capsize=1.5,
             )  # fmt: skip
+    proxies = [
+        Line2D(
+            [],
+            [],
+            color=scores["max_prob"]["color"],
+            marker=scores["max_prob"]["marker"],
+            ls="none",
+            label="max-prob",
+        ),
+        Line2D(
+            [],
+            [],
+            color=scores["entropy"]["color"],
+            marker=scores["entropy"]["marker"],
+            ls="none",
+            label="entropy",
+        ),
+        Line2D([], [], color="0.3", marker="o", ls="none", label="random ties"),
+        Line2D([], [], color="0.3", marker="o", mfc="white", ls="none", label="lowest-index ties"),
+        *[Line2D([], [], color="0.3", ls=ls, label=lang) for lang, ls in lines.items()],
+    ]
+    ax.legend(handles=proxies, loc="center left", fontsize=8, ncol=2)
     ax.set_xscale("log", base=2)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel(CALLS_LABEL)
     ax.set_ylabel("sequence error rate")
-    ax.set_title(f"tie-breaking of confidence orders, L = {block['length']}")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"tie-breaking (L = {block['length']})")
 
 
 def _panel_race(ax, rows):
     w = [r["weight"] for r in rows]
     ratio = [r["ratio"] for r in rows]
     floor = 1e-4
-    ax.plot(w, [v if v > 0 else floor for v in ratio], "o-", color="k")
+    ax.plot(w, [v if v > 0 else math.nan for v in ratio], "o-", color="k")
     zeros = [a for a, v in zip(w, ratio) if v <= 0]
     if zeros:
         ax.plot(zeros, [floor] * len(zeros), "o", mfc="white", mec="k")
@@ -278,7 +319,8 @@ def _panel_race(ax, rows):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(floor / 2, 2)
-    ax.text(w[-1], floor * 1.4, "0", fontsize=8, ha="center")
+    ax.set_yticks([floor, 1e-3, 1e-2, 1e-1, 1.0], ["0", "$10^{-3}$", "$10^{-2}$", "$10^{-1}$", "$1$"])
+    ax.axhline(floor * 3, color="0.75", lw=0.6)
     ax.set_xlabel("weight $w$ against weight 1")
     ax.set_ylabel(r"$P_{\mathrm{float32}}(\mathrm{win}) / (w/(1+w))$")
     ax.set_title("float32 Gumbel-max race (exact)")

@@ -322,7 +322,15 @@ def fallback_summary(data) -> str:
     return (
         f"SER does not depend on the fallback for samplers that never revisit a token (exact, sparse bigram L = "
         f"{c['fallback_exact']['length']}: largest difference {never_ex:.0e}; paired Monte Carlo at L = {mc['length']}: "
-        f"{sum(r['discordant'] for r in never_mc)} of {sum(r['num_samples'] for r in never_mc)} sequences change). "
+        f"{sum(r['discordant'] for r in never_mc)} of {sum(r['num_samples'] for r in never_mc)} sequences change"
+        + (
+            ", all in "
+            + ", ".join(sorted({r["case"] for r in never_mc if r["discordant"]}))
+            + ", whose adaptive steps draw a different number of random numbers once a row has left the support"
+            if any(r["discordant"] for r in never_mc)
+            else ""
+        )
+        + "). "
         f"It does for samplers that remask or select runs: exactly up to {abs(w_ex['difference']):.3f} "
         f"({w_ex['case']}: {w_ex['ser']['min_violation']:.3f} with `min_violation`, {w_ex['ser']['uniform']:.3f} with "
         f"`uniform`), and by Monte Carlo up to {abs(w_mc['difference']):.2f} ({w_mc['language']}, {w_mc['case']}: "
