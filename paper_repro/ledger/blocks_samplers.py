@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from paper_repro.samplers_common import family_order
+
 ZERO = 1e-12
 NEVER = "never revisits"
 
@@ -195,7 +197,7 @@ def few_calls(data) -> str:
         "| family | setting | mean calls | KL(q ‖ p) | SER |",
         "|---|---|---|---|---|",
     ]
-    for fam in dict.fromkeys(r["family"] for r in rows):
+    for fam in sorted({r["family"] for r in rows}, key=family_order):
         ok = [r for r in rows if r["family"] == fam and r["nfe_mean"] <= L + 1e-9]
         if not ok:
             continue
