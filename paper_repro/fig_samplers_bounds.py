@@ -81,7 +81,8 @@ def bounds_figure(stem: Path, denoisers: dict) -> list[Path]:
 
 def _ratio_text(ratios) -> str:
     r = [v for v in ratios if v is not None]
-    return f"certificate / KL: {min(r):.3g}..{max(r):.3g}" if r else "KL = 0 at every setting"
+    fmt = lambda v: f"{v:.0f}" if v >= 100 else f"{v:.2g}"  # noqa: E731
+    return f"certificate / KL: {fmt(min(r))}..{fmt(max(r))}" if r else "KL = 0 at every setting"
 
 
 def plot_bounds(rows, path: Path) -> Path:
@@ -123,13 +124,14 @@ def plot_bounds(rows, path: Path) -> Path:
                     [a for a, _ in ident], [b if b > ZERO_KL else floor for _, b in ident], "x", color="k", ms=7, ls="none",
                     label=r"identity $E_q\sum\mathrm{TC}$ + model error",
                 )  # fmt: skip
-                ax.text(0.03, 0.97, ratio, transform=ax.transAxes, va="top", fontsize=9)
+                ax.text(0.03, 0.14, ratio, transform=ax.transAxes, va="bottom", fontsize=9)
                 ax.set_yscale("log")
                 ax.set_ylim(floor / 1.5, None)
                 mark_floor(ax, floor)
                 ax.set_xlabel(knob)
                 ax.set_ylabel("nats")
-                ax.set_title(f"{sampler}, {lname.split('_seed')[0].replace('_', ' ')}")
+                short = "hmm" if lname.startswith("hmm") else lname
+                ax.set_title(f"{sampler.split(' ')[0]}, {short}")
         for i in range(2):
             axes[i, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
         label_panels(axes)
