@@ -22,6 +22,14 @@ EPS64, EPS32, EPS_TF32 = 2.0**-52, 2.0**-23, 2.0**-10
 TORCH_ENGINES = ("torch_log", "torch_scaled", "torch_scan", "torch_auto")
 #: Below this ratio of times two methods are not called different (timing noise on a shared machine).
 NOISE_RATIO = 1.5
+#: Reduced-precision tolerances on probabilities (absolute): the length-dependent rounding bound of the tests
+#: exceeds 1 at the benchmark's lengths, so the verdicts use units of roundoff instead: 16 float32 units, and
+#: one TF32 unit (10 mantissa bits).
+FLOAT32_ABS = 16 * EPS32
+TF32_ABS = EPS_TF32
+#: The float32 error "does not grow with L" when the longest chain's error is below this multiple of the shortest's
+#: (a linear growth would give the ratio of the lengths).
+GROWTH_MAX = 10.0
 #: The automatic choice may take the slower engine only within this factor of break-even.
 BREAK_EVEN = 1.2
 TC = "tests/sims/test_chain.py"
@@ -114,12 +122,14 @@ def _accuracy(data):
 
 def _float32(data) -> Verdict:
     rows = [r for r in _accuracy(data) if r["variant"].startswith("float32")]
-    ratio = max(r["max_abs_prob_err"] / rounding_bound(r["length"], r["states"], EPS32) for r in rows)
-    worst = max(r["max_abs_prob_err"] for r in rows)
+    worst = max(rows, key=lambda r: r["max_abs_prob_err"])
+    err = worst["max_abs_prob_err"]
     return Verdict(
-        "holds" if ratio <= 1 else "contradicted",
-        f"max |p32 - p64| = {worst:.1e}",
-        f"{len(rows)} cases (scan and scaled); largest error {ratio:.1e} of the float32 rounding bound",
+        "holds" if err <= FLOAT32_ABS else "contradicted",
+        f"max |p32 - p64| = {err:.1e} ({err / EPS32:.1f} float32 units)",
+        f"{len(rows)} cases (scan and scaled, L up to {max(r['length'] for r in rows)}); worst at (B, L, S) = "
+        f"({worst['batch']}, {worst['length']}, {worst['states']}){' sparse' if worst['sparse'] else ''}; "
+        f"tolerance {FLOAT32_ABS:.1e}",
     )
 
 
@@ -131,7 +141,7 @@ def _no_growth(data) -> Verdict:
     short, long = min(by_len), max(by_len)
     growth = max(by_len[long]) / max(by_len[short])
     return Verdict(
-        "holds" if growth < 10 else "contradicted",
+        "holds" if growth < GROWTH_MAX else "contradicted",
         f"max error at L = {long} / at L = {short}: {growth:.2f}",
         f"against a {long / short:.0f}-fold longer chain (renormalised at every step)",
     )
@@ -139,14 +149,13 @@ def _no_growth(data) -> Verdict:
 
 def _tf32(data) -> Verdict:
     rows = [r for r in _accuracy(data) if r["variant"].startswith("TF32")]
-    ratio = max(r["max_abs_prob_err"] / rounding_bound(r["length"], r["states"], EPS_TF32) for r in rows)
     worst = max(rows, key=lambda r: r["max_abs_prob_err"])
+    err = worst["max_abs_prob_err"]
     return Verdict(
-        "holds" if ratio <= 1 else "contradicted",
-        f"max |p_tf32 - p64| = {worst['max_abs_prob_err']:.1e}",
-        f"emulated on CPU (operands rounded to 10 mantissa bits); worst at (B, L, S) = ({worst['batch']}, "
-        f"{worst['length']}, {worst['states']}){' sparse' if worst['sparse'] else ''}; {ratio:.1e} of the TF32 "
-        "rounding bound; not a GPU measurement",
+        "holds" if err <= TF32_ABS else "contradicted",
+        f"max |p_tf32 - p64| = {err:.1e} ({err / EPS_TF32:.2f} TF32 units)",
+        f"emulated on CPU (matmul operands rounded to 10 mantissa bits); worst at (B, L, S) = ({worst['batch']}, "
+        f"{worst['length']}, {worst['states']}){' sparse' if worst['sparse'] else ''}; not a GPU measurement",
     )
 
 
@@ -185,9 +194,9 @@ def _c(cid, statement, kind, tests, verdict, notes=""):
 CLAIMS = [
     _c("engines_agree", "The fast engines (scaled, parallel scan, automatic choice) give the same token posteriors as the reference log-space recursion, to float64 rounding.", "exact", (f"{TC}::test_every_engine_matches_brute_force", f"{TC}::test_scaled_matches_log_engine_on_longer_sequences", f"{TS}::test_scan_matches_sequential_engines", f"{TS}::test_long_sequences_are_stable_and_engines_agree"), _agree),
     _c("certificate_rarely_fires", "The certificate that sends rows with underflowing products to the exact log engine does not fire on the benchmark languages.", "exact", (f"{TC}::test_certificate_sends_underflowing_rows_to_the_exact_engine", f"{TS}::test_float32_certificate_falls_back_instead_of_underflowing"), _certificate),
-    _c("float32_accuracy", "float32 engines stay within the linear-growth rounding bound of float64.", "bound", (f"{TS}::test_float32_accuracy_bound",), _float32),
+    _c("float32_accuracy", "float32 engines keep the token posteriors within 16 float32 units of roundoff of float64, at every length measured.", "bound", (f"{TS}::test_float32_accuracy_bound",), _float32),
     _c("float32_error_flat_in_length", "The float32 error does not grow with the sequence length (every step renormalises).", "bound", (f"{TS}::test_float32_accuracy_bound",), _no_growth),
-    _c("tf32_emulation_accuracy", "With TF32 matmuls (emulated on CPU) the posteriors stay within the TF32 rounding bound.", "bound", (f"{TS}::test_emulated_tf32_scan_is_close_to_float64", f"{TS}::test_round_to_tf32"), _tf32),
+    _c("tf32_emulation_accuracy", "With TF32 matmuls (emulated on CPU) the token posteriors stay within one TF32 unit of roundoff (2^-10) of float64.", "bound", (f"{TS}::test_emulated_tf32_scan_is_close_to_float64", f"{TS}::test_round_to_tf32"), _tf32),
     _c("faster_than_numpy", "The oracle's automatic engine is faster than the straightforward numpy recursion at every benchmark point.", "monte carlo", (f"{TC}::test_every_engine_matches_brute_force",), _speed_vs("numpy_ref"), notes="Timing, not Monte Carlo: 'monte carlo' marks a measured, noisy quantity."),
     _c("faster_than_original", "The automatic engine is faster than the original sequential log-space torch engine at every benchmark point.", "monte carlo", (f"{TS}::test_auto_selection",), _speed_vs("torch_log")),
     _c("hmmlearn_faster_small_states", "hmmlearn's compiled scaling forward-backward is faster than the torch engines on CPU for S <= 16 hidden states.", "monte carlo", (f"{TS}::test_auto_selection",), _hmmlearn),
