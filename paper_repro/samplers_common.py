@@ -167,13 +167,15 @@ def family_label(family: str, points: list[dict]) -> str:
 
 def draw_missing(ax, missing: list[tuple[float, int, dict]]) -> None:
     """Hollow markers on the lower edge for perplexity points with too few in-support samples, each with
-    its count; points at about the same x are stacked upwards."""
-    placed: list[float] = []
+    its count; a label goes on the lowest level whose previous label lies at least an octave to its left."""
+    last: list[float] = []  # x of the last label on each level
+    tr = ax.get_xaxis_transform()
     for x, n, st in sorted(missing, key=lambda m: m[0]):
-        level = sum(abs(math.log2(x / p)) < 0.8 for p in placed)
-        placed.append(x)
+        level = next((i for i, p in enumerate(last) if math.log2(x / p) >= 1.0), len(last))
+        if level == len(last):
+            last.append(x)
+        last[level] = x
         y = 0.04 + 0.08 * level
-        tr = ax.get_xaxis_transform()
         ax.plot(
             x, y, marker=st["marker"], mfc="none", mec=st["color"], ls="none", transform=tr, clip_on=False
         )
