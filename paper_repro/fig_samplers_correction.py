@@ -38,7 +38,7 @@ FIGURE = FigureSpec(
     "TV(p_n, q), sequence error P(q(x) = 0) and KL(q || p_n) after n = 0..8 rounds of r remasked positions "
     "(p_n = p_0 K^n with the exact round kernel K), against the model calls 2 + n r, on the parity language "
     "(L = 5, uniform fallback) and a sparse bigram (V = 3, 2 successors, seed 0, L = 5, min_violation "
-    "fallback). Log scale; values below 1e-15 are exact zeros up to rounding and drawn on the lower edge. "
+    "fallback). Log scale; values below 1e-12 are exact zeros up to rounding, drawn hollow on the lower edge. "
     "(g) ReMDM Theorem 3.1 as implemented: exact |P(masked after step k) - (1 - alpha(t_{k+1}))| per "
     "variant (two-state recursion; conf from the exact state law under the x-conditioned posterior of "
     "x = (0, 2, 1), V = 3, L = 3); 1e-18 stands for 0. (h) Insertion-based generation of Dyck words with "
