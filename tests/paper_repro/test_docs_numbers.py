@@ -19,7 +19,6 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PENDING = {
     "corpus_languages.md",
     "scale_out.md",
-    "variance_and_training.md",
 }
 
 
