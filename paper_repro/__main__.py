@@ -1,59 +1,35 @@
-"""``python -m paper_repro [--preset quick|full] [--only NAME ...] [--out figures]``."""
+"""``python -m paper_repro [--preset quick|full] [--only NAME ...] [--out figures] [--workers N | --dask ADDRESS
+| --slurm K=V ...]``: every figure module as one work item, on local processes, Dask or Slurm."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-import pkgutil
 import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 import paper_repro
+from paper_repro.scheduling import (
+    dependencies,
+    discover,
+    figure_items,
+    item_store,
+    staging_root,
+)
+from sims.execution import InlineExecutor, add_executor_arguments, make_executor, run_items, spec_from_args
 from sims.results import atomic_write_text
 
 PRESETS = ("quick", "full")
+TRAIN_PREFIX = "train|"
 
 
-def discover() -> dict[str, object]:
-    """All ``paper_repro.fig_*`` modules, by short name (without the ``fig_`` prefix)."""
-    mods = {}
-    for info in pkgutil.iter_modules(paper_repro.__path__):
-        if info.name.startswith("fig_"):
-            mods[info.name[4:]] = importlib.import_module(f"paper_repro.{info.name}")
-    return dict(sorted(mods.items()))
-
-
-def run_module(mod, name: str, preset: str, out: Path, progress: bool, resume: bool) -> list[Path]:
-    """Run one module in a staging folder ``<out>/.partial/<preset>/<name>`` and move its files into ``out``.
-
-    The modules store results incrementally and skip cells already present. Staging keeps that from
-    silently reusing the committed data files: by default the staging folder starts empty (everything
-    is recomputed); ``--resume`` keeps what an interrupted run left there. Files are moved only after
-    the module finished, each with an atomic rename.
-    """
-    staging = out / ".partial" / preset / name
-    if not resume:
-        shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True, exist_ok=True)
-    produced = mod.run(preset, staging, progress)
-    moved = []
-    for path in map(Path, produced):
-        target = out / path.name
-        os.replace(path, target)
-        moved.append(target)
-    shutil.rmtree(staging, ignore_errors=True)
-    return moved
-
-
-def main(argv=None) -> int:
-    mods = discover()
+def parse_args(argv, mods) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m paper_repro", description=paper_repro.__doc__)
     p.add_argument("--preset", choices=PRESETS, default="quick")
     p.add_argument("--only", nargs="*", choices=sorted(mods), help="run only these figure modules")
@@ -63,47 +39,108 @@ def main(argv=None) -> int:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue interrupted modules from their partial results (default: recompute)",
+        help="continue an interrupted run: skip the modules it finished, continue the others from their "
+        "partial results (default: recompute everything)",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: the figure workloads are many small tensor ops, "
-        "for which extra threads cost more than they give)",
-    )
-    args = p.parse_args(argv)
-    if args.list:
-        for name, mod in mods.items():
-            print(f"{name:28s} {getattr(mod, 'DESCRIPTION', '')}")
-        return 0
-    torch.set_num_threads(max(1, args.threads))
-    timings = {}
-    for name in args.only or mods:
-        t0 = time.perf_counter()
-        print(f"[paper_repro] {name} ({args.preset}) ...", flush=True)
-        paths = run_module(mods[name], name, args.preset, args.out, not args.no_progress, args.resume)
-        timings[name] = round(time.perf_counter() - t0, 2)
-        for path in paths:
-            print(f"    wrote {path}")
-        print(f"    {timings[name]:.1f} s", flush=True)
-    # Merge with the timings of modules not run this time (a partial run keeps the others' records).
-    path = args.out / f"timings_{args.preset}.json"
-    previous = json.loads(path.read_text()).get("seconds", {}) if path.exists() else {}
-    seconds = {**previous, **timings}
+    add_executor_arguments(p)
+    return p.parse_args(argv)
+
+
+def write_timings(out: Path, preset: str, report, workers: int | None, threads: int) -> dict:
+    """Merge this run's seconds into ``<out>/timings_<preset>.json`` (the others' records stay): per figure
+    module (``seconds``) and per model trained or loaded from the cache (``models``)."""
+    path = out / f"timings_{preset}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    timings = {k: round(v, 2) for k, v in report.timings().items() if k not in report.resumed}
+    modules = {k: v for k, v in timings.items() if not k.startswith(TRAIN_PREFIX)}
+    models = {k[len(TRAIN_PREFIX) :]: v for k, v in timings.items() if k.startswith(TRAIN_PREFIX)}
+    seconds = {**previous.get("seconds", {}), **modules}
     summary = {
-        "preset": args.preset,
+        "preset": preset,
         "seconds": dict(sorted(seconds.items())),
         "total_seconds": round(sum(seconds.values()), 2),
+        "models": dict(sorted({**previous.get("models", {}), **models}.items())),
         "this_run_seconds": round(sum(timings.values()), 2),
+        "wall_seconds": round(report.wall_seconds, 2),
+        "workers": workers,
+        "executor": report.executor,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "cpus": os.cpu_count(),
     }
     atomic_write_text(path, json.dumps(summary, indent=1))
-    print(f"[paper_repro] done in {summary['this_run_seconds']:.1f} s")
+    return summary
+
+
+def main(argv=None) -> int:
+    mods = discover()
+    args = parse_args(argv, mods)
+    if args.list:
+        deps = dependencies(mods)
+        for name, mod in mods.items():
+            after = f"  [after {', '.join(deps[name])}]" if deps[name] else ""
+            print(f"{name:28s} {getattr(mod, 'DESCRIPTION', '')}{after}")
+        return 0
+    names = args.only or list(mods)
+    progress = not args.no_progress
+    torch.set_num_threads(max(1, args.threads))
+    spec = spec_from_args(args, staging_root(args.out, args.preset) / "submitit")
+    timings_path = args.out / f"timings_{args.preset}.json"
+    recorded = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    costs = {
+        **recorded.get("seconds", {}),
+        **{TRAIN_PREFIX + k: v for k, v in recorded.get("models", {}).items()},
+    }
+    store = item_store(args.out, args.preset)
+    if args.resume:  # a module counts as finished only while all its files are still there
+        for key in store.keys():
+            files = store.read(key).value.get("files", [])
+            if not all((args.out / f).exists() for f in files):
+                store.discard([key])
+
+    def report_module(result) -> None:
+        if result.ok and result.key.startswith(TRAIN_PREFIX):
+            tqdm.write(f"[paper_repro] model {result.key[len(TRAIN_PREFIX) :]}: {result.seconds:.1f} s")
+        elif result.ok:
+            files = "".join(f"\n    wrote {args.out / f}" for f in result.value["files"])
+            tqdm.write(f"[paper_repro] {result.key}: {result.seconds:.1f} s ({result.worker}){files}")
+        else:
+            tqdm.write(f"[paper_repro] {result.key} FAILED (traceback at the end)")
+
+    items = figure_items(names, mods, args.preset, args.out, False, args.resume)
+    with make_executor(spec, max_items=len(items)) as executor:
+        inline = isinstance(executor, InlineExecutor)
+        if inline and progress:  # one process: the modules' own progress bars too
+            items = figure_items(names, mods, args.preset, args.out, True, args.resume)
+        print(
+            f"[paper_repro] {len(names)} figure modules and {len(items) - len(names)} models "
+            f"({args.preset}) on {executor.describe()}",
+            flush=True,
+        )
+        report = run_items(
+            items,
+            executor,
+            store=store,
+            resume=args.resume,
+            costs=costs,
+            progress=progress,
+            desc=f"paper_repro {args.preset}",
+            on_result=report_module,
+        )
+    workers = getattr(executor, "workers", 1 if inline else None)
+    summary = write_timings(args.out, args.preset, report, workers, max(1, args.threads))
+    if report.resumed:
+        print(f"[paper_repro] resumed: {', '.join(report.resumed)} had finished")
+    if not report.ok:
+        print(report.failure_report(), file=sys.stderr)
+        print(f"[paper_repro] {len(report.failures)} failed, {len(report.skipped)} skipped", file=sys.stderr)
+        return 1
+    shutil.rmtree(store.folder, ignore_errors=True)
+    print(
+        f"[paper_repro] done in {summary['wall_seconds']:.1f} s ({summary['this_run_seconds']:.1f} s of work)"
+    )
     return 0
 
 

@@ -27,6 +27,8 @@ from sims.results import atomic_write_text, write_json
 from theory.variance.study import denoiser_summary, eps_sweep
 
 DESCRIPTION = "exact A/B/C training-variance decomposition per estimator and denoiser; log(1/eps) growth"
+#: loads the model that ``training_curves`` trains into the shared cache (standard, seed 0)
+DEPENDS_ON = ("training_curves",)
 
 FIGURE = FigureSpec(
     name="variance_decomposition",

@@ -33,6 +33,8 @@ from theory.variance.study import (
 )
 
 DESCRIPTION = "P-POTS densities (exact, paper curve, EPR fit, MC pre-estimate) and MIRROR correlations"
+#: loads the model that ``training_curves`` trains into the shared cache (standard, seed 0)
+DEPENDS_ON = ("training_curves",)
 
 FIGURE = FigureSpec(
     name="variance_ppots_mirror",

@@ -18,14 +18,25 @@ from typing import Literal
 import numpy as np
 import torch
 
+from sims.validation import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_choice,
+    check_device,
+    check_generator,
+    check_int,
+    check_prob_rows,
+    check_real,
+    check_temperature,
+    check_type,
+)
+
 Precision = Literal["float64", "float32_gumbel"]
 PRECISIONS = ("float64", "float32_gumbel")
 
 
 def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
+    return check_choice(precision, PRECISIONS, "precision")
 
 
 def sample_categorical(
@@ -33,13 +44,23 @@ def sample_categorical(
 ) -> torch.Tensor:
     """Draw one index per row of ``probs`` (shape ``(..., V)``, rows summing to 1).
 
-    Returns a long tensor of shape ``probs.shape[:-1]``.
+    Returns a long tensor of shape ``probs.shape[:-1]``. A row that is not a probability vector (a NaN,
+    inf or negative entry, all zeros, or a sum off 1 by more than :data:`~sims.validation.LAW_ROW_ATOL`)
+    raises :class:`~sims.validation.NumericalError` naming the row; it is never sampled. The check is
+    one pass over ``probs`` and consumes no random numbers.
     """
     check_precision(precision)
+    check_type(probs, torch.Tensor, "probs", "a torch.Tensor of probabilities")
+    check_generator(generator)
+    if probs.ndim == 0 or probs.shape[-1] == 0:
+        raise InvalidArgumentError(f"probs must have shape (..., V) with V >= 1, got {tuple(probs.shape)}")
+    if probs.dtype == torch.bool or probs.is_complex():
+        raise InvalidTypeError(f"probs must hold real probabilities, got dtype {probs.dtype}")
     shape = probs.shape[:-1]
     flat = probs.reshape(-1, probs.shape[-1])
     if flat.shape[0] == 0:
         return torch.zeros(shape, dtype=torch.long, device=probs.device)
+    check_prob_rows(probs if probs.dtype.is_floating_point else probs.double(), "probs")
     if precision == "float32_gumbel":
         p32 = flat.to(torch.float32)
         u = torch.rand(p32.shape, dtype=torch.float32, generator=generator, device=generator.device)
@@ -67,20 +88,33 @@ def sample_from_log_probs(
     r"""Sample from :math:`\propto p^{1/\tau}` given log-probabilities; ``temperature=0`` is argmax.
 
     Ties in the argmax are broken towards the lowest index (``torch.argmax`` semantics on CPU).
+
+    ``temperature`` must be finite and >= 0. Every row of ``log_probs`` must be a log-probability vector
+    (no NaN or +inf, logsumexp within :data:`~sims.validation.LAW_ROW_ATOL` of 0), and so must every
+    tempered row: a temperature so small or large that a row over/underflows raises
+    :class:`~sims.validation.NumericalError` instead of being sampled (or argmaxed) as a NaN row.
     """
-    if temperature < 0 or temperature != temperature:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    check_temperature(temperature)
+    check_type(log_probs, torch.Tensor, "log_probs", "a torch.Tensor of log-probabilities")
+    check_prob_rows(log_probs, "log_probs", log=True)
     if temperature == 0:
         return log_probs.argmax(-1)
     lp = log_probs.to(torch.float64)
     if temperature != 1.0:
         lp = torch.log_softmax(lp / temperature, dim=-1)
+        check_prob_rows(
+            lp,
+            "log_probs",
+            log=True,
+            hint=f" after temperature {temperature!r} (it over/underflows this row)",
+        )
     return sample_categorical(torch.exp(lp), generator, precision)
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A seeded ``torch.Generator`` on ``device`` (the only source of randomness in the suite)."""
-    g = torch.Generator(device=torch.device(device))
+    seed = check_int(seed, "seed", minimum=-(2**63), maximum=2**64 - 1)
+    g = torch.Generator(device=check_device(device))
     g.manual_seed(int(seed))
     return g
 
@@ -96,8 +130,7 @@ def float32_gumbel_race_probability(weight: float) -> float:
     for :math:`w \gtrsim 10^{-5}` and collapses for :math:`w \lesssim 10^{-7}`.
     """
 
-    if not weight > 0:
-        raise ValueError(f"weight must be > 0, got {weight}")
+    check_real(weight, "weight", minimum=0.0, open_min=True)
     u = (np.arange(2**24, dtype=np.float64) * 2.0**-24).astype(np.float32)
     e = (np.float32(1e-10) - np.log(u + np.float32(1e-10))).astype(np.float32)  # decreasing in k
     w32 = np.float32(weight)

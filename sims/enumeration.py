@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import torch
 
+from sims.validation import InvalidArgumentError, check_device, check_enumeration_size, check_int
+
 MAX_STATES = 2**22
 
 
 def all_sequences(vocab_size: int, length: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(V**L, L)`` every sequence, row index = base-V number with position 0 most significant."""
-    if vocab_size**length > MAX_STATES:
-        raise ValueError(f"V**L = {vocab_size}**{length} is too large to enumerate (limit {MAX_STATES})")
+    """``(V**L, L)`` every sequence, row index = base-V number with position 0 most significant.
+
+    Raises :class:`~sims.validation.SizeLimitError` when V**L exceeds :data:`MAX_STATES`."""
+    check_enumeration_size(vocab_size, length, MAX_STATES, "all_sequences")
+    device = check_device(device)
     idx = torch.arange(vocab_size**length, device=device)
     powers = vocab_size ** torch.arange(length - 1, -1, -1, device=device)
     return (idx.unsqueeze(-1) // powers) % vocab_size
@@ -21,6 +25,11 @@ def all_sequences(vocab_size: int, length: int, device: torch.device | str = "cp
 
 def sequence_index(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Inverse of :func:`all_sequences`: row indices of ``(B, L)`` token sequences."""
+    V = check_int(vocab_size, "vocab_size", minimum=1)
+    if not isinstance(tokens, torch.Tensor) or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+        raise InvalidArgumentError("tokens must be an integer tensor of shape (..., L)")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        raise InvalidArgumentError(f"tokens must lie in 0..{V - 1} (no mask ids) to index sequences")
     L = tokens.shape[-1]
     powers = vocab_size ** torch.arange(L - 1, -1, -1, device=tokens.device)
     return (tokens.long() * powers).sum(-1)

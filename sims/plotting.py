@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from sims.results import atomic_write_with
+from sims.validation import InvalidArgumentError, InvalidTypeError
+
 STYLE = {
     "figure.dpi": 120,
     "savefig.dpi": 150,
@@ -31,13 +34,98 @@ def house_style():
         yield
 
 
+#: Formats :func:`save_figure` writes, by file suffix.
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
 def save_figure(fig, path: str | Path) -> Path:
-    """Save ``fig`` as PNG at ``path`` (parents created) and close it."""
+    """Save ``fig`` at ``path`` (format from the suffix: PNG, PDF or SVG; parents created) and close it.
+
+    Written atomically: the figure goes to a temporary file beside ``path`` that is renamed over it only
+    when complete, so a killed run never leaves a truncated or 0-byte figure (the bytes are those of
+    ``fig.savefig(path)``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    fmt = path.suffix[1:].lower()
+    try:
+        if fmt not in FIGURE_FORMATS:
+            raise InvalidArgumentError(
+                f"figure path {path} must end in one of {['.' + f for f in FIGURE_FORMATS]}"
+            )
+        atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt))
+    finally:
+        plt.close(fig)
     return path
+
+
+def _exp(v) -> float:
+    """exp of a finite number, NaN otherwise and where it overflows (such points are not drawn)."""
+    v = _finite(v)
+    return math.exp(v) if v < 709.0 else math.nan
+
+
+def _bar(v) -> float:
+    """An error-bar length: >= 0 (bounds that miss the estimate by a rounding are clamped) and finite."""
+    return max(0.0, v) if math.isfinite(v) else 0.0
+
+
+def _get(row: dict, i: int, *keys):
+    cur = row
+    for j, k in enumerate(keys):
+        if not isinstance(cur, dict) or k not in cur:
+            raise InvalidArgumentError(
+                f"rows[{i}] has no {'.'.join(keys[: j + 1])!r} (expected the records of a sweep.json "
+                "written by mdm-suite sweep)"
+            )
+        cur = cur[k]
+    return cur
+
+
+def check_quality_rows(rows) -> list[dict]:
+    """The records :func:`plot_quality_vs_steps` draws: a non-empty list of dicts, each with ``language``,
+    ``sampler`` (str), ``length`` (int >= 1), ``steps`` (int >= 1, or None for a sampler that ignores K,
+    drawn at its ``quality.mean_nfe`` > 0), ``quality.sequence_error.{p, ci_low, ci_high}`` (numbers) and
+    ``quality.gen_nll_per_token_in_support`` (None or a dict). Errors name the row."""
+    if not isinstance(rows, (list, tuple)):
+        raise InvalidTypeError(f"rows must be a list of sweep records, got {type(rows).__name__}")
+    if not rows:
+        raise InvalidArgumentError("rows is empty: there is nothing to plot (has the sweep run any cell?)")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise InvalidTypeError(f"rows[{i}] must be a dict (a sweep record), got {type(r).__name__}")
+        for key in ("language", "sampler"):
+            if not isinstance(_get(r, i, key), str):
+                raise InvalidArgumentError(f"rows[{i}].{key} must be a string, got {r[key]!r}")
+        for key in ("length", "steps"):
+            v = _get(r, i, key)
+            if key == "steps" and v is None:
+                nfe = _get(r, i, "quality", "mean_nfe")
+                if isinstance(nfe, bool) or not isinstance(nfe, (int, float)) or not 0 < nfe < math.inf:
+                    raise InvalidArgumentError(
+                        f"rows[{i}].quality.mean_nfe must be a number > 0, got {nfe!r}"
+                    )
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidArgumentError(f"rows[{i}].{key} must be an integer >= 1, got {v!r}")
+        for key in ("p", "ci_low", "ci_high"):
+            v = _get(r, i, "quality", "sequence_error", key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+                raise InvalidArgumentError(
+                    f"rows[{i}].quality.sequence_error.{key} must be a number, got {v!r}"
+                )
+        nll = _get(r, i, "quality", "gen_nll_per_token_in_support")
+        if nll is not None and not isinstance(nll, dict):
+            raise InvalidArgumentError(
+                f"rows[{i}].quality.gen_nll_per_token_in_support must be a dict or None"
+            )
+    return list(rows)
+
+
+def _finish_log_x(ax, drawn: bool, ks: list, note: str) -> None:
+    """An axis with nothing finite drawn gets explicit x limits (a log axis cannot autoscale on no data)
+    and a note saying why it is empty."""
+    if not drawn:
+        ax.set_xlim(min(ks) / 1.5, max(ks) * 1.5)
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.4")
 
 
 def _finite(v):
@@ -61,8 +149,12 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
        perplexity exp(H/L) dashed where it is known exactly;
     3. sequence error rate (Wilson 95% intervals).
 
-    Error bars are 95% intervals (t-intervals of means, mapped through exp for perplexity).
+    Error bars are 95% intervals (t-intervals of means, mapped through exp for perplexity), clamped to
+    non-negative lengths. Panels with nothing finite to draw (every sample out of support, infinite or
+    overflowing values) are left empty with a note instead of failing. Malformed rows raise
+    :class:`~sims.validation.InvalidArgumentError` naming the row and the key.
     """
+    rows = check_quality_rows(rows)
     langs = sorted({r["language"] for r in rows})
     has_excess = any(r.get("order_conditional_excess_nll_per_token") for r in rows)
     nrows = 3 if has_excess else 2
@@ -74,6 +166,7 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
             sub = [r for r in rows if r["language"] == lang]
             groups = sorted({(r["sampler"], r["length"]) for r in sub})
             optimal_drawn = set()
+            drawn_ex = drawn_ppl = False
             ax_ex, ax_ppl, ax_ser = (
                 (axes[0, j], axes[1, j], axes[2, j]) if has_excess else (None, axes[0, j], axes[1, j])
             )
@@ -95,14 +188,16 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                     ]
                     # |excess| < 1e-12 nats/token is float64 noise around an exact zero (one token per
                     # step with the oracle); it cannot be drawn on a log axis and is omitted.
-                    ex = [(k, e) for k, e in ex if e["mean"] > 1e-12]
+                    # Infinite means cannot be drawn either (they are in the data file).
+                    ex = [(k, e) for k, e in ex if math.isfinite(e["mean"]) and e["mean"] > 1e-12]
                     if ex:
+                        drawn_ex = True
                         ax_ex.errorbar(
                             [k for k, _ in ex],
                             [e["mean"] for _, e in ex],
                             yerr=[
-                                [min(e["mean"] - e["ci_low"], 0.999 * e["mean"]) for _, e in ex],
-                                [e["ci_high"] - e["mean"] for _, e in ex],
+                                [_bar(min(e["mean"] - e["ci_low"], 0.999 * e["mean"])) for _, e in ex],
+                                [_bar(e["ci_high"] - e["mean"]) for _, e in ex],
                             ],
                             color=color,
                             marker="o",
@@ -111,9 +206,10 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                             lw=1,
                         )
                 nll = [x["gen_nll_per_token_in_support"] or {} for x in q]
-                ppl = [math.exp(x["mean"]) if x.get("mean") is not None else math.nan for x in nll]
-                lo = [math.exp(_finite(x.get("ci_low", math.nan))) for x in nll]
-                hi = [math.exp(_finite(x.get("ci_high", math.nan))) for x in nll]
+                ppl = [_exp(x["mean"]) if x.get("mean") is not None else math.nan for x in nll]
+                lo = [_exp(x.get("ci_low", math.nan)) for x in nll]
+                hi = [_exp(x.get("ci_high", math.nan)) for x in nll]
+                drawn_ppl = drawn_ppl or any(math.isfinite(v) for v in ppl)
                 yerr = [
                     [max(0.0, p - a) if math.isfinite(a) else 0 for p, a in zip(ppl, lo)],
                     [max(0.0, b - p) if math.isfinite(b) else 0 for p, b in zip(ppl, hi)],
@@ -129,7 +225,7 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                     s=14,
                 )
                 opt = q[0].get("optimal_nll_per_token")
-                if opt is not None and L not in optimal_drawn:
+                if opt is not None and math.isfinite(_exp(opt)) and L not in optimal_drawn:
                     optimal_drawn.add(L)
                     ax_ppl.axhline(
                         math.exp(opt),
@@ -143,9 +239,9 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                 ax_ser.errorbar(
                     ks,
                     p,
-                    yerr=[
-                        [a - s["ci_low"] for a, s in zip(p, ser)],
-                        [s["ci_high"] - a for a, s in zip(p, ser)],
+                    yerr=[  # Wilson bounds at p = 0 or 1 can miss p by one rounding: clamped
+                        [_bar(a - s["ci_low"]) for a, s in zip(p, ser)],
+                        [_bar(s["ci_high"] - a) for a, s in zip(p, ser)],
                     ],
                     color=color,
                     marker="o",
@@ -153,7 +249,12 @@ def plot_quality_vs_steps(rows: list[dict], path: str | Path, title: str | None 
                     capsize=2,
                     lw=1,
                 )
+            ks_lang = [_steps_axis(r) for r in sub]
+            _finish_log_x(ax_ppl, drawn_ppl, ks_lang, "no finite perplexity\n(no in-support samples?)")
             if has_excess:
+                _finish_log_x(ax_ex, drawn_ex, ks_lang, "no positive finite excess")
+                if not drawn_ex:
+                    ax_ex.set_ylim(1e-3, 1.0)
                 ax_ex.set_title(lang)
                 ax_ex.set_xscale("log", base=2)
                 ax_ex.set_yscale("log")

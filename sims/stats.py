@@ -11,6 +11,13 @@ from dataclasses import asdict, dataclass
 import torch
 from scipy import stats
 
+from sims.validation import InvalidArgumentError, InvalidTypeError, check_int, check_real
+
+
+def check_level(level) -> float:
+    """A confidence level: a finite number strictly between 0 and 1."""
+    return check_real(level, "level", minimum=0.0, maximum=1.0, open_min=True, open_max=True)
+
 
 @dataclass
 class MeanEstimate:
@@ -29,16 +36,22 @@ class MeanEstimate:
 
 def mean_estimate(values: torch.Tensor, level: float = 0.95) -> MeanEstimate:
     """Mean, standard error and t-interval of ``values``; infinite values give an infinite mean."""
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    check_level(level)
+    if isinstance(values, (str, bytes, dict, set)) or values is None:
+        raise InvalidTypeError(f"values must be numbers (a tensor or array), got {type(values).__name__}")
+    try:
+        v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidTypeError(f"values: cannot read as float64 numbers ({exc})") from exc
     n = v.numel()
     if n == 0:
-        raise ValueError("mean_estimate needs at least one value")
+        raise InvalidArgumentError("mean_estimate needs at least one value")
     if bool(torch.isnan(v).any()):
-        raise ValueError("mean_estimate got NaN values")
+        raise InvalidArgumentError("mean_estimate got NaN values")
     if not bool(torch.isfinite(v).all()):
         m = float(v.mean())  # +inf (or -inf / nan if mixed signs, which we reject)
         if math.isnan(m):
-            raise ValueError("values contain both +inf and -inf")
+            raise InvalidArgumentError("values contain both +inf and -inf")
         return MeanEstimate(m, math.nan, n, m, m, level)
     mean = float(v.mean())
     if n == 1:
@@ -64,9 +77,17 @@ class ProportionEstimate:
 
 
 def proportion_estimate(successes: int, n: int, level: float = 0.95) -> ProportionEstimate:
-    """Wilson score interval (good coverage near 0 and 1, where SER often lives)."""
-    if n <= 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes}/{n}")
+    """Wilson score interval (good coverage near 0 and 1, where SER often lives).
+
+    At ``successes`` = 0 or n the computed bound can miss p by one rounding (e.g. ``ci_high`` =
+    0.9999999999999999 at p = 1); the values are kept bit-identical to earlier results, so consumers that
+    draw error bars clamp them (:func:`sims.plotting.plot_quality_vs_steps` does).
+    """
+    check_level(level)
+    n = check_int(n, "n", minimum=1)
+    successes = check_int(successes, "successes", minimum=0)
+    if successes > n:
+        raise InvalidArgumentError(f"need 0 <= successes <= n and n > 0, got {successes}/{n}")
     z = float(stats.norm.ppf(0.5 + level / 2))
     p = successes / n
     denom = 1 + z * z / n

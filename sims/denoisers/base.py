@@ -10,6 +10,14 @@ laws :math:`p_\theta(x_i = v \mid x_{\text{revealed}})` for every position i:
 Outputs are float64 log-probabilities. Time-agnostic denoisers (the oracle, and the time-independent
 networks of this suite) ignore ``t``; a time-conditioned one sets ``time_conditioned = True`` so that
 samplers do not reuse cached outputs across steps.
+
+Checks: :class:`DenoiserOutput` checks its types and shapes when built (O(1)); :meth:`Denoiser.__call__`
+(what samplers, metrics and exact laws call) checks the tokens and times going in and the values coming
+out: every row a log-probability vector (no NaN, no +inf, logsumexp within
+:data:`~sims.validation.LAW_ROW_ATOL` of 0) of shape ``(B, L, V)``. That costs one logsumexp over the
+output (about one ``exp`` of it, small next to the forward-backward or network call that produced it) and
+one device sync; a diverged network or a corrupt cache raises :class:`~sims.validation.NumericalError`
+there, before any sampler can draw from a NaN row.
 """
 
 from __future__ import annotations
@@ -18,6 +26,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
+
+from sims.validation import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_denoiser_output,
+    check_dtype,
+    check_tokens,
+    check_type,
+)
 
 
 @dataclass
@@ -34,6 +51,19 @@ class DenoiserOutput:
     log_probs: torch.Tensor
     impossible: torch.Tensor
 
+    def __post_init__(self):
+        check_dtype(self.log_probs, (torch.float64, torch.float32), "DenoiserOutput.log_probs")
+        if self.log_probs.ndim != 3:
+            raise InvalidArgumentError(
+                f"DenoiserOutput.log_probs must have shape (B, L, V), got {tuple(self.log_probs.shape)}"
+            )
+        check_dtype(self.impossible, torch.bool, "DenoiserOutput.impossible")
+        if tuple(self.impossible.shape) != (self.log_probs.shape[0],):
+            raise InvalidArgumentError(
+                f"DenoiserOutput.impossible must have shape ({self.log_probs.shape[0]},), got "
+                f"{tuple(self.impossible.shape)}"
+            )
+
     @property
     def probs(self) -> torch.Tensor:
         return torch.exp(self.log_probs)
@@ -48,6 +78,13 @@ class Denoiser(ABC):
     vocab_size: int
     time_conditioned: bool = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            raise InvalidTypeError(
+                f"{cls.__name__} overrides Denoiser.__call__, which checks every output; implement predict"
+            )
+
     @property
     def mask_id(self) -> int:
         return self.vocab_size
@@ -57,7 +94,15 @@ class Denoiser(ABC):
         """Predictive laws for ``tokens`` ``(B, L)`` (mask id = V); ``t`` is ``(B,)`` diffusion time or None."""
 
     def __call__(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
-        return self.predict(tokens, t)
+        """:meth:`predict` with its contract checked (see the module docstring)."""
+        tokens = check_tokens(tokens, self.vocab_size, allow_mask=True)
+        if t is not None:
+            check_times(t, tokens.shape[0])
+        out = self.predict(tokens, t)
+        check_type(out, DenoiserOutput, f"{type(self).__name__}.predict output", "a DenoiserOutput")
+        B, L = tokens.shape
+        check_denoiser_output(out.log_probs, out.impossible, B, L, self.vocab_size, type(self).__name__)
+        return out
 
     def describe(self) -> dict:
         return {"type": type(self).__name__}
@@ -72,6 +117,21 @@ class Denoiser(ABC):
         positions a value-independent ``schedule`` ``(B, L)`` reveals, step by step (the oracle offers it;
         samplers then skip the full pass). Only called when :meth:`offers_scheduled_session` is True."""
         raise NotImplementedError(f"{type(self).__name__} offers no scheduled session")
+
+
+def check_times(t, batch: int) -> torch.Tensor:
+    """Diffusion times handed to a denoiser: a float tensor of shape ``(B,)`` (or one value), finite, in
+    [0, 1]."""
+    check_type(t, torch.Tensor, "t", "a torch.Tensor of diffusion times")
+    if not t.dtype.is_floating_point:
+        raise InvalidArgumentError(f"t must be a floating-point tensor, got dtype {t.dtype}")
+    if t.ndim > 1 or t.numel() not in (1, batch):
+        raise InvalidArgumentError(f"t must have shape ({batch},) (one time per row), got {tuple(t.shape)}")
+    if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
+        raise InvalidArgumentError(
+            f"t must be finite and lie in [0, 1], got values {t.flatten()[:8].tolist()}"
+        )
+    return t
 
 
 def one_hot_log(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:

@@ -41,12 +41,20 @@ from sims.inference import (
     supports_min_violation,
     token_posteriors,
 )
+from sims.inference.engine import check_engine_options
 from sims.inference.incremental import ScheduledSession, position_layout
 from sims.inference.memory import keep_freed_memory
 from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.scheduled import scheduled_session
 from sims.languages.base import Language
-from sims.validation import ImpossibleEvidenceError, check_tokens
+from sims.validation import (
+    ImpossibleEvidenceError,
+    InvalidArgumentError,
+    check_choice,
+    check_positive_int,
+    check_tokens,
+    check_type,
+)
 
 OnImpossible = Literal["raise", "uniform", "min_violation"]
 
@@ -83,16 +91,14 @@ class OracleDenoiser(Denoiser):
         method: str = "auto",
         precision: str = "float64",
     ):
-        if not isinstance(language, Language):
-            raise TypeError(f"language must be a sims Language, got {type(language).__name__}")
-        if on_impossible not in ON_IMPOSSIBLE:
-            raise ValueError(f"on_impossible must be one of {ON_IMPOSSIBLE}, got {on_impossible!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        check_type(language, Language, "language", "a sims Language")
+        check_choice(on_impossible, ON_IMPOSSIBLE, "on_impossible")
+        check_choice(method, METHODS, "method")
+        check_choice(precision, PRECISIONS, "precision")
+        check_engine_options(method, precision)  # e.g. method="log" needs float64: refused now, not mid-run
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
         if on_impossible == "min_violation" and not supports_min_violation(language.chain()):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"on_impossible='min_violation' is defined for HMM and n-gram languages (zero "
                 f"table entries to smooth), not for {type(language).__name__}"
             )

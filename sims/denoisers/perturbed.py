@@ -19,16 +19,27 @@ import math
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.validation import InvalidTypeError, check_prob_rows, check_probability, check_temperature
 
 
 class PerturbedDenoiser(Denoiser):
-    """Wrap any denoiser with temperature and uniform mixing (see the module docstring)."""
+    """Wrap any denoiser with temperature and uniform mixing (see the module docstring).
+
+    ``temperature`` must be finite and > 0 (0, inf and NaN are rejected here); a temperature so extreme
+    that a row over/underflows to NaN at run time raises :class:`~sims.validation.NumericalError` naming
+    the row instead of passing it on.
+    """
 
     def __init__(self, base: Denoiser, temperature: float = 1.0, uniform_mix: float = 0.0):
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature}")
-        if not 0.0 <= uniform_mix <= 1.0:
-            raise ValueError(f"uniform_mix must lie in [0, 1], got {uniform_mix}")
+        if not isinstance(base, Denoiser) and not (
+            callable(getattr(base, "predict", None)) and isinstance(getattr(base, "vocab_size", None), int)
+        ):
+            raise InvalidTypeError(
+                f"base must be a sims Denoiser (or have predict(tokens, t) and an int vocab_size), got "
+                f"{type(base).__name__}"
+            )
+        check_temperature(temperature, allow_zero=False)
+        check_probability(uniform_mix, "uniform_mix")
         self.base = base
         self.vocab_size = base.vocab_size
         self.time_conditioned = base.time_conditioned
@@ -40,6 +51,12 @@ class PerturbedDenoiser(Denoiser):
         lp = out.log_probs
         if self.temperature != 1.0:
             lp = torch.log_softmax(lp / self.temperature, dim=-1)
+            check_prob_rows(
+                lp,
+                "PerturbedDenoiser log_probs",
+                log=True,
+                hint=f" after temperature {self.temperature!r} (it over/underflows this row)",
+            )
         if self.uniform_mix > 0.0:
             lam = self.uniform_mix
             uniform = math.log(lam / self.vocab_size)

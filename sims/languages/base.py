@@ -9,7 +9,7 @@ import torch
 
 from sims.inference.chain import LiftedChain
 from sims.inference.engine import forward_log_evidence
-from sims.validation import check_positive_int, check_tokens
+from sims.validation import InvalidArgumentError, check_positive_int, check_tokens
 
 
 class Language(ABC):
@@ -78,7 +78,9 @@ class Language(ABC):
     def check_length(self, length: int) -> int:
         length = check_positive_int(length, "length")
         if length < self.min_length():
-            raise ValueError(f"{type(self).__name__} needs length >= {self.min_length()}, got {length}")
+            raise InvalidArgumentError(
+                f"{type(self).__name__} needs length >= {self.min_length()}, got {length}"
+            )
         return length
 
     def describe(self) -> dict:

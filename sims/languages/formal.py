@@ -37,13 +37,38 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from sims.categorical import sample_categorical
 from sims.inference.chain import LiftedChain, log_matmul_exp, min_positive_log
 from sims.inference.engine import forward_backward, forward_log_evidence
 from sims.languages.base import Language
-from sims.validation import check_positive_int, check_stochastic, check_tokens
+from sims.validation import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_device,
+    check_generator,
+    check_int,
+    check_positive_int,
+    check_real,
+    check_stochastic,
+    check_tokens,
+    check_type,
+)
+
+
+def _integer_table(delta) -> torch.Tensor:
+    """``delta`` as a long tensor, refusing floats (``as_tensor(..., long)`` would truncate 0.5 to 0)."""
+    if isinstance(delta, (str, bytes)) or delta is None:
+        raise InvalidTypeError(f"delta must be an (S, V) integer table, got {type(delta).__name__}")
+    try:
+        arr = delta.detach().cpu().numpy() if isinstance(delta, torch.Tensor) else np.asarray(delta)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(f"delta: cannot read as an integer table ({exc})") from exc
+    if arr.dtype == bool or arr.dtype.kind not in "iu":
+        raise InvalidTypeError(f"delta must hold integer automaton states, got dtype {arr.dtype}")
+    return torch.as_tensor(arr.astype(np.int64))
 
 
 class DFAChain(LiftedChain):
@@ -127,27 +152,36 @@ class DFALanguage(Language):
         name: str = "dfa",
         device: torch.device | str | None = None,
     ):
-        delta = torch.as_tensor(delta, dtype=torch.long)
-        if delta.ndim != 2:
-            raise ValueError(f"delta must have shape (S, V), got {tuple(delta.shape)}")
+        delta = _integer_table(delta)
+        if delta.ndim != 2 or delta.shape[0] == 0:
+            raise InvalidArgumentError(f"delta must have shape (S, V) with S >= 1, got {tuple(delta.shape)}")
         S, V = delta.shape
         if V < 2:
-            raise ValueError(f"need at least 2 tokens, got V={V}")
+            raise InvalidArgumentError(f"need at least 2 tokens, got V={V}")
         if int(delta.min()) < 0 or int(delta.max()) >= S:
-            raise ValueError(f"delta entries must lie in 0..{S - 1}")
+            raise InvalidArgumentError(f"delta entries must lie in 0..{S - 1}")
+        check_int(start, "start")
         if not 0 <= int(start) < S:
-            raise ValueError(f"start state {start} outside 0..{S - 1}")
+            raise InvalidArgumentError(f"start state {start} outside 0..{S - 1}")
+        if isinstance(accept, (str, bytes)) or not hasattr(accept, "__iter__"):
+            raise InvalidTypeError(f"accept must be a sequence of states, got {type(accept).__name__}")
         acc = torch.zeros(S, dtype=torch.bool)
         for a in accept:
+            check_int(a, "accepting state")
             if not 0 <= int(a) < S:
-                raise ValueError(f"accepting state {a} outside 0..{S - 1}")
+                raise InvalidArgumentError(f"accepting state {a} outside 0..{S - 1}")
             acc[int(a)] = True
         if not bool(acc.any()):
-            raise ValueError("the automaton needs at least one accepting state")
+            raise InvalidArgumentError("the automaton needs at least one accepting state")
+        check_type(name, str, "name")
+        if device is not None:
+            device = check_device(device)
         w = torch.full((V,), 1.0 / V, dtype=torch.float64) if token_weights is None else token_weights
         self.token_weights = check_stochastic(w, "token_weights", shape=(V,), device=device)
         if bool((self.token_weights == 0).any()):
-            raise ValueError("token_weights must be strictly positive (forbid tokens through the automaton)")
+            raise InvalidArgumentError(
+                "token_weights must be strictly positive (forbid tokens through the automaton)"
+            )
         dev = self.token_weights.device
         self.delta, self.start, self.accept = delta.to(dev), int(start), acc.to(dev)
         self.vocab_size = V
@@ -188,7 +222,7 @@ class DFALanguage(Language):
     def check_length(self, length: int) -> int:
         length = super().check_length(length)
         if not math.isfinite(self.log_normalizer(length)):
-            raise ValueError(f"{self.name}: no string of length {length} is accepted")
+            raise InvalidArgumentError(f"{self.name}: no string of length {length} is accepted")
         return length
 
     def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -213,6 +247,7 @@ class DFALanguage(Language):
         """Exact samples by backward filtering, forward sampling on the automaton states (float64)."""
         n = check_positive_int(num_samples, "num_samples", minimum=0)
         L = self.check_length(length)
+        check_generator(generator)
         _S, _V = self.delta.shape
         w = self.token_weights
         # beta[t][s] = P(accept | automaton state s after t tokens) (linear scale, values in [0, 1]).
@@ -261,8 +296,7 @@ def mod_sum_language(
     r"""Tokens 0..V-1 whose sum is :math:`\equiv` ``residue`` mod ``modulus`` (state = running sum)."""
     V = check_positive_int(vocab_size, "vocab_size", minimum=2)
     m = check_positive_int(modulus, "modulus", minimum=2)
-    if not 0 <= residue < m:
-        raise ValueError(f"residue must lie in 0..{m - 1}, got {residue}")
+    check_int(residue, "residue", minimum=0, maximum=m - 1)
     delta = [[(s + x) % m for x in range(V)] for s in range(m)]
     return DFALanguage(delta, 0, [residue], token_weights, name=f"modsum_V{V}_m{m}_r{residue}", device=device)
 
@@ -282,8 +316,7 @@ def dyck_language(
     Automaton states 0..D are depths; state D+1 is the dead state (closing at depth 0 or opening at D).
     """
     D = check_positive_int(max_depth, "max_depth")
-    if not 0 < open_weight < 1:
-        raise ValueError(f"open_weight must lie in (0, 1), got {open_weight}")
+    check_real(open_weight, "open_weight", minimum=0.0, maximum=1.0, open_min=True, open_max=True)
     dead = D + 1
     delta = [[(d + 1 if d < D else dead), (d - 1 if d > 0 else dead)] for d in range(D + 1)]
     delta.append([dead, dead])

@@ -25,7 +25,7 @@ import numpy as np
 
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, InvalidTypeError, check_int, check_positive_int, check_real
 
 
 def pair_copy_language(symbols: int, device="cpu") -> NGramLanguage:
@@ -45,12 +45,19 @@ def sparse_successor_chain(vocab_size: int = 8, offsets=(1, 2), weights=None, de
     The chain is circulant, so its stationary law is uniform; it starts there.
     """
     V = check_positive_int(vocab_size, "vocab_size", minimum=2)
-    offs = [int(o) % V for o in offsets]
+    if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__iter__"):
+        raise InvalidTypeError(f"offsets must be a sequence of integers, got {type(offsets).__name__}")
+    offs = [check_int(o, f"offsets[{i}]") % V for i, o in enumerate(offsets)]
     if len(set(offs)) != len(offs) or not offs:
-        raise ValueError(f"offsets must be distinct modulo V, got {offsets}")
-    w = np.full(len(offs), 1.0 / len(offs)) if weights is None else np.asarray(weights, np.float64)
+        raise InvalidArgumentError(f"offsets must be distinct modulo V, got {offsets}")
+    if weights is None:
+        w = np.full(len(offs), 1.0 / len(offs))
+    else:
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+            raise InvalidTypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
+        w = np.array([check_real(v, f"weights[{i}]") for i, v in enumerate(weights)], dtype=np.float64)
     if w.shape != (len(offs),) or np.any(w <= 0) or abs(w.sum() - 1) > 1e-12:
-        raise ValueError("weights must be positive, one per offset, and sum to 1")
+        raise InvalidArgumentError("weights must be positive, one per offset, and sum to 1")
     P = np.zeros((V, V))
     for o, p in zip(offs, w):
         P[np.arange(V), (np.arange(V) + o) % V] += p

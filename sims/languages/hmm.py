@@ -20,7 +20,14 @@ from sims.inference.chain import LexTables, LiftedChain, log_matmul_exp, min_pos
 from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
 from sims.stats import mean_estimate
-from sims.validation import InvalidDistributionError, check_positive_int, check_stochastic
+from sims.validation import (
+    InvalidDistributionError,
+    as_float64,
+    check_device,
+    check_generator,
+    check_positive_int,
+    check_stochastic,
+)
 
 #: Largest V**L for which HMM entropies are computed exactly by enumeration.
 MAX_ENUMERATION = 2**20
@@ -101,12 +108,29 @@ class HMMLanguage(Language):
     """
 
     def __init__(self, initial, transition, emission, device: torch.device | str | None = None):
-        emission = check_stochastic(emission, "emission", device=device)
+        if device is not None:
+            device = check_device(device)
+        emission = as_float64(emission, "emission")
         if emission.ndim != 2:
-            raise InvalidDistributionError(f"emission must be (S, V), got shape {tuple(emission.shape)}")
+            raise InvalidDistributionError(
+                f"emission must be (S, V) = (hidden states, tokens), got shape {tuple(emission.shape)}"
+            )
+        emission = check_stochastic(emission, "emission", device=device, layout="(S, V): row = hidden state")
         S, V = emission.shape
-        self.initial = check_stochastic(initial, "initial", shape=(S,), device=emission.device)
-        self.transition = check_stochastic(transition, "transition", shape=(S, S), device=emission.device)
+        self.initial = check_stochastic(
+            initial,
+            "initial",
+            shape=(S,),
+            device=emission.device,
+            layout="(S,): law of the first hidden state",
+        )
+        self.transition = check_stochastic(
+            transition,
+            "transition",
+            shape=(S, S),
+            device=emission.device,
+            layout="(S, S): row = current state",
+        )
         self.emission = emission
         self.vocab_size = V
         self.num_states = S
@@ -130,6 +154,7 @@ class HMMLanguage(Language):
     def sample(self, num_samples: int, length: int, generator: torch.Generator) -> torch.Tensor:
         n = check_positive_int(num_samples, "num_samples", minimum=0)
         length = self.check_length(length)
+        check_generator(generator)
         z = sample_categorical(self.initial.expand(n, -1), generator)
         out = torch.empty((n, length), dtype=torch.long, device=self.device)
         for t in range(length):
@@ -180,6 +205,7 @@ class HMMLanguage(Language):
 
         values = []
         remaining = check_positive_int(num_samples, "num_samples", minimum=2)
+        batch_size = check_positive_int(batch_size, "batch_size")
         while remaining > 0:
             n = min(batch_size, remaining)
             values.append(-self.log_prob(self.sample(n, length, generator)))

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from sims.validation import InvalidDistributionError
+from sims.validation import InvalidDistributionError, as_float64, check_real, check_stochastic
 
 
 def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
@@ -15,7 +15,14 @@ def stationary_distribution(transition: torch.Tensor, tol: float = 1e-10) -> tor
     Raises :class:`InvalidDistributionError` if the stationary law is not unique (the chain has several
     closed classes), naming the dimension of the eigenspace.
     """
-    A = transition.detach().cpu().double().numpy()
+    t = as_float64(transition, "transition")
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        raise InvalidDistributionError(
+            f"transition must be a square (S, S) matrix, got shape {tuple(t.shape)}"
+        )
+    check_stochastic(t, "transition", layout="(S, S): row = current state")  # checked, not renormalised
+    check_real(tol, "tol", minimum=0.0, open_min=True)
+    A = t.cpu().numpy()
     S = A.shape[0]
     ns = scipy.linalg.null_space(A.T - np.eye(S), rcond=tol)
     if ns.shape[1] != 1:

@@ -33,10 +33,49 @@ from sims.languages.markov import stationary_distribution
 from sims.validation import (
     InvalidDistributionError,
     as_float64,
+    check_device,
+    check_generator,
     check_positive_int,
     check_stochastic,
     check_tokens,
 )
+
+
+def check_ngram_tables(order: int, vocab_size: int, initial, transition, device=None):
+    """The exact layouts of an n-gram's tables, checked before anything is reshaped.
+
+    ``transition``: ``(V**(n-1), V)`` (row = context, oldest token most significant) or ``(V,)*n``; order 1
+    also ``(V,)``. ``initial``: ``(V**(n-1),)`` or ``(V,)*(n-1)``. A flat or transposed table has the
+    right number of entries but not the right shape and is rejected with the expected shape (a flat
+    ``(V**n,)`` transition would otherwise be read as one law over V**n entries, and the language would
+    no longer sum to 1). Returns the validated ``(initial (V**(n-1),), transition (V**(n-1), V))``.
+    """
+    V, n_ctx = vocab_size, vocab_size ** (order - 1)
+    trans = as_float64(transition, "transition")
+    allowed = {(n_ctx, V), (V,) * order} | ({(V,)} if order == 1 else set())
+    if tuple(trans.shape) not in allowed:
+        transposed = " (transposed? rows must be contexts)" if tuple(trans.shape) == (V, n_ctx) else ""
+        raise InvalidDistributionError(
+            f"transition: order {order} over V={V} needs {n_ctx}x{V} entries laid out as shape "
+            f"{(n_ctx, V)} = (V**(n-1), V) or {(V,) * order} = (V,)*n, got shape {tuple(trans.shape)}"
+            f"{transposed}"
+        )
+    trans = check_stochastic(
+        trans, "transition", device=device, layout="(V**(n-1), V): row = context"
+    ).reshape(n_ctx, V)
+    if order == 1:
+        return torch.ones(1, dtype=torch.float64, device=trans.device), trans
+    if initial is None:
+        raise InvalidDistributionError("initial: an n-gram of order >= 2 needs an initial law")
+    init = as_float64(initial, "initial")
+    if tuple(init.shape) not in {(n_ctx,), (V,) * (order - 1)}:
+        raise InvalidDistributionError(
+            f"initial: order {order} over V={V} needs {n_ctx} entries laid out as shape {(n_ctx,)} = "
+            f"(V**(n-1),) or {(V,) * (order - 1)} = (V,)*(n-1), got shape {tuple(init.shape)}"
+        )
+    # The initial law is one joint vector over V**(n-1) windows, whatever shape it comes in.
+    init = check_stochastic(init.reshape(-1), "initial", device=trans.device)
+    return init.reshape(n_ctx), trans
 
 
 def _entropy_rows(p: torch.Tensor) -> torch.Tensor:
@@ -155,29 +194,12 @@ class NGramLanguage(Language):
         self, order: int, vocab_size: int, initial, transition, device: torch.device | str | None = None
     ):
         self.order = check_positive_int(order, "order")
-        self.vocab_size = V = check_positive_int(vocab_size, "vocab_size")
-        n_ctx = V ** (self.order - 1)
-        trans = check_stochastic(transition, "transition", device=device)
-        if trans.numel() != n_ctx * V:
-            raise InvalidDistributionError(
-                f"transition: order {order} over V={V} needs {n_ctx}x{V} entries, got shape "
-                f"{tuple(trans.shape)}"
-            )
-        self.transition = trans.reshape(n_ctx, V)
-        if self.order == 1:
-            self.initial = torch.ones(1, dtype=torch.float64, device=self.transition.device)
-        else:
-            if initial is None:
-                raise InvalidDistributionError("initial: an n-gram of order >= 2 needs an initial law")
-            # The initial law is one joint vector over V**(n-1) windows, whatever shape it comes in.
-            init = check_stochastic(
-                as_float64(initial, "initial").reshape(-1), "initial", device=self.transition.device
-            )
-            if init.numel() != n_ctx:
-                raise InvalidDistributionError(
-                    f"initial: order {order} over V={V} needs {n_ctx} entries, got shape {tuple(init.shape)}"
-                )
-            self.initial = init.reshape(n_ctx)
+        self.vocab_size = check_positive_int(vocab_size, "vocab_size")
+        if device is not None:
+            device = check_device(device)
+        self.initial, self.transition = check_ngram_tables(
+            self.order, self.vocab_size, initial, transition, device
+        )
         self._chain = None
 
     @property
@@ -219,6 +241,7 @@ class NGramLanguage(Language):
     def sample(self, num_samples: int, length: int, generator: torch.Generator) -> torch.Tensor:
         n = check_positive_int(num_samples, "num_samples", minimum=0)
         length = self.check_length(length)
+        check_generator(generator)
         k, V = self.order - 1, self.vocab_size
         out = torch.empty((n, length), dtype=torch.long, device=self.device)
         ctx = torch.zeros(n, dtype=torch.long, device=self.device)

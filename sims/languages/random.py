@@ -13,18 +13,37 @@ import torch
 from sims.languages.hmm import HMMLanguage
 from sims.languages.markov import stationary_distribution
 from sims.languages.ngram import NGramLanguage
-from sims.validation import check_positive_int
+from sims.validation import (
+    InvalidArgumentError,
+    check_bool,
+    check_device,
+    check_int,
+    check_positive_int,
+    check_real,
+)
+
+
+def _check_support(k, width: int, name: str) -> int | None:
+    if k is None:
+        return None
+    k = check_positive_int(k, name)
+    if k > width:
+        raise InvalidArgumentError(f"{name} {k} exceeds the row width {width}")
+    return k
+
+
+def _check_seed(seed) -> int:
+    return check_int(seed, "seed", minimum=0)
 
 
 def dirichlet_rows(
     rng: np.random.Generator, num_rows: int, width: int, concentration: float, support_size: int | None = None
 ) -> np.ndarray:
     """``num_rows`` probability vectors of length ``width``; each has ``support_size`` non-zeros if given."""
-    if not concentration > 0:
-        raise ValueError(f"concentration must be > 0, got {concentration}")
-    k = width if support_size is None else check_positive_int(support_size, "support_size")
-    if k > width:
-        raise ValueError(f"support_size {k} exceeds the row width {width}")
+    check_positive_int(num_rows, "num_rows", minimum=0)
+    check_positive_int(width, "width")
+    check_real(concentration, "concentration", minimum=0.0, open_min=True)
+    k = width if support_size is None else _check_support(support_size, width, "support_size")
     out = np.zeros((num_rows, width))
     for i in range(num_rows):
         cols = np.sort(rng.choice(width, size=k, replace=False)) if k < width else np.arange(width)
@@ -60,7 +79,14 @@ def random_ngram(
     """
     order = check_positive_int(order, "order")
     V = check_positive_int(vocab_size, "vocab_size")
-    rng = np.random.default_rng(seed)
+    check_real(concentration, "concentration", minimum=0.0, open_min=True)
+    if initial_concentration is not None:
+        check_real(initial_concentration, "initial_concentration", minimum=0.0, open_min=True)
+    _check_support(support_size, V, "support_size")
+    check_bool(stationary, "stationary")
+    if device is not None:
+        check_device(device)
+    rng = np.random.default_rng(_check_seed(seed))
     n_ctx = V ** (order - 1)
     trans = dirichlet_rows(rng, n_ctx, V, concentration, support_size)
     if order == 1:
@@ -69,7 +95,8 @@ def random_ngram(
         lang = NGramLanguage(order, V, np.full(n_ctx, 1.0 / n_ctx), trans, device="cpu")
         init = lang.stationary_context_law().numpy()
     else:
-        init = dirichlet_rows(rng, 1, n_ctx, initial_concentration or concentration)[0]
+        init_conc = concentration if initial_concentration is None else initial_concentration
+        init = dirichlet_rows(rng, 1, n_ctx, init_conc)[0]
     return NGramLanguage(order, V, init, trans, device=device)
 
 
@@ -92,7 +119,14 @@ def random_hmm(
     """
     S = check_positive_int(num_states, "num_states")
     V = check_positive_int(vocab_size, "vocab_size")
-    rng = np.random.default_rng(seed)
+    check_real(transition_concentration, "transition_concentration", minimum=0.0, open_min=True)
+    check_real(emission_concentration, "emission_concentration", minimum=0.0, open_min=True)
+    _check_support(transition_support, S, "transition_support")
+    _check_support(emission_support, V, "emission_support")
+    check_bool(stationary, "stationary")
+    if device is not None:
+        check_device(device)
+    rng = np.random.default_rng(_check_seed(seed))
     trans = dirichlet_rows(rng, S, S, transition_concentration, transition_support)
     emis = dirichlet_rows(rng, S, V, emission_concentration, emission_support)
     if stationary:

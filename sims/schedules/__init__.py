@@ -18,6 +18,7 @@ from sims.schedules.base import (
     time_grid,
     to_flow_matching_time,
 )
+from sims.schedules.check import check_schedule_on_grid
 from sims.schedules.closed_form import (
     BetaCDFSchedule,
     CosineMDLMSchedule,
@@ -48,6 +49,7 @@ __all__ = [
     "Schedule",
     "SineSquaredSchedule",
     "SympySchedule",
+    "check_schedule_on_grid",
     "convert_time",
     "ep_to_mdlm_time",
     "get_schedule",

@@ -59,6 +59,16 @@ import numpy as np
 import sympy
 import torch
 
+from sims.validation import (
+    SCHEDULE_ATOL,
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_int,
+    check_masked_fractions,
+    check_real,
+    check_time_grid,
+)
+
 #: The two time conventions, by name (see the module docstring).
 TIME_CONVENTIONS = {
     "mdlm": "t=1 all masked -> t=0 clean; alpha(t) = P(revealed) decreasing (MDLM, MD4, LLaDA, Garg et al.)",
@@ -76,6 +86,8 @@ def as_numpy(t):
 def same_kind(values: np.ndarray, t):
     """Return ``values`` in the type of ``t`` (float -> float, ndarray -> ndarray, tensor -> float64 tensor)."""
     if isinstance(t, torch.Tensor):
+        if isinstance(values, np.ndarray) and not values.flags.writeable:
+            values = values.copy()  # e.g. a broadcast view; torch warns about non-writable arrays
         return torch.as_tensor(values, dtype=torch.float64, device=t.device)
     if isinstance(t, np.ndarray):
         return np.asarray(values, dtype=np.float64)
@@ -91,11 +103,17 @@ def sin_any(x):
 
 
 def check_unit_interval(t, name: str = "t") -> np.ndarray:
-    arr = as_numpy(t)
+    """``t`` (float, array or tensor of times) as a float64 array; every entry finite and in [0, 1]."""
+    if isinstance(t, (bool, np.bool_, str, bytes)) or t is None:
+        raise InvalidTypeError(f"{name} must be a time or an array of times in [0, 1], got {t!r:.80}")
+    try:
+        arr = as_numpy(t)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(f"{name}: cannot read {t!r:.80} as times ({exc})") from exc
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {t!r}")
+        raise InvalidArgumentError(f"{name} must be finite, got {t!r}")
     if np.any(arr < 0.0) or np.any(arr > 1.0):
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{arr.min()}, {arr.max()}]")
+        raise InvalidArgumentError(f"{name} must lie in [0, 1], got values in [{arr.min()}, {arr.max()}]")
     return arr
 
 
@@ -104,11 +122,36 @@ def check_unit_interval(t, name: str = "t") -> np.ndarray:
 FD_STEP = 1e-6
 
 
+#: Methods every schedule inherits and may not override: they are the points where the values a sampler
+#: uses are checked (see :meth:`Schedule.unmask_probability`), so no subclass can skip the check.
+CHECKED_METHODS = ("unmask_probability", "step_weights")
+
+
 class Schedule:
-    """Base class: subclasses define :meth:`masked_fraction` m(t) (and optionally its inverse)."""
+    """Base class: subclasses define :meth:`masked_fraction` m(t) (and optionally its inverse).
+
+    :meth:`unmask_probability` and :meth:`step_weights` (what samplers call) check m at exactly the times
+    they use (finite, in [0, 1], monotone, m(1) = 1, m(0) = 0) and cannot be overridden; an overridden
+    :meth:`time_of_masked_fraction` is wrapped so that its output is checked (finite, in [0, 1]).
+    """
 
     name: str = "schedule"
     formula: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for meth in CHECKED_METHODS:
+            if meth in cls.__dict__:
+                raise InvalidTypeError(
+                    f"{cls.__name__} overrides Schedule.{meth}, which checks the schedule at the times a "
+                    "sampler uses; define masked_fraction (and optionally alpha / time_of_masked_fraction)"
+                )
+        if "time_of_masked_fraction" in cls.__dict__:
+            cls.time_of_masked_fraction = _checked_inverse(cls.__dict__["time_of_masked_fraction"])
+
+    def label(self) -> str:
+        """How errors name this schedule."""
+        return f"schedule {getattr(self, 'name', type(self).__name__)!r} ({type(self).__name__})"
 
     def masked_fraction(self, t):
         """m(t) = 1 - alpha(t); works on floats, numpy arrays and torch tensors."""
@@ -129,15 +172,32 @@ class Schedule:
         return (lo + hi) / 2
 
     def unmask_probability(self, t: float, s: float) -> float:
-        r"""Probability that a still-masked token is revealed between t and s < t: (m(t) - m(s)) / m(t)."""
+        r"""Probability that a still-masked token is revealed between t and s < t: (m(t) - m(s)) / m(t).
+
+        Checks, at exactly these two times: ``0 <= s <= t <= 1``, m(t) and m(s) finite in [0, 1],
+        ``m(s) <= m(t)``, m(1) = 1 and m(0) = 0 (each within :data:`~sims.validation.SCHEDULE_ATOL`, the
+        rounding the final clamp removes). A schedule that breaks one raises instead of being clamped into
+        a silently different sampler."""
+        tf = check_real(t, "t", minimum=0.0, maximum=1.0)
+        sf = check_real(s, "s", minimum=0.0, maximum=1.0)
+        if sf > tf:
+            raise InvalidArgumentError(
+                f"unmask_probability(t, s) needs s <= t (time runs 1 -> 0), got t={tf}, s={sf}"
+            )
         mt, ms = float(self.masked_fraction(t)), float(self.masked_fraction(s))
+        check_masked_fractions([mt, ms], [tf, sf], self.label())
         if mt <= 0:
             return 1.0
         return min(1.0, max(0.0, (mt - ms) / mt))
 
     def step_weights(self, grid: torch.Tensor) -> torch.Tensor:
-        """``w_k = m(t_{k-1}) - m(t_k)`` for k = 1..K: law of the step at which a token is revealed."""
+        """``w_k = m(t_{k-1}) - m(t_k)`` for k = 1..K: law of the step at which a token is revealed.
+
+        The grid must decrease strictly in [0, 1]; m is checked at every grid point as in
+        :meth:`unmask_probability`."""
+        times = check_time_grid(grid)
         m = torch.as_tensor(self.masked_fraction(grid), dtype=torch.float64)
+        check_masked_fractions(m, times, self.label())
         return m[:-1] - m[1:]
 
     def describe(self) -> dict:
@@ -200,13 +260,30 @@ class MultivariateSchedule:
     """
 
 
+def _checked_inverse(fn):
+    """Wrap a subclass's ``time_of_masked_fraction`` so that its times are checked (finite, in [0, 1] up to
+    :data:`~sims.validation.SCHEDULE_ATOL`: e.g. ``cosine_mdlm`` gives 1.0000000000000002 at m = 1)."""
+
+    def time_of_masked_fraction(self, m):
+        out = fn(self, m)
+        arr = as_numpy(out)
+        if not np.all(np.isfinite(arr)) or np.any(arr < -SCHEDULE_ATOL) or np.any(arr > 1.0 + SCHEDULE_ATOL):
+            raise InvalidArgumentError(
+                f"{self.label()}: time_of_masked_fraction returned times outside [0, 1] or non-finite "
+                f"({arr.ravel()[:8].tolist()}...)"
+            )
+        return out
+
+    time_of_masked_fraction.__doc__ = fn.__doc__
+    time_of_masked_fraction.__wrapped__ = fn
+    return time_of_masked_fraction
+
+
 # ---- time grids and conventions -----------------------------------------------------------------------
 def time_grid(steps: int, t_min: float = 0.0) -> torch.Tensor:
     """``K+1`` float64 times ``linspace(1, t_min, K+1)``; the last point is exactly ``t_min``."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not 0.0 <= t_min < 1.0:
-        raise ValueError(f"t_min must lie in [0, 1), got {t_min}")
+    check_int(steps, "steps", minimum=1)
+    check_real(t_min, "t_min", minimum=0.0, maximum=1.0, open_max=True)
     grid = torch.linspace(1.0, t_min, int(steps) + 1, dtype=torch.float64)
     grid[0], grid[-1] = 1.0, t_min
     return grid
@@ -230,6 +307,8 @@ def ep_to_mdlm_time(s):
 def convert_time(value, source: str, target: str):
     """Convert a time between the conventions of :data:`TIME_CONVENTIONS` (``"mdlm"``, ``"ep"``)."""
     for c in (source, target):
-        if c not in TIME_CONVENTIONS:
-            raise ValueError(f"unknown time convention {c!r}; use one of {sorted(TIME_CONVENTIONS)}")
+        if not isinstance(c, str) or c not in TIME_CONVENTIONS:
+            raise InvalidArgumentError(
+                f"unknown time convention {c!r}; use one of {sorted(TIME_CONVENTIONS)}"
+            )
     return value if source == target else 1 - value

@@ -13,6 +13,7 @@ import sympy
 import torch
 
 from sims.schedules.base import Schedule, check_unit_interval, same_kind, sin_any
+from sims.validation import check_real
 
 
 @dataclass
@@ -89,8 +90,8 @@ class PolynomialSchedule(Schedule):
     formula: str = "1 - t^k"
 
     def __post_init__(self):
-        if not self.exponent > 0:
-            raise ValueError(f"exponent must be > 0, got {self.exponent}")
+        # finite: t**inf is 0 on [0, 1), which reveals every token in the first step
+        check_real(self.exponent, "exponent", minimum=0.0, open_min=True)
         self.formula = f"1 - t^{self.exponent:g}"
 
     def masked_fraction(self, t):
@@ -156,8 +157,7 @@ class BetaCDFSchedule(Schedule):
 
     def __init__(self, a: float, b: float):
         for name, v in (("a", a), ("b", b)):
-            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"Beta parameter {name} must be a finite number > 0, got {v!r}")
+            check_real(v, f"Beta parameter {name}", minimum=0.0, open_min=True)
         self.a, self.b = float(a), float(b)
         self.name = f"beta({self.a:g},{self.b:g})"
         self.formula = f"sin^2(pi/2 * I_(1-t)({self.a:g}, {self.b:g}))"

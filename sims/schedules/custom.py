@@ -11,6 +11,29 @@ import sympy
 import torch
 
 from sims.schedules.base import Schedule, check_unit_interval, same_kind
+from sims.validation import InvalidArgumentError, check_type
+
+
+def _values_on_grid(fn: Callable, grid: np.ndarray, what: str) -> np.ndarray:
+    """``fn`` at every grid point as floats; a call that fails or returns a non-number is named."""
+    out = np.empty(grid.shape)
+    for i, t in enumerate(grid):
+        try:
+            out[i] = float(fn(float(t)))
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidArgumentError(
+                f"{what} failed or returned a non-number at {float(t)!r}: {exc!r}"
+            ) from exc
+    return out
+
+
+def _check_callables(fn, derivative, name, formula, what: str) -> None:
+    if not callable(fn):
+        raise InvalidArgumentError(f"{what} must be callable, got {type(fn).__name__}")
+    if derivative is not None and not callable(derivative):
+        raise InvalidArgumentError(f"the derivative of {what} must be callable or None")
+    check_type(name, str, "name")
+    check_type(formula, str, "formula")
 
 
 class FunctionSchedule(Schedule):
@@ -27,20 +50,23 @@ class FunctionSchedule(Schedule):
         formula: str = "user function",
         derivative: Callable | None = None,
     ):
+        _check_callables(alpha_fn, derivative, name, formula, "alpha(t)")
         self._alpha = alpha_fn
         self._dalpha = derivative
         self.name, self.formula = name, formula
+        # A first look on a fixed grid (catches most mistakes at construction); the values a sampler uses
+        # are checked again at its own time points (Schedule.unmask_probability / step_weights).
         grid = np.linspace(0.0, 1.0, 1001)
-        vals = np.array([float(alpha_fn(float(t))) for t in grid])
+        vals = _values_on_grid(alpha_fn, grid, "schedule alpha(t)")
         if not np.all(np.isfinite(vals)):
-            raise ValueError("schedule alpha(t) returned a non-finite value on [0, 1]")
+            raise InvalidArgumentError("schedule alpha(t) returned a non-finite value on [0, 1]")
         if abs(vals[0] - 1) > 1e-12 or abs(vals[-1]) > 1e-12:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"schedule must satisfy alpha(0)=1 and alpha(1)=0; got alpha(0)={vals[0]}, "
                 f"alpha(1)={vals[-1]}"
             )
         if np.any(np.diff(vals) > 1e-12):
-            raise ValueError("schedule alpha(t) must be non-increasing in t")
+            raise InvalidArgumentError("schedule alpha(t) must be non-increasing in t")
 
     def masked_fraction(self, t):
         if isinstance(t, torch.Tensor):
@@ -69,20 +95,34 @@ class SympySchedule(Schedule):
     def __init__(
         self, masked_fraction_expr, t: sympy.Symbol, name: str = "sympy", formula: str | None = None
     ):
+        check_type(t, sympy.Symbol, "t", "a sympy Symbol")
+        check_type(name, str, "name")
+        if formula is not None:
+            check_type(formula, str, "formula")
         self.t = t
-        self.expr = sympy.sympify(masked_fraction_expr)
+        try:
+            self.expr = sympy.sympify(masked_fraction_expr)
+        except (sympy.SympifyError, TypeError) as exc:
+            raise InvalidArgumentError(f"masked fraction: not a sympy expression ({exc})") from exc
+        extra = self.expr.free_symbols - {t}
+        if extra:
+            raise InvalidArgumentError(f"masked fraction m({t}) has free symbols other than {t}: {extra}")
         self.name = name
         self.formula = formula or f"1 - ({sympy.sstr(self.expr)})"
         self._m = sympy.lambdify(t, self.expr, "numpy")
         self._dm = sympy.lambdify(t, sympy.diff(self.expr, t), "numpy")
         grid = np.linspace(0.0, 1.0, 1001)
-        vals = np.broadcast_to(np.asarray(self._m(grid), dtype=np.float64), grid.shape)
+        try:
+            with np.errstate(all="ignore"):
+                vals = np.broadcast_to(np.asarray(self._m(grid), dtype=np.float64), grid.shape)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"masked fraction m(t) is not real on [0, 1] ({exc})") from exc
         if not np.all(np.isfinite(vals)):
-            raise ValueError("masked fraction m(t) is not finite on [0, 1]")
+            raise InvalidArgumentError("masked fraction m(t) is not finite on [0, 1]")
         if abs(vals[0]) > 1e-12 or abs(vals[-1] - 1) > 1e-12:
-            raise ValueError(f"need m(0)=0 and m(1)=1, got m(0)={vals[0]}, m(1)={vals[-1]}")
+            raise InvalidArgumentError(f"need m(0)=0 and m(1)=1, got m(0)={vals[0]}, m(1)={vals[-1]}")
         if np.any(np.diff(vals) < -1e-12):
-            raise ValueError("masked fraction m(t) must be non-decreasing in t")
+            raise InvalidArgumentError("masked fraction m(t) must be non-decreasing in t")
 
     def masked_fraction(self, t):
         arr = check_unit_interval(t)
@@ -112,19 +152,20 @@ class EnergyPaperSchedule(Schedule):
         formula_ep: str = "user function",
         alpha_ep_derivative: Callable | None = None,
     ):
+        _check_callables(alpha_ep, alpha_ep_derivative, name, formula_ep, "alpha^EP(s)")
         self._a, self._da = alpha_ep, alpha_ep_derivative
         self.name = name
         self.formula = f"alpha^EP(1 - t) with alpha^EP(s) = {formula_ep}"
         grid = np.linspace(0.0, 1.0, 1001)
-        vals = np.array([float(alpha_ep(float(s))) for s in grid])
+        vals = _values_on_grid(alpha_ep, grid, "alpha^EP(s)")
         if not np.all(np.isfinite(vals)):
-            raise ValueError("alpha^EP(s) returned a non-finite value on [0, 1]")
+            raise InvalidArgumentError("alpha^EP(s) returned a non-finite value on [0, 1]")
         if abs(vals[0]) > 1e-12 or abs(vals[-1] - 1) > 1e-12:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"energy-paper convention needs alpha^EP(0)=0 and alpha^EP(1)=1; got {vals[0]}, {vals[-1]}"
             )
         if np.any(np.diff(vals) < -1e-12):
-            raise ValueError("alpha^EP(s) must be non-decreasing in s")
+            raise InvalidArgumentError("alpha^EP(s) must be non-decreasing in s")
 
     def masked_fraction(self, t):
         arr = check_unit_interval(t)

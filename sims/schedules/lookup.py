@@ -16,6 +16,7 @@ from sims.schedules.closed_form import (
     SineSquaredSchedule,
 )
 from sims.schedules.custom import FunctionSchedule
+from sims.validation import InvalidArgumentError, InvalidTypeError
 
 
 class ComposedSchedule(Schedule):
@@ -64,7 +65,7 @@ def get_schedule(spec) -> Schedule:
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, MultivariateSchedule):
-        raise ValueError(
+        raise InvalidArgumentError(
             "a PerPositionSchedule gives one schedule per position; samplers and univariate "
             "functions need a single Schedule"
         )
@@ -74,14 +75,26 @@ def get_schedule(spec) -> Schedule:
         if spec in SCHEDULES:
             return SCHEDULES[spec]()
         if spec.startswith("poly"):
-            return PolynomialSchedule(exponent=float(spec[4:]))
+            try:
+                k = float(spec[4:])
+            except ValueError as exc:
+                raise InvalidArgumentError(
+                    f"polynomial schedule spec must look like 'poly2' or 'poly0.5', got {spec!r}"
+                ) from exc
+            return PolynomialSchedule(exponent=k)
         if spec.startswith("beta:"):
             try:
                 a, b = (float(v) for v in spec[5:].split(","))
             except ValueError as exc:
-                raise ValueError(f"Beta schedule spec must look like 'beta:0.9,0.3', got {spec!r}") from exc
+                raise InvalidArgumentError(
+                    f"Beta schedule spec must look like 'beta:0.9,0.3', got {spec!r}"
+                ) from exc
             return BetaCDFSchedule(a, b)
-    raise ValueError(
+    if not isinstance(spec, str):
+        raise InvalidTypeError(
+            f"schedule must be a name, a Schedule or a callable alpha(t), got {type(spec).__name__} {spec!r:.80}"
+        )
+    raise InvalidArgumentError(
         f"unknown schedule {spec!r}; use one of {sorted(SCHEDULES)}, 'poly<k>', 'beta:<a>,<b>', "
         "a Schedule or a callable alpha(t)"
     )

@@ -2,7 +2,6 @@ r"""Per-position (multivariate) schedules: one :math:`\alpha_{t,l}` per position
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,6 +10,14 @@ import torch
 from sims.schedules.base import TIME_CONVENTIONS, MultivariateSchedule, as_numpy, check_unit_interval
 from sims.schedules.closed_form import PolynomialSchedule
 from sims.schedules.lookup import get_schedule
+from sims.validation import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_int,
+    check_masked_fractions,
+    check_real,
+    check_time_grid,
+)
 
 
 # ---- per-position (multivariate) schedules ------------------------------------------------------------
@@ -23,8 +30,12 @@ class PerPositionSchedule(MultivariateSchedule):
     """
 
     def __init__(self, schedules: Sequence):
+        if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence):
+            raise InvalidTypeError(
+                f"schedules must be a sequence (one schedule per position), got {type(schedules).__name__}"
+            )
         if len(schedules) == 0:
-            raise ValueError("a per-position schedule needs at least one position")
+            raise InvalidArgumentError("a per-position schedule needs at least one position")
         self.schedules = [get_schedule(s) for s in schedules]
         # the same object at every position: evaluate once and broadcast
         self._single = all(s is self.schedules[0] for s in self.schedules)
@@ -32,8 +43,7 @@ class PerPositionSchedule(MultivariateSchedule):
     @classmethod
     def uniform(cls, schedule, length: int) -> PerPositionSchedule:
         """The univariate schedule repeated at every position."""
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length must be an integer >= 1, got {length!r}")
+        check_int(length, "length", minimum=1)
         return cls([get_schedule(schedule)] * int(length))
 
     @property
@@ -64,12 +74,15 @@ class PerPositionSchedule(MultivariateSchedule):
         """Per-position inverse: ``m`` of shape ``(..., L)`` -> times ``(..., L)`` (Garg et al. Alg. 1)."""
         m = torch.as_tensor(m, dtype=torch.float64)
         if m.shape[-1] != self.length:
-            raise ValueError(f"last axis of m must have length {self.length}, got {tuple(m.shape)}")
+            raise InvalidArgumentError(f"last axis of m must have length {self.length}, got {tuple(m.shape)}")
         return torch.stack([s.time_of_masked_fraction(m[..., i]) for i, s in enumerate(self.schedules)], -1)
 
     def step_weights(self, grid: torch.Tensor) -> torch.Tensor:
-        """``(K, L)``: probability that position l is revealed at step k of the grid."""
+        """``(K, L)``: probability that position l is revealed at step k of the grid (m of every position
+        checked at every grid point, as :meth:`sims.schedules.Schedule.step_weights` does)."""
+        times = check_time_grid(grid)
         m = torch.as_tensor(self.masked_fraction(as_numpy(grid)), dtype=torch.float64)
+        check_masked_fractions(m, times, f"per-position schedule {type(self).__name__}")
         return m[:-1] - m[1:]
 
     @property
@@ -94,9 +107,11 @@ class PowerPerPositionSchedule(PerPositionSchedule):
     """
 
     def __init__(self, weights: Sequence[float]):
-        w = [float(v) for v in weights]
-        if len(w) == 0 or not all(math.isfinite(v) and v > 0 for v in w):
-            raise ValueError(f"power weights must be finite and > 0, got {weights!r}")
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, (Sequence, np.ndarray, torch.Tensor)):
+            raise InvalidTypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
+        w = [check_real(v, f"weights[{i}]", minimum=0.0, open_min=True) for i, v in enumerate(weights)]
+        if len(w) == 0:
+            raise InvalidArgumentError(f"power weights must be finite and > 0, got {weights!r}")
         self.weights = w
         super().__init__([PolynomialSchedule(exponent=v) for v in w])
 

@@ -1,0 +1,147 @@
+"""Figure modules as work items: discovery, declared dependencies, staging folders, the worker side.
+
+Every ``paper_repro/fig_*.py`` module is one :class:`~sims.execution.WorkItem` keyed by its short name.
+A module that needs what another one produces says so at module level, e.g.
+``DEPENDS_ON = ("training_curves",)`` in the variance figures (they load the model that
+``training_curves`` trains into the shared cache ``results/models/``); the runner starts it only after
+that module finished, whatever the number of workers. The declaration is about order, not correctness:
+run alone (``--only``), a module trains whatever model it misses itself.
+
+:func:`run_figure` is what a worker runs: the module in its staging folder
+``<out>/.partial/<preset>/<name>``, then each produced file moved into ``<out>`` with an atomic rename.
+Before each module the matplotlib state is reset and the global RNGs are seeded from the module's name
+(by :func:`sims.execution.task.execute`), so a module's files are the same bytes whether it ran first in
+a fresh worker or after others in the same process. Finished modules are recorded in
+``<out>/.partial/<preset>/_items/`` so that ``--resume`` skips them.
+
+The models a module trains are items of their own (:data:`MODEL_CONFIGS`, one
+:func:`sims.execution.training_items` item per config, keyed by the config), and the module depends on
+them: several workers train the seeds and models of one figure at once instead of one after the other,
+and a module whose models are in the cache (``results/models/``) starts at once (loading a cached model
+is the same bytes as training it: the run is seeded by its config).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+import paper_repro
+import paper_repro.fig_samplers_calls_quality as samplers_calls_quality
+from paper_repro.samplers_common import TRAINED_MODEL
+from sims.execution import ItemStore, WorkItem, training_items
+from sims.models.cache import make_config
+from sims.models.experiments import QUALITY_SUITES, TRAINING_SUITES
+from sims.models.training import TrainConfig
+
+
+def _samplers_models(preset: str) -> list[TrainConfig]:
+    """The transformer of ``samplers_common.oracle_and_trained`` for each language of the figure."""
+    cfg = samplers_calls_quality.PRESETS[preset]
+    model_preset, overrides = TRAINED_MODEL[preset]
+    return [make_config(lang, cfg["length"], model_preset, **overrides) for lang in cfg["languages"]]
+
+
+#: Module -> the training configs it loads from the model cache (trained first, as items of their own).
+#: A module missing here still works: it trains what it needs itself, inside its own item.
+MODEL_CONFIGS = {
+    "training_curves": lambda preset: list(TRAINING_SUITES[preset].configs()),
+    "training_quality_vs_steps": lambda preset: [
+        *QUALITY_SUITES[preset].configs(),
+        *QUALITY_SUITES[preset].ar_configs(),
+    ],
+    "samplers_calls_quality": _samplers_models,
+}
+
+
+def discover() -> dict[str, ModuleType]:
+    """All ``paper_repro.fig_*`` modules, by short name (without the ``fig_`` prefix)."""
+    mods = {}
+    for info in pkgutil.iter_modules(paper_repro.__path__):
+        if info.name.startswith("fig_"):
+            mods[info.name[4:]] = importlib.import_module(f"paper_repro.{info.name}")
+    return dict(sorted(mods.items()))
+
+
+def dependencies(mods: dict[str, ModuleType]) -> dict[str, tuple[str, ...]]:
+    """``DEPENDS_ON`` of every module (checked: each names another figure module)."""
+    deps = {}
+    for name, mod in mods.items():
+        declared = tuple(getattr(mod, "DEPENDS_ON", ()))
+        unknown = [d for d in declared if d not in mods or d == name]
+        if unknown:
+            raise ValueError(f"fig_{name}.DEPENDS_ON names unknown figure modules {unknown}")
+        deps[name] = declared
+    return deps
+
+
+def staging_root(out: Path, preset: str) -> Path:
+    return Path(out) / ".partial" / preset
+
+
+def item_store(out: Path, preset: str) -> ItemStore:
+    """Records of the modules finished by an interrupted run (``--resume`` skips them)."""
+    return ItemStore(staging_root(out, preset) / "_items")
+
+
+def run_figure(name: str, preset: str, out: str, progress: bool = False, resume: bool = False) -> dict:
+    """Run one figure module in its staging folder and move its files into ``out`` (worker side).
+
+    The modules store results incrementally and skip cells already present. Staging keeps that from
+    silently reusing the committed data files: by default the staging folder starts empty (everything
+    is recomputed); with ``resume`` it keeps what an interrupted run left there. Files are moved only
+    after the module finished, each with an atomic rename.
+    """
+    mod = importlib.import_module(f"paper_repro.fig_{name}")
+    out = Path(out)
+    staging = staging_root(out, preset) / name
+    if not resume:
+        shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    plt.close("all")
+    matplotlib.rc_file_defaults()
+    produced = mod.run(preset, staging, progress)
+    moved = []
+    for path in map(Path, produced):
+        os.replace(path, out / path.name)
+        moved.append(path.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return {"files": moved}
+
+
+def figure_items(
+    names: list[str],
+    mods: dict[str, ModuleType],
+    preset: str,
+    out: Path,
+    progress: bool = False,
+    resume: bool = False,
+    train_first: bool = True,
+) -> list[WorkItem]:
+    """One item per module of ``names`` with its declared dependencies (among ``names``), preceded by
+    one item per model those modules train (``train_first``; see :data:`MODEL_CONFIGS`)."""
+    deps = dependencies(mods)
+    out = Path(out).resolve()  # workers elsewhere (Dask, Slurm) need no particular working directory
+    models: list[WorkItem] = []
+    figures = []
+    for name in names:
+        trains = training_items(MODEL_CONFIGS[name](preset)) if train_first and name in MODEL_CONFIGS else []
+        models += trains
+        figures.append(
+            WorkItem(
+                name,
+                run_figure,
+                {"name": name, "preset": preset, "out": str(out), "progress": progress, "resume": resume},
+                depends_on=deps[name] + tuple(it.key for it in trains),
+                identity=f"{name}|{preset}|{out}",
+            )
+        )
+    unique = {it.key: it for it in models}
+    return [*unique.values(), *figures]
