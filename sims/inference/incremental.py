@@ -148,6 +148,8 @@ class StepQuery:
         called: ``(B,)`` rows with at least one pair: one denoiser call each (NFE).
         impossible: ``(B,)`` called rows whose revealed tokens have probability zero (answered as the full
             oracle does for ``on_impossible``). Both flag tensors are read-only (shared between steps).
+        probs: ``(N, V)`` the same marginals as probabilities (``log_probs = log(probs)``) when the engine
+            answered every row, so a sampler can draw from them without exponentiating; else ``None``.
     """
 
     rows: torch.Tensor
@@ -155,6 +157,7 @@ class StepQuery:
     log_probs: torch.Tensor
     called: torch.Tensor
     impossible: torch.Tensor
+    probs: torch.Tensor | None = None
 
 
 #: ``fallback(tokens (n, L)) -> (log_probs (n, L, V), impossible (n,))``: the full oracle on some rows.
@@ -228,7 +231,7 @@ class ScheduledSession:
         if not self.any_dead:  # the common case: every row answered by the engine
             probs, ok = self._marginals(k, None, rows, pos)
             if bool(ok.all()):
-                return StepQuery(rows, pos, torch.log(probs), called, self.no_flags)
+                return StepQuery(rows, pos, torch.log(probs), called, self.no_flags, probs)
             self._mark(uncertified=rows[~ok])
         flags = torch.zeros(B, dtype=torch.bool, device=dev)
         lp = torch.empty((rows.shape[0], V), dtype=torch.float64, device=dev)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import torch
 
-from sims.categorical import sample_from_log_probs
+from sims.categorical import sample_categorical, sample_from_log_probs
 from sims.denoisers.base import Denoiser
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import RunState, Trace, tempered
@@ -139,7 +139,10 @@ def incremental_run(
         if q.impossible is not session.no_flags:
             left |= q.impossible
         draw_t, record_t = temperatures(k)
-        values = sample_from_log_probs(q.log_probs, generator, sampler.categorical_precision, draw_t)
+        if q.probs is not None and draw_t == 1.0 and sampler.categorical_precision == "float64":
+            values = sample_categorical(q.probs, generator)  # what sample_from_log_probs draws from exp(lp)
+        else:
+            values = sample_from_log_probs(q.log_probs, generator, sampler.categorical_precision, draw_t)
         used = tempered(q.log_probs, record_t)
         a, b = session.offsets[k], session.offsets[k + 1]
         entropy[a:b] = entropy_of_log_probs(used)
