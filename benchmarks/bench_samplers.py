@@ -4,6 +4,13 @@
     python benchmarks/bench_samplers.py                  # the issue's grid (long; see --budget)
     python benchmarks/bench_samplers.py --confidence     # full-pass rule (fixed_max_prob), this tree only
     python benchmarks/bench_samplers.py --confidence --baseline /path/to/other/tree   # and that tree
+    python benchmarks/bench_samplers.py --faults         # page faults of one oracle call, allocator off/on
+    python benchmarks/bench_samplers.py --grid 256x4096x4096 --languages bigram --samplers fixed_random
+
+``--json PATH`` merges the run's part into PATH (grid rows by (language, sampler, B, L, K); the
+``--confidence`` and ``--faults`` parts whole). The committed ``benchmarks/results/bench_samplers.json``
+feeds the generated blocks of ``docs/sampler_performance.md``
+(:mod:`paper_repro.ledger.claims_sampler_speed`; rewritten by ``python -m paper_repro``).
 
 For each language (bigram and trigram over V = 8 with 4 successors per context, random HMMs with S = 16
 and S = 64 hidden states over V = 16, Dirichlet(1) rows), each (B, L, K) and each value-independent
@@ -36,6 +43,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import ctypes
+import gc
 import json
 import subprocess
 import sys
@@ -49,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
 from sims.languages.random import random_hmm, random_ngram
+from sims.results import read_json, write_json
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler
 
@@ -89,7 +99,14 @@ def _status(field: str) -> int:
 
 
 def reset_peak() -> int:
-    """Reset the peak-RSS mark (Linux ``clear_refs``); returns the current RSS."""
+    """Hand freed memory back to the OS (the oracle raises glibc's trim threshold, so freed blocks would
+    otherwise stay resident and hide the next phase's peak), reset the peak-RSS mark (Linux
+    ``clear_refs``); returns the current RSS."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -313,30 +330,53 @@ def confidence_rows(trees: dict[str, str], B=256, L=1024, K=64, repeats=2, score
     return [{"tree": k[0], "language": k[1]} | v for k, v in best.items()]
 
 
-def docs_block(data: dict) -> str:
-    """The tables of docs/sampler_performance.md from the benchmark's JSON (``--table``): the grid, then
-    the full-pass rule against the baseline tree when the JSON has a ``confidence`` part."""
-    out = table(data["rows"], data["gemm_flops"])
-    conf = data.get("confidence")
-    if conf:
-        by = {(r["tree"], r["language"]): r for r in conf}
-        out += (
-            "\n\n| full-pass rule `fixed_max_prob`, (256, 1024, K = 64) | baseline CPU s | this tree CPU s |"
-        )
-        out += " ratio (CPU) | ratio (wall) | same tokens |\n|---|---|---|---|---|---|"
-        for lang in ("bigram", "hmm16"):
-            a, b = by[("baseline", lang)], by[("this tree", lang)]
-            out += (
-                f"\n| {lang} | {a['cpu']:.1f} | {b['cpu']:.1f} | x{a['cpu'] / b['cpu']:.2f} | "
-                f"x{a['wall'] / b['wall']:.2f} | {'yes' if a['tokens'] == b['tokens'] else 'no'} |"
-            )
-    faults = data.get("faults")
-    if faults:
-        out += "\n\n| one oracle call (256, 1024, S = 16) | minor page faults | user CPU s | system CPU s |"
-        out += "\n|---|---|---|---|"
-        for r in faults:
-            label = "keep_freed_memory" if r["keep_freed_memory"] else "glibc defaults"
-            out += f"\n| {label} | {r['minor_faults']:.0f} | {r['user_s']:.3f} | {r['sys_s']:.3f} |"
+def measure_in_subprocess(lang, sampler, B, L, K, args, peak) -> dict:
+    """:func:`measure` in a fresh process: its peak memory and the chain's caches are its own."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        f"{lang},{sampler},{B},{L},{K},{peak!r}",
+        "--budget",
+        str(args.budget),
+    ]
+    cmd += ["--probe", str(args.probe), "--full-steps", str(args.full_steps)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"measurement {lang} {sampler} {(B, L, K)} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def row_key(r: dict) -> tuple:
+    return (r["language"], r["sampler"], r["B"], r["L"], r["K"])
+
+
+def update_results(path: str, **parts) -> dict:
+    """Merge ``parts`` into the JSON at ``path`` (written atomically): grid rows replace the stored rows of
+    the same (language, sampler, B, L, K), in grid order; other parts replace the stored part."""
+    data = read_json(path) if Path(path).exists() else {}
+    rows = parts.pop("rows", None)
+    if rows is not None:
+        merged = {row_key(r): r for r in data.get("rows", [])} | {row_key(r): r for r in rows}
+        order = {(B, L, K): i for i, (B, L, K) in enumerate(GRID)}
+        data["rows"] = sorted(
+            merged.values(),
+            key=lambda r: (order.get((r["B"], r["L"], r["K"]), len(order)), r["B"], r["L"], r["K"],
+                           list(LANGUAGES).index(r["language"]), r["sampler"]),
+        )  # fmt: skip
+    data.update(parts)
+    write_json(path, data, indent=1)
+    return data
+
+
+def parse_grid(text: str) -> list[tuple[int, int, int]]:
+    """``"256x4096x4096,64x4096x64"`` -> [(B, L, K), ...]."""
+    out = []
+    for item in text.split(","):
+        parts = item.lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise SystemExit(f"--grid: expected BxLxK items of positive integers, got {item!r}")
+        out.append(tuple(int(p) for p in parts))
     return out
 
 
@@ -352,21 +392,20 @@ def main(argv=None) -> int:
     ap.add_argument("--full-steps", type=int, default=3, help="full-path steps timed (k = 0, K/2, K-1)")
     ap.add_argument("--confidence", action="store_true", help="fixed_max_prob at (256, 1024, 64) instead")
     ap.add_argument("--baseline", default=None, help="another source tree for the --confidence comparison")
+    ap.add_argument("--baseline-label", default="baseline", help="how the docs name the baseline tree")
     ap.add_argument("--faults", action="store_true", help="page faults of one oracle call, allocator off/on")
     ap.add_argument("--repeats", type=int, default=2, help="--confidence: best of this many runs")
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--table", default=None, help="print the docs block from a JSON written by --json")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # lang,sampler,B,L,K,flops: one row
+    ap.add_argument("--grid", default=None, help="BxLxK items, comma-separated (default: the issue's grid)")
+    ap.add_argument("--json", default=None, help="merge this run's part into this JSON (atomic)")
     args = ap.parse_args(argv)
-    if args.table:
-        print(docs_block(json.loads(Path(args.table).read_text())))
-        return 0
     torch.set_num_threads(1)
     here = str(Path(__file__).resolve().parents[1])
     if args.faults:
         rows = fault_rows(here)
         print(json.dumps(rows, indent=1))
         if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+            update_results(args.json, faults=rows)
         return 0
     if args.confidence:
         trees = {"this tree": here} | ({"baseline": args.baseline} if args.baseline else {})
@@ -382,21 +421,31 @@ def main(argv=None) -> int:
                     f"wall, x{a['cpu'] / b['cpu']:.2f} CPU ({same})"
                 )
         if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+            update_results(args.json, confidence=rows, confidence_baseline=args.baseline_label)
+        return 0
+    if args.one:
+        lang, sampler, B, L, K, peak = args.one.split(",")
+        row = measure(
+            lang, sampler, int(B), int(L), int(K), args.budget, args.probe, args.full_steps, float(peak)
+        )
+        print(json.dumps(row))
         return 0
     peak = gemm_flops()
     print(f"float64 GEMM rate (1 thread, this run): {peak / 1e9:.1f} GFLOP/s; load average {os.getloadavg()}")
     rows = []
-    for B, L, K in QUICK_GRID if args.quick else GRID:
+    grid = parse_grid(args.grid) if args.grid else (QUICK_GRID if args.quick else GRID)
+    for B, L, K in grid:
         for lang in args.languages.split(","):
             for sampler in args.samplers.split(","):
-                row = measure(lang, sampler, B, L, K, args.budget, args.probe, args.full_steps, peak)
+                row = measure_in_subprocess(lang, sampler, B, L, K, args, peak)
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
     print()
     print(table(rows))
     if args.json:
-        Path(args.json).write_text(json.dumps({"gemm_flops": peak, "rows": rows}, indent=1))
+        update_results(
+            args.json, gemm_flops=peak, rows=rows, load_average=os.getloadavg(), torch=torch.__version__
+        )
     return 0
 
 

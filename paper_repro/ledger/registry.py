@@ -17,6 +17,7 @@ from paper_repro.ledger import (
     claims_li_cai_theory,
     claims_oracle,
     claims_orders,
+    claims_sampler_speed,
     claims_samplers,
     claims_training,
     claims_training_quick,
@@ -41,6 +42,7 @@ TOPICS = (
     claims_samplers,
     claims_training_quick,
     claims_oracle,
+    claims_sampler_speed,
 )
 
 
