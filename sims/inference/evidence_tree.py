@@ -54,8 +54,9 @@ def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = D
 
 
 def _scale_matrices(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (a fresh product, overwritten) scaled to a largest entry of 1 per matrix (zero matrices kept)."""
     m = x.amax((-2, -1), keepdim=True)
-    return x / torch.where(m > 0, m, torch.ones_like(m))
+    return x.div_(torch.where(m > 0, m, torch.ones_like(m)))
 
 
 class EvidenceTreeSession(ScheduledSession):
@@ -141,7 +142,10 @@ class EvidenceTreeSession(ScheduledSession):
         for j in range(b):
             node = 1 + blocks * b + j
             e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            nxt = (P.reshape(M * S, S) @ self.A).reshape(M, S, S).mul_(e.unsqueeze(1))
+            if j == 0:  # I A = A exactly: no product for the first factor
+                nxt = self.A.unsqueeze(0) * e.unsqueeze(1)
+            else:
+                nxt = (P.reshape(M * S, S) @ self.A).reshape(M, S, S).mul_(e.unsqueeze(1))
             valid = None if full else node <= last
             P = nxt if full else torch.where(valid[:, None, None], nxt, P)
             step_lo = lo_e + self.lo_A

@@ -327,10 +327,7 @@ def safe_range(num_states: int) -> float:
 
 def log_min_positive(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """log of the smallest positive entry over ``dims`` (0 where there is none)."""
-    pos = torch.where(x > 0, x, torch.ones_like(x))
-    for d in sorted(dims, reverse=True):
-        pos = pos.amin(d)
-    return torch.log(pos)
+    return torch.log(torch.where(x > 0, x, 1.0).amin(dim=dims))
 
 
 LOG_TINY = math.log(torch.finfo(torch.float64).tiny)
