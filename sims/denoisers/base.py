@@ -112,6 +112,11 @@ class Denoiser(ABC):
         """Whether :meth:`scheduled_session` can answer exactly for sequences of ``length`` (default: no)."""
         return False
 
+    def prefers_scheduled_session(self, batch: int, length: int, num_steps: int) -> bool:
+        """Whether a session is expected to be faster than full passes for ``batch`` sequences of ``length``
+        revealed in ``num_steps`` steps (speed only: both are exact). Default: whenever one is offered."""
+        return self.offers_scheduled_session(length)
+
     def scheduled_session(self, schedule: torch.Tensor, num_steps: int):
         """A :class:`sims.inference.incremental.ScheduledSession`: the exact predictive laws of only the
         positions a value-independent ``schedule`` ``(B, L)`` reveals, step by step (the oracle offers it;

@@ -45,7 +45,7 @@ from sims.inference.engine import check_engine_options
 from sims.inference.incremental import ScheduledSession, position_layout
 from sims.inference.memory import keep_freed_memory
 from sims.inference.min_violation_separable import separable_min_violation
-from sims.inference.scheduled import scheduled_session
+from sims.inference.scheduled import incremental_pays, scheduled_session
 from sims.languages.base import Language
 from sims.validation import (
     ImpossibleEvidenceError,
@@ -139,6 +139,12 @@ class OracleDenoiser(Denoiser):
         """True in float64 for chains with a position layout (HMM and n-gram chains; see
         :mod:`sims.inference.incremental`); the float32/TF32 oracle is approximate, so it declines."""
         return self.precision == "float64" and position_layout(self.language.chain(), length) is not None
+
+    def prefers_scheduled_session(self, batch: int, length: int, num_steps: int) -> bool:
+        """Offered, and cheaper than full passes by the cost model of :func:`sims.inference.scheduled.incremental_pays`."""
+        return self.offers_scheduled_session(length) and incremental_pays(
+            self.language.chain(), batch, length, num_steps
+        )
 
     def scheduled_session(
         self, schedule: torch.Tensor, num_steps: int, engine: str = "auto"

@@ -1,9 +1,16 @@
-"""Which incremental engine answers a scheduled session for a chain (:mod:`sims.inference.incremental`).
+r"""Which incremental engine answers a scheduled session for a chain (:mod:`sims.inference.incremental`).
 
 ``"auto"``: the nearest-neighbour engine (:mod:`sims.inference.separable`) when every revealed token pins
 its node's state and the chain's powers are certified, else the evidence tree
 (:mod:`sims.inference.evidence_tree`) when the chain has a per-token evidence table, else ``None`` (the
 caller uses the full pass). Both engines are exact in float64; the choice only affects speed.
+
+Whether a session pays at all (:func:`incremental_pays`, the samplers' ``oracle_path="auto"``): the
+nearest-neighbour engine always does (a few gathers per reveal). The evidence tree costs about
+:math:`2 r (b + h) S^3` flops per row and step (r = min(ceil(L / K), blocks) reveals per row and step, each
+recomputing one block of b nodes and h = log2 P tree levels), the full pass :math:`4 L S^2` (forward and
+backward vector-matrix products); the tree is taken when it is the cheaper, i.e. :math:`r (b + h) S \le 2L`.
+Both run at a similar fraction of the GEMM rate (``docs/sampler_performance.md``, §4).
 """
 
 from __future__ import annotations
@@ -11,11 +18,40 @@ from __future__ import annotations
 import torch
 
 from sims.inference.chain import LiftedChain
-from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession
+from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession, choose_block
 from sims.inference.incremental import Fallback, ScheduledSession, position_layout
 from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_powers, pinned_states
 
 ENGINES = ("auto", "nearest_neighbour", "evidence_tree")
+
+
+def _neighbour_tables(chain: LiftedChain, layout, length: int):
+    """Pinned states and certified chain powers of the nearest-neighbour engine (cached), or ``None``s."""
+    states = pinned_states(layout) if layout.offset == 0 else None
+    if states is None:
+        return None, None
+    key = ("chain_powers", length)
+    if key not in chain.engine_cache:
+        chain.engine_cache[key] = chain_powers(layout)
+    return states, chain.engine_cache[key]
+
+
+def incremental_pays(
+    chain: LiftedChain, batch: int, length: int, num_steps: int, max_tree_bytes: int = DEFAULT_TREE_BYTES
+) -> bool:
+    """Whether the ``"auto"`` session of ``chain`` is expected to beat the full pass (module docstring):
+    ``False`` also when no session exists."""
+    layout = position_layout(chain, length)
+    if layout is None:
+        return False
+    if _neighbour_tables(chain, layout, length)[1] is not None:
+        return True
+    S, n = layout.num_states, max(1, length - layout.offset - 1)
+    b = choose_block(batch, n, S, max_tree_bytes)
+    blocks = -(-n // b)
+    height = max(0, (blocks - 1).bit_length())
+    reveals = min(-(-length // max(1, num_steps)), blocks)
+    return reveals * (b + height) * S <= 2 * length
 
 
 def scheduled_session(
@@ -39,14 +75,7 @@ def scheduled_session(
     if layout is None:
         return None
     if engine in ("auto", "nearest_neighbour"):
-        states = pinned_states(layout) if layout.offset == 0 else None
-        powers = None
-        if states is not None:
-            key = ("chain_powers", schedule.shape[1])
-            cache = chain.engine_cache
-            if key not in cache:
-                cache[key] = chain_powers(layout)
-            powers = cache[key]
+        states, powers = _neighbour_tables(chain, layout, schedule.shape[1])
         if powers is not None:
 
             def lex():  # built on first use (an impossible row under on_impossible="min_violation")

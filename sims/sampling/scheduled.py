@@ -21,7 +21,8 @@ marginals are computed, the two paths consume the generator identically:
 Given the seed, both give the same tokens, reveal steps, call counts and support flags; marginals agree
 to float64 rounding, so a token can differ only if a uniform falls within rounding of a CDF boundary
 (probability ~1e-16 per draw) or, at temperature 0, on an exact tie of the language. ``oracle_path="auto"``
-takes the incremental path when the denoiser offers a session and L >= :data:`AUTO_MIN_LENGTH`.
+takes the incremental path when the denoiser offers a session, L >= :data:`AUTO_MIN_LENGTH` and the
+denoiser expects the session to be faster (:func:`use_incremental`).
 """
 
 from __future__ import annotations
@@ -95,8 +96,13 @@ def _record(trace: Trace, k, rows, positions, lp, values, temperature, entropy=N
     trace.token_logprob[rows, positions] = used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
 
 
-def use_incremental(path: str, denoiser: Denoiser, length: int) -> bool:
-    """Whether a run takes the incremental path (raises when it is requested but not offered)."""
+def use_incremental(
+    path: str, denoiser: Denoiser, length: int, batch: int | None = None, num_steps: int | None = None
+) -> bool:
+    """Whether a run takes the incremental path (raises when it is requested but not offered). ``"auto"``
+    takes it from :data:`AUTO_MIN_LENGTH` on when offered and, given ``batch`` and ``num_steps``, when the
+    denoiser expects it to be faster (``prefers_scheduled_session``: for the oracle's evidence tree, not at
+    many reveals per row and step)."""
     if path == "full":
         return False
     offered = denoiser.offers_scheduled_session(length)
@@ -105,7 +111,11 @@ def use_incremental(path: str, denoiser: Denoiser, length: int) -> bool:
             f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session for this "
             "language and length (use oracle_path='auto' or 'full')"
         )
-    return offered and (path == "incremental" or length >= AUTO_MIN_LENGTH)
+    if path == "incremental" or not offered:
+        return offered
+    if length < AUTO_MIN_LENGTH:
+        return False
+    return batch is None or denoiser.prefers_scheduled_session(batch, length, num_steps)
 
 
 def incremental_run(
@@ -190,7 +200,8 @@ class ScheduledRun:
         return self.temperature, self.temperature
 
     def sample_batch(self, denoiser, batch, length, generator, device):
-        if self.scheduled() and use_incremental(self.oracle_path, denoiser, length):
+        steps = self.num_steps(length)
+        if self.scheduled() and use_incremental(self.oracle_path, denoiser, length, batch, steps):
             hook = self.incremental_hook(batch, device, generator)
             temps = self.step_temperatures
             return incremental_run(self, denoiser, batch, length, generator, device, temps, hook)

@@ -24,6 +24,7 @@ from sims.exact import exact_sampler_law
 from sims.inference.evidence_tree import choose_block
 from sims.inference.min_violation import lex_chain, min_violation_posterior
 from sims.inference.min_violation_separable import separable_min_violation
+from sims.inference.scheduled import incremental_pays
 from sims.inference.separable import nearest_earlier, nearest_later
 from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
@@ -321,3 +322,18 @@ def test_sessions_on_cuda_match_cpu():
             OracleDenoiser(lang, on_impossible="uniform"), 16, 64, make_generator(3)
         )
         assert torch.equal(res.tokens.cpu(), ref.tokens)
+
+
+def test_auto_skips_the_tree_when_it_would_be_slower():
+    lang = LANGS["trigram"][0]
+    oracle = OracleDenoiser(lang, on_impossible="uniform")
+    g = make_generator(0)
+    assert incremental_pays(lang.chain(), 4, 64, 64) and not incremental_pays(lang.chain(), 4, 64, 8)
+    few = FixedCountSampler(8).sample(oracle, 4, 64, g)  # 8 reveals per row and step: full passes
+    assert few.conventions["extras"]["oracle_path"] == "full"
+    every = FixedCountSampler(64).sample(oracle, 4, 64, g)  # one reveal per row and step: the tree
+    assert every.conventions["extras"]["oracle_path"] == "incremental:evidence_tree"
+    forced = FixedCountSampler(8, oracle_path="incremental").sample(oracle, 4, 64, g)
+    assert forced.conventions["extras"]["oracle_path"] == "incremental:evidence_tree"
+    bigram = OracleDenoiser(LANGS["bigram"][0], on_impossible="uniform")
+    assert bigram.prefers_scheduled_session(4, 64, 8)  # the neighbour engine always pays
