@@ -61,6 +61,7 @@ from sims.languages.random import random_hmm, random_ngram
 from sims.results import read_json, write_json
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.sampling.scheduled import AUTO_MIN_LENGTH
 
 #: Seconds of this process's CPU time (user + system): on a shared machine this is what a run costs, while
 #: wall time also counts the time other jobs held the cores.
@@ -150,6 +151,12 @@ def full_step_seconds(sampler, oracle, schedule, states, steps):
     return total / len(steps)
 
 
+def auto_path(lang_name: str, B: int, L: int, K: int) -> str:
+    """The path ``oracle_path="auto"`` takes for this case (the oracle's cost model; no timing)."""
+    oracle = OracleDenoiser(LANGUAGES[lang_name](), on_impossible="min_violation")
+    return "incremental" if L >= AUTO_MIN_LENGTH and oracle.prefers_scheduled_session(B, L, K) else "full"
+
+
 def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):
     lang = LANGUAGES[lang_name]()
     oracle = OracleDenoiser(lang, on_impossible="min_violation")
@@ -204,6 +211,7 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "full_gemm_fraction": 4 * B * (L - 1) * S**2 / per_step / peak_flops,
         "states": S,
         "gemm_flops_at_run": peak_flops,
+        "auto_path": auto_path(lang_name, B, L, K),
     }
     if engine == "evidence_tree":
         levels = max(0, (-(-(L - 1) // b) - 1).bit_length())
@@ -395,6 +403,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-label", default="baseline", help="how the docs name the baseline tree")
     ap.add_argument("--faults", action="store_true", help="page faults of one oracle call, allocator off/on")
     ap.add_argument("--repeats", type=int, default=2, help="--confidence: best of this many runs")
+    ap.add_argument("--refresh-auto", action="store_true", help="recompute auto_path of the rows in --json")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # lang,sampler,B,L,K,flops: one row
     ap.add_argument("--grid", default=None, help="BxLxK items, comma-separated (default: the issue's grid)")
     ap.add_argument("--json", default=None, help="merge this run's part into this JSON (atomic)")
@@ -423,6 +432,13 @@ def main(argv=None) -> int:
         if args.json:
             update_results(args.json, confidence=rows, confidence_baseline=args.baseline_label)
         return 0
+    if args.refresh_auto:  # the stored rows' automatic choice under the current cost model
+        rows = [
+            r | {"auto_path": auto_path(r["language"], r["B"], r["L"], r["K"])}
+            for r in read_json(args.json)["rows"]
+        ]
+        update_results(args.json, rows=rows)
+        return 0
     if args.one:
         lang, sampler, B, L, K, peak = args.one.split(",")
         row = measure(
@@ -440,12 +456,11 @@ def main(argv=None) -> int:
                 row = measure_in_subprocess(lang, sampler, B, L, K, args, peak)
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
+                if args.json:  # after every row: an interrupted run keeps what it measured
+                    meta = {"gemm_flops": peak, "load_average": os.getloadavg(), "torch": torch.__version__}
+                    update_results(args.json, rows=[row], **meta)
     print()
     print(table(rows))
-    if args.json:
-        update_results(
-            args.json, gemm_flops=peak, rows=rows, load_average=os.getloadavg(), torch=torch.__version__
-        )
     return 0
 
 
