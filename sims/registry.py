@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sims.languages import Language, random_hmm, random_ngram
+from sims.languages.eos import EOSLanguage
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
 from sims.sampling.ancestral import AncestralSampler
@@ -115,6 +116,22 @@ LANGUAGES: dict[str, LanguageEntry] = {
     "parity": LanguageEntry(lambda: parity_language(), "bit strings with an even number of ones", 6),
     "modsum3": LanguageEntry(lambda: mod_sum_language(3, 3, 0), "ternary strings with sum = 0 mod 3", 5),
     "dyck4": LanguageEntry(lambda: dyck_language(4), "balanced brackets of depth at most 4", 8),
+    # variable length: content, then EOS (id V) repeated to the end (sims/languages/eos.py)
+    "ngram2_eos": LanguageEntry(
+        lambda: EOSLanguage(LANGUAGES["ngram2"].make(), 1 / 16, name="ngram2_eos"),
+        "ngram2 content of geometric length (stop 1/16 per token), then EOS padding",
+        3,
+    ),
+    "hmm_eos": LanguageEntry(
+        lambda: EOSLanguage(LANGUAGES["hmm"].make(), 1 / 16, name="hmm_eos"),
+        "hmm content of geometric length (stop 1/16 per token), then EOS padding",
+        3,
+    ),
+    "dyck4_eos": LanguageEntry(
+        lambda: EOSLanguage(dyck_language(4), 1 / 4, name="dyck4_eos"),
+        "balanced brackets (depth <= 4) ending with probability 1/4 at each return to depth 0, then EOS",
+        6,
+    ),
 }
 
 
