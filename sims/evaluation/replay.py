@@ -97,7 +97,9 @@ def _replay(sampler: Sampler, denoiser: Denoiser, x: torch.Tensor, generator: to
     V = denoiser.vocab_size
     state = sampler.begin(denoiser, B, L, x.device)
     if state.x.shape != x.shape:
-        raise InvalidArgumentError(f"{sampler.name}: runs {state.x.shape[0]} rows (particles) for {B} outputs")
+        raise InvalidArgumentError(
+            f"{sampler.name}: runs {state.x.shape[0]} rows (particles) for {B} outputs"
+        )
     recorder = _RecordingTrace(state.trace)
     state.trace = recorder
     log_lik = torch.zeros(B, dtype=torch.float64, device=x.device)
