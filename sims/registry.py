@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sims.languages import Language, random_hmm, random_ngram
 from sims.languages.corpus import stdlib_language
+from sims.languages.eos import EOSLanguage
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
 from sims.registry_base import BadArgument, SamplerEntry
@@ -102,6 +103,22 @@ LANGUAGES: dict[str, LanguageEntry] = {
         lambda: stdlib_language("stdlib_char2_zeros"),
         "character bigram fitted to the stdlib with exact zeros (V = 98, top-8 rows)",
         2,
+    ),
+    # variable length: content, then EOS (id V) repeated to the end (sims/languages/eos.py)
+    "ngram2_eos": LanguageEntry(
+        lambda: EOSLanguage(LANGUAGES["ngram2"].make(), 1 / 16, name="ngram2_eos"),
+        "ngram2 content of geometric length (stop 1/16 per token), then EOS padding",
+        3,
+    ),
+    "hmm_eos": LanguageEntry(
+        lambda: EOSLanguage(LANGUAGES["hmm"].make(), 1 / 16, name="hmm_eos"),
+        "hmm content of geometric length (stop 1/16 per token), then EOS padding",
+        3,
+    ),
+    "dyck4_eos": LanguageEntry(
+        lambda: EOSLanguage(dyck_language(4), 1 / 4, name="dyck4_eos"),
+        "balanced brackets (depth <= 4) ending with probability 1/4 at each return to depth 0, then EOS",
+        6,
     ),
 }
 
