@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from paper_repro.ledger import (
     claims_core,
+    claims_corpus,
     claims_denoising_entropy,
     claims_energy,
     claims_feng,
@@ -41,6 +42,7 @@ TOPICS = (
     claims_samplers,
     claims_training_quick,
     claims_oracle,
+    claims_corpus,
 )
 
 
