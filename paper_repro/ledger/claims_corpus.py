@@ -9,10 +9,13 @@ abstracts ("primary text"); their constants and hard HMM are recalled only (UNVE
 Tolerances (declared): "few steps" means K <= ``FEW_RATIO`` L; a rate "reaches the floor" when its 95%
 interval meets the floor's; teacher-forced KL of LLaDA random at K = L must vanish to ``EXACT_TOL`` nats per
 token (one token per step is the exact chain rule; float64 sums of L log-probabilities); the per-token KL is
-"flat in L" when the log-log slope over the largest lengths is within ``FLAT_SLOPE`` of 0 and "qualified"
-within ``QUALIFIED_SLOPE``; the steps needed for SER are "linear in L" when their log-log slope is within
-``LINEAR_SLOPE`` of 1 (one grid step of K over the quick preset's two octaves of L moves the slope by 0.5)
-and "growing" when it is positive.
+"flat in L" when the log-log slope over the largest lengths with L >= 8K (the figure's ``kl_min_ratio``:
+there the share of neighbours revealed together, (L/K - 1)/(L - 1), is within 1/8 of its large-L limit 1/K,
+so the approach to the limit alone moves the slope by at most log2(15/14), about ``FLAT_SLOPE``, between 8K
+and 16K, and less beyond) is within ``FLAT_SLOPE`` of 0 and "qualified" within ``QUALIFIED_SLOPE``; the steps
+K* at which the SER falls to the target are "linear in L" when their log-log slope is within ``LINEAR_SLOPE``
+of 1 (K* is interpolated between grid points a factor 2 apart: an error of one grid step at one end of the
+quick preset's two octaves of L moves the slope by 0.5) and "growing" when it is positive.
 """
 
 from __future__ import annotations
@@ -110,8 +113,11 @@ def _kl_flat(data) -> Verdict:
         + " at L = "
         + ", ".join(str(L) for L in w["lengths"])
     )
+    ratio = _feng(data)["meta"]["kl_min_ratio"]
     return Verdict(
-        status, key, "exact teacher-forced per-token KL at fixed K, both random-order rules, largest L"
+        status,
+        key,
+        f"exact teacher-forced per-token KL at fixed K, both random-order rules, the largest L >= {ratio}K",
     )
 
 
