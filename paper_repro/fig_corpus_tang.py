@@ -70,16 +70,25 @@ PRESETS = {
         "num_samples": 128,
         "tf_samples": 128,
         "resamples": 100,
+        "batch_size": 256,
         "seed": 0,
     },
-    # documented, not run in the development session: L up to 1024, as in Tang et al.'s T = 1024 grid
+    # Documented, not run in the development session. A run costs about sum(K) oracle calls of
+    # num_samples x L tokens per sampler and part: at V = 98 the float64 sparse oracle computes roughly 5e4
+    # tokens/s on one loaded CPU core, so the L = 1024 grid (sum K ~ 2L) is about 2 x 1024 x 128 x 1024 / 5e4
+    # s ~ 1.5 h per sampler and part on one core (a cluster or GPU job: --slurm / --dask); the BPE-4096
+    # language (about 3e3 tokens/s, docs/corpus_languages.md section 7) is run at L = 128 only.
     "full": {
-        "languages": [["stdlib_char2", "stdlib_char2_zeros"], ["stdlib_bpe4k2", "stdlib_bpe4k2_zeros"]],
+        "languages": [["stdlib_char2", "stdlib_char2_zeros"]],
         "lengths": [128, 1024],
         "steps_ratios": [1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1],
-        "num_samples": 512,
+        "num_samples": 128,
         "tf_samples": 256,
         "resamples": 200,
+        "batch_size": 64,
+        "extra": [
+            {"languages": ["stdlib_bpe4k2", "stdlib_bpe4k2_zeros"], "lengths": [128], "num_samples": 128}
+        ],
         "seed": 0,
     },
 }
@@ -104,14 +113,29 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         },
     )
     floors = store.meta.setdefault("floors", {})
-    for name, zeros in cfg["languages"]:
+    groups = [(cfg["languages"], cfg["lengths"], cfg["num_samples"])]
+    groups += [([e["languages"]], e["lengths"], e["num_samples"]) for e in cfg.get("extra", [])]
+    for languages, lengths, num_samples in groups:
+        _run_group(store, floors, cfg, languages, lengths, num_samples, progress)
+    summary = {}
+    for key in floors:
+        name, L = key.split("|")
+        cells = [r for r in store.values() if r["language"] == name and r["length"] == int(L)]
+        summary[key] = mismatch_summary(cells, floors[key])
+    store.meta["summary"] = summary
+    store.flush()
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
+
+
+def _run_group(store, floors, cfg, languages, lengths, num_samples, progress) -> None:
+    for name, zeros in languages:
         lang, zlang = make_language(name), make_language(zeros)
-        for L in cfg["lengths"]:
+        for L in lengths:
             ref = chain_transition_reference(lang, L)
             fkey = f"{name}|{L}"
             if fkey not in floors:
                 g = make_generator(cell_seed(f"floor|{fkey}", cfg["seed"]))
-                floors[fkey] = data_floor(lang, L, cfg["num_samples"], g, ref, cfg["resamples"]).to_dict()
+                floors[fkey] = data_floor(lang, L, num_samples, g, ref, cfg["resamples"]).to_dict()
             todo = [
                 (lab, K)
                 for lab in TANG_SAMPLERS
@@ -129,19 +153,12 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                     language=lang,
                     reference=ref,
                     zeros_language=zlang,
-                    num_samples=cfg["num_samples"],
+                    num_samples=num_samples,
                     tf_samples=cfg["tf_samples"],
                     resamples=cfg["resamples"],
+                    batch_size=cfg["batch_size"],
                 )
                 store.put(key, {"language": name, "zeros_language": zeros, **cell.to_dict()})
-    summary = {}
-    for name, _ in cfg["languages"]:
-        for L in cfg["lengths"]:
-            cells = [r for r in store.values() if r["language"] == name and r["length"] == L]
-            summary[f"{name}|{L}"] = mismatch_summary(cells, floors[f"{name}|{L}"])
-    store.meta["summary"] = summary
-    store.flush()
-    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
 
 def _errorbar(ax, rows, value, color, marker, label, ls="-"):

@@ -137,7 +137,9 @@ def _ser_steps(data) -> Verdict:
         f"{k} {v:.2f}" for k, v in sorted(slopes.items())
     )
     return Verdict(
-        status, key, f"exact-zeros character bigram, steps on a grid of K/L; slopes {lo:.2f} ... {hi:.2f}"
+        status,
+        key,
+        f"exact-zeros character bigram; K* interpolated in log K between grid points of K/L; slopes {lo:.2f} ... {hi:.2f}",
     )
 
 
