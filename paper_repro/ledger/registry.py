@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from paper_repro.ledger import (
     blocks_energy,
+    blocks_scale_out,
     claims_core,
     claims_denoising_entropy,
     claims_energy,
@@ -64,7 +65,7 @@ CLAIMS: dict[str, Claim] = _collect()
 
 
 #: Modules holding only generated doc blocks (a topic module may hold its own ``DOC_BLOCKS`` too).
-BLOCK_MODULES = (blocks_energy,)
+BLOCK_MODULES = (blocks_energy, blocks_scale_out)
 
 
 def _collect_blocks() -> dict:
