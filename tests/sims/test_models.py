@@ -33,6 +33,7 @@ from sims.models import (
     make_config,
     train,
 )
+from sims.models.experiments import own_measurement_law
 from sims.models.measure import (
     exact_k_masks,
     exact_nelbo,
@@ -415,3 +416,17 @@ def test_quick_preset_mdm_vs_ar_exact(tmp_path):
     from sims.models.measure import exact_ar_nll
 
     assert exact_ar_nll(lang, ar, 5)["gap"] < 0.05
+
+
+def test_own_measurement_law_rebuilds_the_training_estimator():
+    """The figure's exact law of a run's last measurement uses the run's own estimator: for P-POTS +
+    MIRROR the histogram proposal rebuilt from the recorded curve gives the recorded exact A + B + C."""
+    cfg = make_config(
+        "ngram2", 3, "test", seed=0, method="ppots_mirror", steps=4, measure_every=4, exact_eval=True
+    )
+    model = train(cfg, device="cpu")
+    law = own_measurement_law(model)
+    own = model.history["final"]["exact"]["decomposition"]["own"]
+    assert law["variance"] == pytest.approx(own["total"], rel=1e-9)
+    assert law["num_examples"] == model.history["measure"][-1]["num_examples"]
+    assert law["se"] > 0 and law["rows_per_example"] == 2
