@@ -73,7 +73,11 @@ STYLES: dict[str, dict] = {
     "eb": {"color": "#e377c2", "marker": "P"},
     "fast_dllm_threshold": {"color": "#bcbd22", "marker": "X"},
     "fast_dllm_factor": {"color": "#7f6d00", "marker": "x"},
-    "remdm": {"color": "#6a3d9a", "marker": "h"},
+    "remdm": {"color": "#6a3d9a", "marker": "h"},  # ReMDM cap (and any variant without its own entry)
+    "remdm_loop": {"color": "#053061", "marker": "H"},
+    "remdm_rescale": {"color": "#35978f", "marker": "d"},
+    "remdm_conf": {"color": "#bf812d", "marker": "p"},
+    "remdm_fb": {"color": "#c51b7d", "marker": "8"},
     "remask": {"color": "#b15928", "marker": "*"},
     # schedules
     "linear": {"color": "#1f77b4", "marker": "o"},

@@ -15,8 +15,11 @@ from paper_repro.ledger import (
     claims_feng,
     claims_li_cai,
     claims_li_cai_theory,
+    claims_oracle,
     claims_orders,
+    claims_samplers,
     claims_training,
+    claims_training_quick,
     claims_variance,
     claims_variance_estimators,
 )
@@ -35,6 +38,9 @@ TOPICS = (
     claims_li_cai_theory,
     claims_denoising_entropy,
     claims_training,
+    claims_samplers,
+    claims_training_quick,
+    claims_oracle,
 )
 
 

@@ -17,12 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Docs still being converted to generated blocks (transitional; must be empty when issue 12 closes).
 PENDING = {
-    "README.md",
-    "adaptive_samplers.md",
     "corpus_languages.md",
-    "oracle_performance.md",
     "scale_out.md",
-    "variance_and_training.md",
 }
 
 
