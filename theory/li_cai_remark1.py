@@ -37,12 +37,18 @@ import numpy as np
 import torch
 
 from sims.denoisers.base import Denoiser
+from sims.denoisers.oracle import OracleDenoiser
+from sims.languages.support import SupportLanguage
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.ranking import rank_positions
 from sims.sampling.scores import position_scores
 from theory.entropy_profile import EntropyProfile, TabulatedProfile
-from theory.factorization import expected_kl_fixed_counts
+from theory.factorization import expected_kl_fixed_counts, support_sequences
 from theory.li_cai import smax_bound, theorem1_bound
+
+#: Tolerance of exact KL comparisons (nats, relative to max(1, value)): the KLs are float64 sums of at most
+#: a few thousand terms of size <= L log V, whose round-off is orders of magnitude below 1e-12.
+KL_TOL = 1e-12
 
 #: Scores that depend on the denoiser output only (not on drawn values): the rule is then deterministic.
 CONTEXT_SCORES = ("max_prob", "margin", "entropy")
@@ -172,8 +178,9 @@ class Remark1Row:
     sum_mutual_information: float
 
     def compare(self, value: float, se: float = 0.0) -> str:
-        """``"better"``, ``"worse"`` or ``"equal"`` than random order (3 standard errors; 1e-12 relative)."""
-        tol = 3 * se + 1e-12 * max(abs(self.random_order), 1e-300)
+        """``"better"``, ``"worse"`` or ``"equal"`` than random order, within 3 standard errors plus
+        :data:`KL_TOL` (float64 round-off of the exact sums)."""
+        tol = 3 * se + KL_TOL * max(1.0, abs(self.random_order))
         if value < self.random_order - tol:
             return "better"
         return "worse" if value > self.random_order + tol else "equal"
@@ -185,9 +192,9 @@ class Remark1Row:
             "random_ties_vs_random": self.compare(
                 self.entropy_first_random_ties, self.entropy_first_random_ties_se
             ),
-            "within_theorem1": self.entropy_first <= self.theorem1 * (1 + 1e-12),
+            "within_theorem1": self.entropy_first <= self.theorem1 + KL_TOL * max(1.0, self.theorem1),
             "random_ties_within_theorem1": self.entropy_first_random_ties
-            <= self.theorem1 * (1 + 1e-12) + 3 * self.entropy_first_random_ties_se,
+            <= self.theorem1 + KL_TOL * max(1.0, self.theorem1) + 3 * self.entropy_first_random_ties_se,
         }
 
 
@@ -241,3 +248,27 @@ def remark1_summary(rows: list[dict]) -> dict:
     out["max_ratio_to_random"] = max(ratios) if ratios else math.nan
     out["max_ratio_to_theorem1"] = max(over) if over else math.nan
     return out
+
+
+def remark1_for_language(language, length: int, steps, num_orders: int, seed: int) -> dict:
+    """The sweep for one language with its exact oracle: support (the explicit support of a
+    :class:`~sims.languages.support.SupportLanguage` at its word length, else enumeration of V**L), the
+    support profile, :func:`remark1_sweep` (random tie priorities from ``seed``) and :func:`remark1_summary`."""
+    L = int(length)
+    if isinstance(language, SupportLanguage) and L == language.word_length:
+        support, probs = language.words.cpu(), language.weights.cpu().double()
+    else:
+        support, log_q = support_sequences(language, L)
+        support, probs = support.cpu(), torch.exp(log_q.double().cpu())
+    profile = support_profile(support, probs)
+    oracle = OracleDenoiser(language)
+    gen = torch.Generator().manual_seed(int(seed))
+    rows = remark1_sweep(support, probs, oracle, profile, steps, num_orders, gen)
+    return {
+        "length": L,
+        "num_support": int(support.shape[0]),
+        "sum_mutual_information": profile.sum_mutual_information,
+        "total_correlation": profile.total_correlation,
+        "rows": rows,
+        "summary": remark1_summary(rows),
+    }

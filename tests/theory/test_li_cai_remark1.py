@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import BruteForceDenoiser, all_sequences, exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.random import random_ngram
+from sims.languages.support import SupportLanguage
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.sampling.ranking import quantized_scores
 from sims.sampling.scores import position_scores
@@ -34,8 +35,10 @@ from theory.factorization import block_kl_by_enumeration, support_sequences
 from theory.information import joint_from_language
 from theory.li_cai import theorem1_bound
 from theory.li_cai_remark1 import (
+    Remark1Row,
     entropy_first_kl,
     entropy_first_random_priority,
+    remark1_for_language,
     remark1_summary,
     remark1_sweep,
     support_profile,
@@ -186,3 +189,30 @@ def test_bad_arguments_raise():
         entropy_first_kl(seqs, q, bf, [1, 1], priority=[0, 0])
     with pytest.raises(ValueError, match="num_orders"):
         entropy_first_random_priority(seqs, q, bf, [1, 1], 0, torch.Generator())
+
+
+def test_support_language_path_equals_enumeration_path():
+    """An explicit-support copy of a bigram (its own chain oracle) gives the same sweep as the bigram."""
+    lang = random_ngram(2, 2, concentration=0.5, seed=4)
+    seqs, lq = support_sequences(lang, 4)
+    copy = SupportLanguage(seqs, torch.exp(lq.double()), vocab_size=2)
+    a = remark1_for_language(lang, 4, [2, 3], 3, seed=0)
+    b = remark1_for_language(copy, 4, [2, 3], 3, seed=0)
+    assert a["num_support"] == b["num_support"] == seqs.shape[0]
+    for ra, rb in zip(a["rows"], b["rows"]):
+        for key in ("entropy_first", "entropy_first_random_ties", "random_order", "theorem1"):
+            assert ra[key] == pytest.approx(rb[key], rel=1e-9, abs=1e-12)
+    assert a["summary"]["num_schedules"] == 2
+
+
+def test_comparisons_treat_round_off_as_equal():
+    row = Remark1Row(4, 2, 1e-17, 0.0, 0.0, 0.0, 0.7, 0.7, 1.0)
+    d = row.to_dict()
+    assert d["lowest_index_vs_random"] == "equal" and d["within_theorem1"]
+    assert (
+        Remark1Row(4, 2, 0.5, 0.3, 0.01, 0.4, 0.45, 0.45, 1.0).to_dict()["lowest_index_vs_random"] == "worse"
+    )
+    assert (
+        Remark1Row(4, 2, 0.5, 0.3, 0.01, 0.4, 0.45, 0.45, 1.0).to_dict()["random_ties_vs_random"] == "better"
+    )
+    assert not Remark1Row(4, 2, 0.5, 0.3, 0.01, 0.4, 0.45, 0.45, 1.0).to_dict()["within_theorem1"]
