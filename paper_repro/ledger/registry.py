@@ -9,6 +9,7 @@ define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated b
 from __future__ import annotations
 
 from paper_repro.ledger import (
+    claims_any_process,
     claims_core,
     claims_denoising_entropy,
     claims_energy,
@@ -37,6 +38,7 @@ TOPICS = (
     claims_variance_estimators,
     claims_li_cai_theory,
     claims_denoising_entropy,
+    claims_any_process,
     claims_training,
     claims_samplers,
     claims_training_quick,
