@@ -79,3 +79,12 @@ def test_topk_counts_and_bad_k():
     assert topk_counts(12, 8) == [8, 4] and topk_counts(16, 4) == [4] * 4
     with pytest.raises(ValueError, match="k must be"):
         topk_counts(4, 5)
+
+
+def test_gamma_zero_reveals_every_determined_token_with_one_more():
+    """Words {000, 101}: position 1 is determined; at gamma = 0 the first step reveals it and one of the
+    others (cumsum - cummax = 0), the second step the last, now determined: 2 calls for L = 3, exact."""
+    lang = SupportLanguage(torch.tensor([[0, 0, 0], [1, 0, 1]]), vocab_size=2)
+    d = eb_grid_study(lang)
+    assert d["gamma0_nfe"] == 2 and d["rows"]["eb g=0"]["valid"] == 1.0
+    assert d["rows"]["top-k k=1"]["nfe"] == 3
