@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
+from sims.denoisers.passes import PassUnavailableError
+from sims.inference.draft import DraftLogProb
+from sims.inference.leave_one_out import LeaveOneOutPosterior
 from sims.validation import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -122,6 +125,27 @@ class Denoiser(ABC):
         positions a value-independent ``schedule`` ``(B, L)`` reveals, step by step (the oracle offers it;
         samplers then skip the full pass). Only called when :meth:`offers_scheduled_session` is True."""
         raise NotImplementedError(f"{type(self).__name__} offers no scheduled session")
+
+    # ---- passes beyond the marginals (sims.denoisers.passes; defaults decline) ------------------------
+    def passes(self) -> tuple[str, ...]:
+        """Kinds of pass this denoiser answers (:data:`sims.denoisers.passes.PASS_CONVENTIONS`)."""
+        return ("marginals",)
+
+    def leave_one_out(self, tokens: torch.Tensor) -> LeaveOneOutPosterior:
+        """:math:`p(x_i \\mid x_{R \\setminus \\{i\\}})` at every position; declines by default."""
+        raise PassUnavailableError(
+            f"{type(self).__name__} gives no leave-one-out pass; an approximation by masked re-prediction "
+            "is sims.denoisers.passes.masked_leave_one_out (one call per revealed position)"
+        )
+
+    def draft_log_prob(
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False
+    ) -> DraftLogProb:
+        """Joint :math:`\\log p(x_D = d \\mid x_R)` of a multi-token draft; declines by default."""
+        raise PassUnavailableError(
+            f"{type(self).__name__} gives no joint draft probability (the product of its marginals is not "
+            "the joint unless the drafted tokens are conditionally independent)"
+        )
 
 
 def check_times(t, batch: int) -> torch.Tensor:

@@ -41,8 +41,10 @@ from sims.inference import (
     supports_min_violation,
     token_posteriors,
 )
+from sims.inference.draft import DraftLogProb, draft_log_prob
 from sims.inference.engine import check_engine_options
 from sims.inference.incremental import ScheduledSession, position_layout
+from sims.inference.leave_one_out import LeaveOneOutPosterior, leave_one_out_posteriors
 from sims.inference.memory import keep_freed_memory
 from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.scheduled import incremental_pays, scheduled_session
@@ -167,6 +169,54 @@ class OracleDenoiser(Denoiser):
         if session is None or self.precision != "float64":
             raise ValueError(f"{self.language!r}: no scheduled session (offers_scheduled_session is False)")
         return session
+
+    # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------
+    def passes(self) -> tuple[str, ...]:
+        return ("marginals", "leave_one_out", "draft_log_prob")
+
+    def leave_one_out(self, tokens: torch.Tensor) -> LeaveOneOutPosterior:
+        r"""Exact :math:`p(x_i \mid x_{R \setminus \{i\}})` at every position (the marginal where i is masked).
+
+        One forward-backward pass with retained messages (:mod:`sims.inference.leave_one_out`; float64 log
+        space whatever ``precision``); counts as one model call per row
+        (:data:`sims.denoisers.passes.PASS_CONVENTIONS`). Impossible leave-one-out evidence follows
+        ``on_impossible``: ``"raise"``, else the flagged uniform law (``"min_violation"`` has no
+        leave-one-out form and also gives the flagged uniform law).
+        """
+        tokens = check_tokens(tokens, self.vocab_size, allow_mask=True).to(self.language.device)
+        self.language.check_length(tokens.shape[1])
+        chain = self.language.chain()
+        method = "log" if self.method == "log" else "auto"
+        parts = [leave_one_out_posteriors(chain, c, method) for c in tokens.split(self.chunk_size)]
+        out = LeaveOneOutPosterior(
+            torch.cat([p.log_probs for p in parts]),
+            torch.cat([p.impossible for p in parts]),
+            any(p.generic for p in parts),
+        )
+        if self.on_impossible == "raise" and bool(out.impossible.any()):
+            rows = out.impossible.any(1).nonzero().flatten().tolist()
+            raise ImpossibleEvidenceError(
+                f"leave-one-out evidence has probability zero in batch rows {rows[:10]}; pass "
+                "on_impossible='uniform' for a flagged fallback"
+            )
+        return out
+
+    def draft_log_prob(
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False
+    ) -> DraftLogProb:
+        r"""Exact joint :math:`\log p(x_D = d \mid x_R)` of a draft (and, with ``chain_rule``, its
+        left-to-right conditionals): :mod:`sims.inference.draft`. One model call per row by the convention
+        of :data:`sims.denoisers.passes.PASS_CONVENTIONS`. Rows whose revealed tokens are impossible raise
+        under ``on_impossible="raise"``, else are flagged with NaN values."""
+        tokens = check_tokens(tokens, self.vocab_size, allow_mask=True).to(self.language.device)
+        draft = check_tokens(draft, self.vocab_size, allow_mask=True).to(self.language.device)
+        self.language.check_length(tokens.shape[1])
+        method = "log" if self.method == "log" else "auto"
+        out = draft_log_prob(self.language.chain(), tokens, draft, chain_rule, method)
+        if self.on_impossible == "raise" and bool(out.impossible.any()):
+            rows = out.impossible.nonzero().flatten().tolist()
+            raise ImpossibleEvidenceError(f"revealed tokens have probability zero in batch rows {rows[:10]}")
+        return out
 
     def lex_chain(self):
         """The language's lexicographic chain (built once, on first use)."""

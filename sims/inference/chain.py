@@ -168,6 +168,18 @@ class LiftedChain(ABC):
         """The transition in block form for large chains (n-gram windows), or ``None`` (dense)."""
         return None
 
+    def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Where each token's evidence enters the chain, for leave-one-out posteriors, or ``None``.
+
+        Returns ``(nodes, log_ev)``: ``nodes`` ``(L,)`` long, the node whose evidence carries token i and
+        from whose posterior :meth:`token_log_marginals` projects position i (masking token i changes the
+        evidence of that node only); ``log_ev`` broadcastable to ``(B, L, S)``, the state-space
+        log-evidence of node ``nodes[i]`` when token i is masked and every other token is as given. Used by
+        :mod:`sims.inference.leave_one_out`; ``None`` (default) sends every row through the generic exact
+        fallback (one posterior per revealed position).
+        """
+        return None
+
     def lexicographic_tables(self) -> LexTables | None:
         """Violation counts and log weights of the chain's own factors, for the minimum-violation
         fallback (:mod:`sims.inference.min_violation`); ``None`` (default) when the chain is not

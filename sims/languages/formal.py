@@ -131,6 +131,13 @@ class DFAChain(LiftedChain):
         out = log_matmul_exp(log_gamma.reshape(B * T, S), self._project, torch.log(self._project), 0.0)
         return out.reshape(B, T, self.vocab_size)
 
+    def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token i sits on node i; with it masked, only the acceptance condition of the last node remains."""
+        L = tokens.shape[1]
+        log_ev = torch.zeros((1, L, self.num_states), dtype=torch.float64, device=tokens.device)
+        log_ev[0, -1] = self._accept_log
+        return torch.arange(L, device=tokens.device), log_ev
+
 
 class DFALanguage(Language):
     """Token-weighted strings accepted by a deterministic finite automaton (see the module docstring).

@@ -94,6 +94,12 @@ class HMMChain(LiftedChain):
     def projection_min_log(self) -> float:
         return self.min_log_emission
 
+    def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token i is emitted by node i; a masked token carries no evidence (emission rows sum to 1)."""
+        L = tokens.shape[1]
+        nodes = torch.arange(L, device=tokens.device)
+        return nodes, torch.zeros((1, L, self.num_states), dtype=torch.float64, device=tokens.device)
+
     def lexicographic_tables(self) -> LexTables:
         ic, il = split_zeros(torch.exp(self.log_initial))
         tc, tl = split_zeros(self.transition)

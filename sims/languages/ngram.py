@@ -165,6 +165,24 @@ class NGramChain(LiftedChain):
     def block_transition(self) -> BlockTransition:
         return BlockTransition(self.fwd, self.bwd, self.rest, float(self.min_log))
 
+    def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token i >= n-1 is the newest token of node i-n+2 (masked: no evidence); the first n-1 tokens
+        share node 0, whose evidence without token i is the one-hot evidence of the other n-2."""
+        B, L = tokens.shape
+        V, k = self.vocab_size, self.order - 1
+        nodes = torch.clamp(torch.arange(L, device=tokens.device) - k + 1, min=0)
+        log_ev = torch.zeros((B, L, self.num_states), dtype=torch.float64, device=tokens.device)
+        ev = self._evidence_table[tokens[:, :k]]  # (B, k, V)
+        for i in range(k):
+            first = torch.zeros((B,) + (V,) * k, dtype=torch.float64, device=tokens.device)
+            for j in range(k):
+                if j != i:
+                    shape = [B] + [1] * k
+                    shape[1 + j] = V
+                    first = first + ev[:, j].reshape(shape)
+            log_ev[:, i] = first.reshape(B, self.num_states)
+        return nodes, log_ev
+
     def lexicographic_tables(self) -> LexTables:
         V, S, R = self.vocab_size, self.num_states, self.rest
         ic, il = split_zeros(torch.exp(self.log_initial))
