@@ -23,6 +23,8 @@ from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.ranking import rank_positions
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.schedules import get_schedule
+from sims.schedules.base import time_grid
+from sims.schedules.check import check_schedule_on_grid
 
 
 class FirstHittingSampler(Sampler):
@@ -40,6 +42,7 @@ class FirstHittingSampler(Sampler):
         super().__init__(categorical_precision)
         self.schedule = get_schedule(schedule)
         self.temperature = check_temperature(temperature)
+        check_schedule_on_grid(self.schedule, time_grid(1))  # the ends it uses: m(1) = 1, m(0) = 0
 
     @property
     def capabilities(self) -> Capabilities:

@@ -48,6 +48,7 @@ from sims.sampling.ranked import RankedStepSampler
 from sims.sampling.ranking import top_count_sets
 from sims.sampling.scores import SCORES, position_scores
 from sims.schedules import get_schedule, time_grid
+from sims.schedules.check import check_schedule_on_grid
 
 COUNT_RULES = ("llada", "schedule", "dream")
 
@@ -62,6 +63,7 @@ def schedule_counts(num_masked: int, steps: int, schedule) -> list[int]:
     """Deterministic counts that follow ``schedule``'s alpha on the uniform grid (see module docstring)."""
     sched = get_schedule(schedule)
     grid = time_grid(steps)
+    check_schedule_on_grid(sched, grid)  # alpha at the grid's own times
     # Round half up, treating values within 1e-9 of a half as exact halves, so that float noise in alpha
     # (e.g. sin^2(pi/4) = 0.4999999999999999) cannot flip a tie between mathematically equal schedules.
     revealed = [math.floor(num_masked * float(sched.alpha(float(t))) + 0.5 + 1e-9) for t in grid]
