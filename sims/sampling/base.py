@@ -30,6 +30,7 @@ from sims.denoisers.base import Denoiser
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import CachedDenoiser, RunState, Trace
 from sims.validation import (
+    InvalidArgumentError,
     check_bool,
     check_choice,
     check_device,
@@ -235,7 +236,7 @@ class Sampler(ABC):
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps drawn without any denoiser (iff ``capabilities.value_independent_schedule``)."""
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{self.name}: which positions are revealed when depends on the denoiser output, the token "
             "values or earlier remasking (capabilities.value_independent_schedule is False)"
         )

@@ -49,6 +49,7 @@ from sims.sampling.ranking import top_count_sets
 from sims.sampling.scores import SCORES, position_scores
 from sims.schedules import get_schedule, time_grid
 from sims.schedules.check import check_schedule_on_grid
+from sims.validation import InvalidArgumentError, InvalidTypeError, check_choice, check_int
 
 COUNT_RULES = ("llada", "schedule", "dream")
 
@@ -87,6 +88,21 @@ def dream_counts(num_masked: int, steps: int, schedule="linear", eps: float = 1e
     return counts
 
 
+def check_count_rule(count_rule) -> str | list[int]:
+    """A count rule name of :data:`COUNT_RULES`, or explicit counts (non-negative integers, at least one)."""
+    if isinstance(count_rule, str):
+        return check_choice(count_rule, COUNT_RULES, "count_rule")
+    try:
+        counts = list(count_rule)
+    except TypeError:
+        raise InvalidTypeError(
+            f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r:.80}"
+        ) from None
+    if not counts:
+        raise InvalidArgumentError("count_rule: an explicit list of counts must not be empty")
+    return [check_int(c, f"count_rule[{i}]", minimum=0) for i, c in enumerate(counts)]
+
+
 class FixedCountSampler(RankedStepSampler):
     """Fixed-count decoding; see the module docstring for every rule.
 
@@ -122,11 +138,7 @@ class FixedCountSampler(RankedStepSampler):
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
         self.steps = check_steps(steps)
-        if isinstance(count_rule, str) and count_rule not in COUNT_RULES:
-            raise ValueError(
-                f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r}"
-            )
-        self.count_rule = count_rule if isinstance(count_rule, str) else [int(c) for c in count_rule]
+        self.count_rule = check_count_rule(count_rule)
         self.schedule = get_schedule(schedule)
         self.name = f"fixed_{score}" if block_length is None else f"fixed_{score}_block{block_length}"
 
@@ -144,17 +156,17 @@ class FixedCountSampler(RankedStepSampler):
         """``[(start, stop), ...]`` of the semi-AR blocks."""
         b = self.block_length or length
         if length % b:
-            raise ValueError(f"length {length} must be a multiple of block_length {b}")
+            raise InvalidArgumentError(f"length {length} must be a multiple of block_length {b}")
         nb = length // b
         if self.steps % nb:
-            raise ValueError(f"steps {self.steps} must be a multiple of the number of blocks {nb}")
+            raise InvalidArgumentError(f"steps {self.steps} must be a multiple of the number of blocks {nb}")
         return [(i * b, (i + 1) * b) for i in range(nb)]
 
     def block_counts(self, block_size: int, steps: int) -> list[int]:
         if isinstance(self.count_rule, list):
             counts = list(self.count_rule)
             if len(counts) != steps or sum(counts) != block_size or min(counts) < 0:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"explicit counts {counts} must be {steps} non-negative numbers summing "
                     f"to the block size {block_size}"
                 )

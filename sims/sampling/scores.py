@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import torch
 
+from sims.validation import check_choice
+
 SCORES = ("random", "max_prob", "sampled_prob", "margin", "entropy")
 
 
 def check_score(score: str, allowed: tuple[str, ...]) -> str:
     """``score`` if it is one of ``allowed`` (a subset of :data:`SCORES`), else a ValueError naming it."""
-    if score not in allowed:
-        raise ValueError(f"score must be one of {allowed}, got {score!r}")
-    return score
+    return check_choice(score, allowed, "score")
 
 
 def score_uses_values(score: str) -> bool:
