@@ -75,7 +75,9 @@ class BruteForceDenoiser(Denoiser):
         return DenoiserOutput(carry_over(out, tokens, V), impossible)
 
 
-def exact_sampler_law(sampler, denoiser: Denoiser, length: int, *, max_states: int = MAX_STATES) -> torch.Tensor:
+def exact_sampler_law(
+    sampler, denoiser: Denoiser, length: int, *, max_states: int = MAX_STATES
+) -> torch.Tensor:
     """Exact output law ``(V**L,)`` of ``sampler`` driven by ``denoiser`` for sequences of ``length``.
 
     Needs ``sampler.capabilities.exact_kernel``. Propagates a dictionary {partial sequence: probability} through

@@ -342,6 +342,8 @@ def make_sampler(name: str, steps: int | None) -> Sampler:
     entry = SAMPLERS[check_sampler_name(name)]
     if entry.uses_steps:
         if steps is None:
-            raise InvalidArgumentError(f"sampler {name!r} uses the step count: steps must be an integer K >= 1")
+            raise InvalidArgumentError(
+                f"sampler {name!r} uses the step count: steps must be an integer K >= 1"
+            )
         steps = check_int(steps, "steps", minimum=1)
     return entry.make(steps)
