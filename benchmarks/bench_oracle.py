@@ -385,8 +385,7 @@ def run_accuracy() -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_executor_arguments(p)  # grid points as items; default one at a time in this process (clean timings)
-    p.set_defaults(workers=1)
+    add_executor_arguments(p, workers=1)  # grid points as items, by default one at a time (clean timings)
     p.add_argument("--quick", action="store_true", help="small grid (~1-2 minutes)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--crossover", action="store_true", help="also print the scan/sequential crossover")

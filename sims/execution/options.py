@@ -87,13 +87,16 @@ def key_value(text: str) -> str:
     return text
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+def add_executor_arguments(parser: argparse.ArgumentParser, workers: int | None = None) -> None:
+    """Add the executor flags to ``parser``; ``workers`` is the default of ``--workers`` (None: every
+    core; a benchmark passes 1 so that its timings stay clean)."""
     g = parser.add_argument_group("where the work items run (docs/scale_out.md)")
+    default = f"every core, here {default_workers()}" if workers is None else str(workers)
     g.add_argument(
         "--workers",
         type=positive_int,
-        default=None,
-        help=f"local worker processes (default: every core, here {default_workers()}; 1 = in this process); "
+        default=workers,
+        help=f"local worker processes (default: {default}; 1 = in this process); "
         "with --dask local: its worker processes; with --slurm: jobs in flight (default: no limit)",
     )
     g.add_argument(
