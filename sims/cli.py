@@ -175,7 +175,7 @@ def sweep_command(args, parser: argparse.ArgumentParser) -> int:
             raise InvalidArgumentError(str(exc)) from exc
         with executor:
             store = run_sweep(cfg, args.out / "sweep.json", progress=not args.no_progress, executor=executor)
-        store.write_csv(args.out / "sweep.csv")
+        store.write_csv(args.out / "sweep.csv", sort_keys=True)  # any executor: same bytes
         fig = plot_quality_vs_steps(load_rows(store), args.out / "sweep.png")
     print(f"{len(store)} cells in {args.out / 'sweep.json'}; figure {fig}")
     return 0

@@ -27,14 +27,26 @@ from sims import (
     random_ngram,
 )
 from sims.exact import exact_sampler_law
+from sims.registry import SAMPLERS
+from sims.sampling.credit import CREDIT_SCORES, CreditDecodingSampler
+from sims.sampling.dus import DUSSampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.entropy_smc import EntropySMCSampler
 from sims.sampling.fast_dllm import FACTOR_VARIANTS, RULES, FastDLLMSampler
 from sims.sampling.fixed_count import COUNT_RULES
+from sims.sampling.frechet import FRECHET_SCORES, FrechetSampler
+from sims.sampling.halton import HALTON_COUNT_RULES, HaltonSampler
+from sims.sampling.klass import KLASSSampler
+from sims.sampling.local_leap import LOCAL_LEAP_SCORES, LocalLeapSampler
+from sims.sampling.pc_sampler import PCSampler
+from sims.sampling.prophet import PROPHET_SCORES, ProphetSampler
 from sims.sampling.ranking import TIE_BREAKS
+from sims.sampling.rcr import RCR_MODES, RCR_SCORES, RCRSampler
 from sims.sampling.remask import RESAMPLE_ORDERS, RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
 from sims.sampling.scores import SCORES
+from sims.sampling.sedd import NOISES, PREDICTORS, SEDDSampler
+from sims.sampling.slowfast import SLOWFAST_SCORES, SlowFastSampler
 from tests.sims.test_robustness import must_raise_suite_error
 from tests.strategies import tiny_languages
 
@@ -182,7 +194,190 @@ VALID = {
             d["state_reduce"],
         ),
     ),
+    # ---- the decoding policies (sims/registry_policies.py) ----
+    "halton": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, L),
+                "base": st.integers(2, 3),
+                "count_rule": st.sampled_from(HALTON_COUNT_RULES),
+                "randomize": st.booleans(),
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: HaltonSampler(**d),
+    ),
+    "dus": (
+        st.fixed_dictionaries(
+            {
+                "base": st.integers(2, 3),
+                "skip": st.integers(1, 2),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: DUSSampler(**d),
+    ),
+    "frechet": (
+        st.fixed_dictionaries(
+            {
+                "margin": st.sampled_from([0.0, 0.1, 0.25, 2.0]),
+                "score": st.sampled_from(FRECHET_SCORES),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+                "tie_break": st.sampled_from(TIE_BREAKS),
+            }
+        ),
+        lambda d: FrechetSampler(**d),
+    ),
+    "local_leap": (
+        st.fixed_dictionaries(
+            {
+                "threshold": st.sampled_from([0.0, 0.6, 0.9, 1.0]),
+                "relaxed_fraction": st.sampled_from([0.0, 0.5, 1.0]),
+                "radius": st.integers(0, 2),
+                "score": st.sampled_from(LOCAL_LEAP_SCORES),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: LocalLeapSampler(
+            d["threshold"],
+            d["threshold"] * d["relaxed_fraction"],
+            d["radius"],
+            score=d["score"],
+            block_length=d["block_length"],
+            temperature=d["temperature"],
+        ),
+    ),
+    "prophet": (
+        st.fixed_dictionaries(
+            {
+                "half_steps": st.integers(1, 2),
+                "thresholds": st.sampled_from([(7.5, 5.0, 2.5), (1.0, 0.5, 0.2), (0.0, 0.0, 0.0)]),
+                "phases": st.sampled_from([(0.33, 0.67), (0.0, 1.0), (0.5, 0.5)]),
+                "answer_positions": st.sampled_from([None, (0,), (1, 3)]),
+                "score": st.sampled_from(PROPHET_SCORES),
+                "block_length": st.sampled_from([None, 2]),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: ProphetSampler(2 * d.pop("half_steps"), **d),
+    ),
+    "pc_sampler": (
+        st.fixed_dictionaries(
+            {
+                "half_steps": st.integers(1, 2),
+                "lam": st.sampled_from([0.0, 0.25, 3.0]),
+                "alpha": st.sampled_from([0.5, 10.0]),
+                "background": st.sampled_from(["all_masked", "uniform"]),
+                "block_length": st.sampled_from([None, 2]),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: PCSampler(2 * d.pop("half_steps"), **d),
+    ),
+    "klass": (
+        st.fixed_dictionaries(
+            {
+                "conf_threshold": st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+                "kl_threshold": st.sampled_from([1e-3, 0.01, 1.0]),
+                "history": st.integers(1, 2),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: KLASSSampler(**d),
+    ),
+    "credit": (
+        st.fixed_dictionaries(
+            {
+                "threshold": st.sampled_from([0.0, 0.6, 0.9, 1.0]),
+                "alpha": st.sampled_from([0.0, 0.7, 2.0]),
+                "gamma": st.sampled_from([0.0, 0.2, 1.0]),
+                "decay": st.sampled_from([0.0, 0.8, 1.0]),
+                "score": st.sampled_from(CREDIT_SCORES),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: CreditDecodingSampler(**d),
+    ),
+    "slowfast": (
+        st.fixed_dictionaries(
+            {
+                "explore_steps": st.integers(1, 3),
+                "cycle_threshold": st.sampled_from([0.0, 0.3, 1.0]),
+                "window": st.integers(1, 2),
+                "std_threshold": st.sampled_from([0.1, 1.0]),
+                "threshold": st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+                "score": st.sampled_from(SLOWFAST_SCORES),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: SlowFastSampler(**d),
+    ),
+    "rcr": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, L),
+                "mode": st.sampled_from(RCR_MODES),
+                "score": st.sampled_from(RCR_SCORES),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: RCRSampler(**d),
+    ),
+    "sedd": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, 5),
+                "predictor": st.sampled_from(PREDICTORS),
+                "noise": st.sampled_from(NOISES),
+                "eps": st.sampled_from([1e-5, 0.1]),
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: SEDDSampler(**d),
+    ),
 }
+
+
+#: the class each strategy of :data:`VALID` makes
+CLASSES = {
+    "ancestral": AncestralSampler,
+    "fixed_count": FixedCountSampler,
+    "first_hitting": FirstHittingSampler,
+    "eb": EBSampler,
+    "fast_dllm": FastDLLMSampler,
+    "remdm": ReMDMSampler,
+    "remask": RemaskCorrector,
+    "esmc": EntropySMCSampler,
+    "halton": HaltonSampler,
+    "dus": DUSSampler,
+    "frechet": FrechetSampler,
+    "local_leap": LocalLeapSampler,
+    "prophet": ProphetSampler,
+    "pc_sampler": PCSampler,
+    "klass": KLASSSampler,
+    "credit": CreditDecodingSampler,
+    "slowfast": SlowFastSampler,
+    "rcr": RCRSampler,
+    "sedd": SEDDSampler,
+}
+
+
+def test_the_property_tests_cover_every_registered_sampler_class():
+    """A sampler class added to the registry without a strategy here fails this test."""
+    assert set(CLASSES) == set(VALID)  # each strategy's class (checked on every example below)
+    covered = set(CLASSES.values())
+    registered = {type(entry.make(entry.test_steps)) for entry in SAMPLERS.values()}
+    assert registered - covered == set()
+    junk_covered = {type(factory(name)()) for name, _, _ in ARGUMENTS}
+    assert registered - junk_covered == set()
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -191,6 +386,7 @@ def test_valid_arguments_give_laws_without_nan(name, data, lang, seed):
     assume(L >= lang.min_length())
     strategy, make = VALID[name]
     sampler = make(data.draw(strategy))
+    assert type(sampler) is CLASSES[name]
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     if sampler.capabilities.exact_kernel:
         law = exact_sampler_law(sampler, oracle, L)
@@ -209,12 +405,18 @@ class Junk:
         return "Junk()"
 
 
-JUNK = [None, "x", math.nan, math.inf, -math.inf, -1, True, Junk(), [1], {}]
+ONE = [1]  # a valid list of answer positions
+JUNK = [None, "x", math.nan, math.inf, -math.inf, -1, True, Junk(), ONE, {}]
 
 
 def make_with(name: str, arg: str, value):
     """The sampler ``name`` with one argument replaced by ``value`` (others valid)."""
-    base = {
+    return factory(name)(**{arg: value})
+
+
+def factory(name: str):
+    """The sampler ``name`` with valid defaults; keyword arguments replace them."""
+    return {
         "ancestral": lambda **kw: AncestralSampler(**{"steps": 2, **kw}),
         "fixed_count": lambda **kw: FixedCountSampler(**{"steps": 2, **kw}),
         "first_hitting": lambda **kw: FirstHittingSampler(**kw),
@@ -225,8 +427,18 @@ def make_with(name: str, arg: str, value):
         "remdm_loop": lambda **kw: ReMDMSampler(**{"steps": 20, "variant": "loop", **kw}),
         "remask": lambda **kw: RemaskCorrector(**{"base": FixedCountSampler(2), "rounds": 1, **kw}),
         "esmc": lambda **kw: EntropySMCSampler(**{"base": FixedCountSampler(2), **kw}),
+        "halton": lambda **kw: HaltonSampler(**{"steps": 2, **kw}),
+        "dus": lambda **kw: DUSSampler(**kw),
+        "frechet": lambda **kw: FrechetSampler(**kw),
+        "local_leap": lambda **kw: LocalLeapSampler(**kw),
+        "prophet": lambda **kw: ProphetSampler(**{"steps": 2, **kw}),
+        "pc_sampler": lambda **kw: PCSampler(**{"steps": 2, **kw}),
+        "klass": lambda **kw: KLASSSampler(**kw),
+        "credit": lambda **kw: CreditDecodingSampler(**kw),
+        "slowfast": lambda **kw: SlowFastSampler(**kw),
+        "rcr": lambda **kw: RCRSampler(**{"steps": 2, **kw}),
+        "sedd": lambda **kw: SEDDSampler(**{"steps": 2, **kw}),
     }[name]
-    return base(**{arg: value})
 
 
 #: (sampler, argument, values that are valid for it although they look like junk)
@@ -253,7 +465,31 @@ ARGUMENTS = [
     *[("remdm_loop", a, ()) for a in ("t_on", "t_off", "alpha_on")],
     *[("remask", a, ()) for a in ("base", "rounds", "remask_count", "resample_order", "temperature")],
     *[("esmc", a, ()) for a in ("base", "num_particles", "lam", "resample_every", "state_reduce")],
+    *[("halton", a, ()) for a in ("steps", "base", "count_rule", "temperature", "categorical_precision")],
+    ("halton", "randomize", (True,)),
+    *[("dus", a, ()) for a in ("base", "skip", "temperature")],
+    ("dus", "block_length", (None,)),
+    *[("frechet", a, ()) for a in ("margin", "score", "temperature", "tie_break")],
+    ("frechet", "block_length", (None,)),
+    *[("local_leap", a, ()) for a in ("threshold", "relaxed_threshold", "radius", "score", "temperature")],
+    ("local_leap", "block_length", (None,)),
+    *[("prophet", a, ()) for a in ("steps", "thresholds", "phases", "score", "temperature", "tie_break")],
+    ("prophet", "answer_positions", (None, ONE)),
+    ("prophet", "block_length", (None,)),
+    *[("pc_sampler", a, ()) for a in ("steps", "lam", "alpha", "background", "temperature")],
+    ("pc_sampler", "block_length", (None,)),
+    *[("klass", a, ()) for a in ("conf_threshold", "kl_threshold", "history", "temperature")],
+    ("klass", "block_length", (None,)),
+    *[("credit", a, ()) for a in ("threshold", "alpha", "gamma", "decay", "score", "temperature")],
+    ("credit", "block_length", (None,)),
+    *[("slowfast", a, ()) for a in ("explore_steps", "cycle_threshold", "window", "std_threshold")],
+    *[("slowfast", a, ()) for a in ("threshold", "score", "temperature")],
+    ("slowfast", "block_length", (None,)),
+    *[("rcr", a, ()) for a in ("steps", "mode", "score", "temperature", "categorical_precision")],
+    *[("sedd", a, ()) for a in ("steps", "predictor", "noise", "eps", "temperature")],
 ]
+#: arguments where any finite number >= 1 is valid
+UNBOUNDED = ("temperature", "gamma", "lam", "factor", "alpha", "margin", "kl_threshold", "std_threshold")
 #: a tiny language (V = 2) every run of a junk argument samples from
 ORACLE = OracleDenoiser(random_ngram(2, 2, support_size=1, seed=0), on_impossible="uniform")
 
@@ -268,7 +504,7 @@ def build_and_run(name: str, arg: str, value) -> None:
 @given(junk=st.sampled_from(JUNK) | st.floats(-1e6, -1e-9) | st.floats(1.5, 1e6))
 def test_invalid_constructor_arguments_raise_suite_errors(name, arg, allowed, junk):
     assume(not any(junk is a for a in allowed))
-    if isinstance(junk, float) and junk >= 1 and arg in ("temperature", "gamma", "lam", "factor"):
+    if isinstance(junk, float) and junk >= 1 and arg in UNBOUNDED:
         assume(False)  # large finite values are valid there
     must_raise_suite_error(lambda: build_and_run(name, arg, junk))
 
