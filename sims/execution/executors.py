@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -39,6 +40,18 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def main_importable() -> bool:
+    """Whether worker processes can re-create ``__main__``. With ``spawn``/``forkserver`` every worker runs
+    the main program's file again before it takes work; a program read from stdin (``python - < x.py``,
+    ``__main__.__file__ == '<stdin>'``) has no such file, so every worker would die as it starts. Programs
+    run by module name (``python -m``), by ``-c`` or interactively (no ``__file__``) are fine."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(os.path.join(multiprocessing.process.ORIGINAL_DIR or "", path))
 
 
 def start_method() -> str:

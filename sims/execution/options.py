@@ -18,11 +18,18 @@ a context manager).
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sims.execution.dask_backend import DaskExecutor
-from sims.execution.executors import Executor, InlineExecutor, LocalExecutor, default_workers
+from sims.execution.executors import (
+    Executor,
+    InlineExecutor,
+    LocalExecutor,
+    default_workers,
+    main_importable,
+)
 from sims.execution.submitit_backend import CLUSTERS, SubmititExecutor
 from sims.validation import InvalidArgumentError, check_int
 
@@ -155,6 +162,13 @@ def make_executor(spec: ExecutorSpec, max_items: int | None = None) -> Executor:
     workers = spec.workers or default_workers()
     if max_items is not None:
         workers = min(workers, max(1, max_items))
+    if workers > 1 and not main_importable():
+        print(
+            f"note: the main program has no file worker processes could import ({sys.modules['__main__'].__file__}"
+            f"); running the {workers} requested workers' items in this process (same results)",
+            file=sys.stderr,
+        )
+        workers = 1
     if workers == 1:
         return InlineExecutor(spec.threads)
     return LocalExecutor(workers, spec.threads)

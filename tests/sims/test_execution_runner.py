@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -24,7 +26,8 @@ from sims.execution import (
     run_items,
     spec_from_args,
 )
-from sims.execution.options import parse_parameters
+from sims.execution.executors import InlineExecutor, LocalExecutor
+from sims.execution.options import ExecutorSpec, make_executor, parse_parameters
 from sims.execution.store import item_filename
 from sims.sweep import cell_seed
 from tests.sims import execution_helpers as h
@@ -179,3 +182,19 @@ def test_parse_options_and_make_executor(tmp_path):
         parse_parameters(["nokey"])
     with pytest.raises(SystemExit):
         p.parse_args(["--dask", "local", "--slurm"])
+
+
+def test_a_main_program_read_from_stdin_runs_its_items_in_this_process(monkeypatch, capsys, tmp_path):
+    """Workers re-run the main program's file as they start; ``python - < script.py`` has none
+    (``__file__ == '<stdin>'``), so every worker died and every item failed as 'worker lost'. Now the items
+    run in this process, with a note; a main program that is a file still gets worker processes."""
+    stdin_main = types.ModuleType("__main__")
+    stdin_main.__file__ = "<stdin>"
+    monkeypatch.setitem(sys.modules, "__main__", stdin_main)
+    assert isinstance(make_executor(ExecutorSpec("local", 2)), InlineExecutor)
+    assert "<stdin>" in capsys.readouterr().err
+    script = tmp_path / "script.py"
+    script.write_text("")
+    stdin_main.__file__ = str(script)
+    executor = make_executor(ExecutorSpec("local", 2))  # no process starts before the first submit
+    assert isinstance(executor, LocalExecutor) and executor.workers == 2
