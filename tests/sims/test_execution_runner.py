@@ -26,8 +26,7 @@ from sims.execution import (
     run_items,
     spec_from_args,
 )
-from sims.execution.executors import InlineExecutor, LocalExecutor
-from sims.execution.options import ExecutorSpec, make_executor, parse_parameters
+from sims.execution.options import ExecutorSpec, parse_parameters
 from sims.execution.store import item_filename
 from sims.sweep import cell_seed
 from tests.sims import execution_helpers as h
