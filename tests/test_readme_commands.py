@@ -4,8 +4,13 @@ The commands are extracted from the README itself -- its indented code blocks, i
 blocks and every table with a ``command`` column (``/``-separated alternatives like ``--list`` completed
 with the program before them) -- and each must have an entry in :data:`CASES`, so a command added to the
 README fails this test until it is covered. Each case runs the command in a fresh folder (relative
-output paths land there), with this checkout first on ``PYTHONPATH``, through the installed console script
-``mdm-suite`` or ``python -m ...``; the substitutions that keep it small are listed with the case:
+output paths land there). The default run calls the entry points in this process (``sims.cli.main`` for
+``mdm-suite``, ``paper_repro.__main__.main`` for ``python -m paper_repro``, ``exec`` for ``python -c``), so
+that it takes seconds, not minutes (one extra torch import per command), with sweeps on ``--workers 1``
+unless the command sets the workers (the slow ``--workers`` cases start the processes); the console script
+itself runs once (``mdm-suite list``). The slow run runs every command again as a subprocess -- through the
+installed console script ``mdm-suite`` or ``python -m ...``, with this checkout first on ``PYTHONPATH`` --
+as a user would. The substitutions that keep the commands small are listed with the case:
 
 * ``python3 -m venv .venv && . .venv/bin/activate && pip install -e ...`` steps are not run: the tests run
   in the installed environment, and installing needs the network. What follows them is run.
@@ -27,6 +32,8 @@ sweep where every sample leaves the support (nothing finite on the log axes).
 from __future__ import annotations
 
 import ast
+import contextvars
+import io
 import json
 import os
 import re
@@ -34,10 +41,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import settings
 
 from paper_repro.__main__ import main as paper_repro_main
@@ -97,18 +106,62 @@ def env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-def run(cmd: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    """``cmd`` as a shell user runs it (``python`` = this interpreter, ``mdm-suite`` = the console script)."""
+#: "in_process" (the default run) or "subprocess" (the slow run: every command as a user runs it)
+MODE = contextvars.ContextVar("readme_mode", default="in_process")
+
+
+@dataclass
+class Ran:
+    """What a command printed (stdout and stderr, as text)."""
+
+    stdout: str
+    stderr: str
+
+
+def run(cmd: str, cwd: Path, timeout: float = 900) -> Ran:
+    """``cmd`` run in ``cwd`` (see the module docstring for the two modes); it must exit 0."""
     words = shlex.split(cmd)
+    if MODE.get() == "in_process":
+        rc, out, err = in_process(words, cwd)
+    else:
+        rc, out, err = as_subprocess(words, cwd, timeout)
+    assert rc == 0, f"{cmd!r} exited {rc}:\n{out[-3000:]}\n{err[-5000:]}"
+    return Ran(out, err)
+
+
+def as_subprocess(words: list[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+    """As a shell user runs it (``python`` = this interpreter, ``mdm-suite`` = the console script)."""
     if words[0] in ("python", "python3"):
-        words[0] = sys.executable
+        words = [sys.executable, *words[1:]]
     elif words[0] == "mdm-suite":
         script = shutil.which("mdm-suite", path=str(Path(sys.executable).parent))
-        words = [script] if script else [sys.executable, "-m", "sims.cli"]
-        words += shlex.split(cmd)[1:]
+        words = [*([script] if script else [sys.executable, "-m", "sims.cli"]), *words[1:]]
     r = subprocess.run(words, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{cmd!r} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-    return r
+    return r.returncode, r.stdout, r.stderr
+
+
+def in_process(words: list[str], cwd: Path) -> tuple[int, str, str]:
+    """The command's entry point called here, in ``cwd``, its output captured; torch's thread count (which
+    ``paper_repro`` sets) restored after."""
+    if words[0] == "mdm-suite":
+        if words[1] == "sweep" and "--workers" not in words:
+            words = [*words, "--workers", "1"]
+        call = lambda: mdm_suite(words[1:])  # noqa: E731
+    elif words[:3] == ["python", "-m", "paper_repro"]:
+        call = lambda: paper_repro_main(words[3:])  # noqa: E731
+    elif words[:2] == ["python", "-c"]:
+        call = lambda: exec(compile(words[2], "README.md", "exec"), {"__name__": "__main__"})  # noqa: E731
+    else:
+        raise AssertionError(f"no entry point for {words[:3]}")
+    out, err, here, threads = io.StringIO(), io.StringIO(), Path.cwd(), torch.get_num_threads()
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            rc = call() or 0
+    finally:
+        os.chdir(here)
+        torch.set_num_threads(threads)
+    return rc, out.getvalue(), err.getvalue()
 
 
 def after_install(cmd: str) -> str:
@@ -299,8 +352,26 @@ def test_readme_command_runs(cmd, tmp_path):
     CASES[cmd].runner(cmd, tmp_path)
 
 
+@pytest.fixture()
+def as_a_user():
+    token = MODE.set("subprocess")
+    yield
+    MODE.reset(token)
+
+
 @pytest.mark.slow
-def test_the_api_tour_verbatim(tmp_path):
+@pytest.mark.parametrize("cmd", list(CASES), ids=[c[:60] for c in CASES])
+def test_readme_command_runs_as_a_subprocess(cmd, tmp_path, as_a_user):
+    CASES[cmd].runner(cmd, tmp_path)
+
+
+def test_the_console_script_runs(tmp_path, as_a_user):
+    """``mdm-suite`` as installed (the default run calls its entry point in this process)."""
+    listing_names("mdm-suite list", tmp_path)
+
+
+@pytest.mark.slow
+def test_the_api_tour_verbatim(tmp_path, as_a_user):
     api_tour("python: import torch", tmp_path, verbatim=True)
 
 
