@@ -39,6 +39,7 @@ from sims.sampling.halton import HALTON_COUNT_RULES, HaltonSampler
 from sims.sampling.klass import KLASSSampler
 from sims.sampling.local_leap import LOCAL_LEAP_SCORES, LocalLeapSampler
 from sims.sampling.pc_sampler import PCSampler
+from sims.sampling.policy import exact_policy_law
 from sims.sampling.prophet import PROPHET_SCORES, ProphetSampler
 from sims.sampling.ranking import TIE_BREAKS
 from sims.sampling.rcr import RCR_MODES, RCR_SCORES, RCRSampler
@@ -47,6 +48,7 @@ from sims.sampling.remdm import ReMDMSampler
 from sims.sampling.scores import SCORES
 from sims.sampling.sedd import NOISES, PREDICTORS, SEDDSampler
 from sims.sampling.slowfast import SLOWFAST_SCORES, SlowFastSampler
+from sims.validation import SizeLimitError
 from tests.sims.test_robustness import must_raise_suite_error
 from tests.strategies import tiny_languages
 
@@ -534,3 +536,20 @@ CALLS = [
 def test_invalid_sample_and_exact_law_arguments_raise_suite_errors(call, arg, allowed, junk):
     assume(not any(junk is a for a in allowed))
     must_raise_suite_error(lambda: call(arg, junk))
+
+
+# ---- exact laws refuse by size, before memory runs out ----------------------------------------------------
+def test_exact_laws_refuse_problems_too_large_to_enumerate():
+    """``V**L`` above :data:`sims.enumeration.MAX_STATES` is refused before any denoiser call, and the
+    dictionary of partial sequences (up to ``(V+1)**L`` entries) is counted as it grows, for samplers with
+    an exact kernel and for the policies with history (was: ran until the memory was gone)."""
+    big = OracleDenoiser(random_ngram(2, 8, support_size=2, seed=0), on_impossible="uniform")  # 8**8 > 2**22
+    full = OracleDenoiser(random_ngram(2, 2, seed=0))  # full support: 4 * 2**2 partial sequences after step 1
+    for law, sampler in ((exact_sampler_law, FixedCountSampler(2)), (exact_policy_law, KLASSSampler())):
+        with pytest.raises(SizeLimitError, match="8\\*\\*8"):
+            law(sampler, big, 8)
+        with pytest.raises(SizeLimitError, match="more than 3"):
+            law(sampler, full, L, max_states=3)
+        assert abs(float(law(sampler, full, L).sum()) - 1.0) < 1e-12  # the default limit: a law
+        must_raise_suite_error(lambda: law(sampler, "oracle", L))  # noqa: B023
+        must_raise_suite_error(lambda: law(sampler, ORACLE, 0))  # noqa: B023
