@@ -35,7 +35,7 @@ from sims.sampling.base import NO_TIME, Capabilities, Conventions
 from sims.sampling.ranked import RankedStepSampler, check_block_length
 from sims.sampling.ranking import rank_positions
 from sims.sampling.scores import position_scores
-from sims.validation import check_choice, check_probability, check_real
+from sims.validation import InvalidArgumentError, check_choice, check_probability, check_real
 
 RULES = ("threshold", "factor")
 #: the scores (:mod:`sims.sampling.scores`) the Fast-dLLM rules accept (the confidence)
@@ -69,9 +69,11 @@ def fast_dllm_select(
         elif factor_variant == "code":
             passes = c >= 1 - factor / (n_idx + 1)
         else:
-            raise ValueError(f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}")
+            raise InvalidArgumentError(
+                f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}"
+            )
     else:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        raise InvalidArgumentError(f"rule must be one of {RULES}, got {rule!r}")
     passes = passes & valid
     passes[:, 0] = valid[:, 0]  # always the most confident candidate
     if rule == "factor":

@@ -106,6 +106,7 @@ def test_corrupted_weights_fail_the_checksum(cached):
         {"ppots_loss_max": 0.0},
         {"ppots_loss_max": math.nan},
         {"kind": "gpt"},
+        {"method": "sgd"},
         {"not_a_setting": 1},
     ],
 )
