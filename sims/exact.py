@@ -32,6 +32,9 @@ from sims.validation import (
 
 def exact_log_joint(language: Language, length: int) -> torch.Tensor:
     """``(V**L,)`` exact ``log q(x)`` over all sequences, via the language's own ``log_prob``."""
+    check_type(language, Language, "language", "a sims Language (sims.languages.base.Language)")
+    length = check_int(length, "length", minimum=1)
+    check_enumeration_size(language.vocab_size, length, MAX_STATES, "exact_log_joint")
     seqs = all_sequences(language.vocab_size, length, language.device)
     return torch.cat([language.log_prob(c) for c in seqs.split(2**16)])
 
