@@ -11,8 +11,10 @@ Process start method of :class:`LocalExecutor`: ``forkserver`` where the platfor
 else ``spawn``. Not ``fork``: forking a process whose torch/OpenMP thread pool is already running can
 deadlock the child, and Python 3.12+ warns about it. ``forkserver`` is as safe as ``spawn`` (workers are
 forked from a fresh single-threaded server process that never ran parallel work) but starts workers
-faster, because the server has imported numpy, torch and the suite once (``set_forkserver_preload``);
-workers inherit ``sys.path`` either way.
+faster, because the server has imported numpy and torch once (``set_forkserver_preload``); workers
+inherit ``sys.path`` and the working directory and import the suite themselves. The suite is not preloaded:
+the server does not get this process's ``sys.path``, so it could import another copy of the suite (an
+installed one) and the workers would silently run that code.
 """
 
 from __future__ import annotations
@@ -146,7 +148,10 @@ class LocalExecutor(Executor):
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
-            ctx.set_forkserver_preload(["numpy", "torch", "sims.execution"])
+            # third-party modules only: the server is started without this process's sys.path (Python
+            # 3.11 ignores it), so a project module preloaded there could come from another copy (an
+            # installed one, or the server's working directory) and every worker would run that code
+            ctx.set_forkserver_preload(["numpy", "torch"])
         return cf.ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=set_threads, initargs=(self.threads,)
         )

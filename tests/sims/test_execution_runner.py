@@ -8,11 +8,13 @@ import json
 import random
 import sys
 import types
+from multiprocessing import forkserver
 
 import numpy as np
 import pytest
 import torch
 
+import sims.sweep
 from sims.execution import (
     InlineExecutor,
     ItemResult,
@@ -197,3 +199,16 @@ def test_a_main_program_read_from_stdin_runs_its_items_in_this_process(monkeypat
     stdin_main.__file__ = str(script)
     executor = make_executor(ExecutorSpec("local", 2))  # no process starts before the first submit
     assert isinstance(executor, LocalExecutor) and executor.workers == 2
+
+
+def test_workers_run_this_copy_of_the_suite_whatever_the_working_directory(tmp_path, monkeypatch):
+    """The forkserver is started without this process's ``sys.path`` (Python 3.11), so a preloaded
+    ``sims`` came from wherever the server found one -- an installed copy, when the server started in
+    another directory -- and every worker silently ran that code. Workers now import the suite
+    themselves, from this process's ``sys.path``."""
+    monkeypatch.chdir(tmp_path)  # no copy of the suite importable from here
+    forkserver._forkserver._stop()  # a fresh server, started here (another test may have started one)
+    items = [WorkItem(f"m{i}", h.module_file, {"name": "sims.sweep"}) for i in range(2)]
+    with LocalExecutor(2) as executor:
+        report = run_items(items, executor, progress=False)
+    assert set(report.values().values()) == {sims.sweep.__file__}
