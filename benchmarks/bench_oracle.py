@@ -33,6 +33,7 @@ import argparse
 import math
 import platform
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reference_numpy import hmm_token_posteriors
 from sims.denoisers.oracle import OracleDenoiser
+from sims.execution import (
+    ItemStore,
+    WorkItem,
+    add_executor_arguments,
+    make_executor,
+    run_items,
+    spec_from_args,
+)
 from sims.inference import forward_backward_log
 from sims.inference.linear import linear_transition, min_finite, safe_log_range, state_log_evidence
 from sims.inference.scaled import forward_backward_scaled
@@ -149,7 +158,12 @@ def prob_diff(a: np.ndarray, b: np.ndarray, x: torch.Tensor) -> float:
     return float(np.abs(np.exp(a[masked]) - np.exp(b[masked])).max()) if masked.any() else 0.0
 
 
-def run_grid(grid, repeats: int, peak: float, skip: set[str], max_ref_tokens: int) -> list[dict]:
+def bench_point(
+    batch: int, length: int, states: int, repeats: int, peak: float, skip: list[str], max_ref_tokens: float
+) -> dict:
+    """Every method at one grid point ``(B, L, S)``: a work item of its own (module level, so that any
+    executor can run it; printed as it runs). Returns the grid row."""
+    B, L, S = batch, length, states
     methods = {
         "numpy_ref": numpy_method,
         "torch_log": torch_method("log"),
@@ -158,67 +172,95 @@ def run_grid(grid, repeats: int, peak: float, skip: set[str], max_ref_tokens: in
         "torch_auto": torch_method("auto"),
         **hmmlearn_methods(),
     }
-    rows = []
-    for B, L, S in grid:
-        lang, x = make_case(B, L, S)
-        useful = 2 * 2 * B * (L - 1) * S * S  # multiply-adds x2 of the two sequential passes
-        print(f"\n(B, L, S) = ({B}, {L}, {S})   [{B * L} tokens, V = {VOCAB}]", flush=True)
-        results, ref_out = {}, None
-        for name, fn in methods.items():
-            if name in skip:
-                continue
-            slow_ref = name == "numpy_ref" or name.startswith("hmmlearn")
-            if slow_ref and B * L * S * S > max_ref_tokens:
-                print(f"  {name:17s} skipped (B*L*S^2 = {B * L * S * S:.2g} > --max-ref-work)", flush=True)
-                continue
-            if name == "torch_scan" and B * L * S**3 > 16 * max_ref_tokens:
-                print(
-                    f"  {name:17s} skipped (B*L*S^3 = {B * L * S**3:.2g}: far beyond its crossover)",
-                    flush=True,
-                )
-                continue
-            reps = 1 if slow_ref or name == "torch_log" else repeats
-            t, out = best_time(lambda fn=fn: fn(lang, x), reps)  # noqa: B023
-            if name == "numpy_ref":
-                ref_out = out
-            results[name] = {
-                "time_s": t,
-                "tokens_per_s": B * L / t,
-                "gemm_fraction": useful / t / peak,
-                "max_prob_diff_vs_numpy": None if ref_out is None else prob_diff(out, ref_out, x),
-            }
+    lang, x = make_case(B, L, S)
+    useful = 2 * 2 * B * (L - 1) * S * S  # multiply-adds x2 of the two sequential passes
+    print(f"\n(B, L, S) = ({B}, {L}, {S})   [{B * L} tokens, V = {VOCAB}]", flush=True)
+    results, ref_out = {}, None
+    for name, fn in methods.items():
+        if name in set(skip):
+            continue
+        slow_ref = name == "numpy_ref" or name.startswith("hmmlearn")
+        if slow_ref and B * L * S * S > max_ref_tokens:
+            print(f"  {name:17s} skipped (B*L*S^2 = {B * L * S * S:.2g} > --max-ref-work)", flush=True)
+            continue
+        if name == "torch_scan" and B * L * S**3 > 16 * max_ref_tokens:
             print(
-                f"  {name:17s} {t:9.3f} s  {B * L / t:12.0f} tok/s  "
-                f"useful {useful / t / 1e9:7.3f} GFLOP/s = {100 * useful / t / peak:6.3f}% of GEMM",
+                f"  {name:17s} skipped (B*L*S^3 = {B * L * S**3:.2g}: far beyond its crossover)",
                 flush=True,
             )
-        for base in ("numpy_ref", "torch_log"):
-            if base in results:
-                for r in results.values():
-                    r[f"speedup_vs_{base}"] = results[base]["time_s"] / r["time_s"]
-        summary = "  ratios (time of reference / time of method): " + ", ".join(
-            f"{n}: x{r['speedup_vs_numpy_ref']:.2f} vs numpy"
-            for n, r in results.items()
-            if "speedup_vs_numpy_ref" in r and n != "numpy_ref"
-        )
-        if "speedup_vs_numpy_ref" in next(iter(results.values()), {}):
-            print(summary)
-        if "torch_log" in results:
-            print(
-                "  vs original torch engine: "
-                + ", ".join(
-                    f"{n}: x{r['speedup_vs_torch_log']:.2f}" for n, r in results.items() if n != "torch_log"
-                )
-            )
-        diffs = {
-            n: r["max_prob_diff_vs_numpy"]
-            for n, r in results.items()
-            if r["max_prob_diff_vs_numpy"] is not None and n != "numpy_ref"
+            continue
+        reps = 1 if slow_ref or name == "torch_log" else repeats
+        t, out = best_time(lambda fn=fn: fn(lang, x), reps)
+        if name == "numpy_ref":
+            ref_out = out
+        results[name] = {
+            "time_s": t,
+            "tokens_per_s": B * L / t,
+            "gemm_fraction": useful / t / peak,
+            "max_prob_diff_vs_numpy": None if ref_out is None else prob_diff(out, ref_out, x),
         }
-        if diffs:
-            print("  max |p - p_numpy|: " + ", ".join(f"{n}: {d:.1e}" for n, d in diffs.items()))
-        rows.append({"batch": B, "length": L, "states": S, "vocab": VOCAB, "methods": results})
-    return rows
+        print(
+            f"  {name:17s} {t:9.3f} s  {B * L / t:12.0f} tok/s  "
+            f"useful {useful / t / 1e9:7.3f} GFLOP/s = {100 * useful / t / peak:6.3f}% of GEMM",
+            flush=True,
+        )
+    for base in ("numpy_ref", "torch_log"):
+        if base in results:
+            for r in results.values():
+                r[f"speedup_vs_{base}"] = results[base]["time_s"] / r["time_s"]
+    summary = "  ratios (time of reference / time of method): " + ", ".join(
+        f"{n}: x{r['speedup_vs_numpy_ref']:.2f} vs numpy"
+        for n, r in results.items()
+        if "speedup_vs_numpy_ref" in r and n != "numpy_ref"
+    )
+    if "speedup_vs_numpy_ref" in next(iter(results.values()), {}):
+        print(summary)
+    if "torch_log" in results:
+        print(
+            "  vs original torch engine: "
+            + ", ".join(
+                f"{n}: x{r['speedup_vs_torch_log']:.2f}" for n, r in results.items() if n != "torch_log"
+            )
+        )
+    diffs = {
+        n: r["max_prob_diff_vs_numpy"]
+        for n, r in results.items()
+        if r["max_prob_diff_vs_numpy"] is not None and n != "numpy_ref"
+    }
+    if diffs:
+        print("  max |p - p_numpy|: " + ", ".join(f"{n}: {d:.1e}" for n, d in diffs.items()))
+    return {"batch": B, "length": L, "states": S, "vocab": VOCAB, "methods": results}
+
+
+def grid_items(grid, repeats: int, peak: float, skip, max_ref_tokens: float) -> list[WorkItem]:
+    """One item per grid point, keyed ``grid|B=..|L=..|S=..``, in grid order."""
+    return [
+        WorkItem(
+            f"grid|B={B}|L={L}|S={S}",
+            bench_point,
+            {
+                "batch": B,
+                "length": L,
+                "states": S,
+                "repeats": repeats,
+                "peak": peak,
+                "skip": sorted(skip),
+                "max_ref_tokens": max_ref_tokens,
+            },
+        )
+        for B, L, S in grid
+    ]
+
+
+def run_grid(grid, repeats: int, peak: float, skip, max_ref_tokens: float, executor=None) -> list[dict]:
+    """The grid points as items on ``executor`` (default: in this process, one at a time so that the
+    timings stay clean), merged in grid order from their result files (:meth:`ItemStore.merge`)."""
+    items = grid_items(grid, repeats, peak, skip, max_ref_tokens)
+    with tempfile.TemporaryDirectory(prefix="bench-oracle-") as folder:
+        store = ItemStore(folder)
+        run_items(items, executor, store=store, resume=False, progress=False).raise_for_failures()
+        merged = store.merge([it.key for it in items])
+    return [merged[it.key] for it in items]
 
 
 def run_crossover(repeats: int) -> list[dict]:
@@ -351,6 +393,7 @@ def run_accuracy() -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_executor_arguments(p, workers=1)  # grid points as items, by default one at a time (clean timings)
     p.add_argument("--quick", action="store_true", help="small grid (~1-2 minutes)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--crossover", action="store_true", help="also print the scan/sequential crossover")
@@ -394,7 +437,8 @@ def main(argv=None) -> int:
     repeats = 2 if args.quick else args.repeats
     t0 = time.perf_counter()
     max_ref = args.max_ref_work if args.max_ref_work is not None else (3e8 if args.quick else 4e9)
-    out["grid"] = run_grid(grid, repeats, peak, set(args.skip), max_ref)
+    with make_executor(spec_from_args(args), max_items=len(grid)) as executor:
+        out["grid"] = run_grid(grid, repeats, peak, set(args.skip), max_ref, executor)
     if args.crossover:
         out["crossover"] = run_crossover(repeats)
     if args.upsweep:

@@ -21,10 +21,13 @@ from paper_repro.scheduling import (
     discover,
     figure_items,
     item_store,
+    recover_moves,
     staging_root,
 )
 from sims.execution import InlineExecutor, add_executor_arguments, make_executor, run_items, spec_from_args
-from sims.results import atomic_write_text
+from sims.locking import OutputLock
+from sims.results import atomic_write_text, read_json
+from sims.validation import CorruptFileError, InvalidArgumentError, SuiteError
 
 PRESETS = ("quick", "full")
 TRAIN_PREFIX = "train|"
@@ -33,7 +36,13 @@ TRAIN_PREFIX = "train|"
 def parse_args(argv, mods) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m paper_repro", description=paper_repro.__doc__)
     p.add_argument("--preset", choices=PRESETS, default="quick")
-    p.add_argument("--only", nargs="*", choices=sorted(mods), help="run only these figure modules")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(mods),
+        metavar="NAME",
+        help="run only these figure modules (--list)",
+    )
     p.add_argument("--out", type=Path, default=Path("figures"))
     p.add_argument("--list", action="store_true", help="list the figure modules and exit")
     p.add_argument("--no-progress", action="store_true")
@@ -44,14 +53,40 @@ def parse_args(argv, mods) -> argparse.Namespace:
         "partial results (default: recompute everything)",
     )
     add_executor_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.only and len(set(args.only)) != len(args.only):
+        p.error(f"argument --only: a module is named more than once: {args.only}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"argument --out: {args.out} is a file; give a folder")
+    return args
+
+
+#: What to do with a timings file that cannot be read.
+TIMINGS_REMEDY = "delete it: it only records how long each module took, and the next run writes it anew"
+
+
+def read_timings(path: Path) -> dict:
+    """The timings file of an earlier run (``{}`` if there is none), checked: a corrupt one is named."""
+    if not path.exists():
+        return {}
+    data = read_json(path, remedy=TIMINGS_REMEDY)
+    groups = ("seconds", "models")
+    if not isinstance(data, dict) or not all(isinstance(data.get(g, {}), dict) for g in groups):
+        raise CorruptFileError(path, f"{path} is not a timings file; {TIMINGS_REMEDY}")
+    for g in groups:
+        bad = [
+            k for k, v in data.get(g, {}).items() if not isinstance(v, (int, float)) or isinstance(v, bool)
+        ]
+        if bad:
+            raise CorruptFileError(path, f"{path}: {g} of {bad[:3]} are not numbers; {TIMINGS_REMEDY}")
+    return data
 
 
 def write_timings(out: Path, preset: str, report, workers: int | None, threads: int) -> dict:
     """Merge this run's seconds into ``<out>/timings_<preset>.json`` (the others' records stay): per figure
     module (``seconds``) and per model trained or loaded from the cache (``models``)."""
     path = out / f"timings_{preset}.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous = read_timings(path)
     timings = {k: round(v, 2) for k, v in report.timings().items() if k not in report.resumed}
     modules = {k: v for k, v in timings.items() if not k.startswith(TRAIN_PREFIX)}
     models = {k[len(TRAIN_PREFIX) :]: v for k, v in timings.items() if k.startswith(TRAIN_PREFIX)}
@@ -95,12 +130,24 @@ def main(argv=None) -> int:
             after = f"  [after {', '.join(deps[name])}]" if deps[name] else ""
             print(f"{name:28s} {getattr(mod, 'DESCRIPTION', '')}{after}")
         return 0
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with OutputLock(args.out, directory=True):
+            return run(args, mods)
+    except SuiteError as exc:
+        print(f"python -m paper_repro: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, mods: dict) -> int:
+    """The run of :func:`main`, with the lock of the output folder held."""
+    for name in recover_moves(args.out):
+        print(f"[paper_repro] {name}: completed the file moves an interrupted run left unfinished")
     names = args.only or list(mods)
     progress = not args.no_progress
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     spec = spec_from_args(args, staging_root(args.out, args.preset) / "submitit")
-    timings_path = args.out / f"timings_{args.preset}.json"
-    recorded = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    recorded = read_timings(args.out / f"timings_{args.preset}.json")
     costs = {
         **recorded.get("seconds", {}),
         **{TRAIN_PREFIX + k: v for k, v in recorded.get("models", {}).items()},
@@ -122,7 +169,11 @@ def main(argv=None) -> int:
             tqdm.write(f"[paper_repro] {result.key} FAILED (traceback at the end)")
 
     items = figure_items(names, mods, args.preset, args.out, False, args.resume)
-    with make_executor(spec, max_items=len(items)) as executor:
+    try:
+        executor = make_executor(spec, max_items=len(items))
+    except ImportError as exc:  # an optional engine (--dask, --slurm) that is not installed
+        raise InvalidArgumentError(str(exc)) from exc
+    with executor:
         inline = isinstance(executor, InlineExecutor)
         if inline and progress:  # one process: the modules' own progress bars too
             items = figure_items(names, mods, args.preset, args.out, True, args.resume)
@@ -142,7 +193,7 @@ def main(argv=None) -> int:
             on_result=report_module,
         )
     workers = getattr(executor, "workers", 1 if inline else None)
-    summary = write_timings(args.out, args.preset, report, workers, max(1, args.threads))
+    summary = write_timings(args.out, args.preset, report, workers, args.threads)
     if report.resumed:
         print(f"[paper_repro] resumed: {', '.join(report.resumed)} had finished")
     if not report.ok:

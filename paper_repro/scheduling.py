@@ -12,7 +12,9 @@ run alone (``--only``), a module trains whatever model it misses itself.
 Before each module the matplotlib state is reset and the global RNGs are seeded from the module's name
 (by :func:`sims.execution.task.execute`), so a module's files are the same bytes whether it ran first in
 a fresh worker or after others in the same process. Finished modules are recorded in
-``<out>/.partial/<preset>/_items/`` so that ``--resume`` skips them.
+``<out>/.partial/<preset>/_items/`` so that ``--resume`` skips them. The moves into ``<out>`` follow a
+journal (``<out>/.partial/<preset>/<name>.moving.json``) that the next run completes if a kill
+interrupted them, so a new PNG never stays paired with old data.
 
 The models a module trains are items of their own (:data:`MODEL_CONFIGS`, one
 :func:`sims.execution.training_items` item per config, keyed by the config), and the module depends on
@@ -36,10 +38,13 @@ import matplotlib.pyplot as plt
 import paper_repro
 import paper_repro.fig_samplers_calls_quality as samplers_calls_quality
 from paper_repro.samplers_common import TRAINED_MODEL
-from sims.execution import ItemStore, WorkItem, training_items
+from sims.execution import ItemStore, WorkItem
+from sims.execution.training_items import training_items
 from sims.models.cache import make_config
 from sims.models.experiments import QUALITY_SUITES, TRAINING_SUITES
 from sims.models.training import TrainConfig
+from sims.results import read_json, write_json
+from sims.validation import CorruptFileError
 
 
 def _samplers_models(preset: str) -> list[TrainConfig]:
@@ -91,27 +96,64 @@ def item_store(out: Path, preset: str) -> ItemStore:
     return ItemStore(staging_root(out, preset) / "_items")
 
 
+def moving_journal(out: Path, preset: str, name: str) -> Path:
+    """The plan of the files module ``name`` is moving from its staging folder into ``out``."""
+    return staging_root(out, preset) / f"{name}.moving.json"
+
+
+def finish_moves(journal: Path) -> list[str]:
+    """Carry out (or complete, after a kill) the moves a journal lists, then delete it; returns the names.
+
+    A file still in the staging folder is moved (atomic rename); one already moved is left. So a run
+    killed between two renames -- a new PNG beside the old data file -- is completed by the next run
+    instead of leaving the pair mismatched."""
+    plan = read_json(journal, remedy="delete it and rerun the figure module it names")
+    moves = plan.get("moves") if isinstance(plan, dict) else None
+    if not isinstance(moves, list) or not all(isinstance(m, list) and len(m) == 2 for m in moves):
+        raise CorruptFileError(
+            journal, f"{journal} is not a move plan; delete it and rerun its figure module"
+        )
+    for src, dst in moves:
+        if Path(src).exists():
+            os.replace(src, dst)
+    journal.unlink()
+    return [Path(dst).name for _, dst in moves]
+
+
+def recover_moves(out: Path) -> list[str]:
+    """Complete the moves that runs killed while moving files into ``out`` left unfinished (every preset);
+    returns the modules whose files were completed."""
+    done = []
+    for journal in sorted(Path(out).glob(".partial/*/*.moving.json")):
+        finish_moves(journal)
+        done.append(journal.name[: -len(".moving.json")])
+    return done
+
+
 def run_figure(name: str, preset: str, out: str, progress: bool = False, resume: bool = False) -> dict:
     """Run one figure module in its staging folder and move its files into ``out`` (worker side).
 
     The modules store results incrementally and skip cells already present. Staging keeps that from
     silently reusing the committed data files: by default the staging folder starts empty (everything
     is recomputed); with ``resume`` it keeps what an interrupted run left there. Files are moved only
-    after the module finished, each with an atomic rename.
+    after the module finished, each with an atomic rename, as listed in a journal written first
+    (:func:`finish_moves`): a kill between two renames is completed by the next run, so a new figure is
+    never left beside old data.
     """
     mod = importlib.import_module(f"paper_repro.fig_{name}")
     out = Path(out)
     staging = staging_root(out, preset) / name
+    journal = moving_journal(out, preset, name)
+    if journal.exists():  # a run killed while moving this module's files: complete it first
+        finish_moves(journal)
     if not resume:
         shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True, exist_ok=True)
     plt.close("all")
     matplotlib.rc_file_defaults()
-    produced = mod.run(preset, staging, progress)
-    moved = []
-    for path in map(Path, produced):
-        os.replace(path, out / path.name)
-        moved.append(path.name)
+    produced = [Path(p) for p in mod.run(preset, staging, progress)]
+    write_json(journal, {"module": name, "moves": [[str(p), str(out / p.name)] for p in produced]})
+    moved = finish_moves(journal)
     shutil.rmtree(staging, ignore_errors=True)
     return {"files": moved}
 

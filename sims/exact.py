@@ -16,13 +16,25 @@ from collections import defaultdict
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
-from sims.enumeration import all_sequences, sequence_index
+from sims.enumeration import MAX_STATES, all_sequences, sequence_index
 from sims.languages.base import Language
-from sims.validation import ImpossibleEvidenceError, check_tokens
+from sims.sampling.base import Sampler
+from sims.validation import (
+    ImpossibleEvidenceError,
+    InvalidArgumentError,
+    SizeLimitError,
+    check_enumeration_size,
+    check_int,
+    check_tokens,
+    check_type,
+)
 
 
 def exact_log_joint(language: Language, length: int) -> torch.Tensor:
     """``(V**L,)`` exact ``log q(x)`` over all sequences, via the language's own ``log_prob``."""
+    check_type(language, Language, "language", "a sims Language (sims.languages.base.Language)")
+    length = check_int(length, "length", minimum=1)
+    check_enumeration_size(language.vocab_size, length, MAX_STATES, "exact_log_joint")
     seqs = all_sequences(language.vocab_size, length, language.device)
     return torch.cat([language.log_prob(c) for c in seqs.split(2**16)])
 
@@ -66,18 +78,32 @@ class BruteForceDenoiser(Denoiser):
         return DenoiserOutput(carry_over(out, tokens, V), impossible)
 
 
-def exact_sampler_law(sampler, denoiser: Denoiser, length: int) -> torch.Tensor:
+def exact_sampler_law(
+    sampler, denoiser: Denoiser, length: int, *, max_states: int = MAX_STATES
+) -> torch.Tensor:
     """Exact output law ``(V**L,)`` of ``sampler`` driven by ``denoiser`` for sequences of ``length``.
 
     Needs ``sampler.capabilities.exact_kernel``. Propagates a dictionary {partial sequence: probability} through
     :meth:`~sims.sampling.base.Sampler.exact_transitions`, calling the denoiser once per distinct partial
     sequence and step (batched per step). Every trajectory must end fully revealed.
+
+    Size guards (:class:`~sims.validation.SizeLimitError`, before memory runs out): ``V**L`` at most
+    :data:`~sims.enumeration.MAX_STATES` (the law itself), and at most ``max_states`` distinct partial
+    sequences at any step (the dictionary can reach ``(V+1)**L`` entries; it is counted as it grows).
     """
+    check_type(sampler, Sampler, "sampler", "a sims Sampler")
+    check_type(denoiser, Denoiser, "denoiser", "a sims Denoiser (subclass sims.denoisers.base.Denoiser)")
+    length = check_int(length, "length", minimum=1)
+    max_states = check_int(max_states, "max_states", minimum=1)
     if not sampler.capabilities.exact_kernel:
-        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
+        raise InvalidArgumentError(
+            f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
+        )
     V = denoiser.vocab_size
+    check_enumeration_size(V, length, MAX_STATES, "exact_sampler_law")
+    num_steps = sampler.num_steps(length)
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
-    for step in range(sampler.num_steps(length)):
+    for step in range(num_steps):
         keys = list(states)
         outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         nxt: dict[tuple, float] = defaultdict(float)
@@ -85,6 +111,12 @@ def exact_sampler_law(sampler, denoiser: Denoiser, length: int) -> torch.Tensor:
             for new, q in sampler.exact_transitions(key, step, lp, length):
                 if q > 0:
                     nxt[new] += states[key] * q
+            if len(nxt) > max_states:
+                raise SizeLimitError(
+                    f"exact_sampler_law: {sampler.name} reaches more than {max_states} partial sequences "
+                    f"after step {step + 1} of {num_steps} (V = {V}, L = {length}; up to (V+1)**L = "
+                    f"{(V + 1) ** length}); use a smaller vocabulary or length, or Monte Carlo sampling"
+                )
         states = dict(nxt)
     law = torch.zeros(V**length, dtype=torch.float64)
     for key, p in states.items():

@@ -29,8 +29,22 @@ from sims.denoisers.base import Denoiser
 from sims.exact import kl_divergence, total_variation
 from sims.languages.base import Language
 from sims.languages.ngram import NGramLanguage
+from sims.sampling.base import Sampler
 from sims.sampling.scheduled import AUTO_MIN_LENGTH, check_oracle_path
 from sims.stats import MeanEstimate, ProportionEstimate, mean_estimate, proportion_estimate
+from sims.validation import (
+    InvalidArgumentError,
+    as_float64,
+    check_generator,
+    check_int,
+    check_prob_rows,
+    check_real,
+    check_tokens,
+    check_type,
+)
+
+_LANGUAGE = "a sims Language (sims.languages.base.Language)"
+_DENOISER = "a sims Denoiser (subclass sims.denoisers.base.Denoiser)"
 
 
 @dataclass
@@ -62,7 +76,15 @@ def evaluate_samples(
     optimal_nll_per_token: float | None = None,
 ) -> SampleQuality:
     """Generative NLL/perplexity, SER and (n-grams) token error rate of ``tokens`` under ``language``."""
+    check_type(language, Language, "language", _LANGUAGE)
+    tokens = check_tokens(tokens, language.vocab_size, allow_mask=False)
     B, L = tokens.shape
+    if nfe is not None:
+        nfe = check_type(nfe, torch.Tensor, "nfe", "a tensor of call counts per sample")
+        if nfe.numel() != B or not bool(torch.isfinite(nfe.double()).all()):
+            raise InvalidArgumentError(f"nfe must hold {B} finite call counts, got shape {tuple(nfe.shape)}")
+    if optimal_nll_per_token is not None:
+        optimal_nll_per_token = check_real(optimal_nll_per_token, "optimal_nll_per_token", minimum=0.0)
     lp = language.log_prob(tokens)
     nll = -lp / L
     bad = ~torch.isfinite(lp)
@@ -145,8 +167,15 @@ def _order_conditional_values(
     paired: bool,
 ) -> torch.Tensor:
     """Per-sample ``-log p_M(x)/L`` (or ``(log q(x) - log p_M(x))/L`` if ``paired``) for x ~ q and random M."""
+    check_type(language, Language, "language", _LANGUAGE)
+    check_type(denoiser, Denoiser, "denoiser", _DENOISER)
+    check_type(sampler, Sampler, "sampler", "a sims Sampler")
+    length = language.check_length(check_int(length, "length", minimum=1))
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_generator(generator)
     if not sampler.capabilities.value_independent_schedule:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"sampler {sampler.name!r}: teacher forcing needs a value-independent reveal schedule "
             "(capabilities.value_independent_schedule is False)"
         )
@@ -230,9 +259,21 @@ class ExactLawMetrics:
 
 
 def exact_law_metrics(log_q: torch.Tensor, law: torch.Tensor, length: int) -> ExactLawMetrics:
-    """All metrics from the exact laws ``log_q`` (language) and ``law`` (sampler) over V^L sequences."""
-    q = torch.exp(log_q.to(torch.float64))
-    p = law.to(torch.float64)
+    """All metrics from the exact laws ``log_q`` (language) and ``law`` (sampler) over V^L sequences.
+
+    Both must be laws of the same shape (``law``: finite, >= 0, summing to 1; ``log_q``: no NaN or +inf,
+    logsumexp 0), within :data:`sims.validation.LAW_ROW_ATOL`; a NaN anywhere raises instead of giving
+    NaN or finite-looking metrics. Valid inputs are used unchanged."""
+    length = check_int(length, "length", minimum=1)
+    log_q, p = as_float64(log_q, "log_q"), as_float64(law, "law")
+    if log_q.ndim != 1 or log_q.shape != p.shape:
+        raise InvalidArgumentError(
+            f"log_q and law must be vectors over the same V**L sequences, got shapes {tuple(log_q.shape)} "
+            f"and {tuple(p.shape)}"
+        )
+    check_prob_rows(p, "law")
+    check_prob_rows(log_q, "log_q", log=True)
+    q = torch.exp(log_q)
 
     def xent(a, log_b):  # E_a[-log b] with 0 log 0 = 0
         mask = a > 0

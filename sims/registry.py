@@ -36,6 +36,7 @@ from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.remask import RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
+from sims.validation import InvalidArgumentError, check_device, check_int, check_type
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,26 @@ LANGUAGES: dict[str, LanguageEntry] = {
 }
 
 
-def make_language(name: str, device: str = "cpu") -> Language:
+def check_language_name(name: str) -> str:
+    """``name`` if it is a registered language; else an error listing the registered ones."""
+    check_type(name, str, "language", "a language name (str)")
     if name not in LANGUAGES:
-        raise ValueError(f"unknown language {name!r}; choose from {sorted(LANGUAGES)}")
+        raise InvalidArgumentError(f"unknown language {name!r}; choose from {sorted(LANGUAGES)}")
+    return name
+
+
+def check_sampler_name(name: str) -> str:
+    """``name`` if it is a registered sampler; else an error listing the registered ones."""
+    check_type(name, str, "sampler", "a sampler name (str)")
+    if name not in SAMPLERS:
+        raise InvalidArgumentError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")
+    return name
+
+
+def make_language(name: str, device: str = "cpu") -> Language:
+    """The registered language ``name`` on ``device`` (a checked device name)."""
+    check_language_name(name)
+    check_device(device)
     return LANGUAGES[name].make().to(device)
 
 
@@ -329,9 +347,11 @@ SAMPLERS: dict[str, SamplerEntry] = {
 def make_sampler(name: str, steps: int | None) -> Sampler:
     """The registered sampler ``name`` with K = ``steps`` (ignored, and may be None, if the entry does not
     use K)."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")
-    entry = SAMPLERS[name]
-    if entry.uses_steps and steps is None:
-        raise ValueError(f"sampler {name!r} uses the step count: steps must be an integer K >= 1")
+    entry = SAMPLERS[check_sampler_name(name)]
+    if entry.uses_steps:
+        if steps is None:
+            raise InvalidArgumentError(
+                f"sampler {name!r} uses the step count: steps must be an integer K >= 1"
+            )
+        steps = check_int(steps, "steps", minimum=1)
     return entry.make(steps)

@@ -259,9 +259,13 @@ class ResultStore:
     def values(self) -> Iterable[dict]:
         return self.records.values()
 
-    def write_csv(self, path: str | os.PathLike, columns: list[str] | None = None) -> None:
-        """Flatten the records (nested keys joined by '.') into a CSV, written atomically."""
-        rows = [_flatten(r) for r in self.records.values()]
+    def write_csv(
+        self, path: str | os.PathLike, columns: list[str] | None = None, sort_keys: bool = False
+    ) -> None:
+        """Flatten the records (nested keys joined by '.') into a CSV, written atomically: in the order they
+        were put, or sorted by key when ``sort_keys`` (then the same bytes whatever order cells finished)."""
+        keys = sorted(self.records) if sort_keys else list(self.records)
+        rows = [_flatten(self.records[k]) for k in keys]
         cols = columns or sorted({k for r in rows for k in r})
 
         buf = io.StringIO()

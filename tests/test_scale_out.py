@@ -21,9 +21,8 @@ from sims.execution import (
     SubmititExecutor,
     WorkItem,
     run_items,
-    run_sweep_items,
-    training_items,
 )
+from sims.execution.training_items import training_items
 from sims.models.cache import load_trained, make_config
 from sims.sweep import SweepConfig, run_sweep
 from tests.sims import execution_helpers as h
@@ -54,10 +53,10 @@ def reference(tmp_path_factory) -> dict:
 
 
 def check_bit_identical(executor, reference: dict, out: Path) -> None:
-    store, report = run_sweep_items(SWEEP, out / "sweep.json", executor, progress=False)
-    assert report.ok, report.failure_report()
+    store = run_sweep(SWEEP, out / "sweep.json", progress=False, executor=executor)
     assert len(store) == 2
     assert (out / "sweep.json").read_bytes() == reference["sweep"]
+    assert not (out / "sweep.json.cells").exists()  # merged, then removed
     mods = {FIGURE: importlib.import_module(f"paper_repro.fig_{FIGURE}")}
     fig = run_items(figure_items([FIGURE], mods, "quick", out / "fig"), executor, progress=False)
     assert fig.ok, fig.failure_report()

@@ -55,6 +55,7 @@ import torch
 from scipy.special import gammaln
 from tqdm.auto import tqdm
 
+from sims.denoisers.base import Denoiser
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import all_sequences, exact_log_joint
 from sims.metrics import position_kl, teacher_forced_log_likelihood
@@ -337,9 +338,10 @@ def monte_carlo_expected_kl(
     )
 
 
-class _ReplayDenoiser:
+class _ReplayDenoiser(Denoiser):
     """Returns a stored oracle output for the contexts it was computed on (lets several perturbed models
-    share one oracle call; the perturbation itself is done by the real wrapper class)."""
+    share one oracle call; the perturbation itself is done by the real wrapper class). A ``Denoiser``, so
+    calling it goes through the output check like any other."""
 
     time_conditioned = False
 
@@ -349,8 +351,6 @@ class _ReplayDenoiser:
 
     def predict(self, tokens, t=None):
         return self.output
-
-    __call__ = predict
 
 
 def monte_carlo_learning_sweep(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.validation import InvalidArgumentError, InvalidTypeError, check_positive_int, check_tokens
 
 
 class PointMassDenoiser(Denoiser):
@@ -19,15 +20,22 @@ class PointMassDenoiser(Denoiser):
     """
 
     def __init__(self, x: tuple, vocab_size: int):
-        self.x = torch.tensor(x, dtype=torch.long)
-        if self.x.ndim != 1 or bool((self.x < 0).any()) or bool((self.x >= vocab_size).any()):
-            raise ValueError(f"x must be a sequence of tokens in [0, {vocab_size}), got {x}")
-        self.vocab_size = vocab_size
+        self.vocab_size = check_positive_int(vocab_size, "vocab_size")
+        try:
+            seq = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InvalidTypeError(f"x must be a sequence of token ids, got {x!r:.80} ({exc})") from None
+        if seq.ndim != 1:
+            raise InvalidArgumentError(f"x must be one sequence of tokens, got shape {tuple(seq.shape)}")
+        tokens = check_tokens(seq.reshape(1, -1), self.vocab_size, allow_mask=False, name="x")
+        self.x = tokens[0].long()
 
     def predict(self, tokens, t=None):
         B, L = tokens.shape
         if L != self.x.numel():
-            raise ValueError(f"the point mass has length {self.x.numel()}, got sequences of length {L}")
+            raise InvalidArgumentError(
+                f"the point mass has length {self.x.numel()}, got sequences of length {L}"
+            )
         oh = torch.nn.functional.one_hot(self.x, self.vocab_size).to(torch.float64).expand(B, L, -1)
         return DenoiserOutput(
             carry_over(torch.log(oh), tokens, self.vocab_size), torch.zeros(B, dtype=torch.bool)

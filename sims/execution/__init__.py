@@ -10,8 +10,9 @@
 * :mod:`sims.execution.runner` -- :func:`run_items`: dependencies, longest first, resume, reruns after a
   lost worker, failures reported with their traceback, one progress bar.
 * :mod:`sims.execution.options` -- the shared command-line flags (``--workers``, ``--dask``, ``--slurm``).
-* :mod:`sims.execution.sweep_items`, :mod:`sims.execution.training_items` -- sweep cells and training runs
-  as items.
+* :mod:`sims.execution.training_items` -- training runs as items; imported from there, not re-exported
+  here, so that the executor core does not import ``sims.models`` (which imports ``sims.sweep``, which
+  runs its cells on the executor). Sweep cells are the items of :func:`sims.sweep.run_sweep` itself.
 
 Design and guarantees: ``docs/scale_out.md``.
 """
@@ -35,8 +36,6 @@ from sims.execution.options import (
 from sims.execution.runner import ItemsFailed, RunReport, run_items
 from sims.execution.store import ItemStore
 from sims.execution.submitit_backend import SubmititExecutor
-from sims.execution.sweep_items import run_sweep_items, sweep_cell, sweep_items
-from sims.execution.training_items import train_model, training_items, training_key
 
 __all__ = [
     "DaskExecutor",
@@ -56,12 +55,6 @@ __all__ = [
     "key_seed",
     "make_executor",
     "run_items",
-    "run_sweep_items",
     "spec_from_args",
     "start_method",
-    "sweep_cell",
-    "sweep_items",
-    "train_model",
-    "training_items",
-    "training_key",
 ]

@@ -11,8 +11,10 @@ Process start method of :class:`LocalExecutor`: ``forkserver`` where the platfor
 else ``spawn``. Not ``fork``: forking a process whose torch/OpenMP thread pool is already running can
 deadlock the child, and Python 3.12+ warns about it. ``forkserver`` is as safe as ``spawn`` (workers are
 forked from a fresh single-threaded server process that never ran parallel work) but starts workers
-faster, because the server has imported numpy, torch and the suite once (``set_forkserver_preload``);
-workers inherit ``sys.path`` either way.
+faster, because the server has imported numpy and torch once (``set_forkserver_preload``); workers
+inherit ``sys.path`` and the working directory and import the suite themselves. The suite is not preloaded:
+the server does not get this process's ``sys.path``, so it could import another copy of the suite (an
+installed one) and the workers would silently run that code.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -39,6 +42,18 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def main_importable() -> bool:
+    """Whether worker processes can re-create ``__main__``. With ``spawn``/``forkserver`` every worker runs
+    the main program's file again before it takes work; a program read from stdin (``python - < x.py``,
+    ``__main__.__file__ == '<stdin>'``) has no such file, so every worker would die as it starts. Programs
+    run by module name (``python -m``), by ``-c`` or interactively (no ``__file__``) are fine."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(os.path.join(multiprocessing.process.ORIGINAL_DIR or "", path))
 
 
 def start_method() -> str:
@@ -133,7 +148,10 @@ class LocalExecutor(Executor):
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
-            ctx.set_forkserver_preload(["numpy", "torch", "sims.execution"])
+            # third-party modules only: the server is started without this process's sys.path (Python
+            # 3.11 ignores it), so a project module preloaded there could come from another copy (an
+            # installed one, or the server's working directory) and every worker would run that code
+            ctx.set_forkserver_preload(["numpy", "torch"])
         return cf.ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=set_threads, initargs=(self.threads,)
         )

@@ -18,12 +18,20 @@ a context manager).
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sims.execution.dask_backend import DaskExecutor
-from sims.execution.executors import Executor, InlineExecutor, LocalExecutor, default_workers
+from sims.execution.executors import (
+    Executor,
+    InlineExecutor,
+    LocalExecutor,
+    default_workers,
+    main_importable,
+)
 from sims.execution.submitit_backend import CLUSTERS, SubmititExecutor
+from sims.validation import InvalidArgumentError, check_int
 
 
 @dataclass
@@ -53,24 +61,54 @@ def parse_parameters(pairs: list[str] | None) -> dict:
     out = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        if not sep or not key.strip():
+            raise InvalidArgumentError(f"--slurm: expected KEY=VALUE (e.g. timeout_min=120), got {pair!r}")
         out[key.strip()] = parse_value(value.strip())
     return out
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error otherwise, naming the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def dask_address(text: str) -> str:
+    """argparse type of ``--dask``: 'local', an address or a scheduler file; never empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected 'local', tcp://host:port or a scheduler file (*.json)")
+    return text.strip()
+
+
+def key_value(text: str) -> str:
+    """argparse type of ``--slurm``: one ``KEY=VALUE`` pair."""
+    try:
+        parse_parameters([text])
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, workers: int | None = None) -> None:
+    """Add the executor flags to ``parser``; ``workers`` is the default of ``--workers`` (None: every
+    core; a benchmark passes 1 so that its timings stay clean)."""
     g = parser.add_argument_group("where the work items run (docs/scale_out.md)")
+    default = f"every core, here {default_workers()}" if workers is None else str(workers)
     g.add_argument(
         "--workers",
-        type=int,
-        default=None,
-        help=f"local worker processes (default: every core, here {default_workers()}; 1 = in this process); "
+        type=positive_int,
+        default=workers,
+        help=f"local worker processes (default: {default}; 1 = in this process); "
         "with --dask local: its worker processes; with --slurm: jobs in flight (default: no limit)",
     )
     g.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch intra-op threads per worker (default 1, so that workers do not oversubscribe the cores)",
     )
@@ -78,12 +116,14 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--dask",
         metavar="ADDRESS",
+        type=dask_address,
         help="run on Dask distributed: 'local' starts a local cluster, else tcp://host:port or a scheduler "
         "file (*.json); needs the 'cluster' extra",
     )
     where.add_argument(
         "--slurm",
         nargs="*",
+        type=key_value,
         metavar="KEY=VALUE",
         help="one Slurm job per item through submitit, with these submitit parameters (e.g. timeout_min=120 "
         "mem_gb=8 slurm_partition=cpu); needs the 'cluster' extra",
@@ -94,7 +134,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace, submitit_folder: str | Path = "submitit") -> ExecutorSpec:
     """The :class:`ExecutorSpec` of parsed arguments (``submitit_folder``: default job folder)."""
-    threads = max(1, args.threads)
+    threads = check_int(args.threads, "--threads", minimum=1)
+    if args.workers is not None:
+        check_int(args.workers, "--workers", minimum=1)
     if getattr(args, "dask", None):
         return ExecutorSpec("dask", args.workers, threads, address=args.dask)
     if getattr(args, "slurm", None) is not None:
@@ -116,10 +158,17 @@ def make_executor(spec: ExecutorSpec, max_items: int | None = None) -> Executor:
     if spec.kind == "submitit":
         return SubmititExecutor(Path(spec.folder), spec.cluster, spec.workers, spec.threads, spec.parameters)
     if spec.kind != "local":
-        raise ValueError(f"unknown executor kind {spec.kind!r}")
+        raise InvalidArgumentError(f"unknown executor kind {spec.kind!r}; choose from local, dask, submitit")
     workers = spec.workers or default_workers()
     if max_items is not None:
         workers = min(workers, max(1, max_items))
+    if workers > 1 and not main_importable():
+        print(
+            f"note: the main program has no file worker processes could import ({sys.modules['__main__'].__file__}"
+            f"); running the {workers} requested workers' items in this process (same results)",
+            file=sys.stderr,
+        )
+        workers = 1
     if workers == 1:
         return InlineExecutor(spec.threads)
     return LocalExecutor(workers, spec.threads)

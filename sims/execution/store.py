@@ -19,7 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from sims.execution.items import ItemResult
-from sims.results import atomic_write_text
+from sims.results import atomic_write_text, load_checked
+from sims.validation import CorruptFileError
+
+#: What to do with an item file that cannot be read.
+ITEM_REMEDY = "delete it: the item is then run again"
+
+
+def _load_item(path: Path) -> ItemResult:
+    """The :class:`ItemResult` in ``path``; a truncated or foreign file raises
+    :class:`~sims.validation.CorruptFileError` naming it."""
+    data = load_checked(path, lambda p: json.loads(p.read_text()), ITEM_REMEDY)
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+        raise CorruptFileError(path, f"{path} is not an item result (no key); {ITEM_REMEDY}")
+    return ItemResult.from_dict(data)
 
 
 def item_filename(key: str) -> str:
@@ -49,7 +62,7 @@ class ItemStore:
         path = self.path(key)
         if not path.exists():
             return None
-        result = ItemResult.from_dict(json.loads(path.read_text()))
+        result = _load_item(path)
         return result if result.key == key else None
 
     def __contains__(self, key: str) -> bool:
@@ -75,7 +88,7 @@ class ItemStore:
         """Keys of every stored item (reads every file), sorted."""
         if not self.folder.exists():
             return []
-        return sorted(json.loads(p.read_text())["key"] for p in self.folder.glob("*.json"))
+        return sorted(_load_item(p).key for p in self.folder.glob("*.json"))
 
     def merge(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
         """``{key: value}`` of the stored items (all, or ``keys``), sorted by key."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from sims.execution.executors import Executor, WorkerLost, default_workers
 from sims.execution.items import ItemResult
 from sims.execution.task import Task, execute
+from sims.validation import InvalidArgumentError
 
 CLUSTERS = ("slurm", "local", "debug")
 
@@ -48,7 +49,7 @@ class SubmititExecutor(Executor):
         poll_seconds: float | None = None,
     ):
         if cluster not in CLUSTERS:
-            raise ValueError(f"cluster must be one of {CLUSTERS}, got {cluster!r}")
+            raise InvalidArgumentError(f"cluster must be one of {CLUSTERS}, got {cluster!r}")
         submitit = _submitit()
         self.cluster = cluster
         self.threads = max(1, int(threads))

@@ -43,9 +43,12 @@ from sims.languages.base import Language
 from sims.languages.ngram import NGramLanguage
 from sims.validation import (
     ROW_SUM_ATOL,
+    InvalidArgumentError,
     InvalidDistributionError,
     as_float64,
+    check_int,
     check_positive_int,
+    check_real,
     check_tokens,
 )
 
@@ -130,10 +133,14 @@ class SparseBigramLanguage(Language):
         self.vocab_size = check_positive_int(V, "vocab_size")
         idx = torch.as_tensor(indices, device=dev)
         if idx.dtype.is_floating_point or tuple(idx.shape) != (V, K):
-            raise ValueError(f"indices must be an integer (V, K) = ({V}, {K}) tensor, got {tuple(idx.shape)}")
+            raise InvalidArgumentError(
+                f"indices must be an integer (V, K) = ({V}, {K}) tensor, got {tuple(idx.shape)}"
+            )
         idx = idx.long().clone()  # own compact storage (the input may be a view of a larger array)
         if int(idx.min()) < 0 or int(idx.max()) >= V:
-            raise ValueError(f"indices must lie in 0..{V - 1}")
+            raise InvalidArgumentError(
+                f"indices must lie in 0..{V - 1}, got {int(idx.min())}..{int(idx.max())}"
+            )
         lam = torch.zeros(V, dtype=torch.float64, device=dev)
         if teleport_weight is not None:
             lam = as_float64(teleport_weight, "teleport_weight", dev).reshape(-1)
@@ -333,9 +340,11 @@ def random_sparse_bigram(
     V = check_positive_int(vocab_size, "vocab_size")
     K = check_positive_int(top_k, "top_k")
     if K > V:
-        raise ValueError(f"top_k {K} exceeds vocab_size {V}")
-    if not 0.0 <= teleport < 1.0:
-        raise ValueError(f"teleport must lie in [0, 1), got {teleport}")
+        raise InvalidArgumentError(f"top_k {K} exceeds vocab_size {V}")
+    teleport = check_real(teleport, "teleport", minimum=0.0, maximum=1.0, open_max=True)
+    concentration = check_real(concentration, "concentration", minimum=0.0, open_min=True)
+    zipf = check_real(zipf, "zipf", minimum=0.0)
+    seed = check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     pop = 1.0 / np.arange(1, V + 1, dtype=np.float64) ** zipf
     pop /= pop.sum()

@@ -34,6 +34,7 @@ from sims.models.store import ModelFileError, read_model_file, write_model_file
 from sims.models.training import TrainedModel, resolve_device, train
 from sims.models.transformer import TransformerConfig, TransformerNet
 from sims.registry import make_language
+from sims.validation import InvalidArgumentError
 
 #: Bumped whenever training code changes what a run computes or records, or the file format (part of the
 #: file name). 3: files carry a checksum, their configuration and provenance (sims/models/store.py); the
@@ -104,11 +105,11 @@ def make_config(
 ) -> TrainConfig:
     """A :class:`TrainConfig` from a preset plus overrides."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        raise InvalidArgumentError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     known = {f.name for f in fields(TrainConfig)}
     bad = set(overrides) - known
     if bad:
-        raise ValueError(f"unknown training settings {sorted(bad)}")
+        raise InvalidArgumentError(f"unknown training settings {sorted(bad)}")
     return TrainConfig(
         language=language_name,
         length=length,

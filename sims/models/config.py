@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 
 from sims.models.objectives import ROWS_PER_EXAMPLE, check_method
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_choice, check_positive_int, check_real
 
 KINDS = ("mdm", "ar")
 #: Fields added after cache version 2, with their defaults (omitted from records while at the default).
@@ -25,9 +24,8 @@ ADDED_FIELDS = {"exact_every": 0}
 
 
 def _finite(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    """A finite real number (:func:`sims.validation.check_real`: not bool, NaN or inf)."""
+    return check_real(value, name)
 
 
 @dataclass(frozen=True)
@@ -69,11 +67,10 @@ class TrainConfig:
     exact_every: int = 0
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        check_choice(self.kind, KINDS, "kind")
         check_method(self.method)
         if self.kind == "ar" and self.method != "standard":
-            raise ValueError("the AR baseline has no MDM estimator: use method='standard'")
+            raise InvalidArgumentError("the AR baseline has no MDM estimator: use method='standard'")
         for name in (
             "length",
             "steps",
@@ -89,28 +86,32 @@ class TrainConfig:
         for name in ("seed", "ppots_refit_every", "measure_every", "exact_every"):
             check_positive_int(getattr(self, name), name, minimum=0)
         if self.batch_rows % ROWS_PER_EXAMPLE[self.method]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"batch_rows {self.batch_rows} must be divisible by the rows per example of {self.method!r}"
             )
         if not (0 < _finite(self.eps, "eps") < 1):
-            raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
+            raise InvalidArgumentError(f"eps must lie in (0, 1), got {self.eps}")
         if not _finite(self.lr, "lr") > 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"lr must be > 0 (a zero learning rate leaves the network untrained), got {self.lr}"
             )
         if self.grad_clip is not None and not _finite(self.grad_clip, "grad_clip") > 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"grad_clip must be > 0 or None (no clipping), got {self.grad_clip}: clipping the gradient "
                 "norm to 0 leaves the network untrained"
             )
         if _finite(self.weight_decay, "weight_decay") < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise InvalidArgumentError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= _finite(self.warmup_frac, "warmup_frac") < 1:
-            raise ValueError(f"warmup_frac must lie in [0, 1), got {self.warmup_frac}")
+            raise InvalidArgumentError(f"warmup_frac must lie in [0, 1), got {self.warmup_frac}")
         if not 0 <= _finite(self.min_lr_frac, "min_lr_frac") <= 1:
-            raise ValueError(f"min_lr_frac must lie in [0, 1], got {self.min_lr_frac}")
+            raise InvalidArgumentError(f"min_lr_frac must lie in [0, 1], got {self.min_lr_frac}")
         if not 0 <= _finite(self.ppots_uniform_mix, "ppots_uniform_mix") <= 1:
-            raise ValueError(f"ppots_uniform_mix must lie in [0, 1], got {self.ppots_uniform_mix}")
+            raise InvalidArgumentError(f"ppots_uniform_mix must lie in [0, 1], got {self.ppots_uniform_mix}")
+        if self.ppots_loss_max is not None:
+            check_real(self.ppots_loss_max, "ppots_loss_max (None: no cap)", minimum=0.0, open_min=True)
+        if not isinstance(self.language, str) or not self.language:
+            raise InvalidArgumentError(f"language must be a language name, got {self.language!r:.80}")
 
     def to_dict(self) -> dict:
         out = asdict(self)

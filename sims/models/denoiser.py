@@ -15,7 +15,7 @@ import torch
 from sims.categorical import sample_from_log_probs
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.models.transformer import TransformerNet
-from sims.validation import check_positive_int, check_tokens
+from sims.validation import InvalidArgumentError, check_positive_int, check_tokens
 
 
 def _device_of(net: torch.nn.Module) -> torch.device:
@@ -35,7 +35,7 @@ class ModelDenoiser(Denoiser):
 
     def __init__(self, net: TransformerNet, batch_size: int = 1024, info: dict | None = None):
         if net.cfg.causal:
-            raise ValueError("ModelDenoiser needs a bidirectional network (causal=False)")
+            raise InvalidArgumentError("ModelDenoiser needs a bidirectional network (causal=False)")
         self.net = net
         self.vocab_size = net.cfg.vocab_size
         self.batch_size = check_positive_int(batch_size, "batch_size")
@@ -76,7 +76,7 @@ class ARModel:
 
     def __init__(self, net: TransformerNet, batch_size: int = 1024, info: dict | None = None):
         if not net.cfg.causal:
-            raise ValueError("ARModel needs a causal network (causal=True)")
+            raise InvalidArgumentError("ARModel needs a causal network (causal=True)")
         self.net = net
         self.vocab_size = net.cfg.vocab_size
         self.batch_size = check_positive_int(batch_size, "batch_size")

@@ -36,15 +36,14 @@ import numpy as np
 import torch
 
 from sims.estimators import HistogramTime, TimeSampler, UniformTime, paper_grid
+from sims.validation import InvalidArgumentError, check_choice
 
 METHODS = ("standard", "ppots", "mirror", "ppots_mirror", "pair")
 ROWS_PER_EXAMPLE = {"standard": 1, "ppots": 1, "mirror": 2, "ppots_mirror": 2, "pair": 2}
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method
+    return check_choice(method, METHODS, "method")
 
 
 def mask_scheme(method: str) -> str:
@@ -191,7 +190,7 @@ def histogram_from_curve(grid: np.ndarray, w: np.ndarray, uniform_mix: float = 0
     """Histogram density on [0, 1] with bins centred on ``grid`` (edges at midpoints, 0 and 1) and
     masses proportional to ``w`` times the bin width, mixed with ``uniform_mix`` of U[0, 1]."""
     if not 0 <= uniform_mix <= 1:
-        raise ValueError(f"uniform_mix must lie in [0, 1], got {uniform_mix}")
+        raise InvalidArgumentError(f"uniform_mix must lie in [0, 1], got {uniform_mix}")
     grid = np.asarray(grid, dtype=np.float64)
     edges = np.concatenate([[0.0], (grid[:-1] + grid[1:]) / 2, [1.0]])
     width = np.diff(edges)

@@ -28,12 +28,14 @@ from pathlib import Path
 
 import torch
 
+from sims.validation import SuiteError
+
 FORMAT = "mdm-suite trained model"
 FORMAT_VERSION = 1
 REQUIRED = ("format", "format_version", "config", "architecture", "state_dict", "checksum", "history")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(SuiteError, ValueError):
     """A model file that cannot be used; the message names the file and what to do."""
 
 

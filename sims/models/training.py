@@ -58,6 +58,7 @@ from sims.models.store import state_checksum
 from sims.models.transformer import TransformerConfig, TransformerNet
 from sims.registry import make_language
 from sims.sweep import cell_seed
+from sims.validation import SuiteError
 
 __all__ = ["KINDS", "VALIDATION_SEED", "TrainConfig", "TrainedModel", "TrainingDiverged", "train"]
 
@@ -65,7 +66,7 @@ __all__ = ["KINDS", "VALIDATION_SEED", "TrainConfig", "TrainedModel", "TrainingD
 VALIDATION_SEED = 10_000_019
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SuiteError, RuntimeError):
     """The training loss or the network became non-finite; nothing is cached."""
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class TransformerConfig:
         for name in ("vocab_size", "max_length", "d_model", "n_layers", "n_heads", "d_ff"):
             check_positive_int(getattr(self, name), name)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+            raise InvalidArgumentError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +99,7 @@ class TransformerNet(nn.Module):
         """``(B, L)`` ids in 0..V -> ``(B, L, V)`` float32 logits."""
         L = tokens.shape[-1]
         if L > self.cfg.max_length:
-            raise ValueError(f"length {L} exceeds the model's max_length {self.cfg.max_length}")
+            raise InvalidArgumentError(f"length {L} exceeds the model's max_length {self.cfg.max_length}")
         h = self.tok_emb(tokens) + self.pos_emb[:L]
         for blk in self.blocks:
             h = blk(h)

@@ -43,6 +43,7 @@ from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.schedules import Schedule, get_schedule, time_grid
+from sims.schedules.check import check_schedule_on_grid
 
 
 class AncestralSampler(ScheduledRun, Sampler):
@@ -76,6 +77,7 @@ class AncestralSampler(ScheduledRun, Sampler):
         self.steps = check_steps(steps)
         self.schedule: Schedule = get_schedule(schedule)
         self.grid = time_grid(self.steps, t_min)
+        check_schedule_on_grid(self.schedule, self.grid)  # m(t) at the grid's own times
         self.t_min = float(t_min)
         self.final_fill = check_final_fill(final_fill)
         self.temperature = check_temperature(temperature)

@@ -29,7 +29,20 @@ from sims.categorical import PRECISIONS, Precision
 from sims.denoisers.base import Denoiser
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import CachedDenoiser, RunState, Trace
-from sims.validation import check_positive_int
+from sims.validation import (
+    InvalidArgumentError,
+    check_bool,
+    check_choice,
+    check_device,
+    check_generator,
+    check_int,
+    check_positive_int,
+    check_type,
+)
+from sims.validation import check_temperature as _check_temperature
+
+#: Allowed ``final_fill`` values of the grid-based samplers (ancestral, ReMDM).
+FINAL_FILLS = ("argmax", "sample")
 
 #: ``Conventions.time_direction`` of the time-based samplers (MDLM/SEDD/MD4 convention).
 TIME_MDLM = "t = 1 all masked -> t = 0 clean (MDLM/SEDD/MD4)"
@@ -98,21 +111,17 @@ def check_steps(steps) -> int:
 
 
 def check_temperature(temperature: float) -> float:
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    return float(temperature)
+    """A token temperature: finite and >= 0 (0 = argmax); NaN, inf, negative and non-numbers refused
+    (:func:`sims.validation.check_temperature`)."""
+    return _check_temperature(temperature, "temperature")
 
 
 def check_categorical_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"categorical_precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
+    return check_choice(precision, PRECISIONS, "categorical_precision")
 
 
 def check_final_fill(final_fill: str) -> str:
-    if final_fill not in ("argmax", "sample"):
-        raise ValueError(f"final_fill must be 'argmax' or 'sample', got {final_fill!r}")
-    return final_fill
+    return check_choice(final_fill, FINAL_FILLS, "final_fill")
 
 
 def last_step_text(t_min: float, final_fill: str) -> str:
@@ -197,12 +206,13 @@ class Sampler(ABC):
         Reproducible for a fixed (generator seed, batch_size, device); ``generator`` is the only source of
         randomness.
         """
-        num_samples = check_positive_int(num_samples, "num_samples")
+        check_type(denoiser, Denoiser, "denoiser", "a sims Denoiser (subclass sims.denoisers.base.Denoiser)")
+        check_generator(generator)
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
         length = check_positive_int(length, "length")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if device is None:
-            device = generator.device
-        device = torch.device(device)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        progress = check_bool(progress, "progress")
+        device = check_device(generator.device if device is None else device)
         self.num_steps(length)  # validates the step count against the length
         parts = []
         starts = range(0, num_samples, batch_size)
@@ -226,7 +236,7 @@ class Sampler(ABC):
 
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps drawn without any denoiser (iff ``capabilities.value_independent_schedule``)."""
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{self.name}: which positions are revealed when depends on the denoiser output, the token "
             "values or earlier remasking (capabilities.value_independent_schedule is False)"
         )

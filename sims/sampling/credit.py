@@ -46,7 +46,7 @@ from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import check_positive_int
+from sims.validation import check_positive_int, check_probability, check_real
 
 CREDIT_SCORES = ("max_prob", "sampled_prob")
 
@@ -103,20 +103,10 @@ class CreditDecodingSampler(PolicySampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(temperature, tie_break, categorical_precision)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
-        if not 0.0 <= decay <= 1.0:
-            raise ValueError(f"decay must lie in [0, 1], got {decay}")
-        self.threshold, self.alpha, self.gamma, self.decay = (
-            float(threshold),
-            float(alpha),
-            float(gamma),
-            float(decay),
-        )
+        self.threshold = check_probability(threshold, "threshold")
+        self.alpha = check_real(alpha, "alpha", minimum=0.0)
+        self.gamma = check_real(gamma, "gamma", minimum=0.0)
+        self.decay = check_probability(decay, "decay")
         self.score = check_score(score, CREDIT_SCORES)
         self.decision_uses_values = score_uses_values(score)
         self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")

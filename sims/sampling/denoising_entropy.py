@@ -45,18 +45,15 @@ from sims.sampling.base import Sampler
 from sims.sampling.ranking import quantize
 from sims.sampling.result import SampleResult
 from sims.sampling.scores import entropy_of_log_probs
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, SizeLimitError, check_choice, check_positive_int
 
 UNITS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
 
 
 def check_entropy_options(state_reduce: str, aggregate: str, unit: str) -> None:
-    if state_reduce not in ("mean", "sum"):
-        raise ValueError(f"state_reduce must be 'mean' or 'sum', got {state_reduce!r}")
-    if aggregate not in ("sum", "mean"):
-        raise ValueError(f"aggregate must be 'sum' or 'mean', got {aggregate!r}")
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {sorted(UNITS)}, got {unit!r}")
+    check_choice(state_reduce, ("mean", "sum"), "state_reduce")
+    check_choice(aggregate, ("sum", "mean"), "aggregate")
+    check_choice(unit, sorted(UNITS), "unit")
 
 
 def state_entropy(result: SampleResult, state_reduce: str = "mean", unit: str = "nats") -> torch.Tensor:
@@ -115,8 +112,7 @@ def best_of_n(
     Ties go to the lowest run index (the runs are i.i.d., so this is the same law as a uniform tie-break).
     """
     n = check_positive_int(n, "n")
-    if select not in ("lowest", "highest"):
-        raise ValueError(f"select must be 'lowest' or 'highest', got {select!r}")
+    check_choice(select, ("lowest", "highest"), "select")
     res = sampler.sample(denoiser, num_samples * n, length, generator, batch_size=batch_size, device=device)
     H = path_entropy(res, state_reduce, aggregate).reshape(num_samples, n)
     key = H if select == "lowest" else -H
@@ -147,16 +143,20 @@ def exact_path_entropy_law(
     """
     check_entropy_options(state_reduce, aggregate, "nats")
     if not sampler.capabilities.exact_kernel:
-        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
+        raise InvalidArgumentError(
+            f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
+        )
     if not sampler.evaluates_every_masked_step(length):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{sampler.name}: exact path entropy needs a sampler that uses the denoiser output at every "
             f"step with masks (evaluates_every_masked_step({length}) is False; e.g. an empty fixed-count "
             "step, or a Bernoulli step that reveals nothing, records no state entropy)"
         )
     V = denoiser.vocab_size
     if (V + 1) ** length > 2**16:
-        raise ValueError(f"(V+1)**L = {(V + 1) ** length} partial sequences: too large for exact enumeration")
+        raise SizeLimitError(
+            f"(V+1)**L = {(V + 1) ** length} partial sequences: too large for exact enumeration"
+        )
     states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
     for step in range(sampler.num_steps(length)):
         keys = sorted({k[0] for k in states})
@@ -204,8 +204,7 @@ def exact_best_of_n_law(
     as :math:`P(x, H=h)/m(h)` (exchangeable runs: lowest-index and uniform tie-breaks agree).
     """
     n = check_positive_int(n, "n")
-    if select not in ("lowest", "highest"):
-        raise ValueError(f"select must be 'lowest' or 'highest', got {select!r}")
+    check_choice(select, ("lowest", "highest"), "select")
     mass: dict = defaultdict(float)
     for (_, h), p in joint.items():
         mass[h] += p

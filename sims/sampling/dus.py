@@ -32,7 +32,7 @@ from __future__ import annotations
 from sims.categorical import Precision
 from sims.sampling.base import NO_TIME, Conventions
 from sims.sampling.planned import Plan, PlannedSetSampler, check_plan
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 def dilated_groups(block: int, base: int = 2, skip: int = 1) -> list[list[int]]:
@@ -95,7 +95,7 @@ class DUSSampler(PlannedSetSampler):
     def plan_law(self, length: int) -> list[tuple[Plan, float]]:
         b = length if self.block_length is None else self.block_length
         if length % b:
-            raise ValueError(f"length {length} must be a multiple of block_length {b}")
+            raise InvalidArgumentError(f"length {length} must be a multiple of block_length {b}")
         plan = []
         for start in range(0, length, b):
             plan.extend(tuple(start + j for j in g) for g in dilated_groups(b, self.base, self.skip))

@@ -41,6 +41,7 @@ from sims.sampling.base import NO_TIME, Capabilities, Conventions
 from sims.sampling.ranked import RankedStepSampler, check_block_length
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import entropy_of_log_probs, position_scores
+from sims.validation import check_real
 
 #: the scores (:mod:`sims.sampling.scores`) the EB rule accepts (Eq. 1 of the paper)
 EB_SCORES = ("entropy", "max_prob", "margin")
@@ -100,9 +101,7 @@ class EBSampler(RankedStepSampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
-        self.gamma = float(gamma)
+        self.gamma = check_real(gamma, "gamma", minimum=0.0, allow_inf=True)  # inf: one shot
         self.name = f"eb_{score}_g{gamma:g}" + ("" if block_length is None else f"_block{block_length}")
 
     @property

@@ -23,7 +23,7 @@ from sims.sampling.denoising_entropy import check_entropy_options, path_entropy
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import RunState
 from sims.sampling.scores import entropy_of_log_probs
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int, check_real, check_type
 
 
 class EntropySMCSampler(Sampler):
@@ -47,19 +47,16 @@ class EntropySMCSampler(Sampler):
         resample_every: int = 1,
         state_reduce: str = "mean",
     ):
-        if not isinstance(base, Sampler):
-            raise TypeError(f"base must be a Sampler, got {type(base).__name__}")
+        check_type(base, Sampler, "base", "a Sampler")
         if base.capabilities.revisits:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"base {base.name!r} remasks revealed tokens (capabilities.revisits); E-SMC needs a base "
                 "whose run is over once no position is masked"
             )
         super().__init__(base.categorical_precision)
         self.base = base
         self.num_particles = check_positive_int(num_particles, "num_particles")
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
-        self.lam = float(lam)
+        self.lam = check_real(lam, "lam", minimum=0.0)
         self.resample_every = check_positive_int(resample_every, "resample_every")
         check_entropy_options(state_reduce, "sum", "nats")
         self.state_reduce = state_reduce

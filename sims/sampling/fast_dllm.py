@@ -35,6 +35,7 @@ from sims.sampling.base import NO_TIME, Capabilities, Conventions
 from sims.sampling.ranked import RankedStepSampler, check_block_length
 from sims.sampling.ranking import rank_positions
 from sims.sampling.scores import position_scores
+from sims.validation import InvalidArgumentError, check_choice, check_probability, check_real
 
 RULES = ("threshold", "factor")
 #: the scores (:mod:`sims.sampling.scores`) the Fast-dLLM rules accept (the confidence)
@@ -68,9 +69,11 @@ def fast_dllm_select(
         elif factor_variant == "code":
             passes = c >= 1 - factor / (n_idx + 1)
         else:
-            raise ValueError(f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}")
+            raise InvalidArgumentError(
+                f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}"
+            )
     else:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        raise InvalidArgumentError(f"rule must be one of {RULES}, got {rule!r}")
     passes = passes & valid
     passes[:, 0] = valid[:, 0]  # always the most confident candidate
     if rule == "factor":
@@ -120,14 +123,10 @@ class FastDLLMSampler(RankedStepSampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
-        if rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-        if not factor > 0:
-            raise ValueError(f"factor must be > 0, got {factor}")
-        if factor_variant not in FACTOR_VARIANTS:
-            raise ValueError(f"factor_variant must be one of {FACTOR_VARIANTS}, got {factor_variant!r}")
+        check_choice(rule, RULES, "rule")
+        check_probability(threshold, "threshold")
+        check_real(factor, "factor", minimum=0.0, open_min=True)
+        check_choice(factor_variant, FACTOR_VARIANTS, "factor_variant")
         self.rule, self.threshold, self.factor = rule, float(threshold), float(factor)
         self.factor_variant = factor_variant
         par = f"t{threshold:g}" if rule == "threshold" else f"f{factor:g}"

@@ -23,6 +23,8 @@ from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.runtime import RunState
 from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.schedules import get_schedule
+from sims.schedules.base import time_grid
+from sims.schedules.check import check_schedule_on_grid
 
 
 class FirstHittingSampler(ScheduledRun, Sampler):
@@ -47,6 +49,7 @@ class FirstHittingSampler(ScheduledRun, Sampler):
         self.oracle_path = check_oracle_path(oracle_path)
         self.schedule = get_schedule(schedule)
         self.temperature = check_temperature(temperature)
+        check_schedule_on_grid(self.schedule, time_grid(1))  # the ends it uses: m(1) = 1, m(0) = 0
 
     @property
     def capabilities(self) -> Capabilities:

@@ -52,6 +52,8 @@ from sims.sampling.runtime import RunState
 from sims.sampling.scheduled import ScheduledRun, check_oracle_path, ensure_schedule, scheduled_step
 from sims.sampling.scores import SCORES, position_scores
 from sims.schedules import get_schedule, time_grid
+from sims.schedules.check import check_schedule_on_grid
+from sims.validation import InvalidArgumentError, InvalidTypeError, check_choice, check_int
 
 COUNT_RULES = ("llada", "schedule", "dream")
 
@@ -66,6 +68,7 @@ def schedule_counts(num_masked: int, steps: int, schedule) -> list[int]:
     """Deterministic counts that follow ``schedule``'s alpha on the uniform grid (see module docstring)."""
     sched = get_schedule(schedule)
     grid = time_grid(steps)
+    check_schedule_on_grid(sched, grid)  # alpha at the grid's own times
     # Round half up, treating values within 1e-9 of a half as exact halves, so that float noise in alpha
     # (e.g. sin^2(pi/4) = 0.4999999999999999) cannot flip a tie between mathematically equal schedules.
     revealed = [math.floor(num_masked * float(sched.alpha(float(t))) + 0.5 + 1e-9) for t in grid]
@@ -87,6 +90,21 @@ def dream_counts(num_masked: int, steps: int, schedule="linear", eps: float = 1e
         counts.append(c)
         remaining -= c
     return counts
+
+
+def check_count_rule(count_rule) -> str | list[int]:
+    """A count rule name of :data:`COUNT_RULES`, or explicit counts (non-negative integers, at least one)."""
+    if isinstance(count_rule, str):
+        return check_choice(count_rule, COUNT_RULES, "count_rule")
+    try:
+        counts = list(count_rule)
+    except TypeError:
+        raise InvalidTypeError(
+            f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r:.80}"
+        ) from None
+    if not counts:
+        raise InvalidArgumentError("count_rule: an explicit list of counts must not be empty")
+    return [check_int(c, f"count_rule[{i}]", minimum=0) for i, c in enumerate(counts)]
 
 
 class FixedCountSampler(ScheduledRun, RankedStepSampler):
@@ -129,11 +147,7 @@ class FixedCountSampler(ScheduledRun, RankedStepSampler):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
         self.oracle_path = check_oracle_path(oracle_path)
         self.steps = check_steps(steps)
-        if isinstance(count_rule, str) and count_rule not in COUNT_RULES:
-            raise ValueError(
-                f"count_rule must be one of {COUNT_RULES} or a list of counts, got {count_rule!r}"
-            )
-        self.count_rule = count_rule if isinstance(count_rule, str) else [int(c) for c in count_rule]
+        self.count_rule = check_count_rule(count_rule)
         self.schedule = get_schedule(schedule)
         self.name = f"fixed_{score}" if block_length is None else f"fixed_{score}_block{block_length}"
 
@@ -151,17 +165,17 @@ class FixedCountSampler(ScheduledRun, RankedStepSampler):
         """``[(start, stop), ...]`` of the semi-AR blocks."""
         b = self.block_length or length
         if length % b:
-            raise ValueError(f"length {length} must be a multiple of block_length {b}")
+            raise InvalidArgumentError(f"length {length} must be a multiple of block_length {b}")
         nb = length // b
         if self.steps % nb:
-            raise ValueError(f"steps {self.steps} must be a multiple of the number of blocks {nb}")
+            raise InvalidArgumentError(f"steps {self.steps} must be a multiple of the number of blocks {nb}")
         return [(i * b, (i + 1) * b) for i in range(nb)]
 
     def block_counts(self, block_size: int, steps: int) -> list[int]:
         if isinstance(self.count_rule, list):
             counts = list(self.count_rule)
             if len(counts) != steps or sum(counts) != block_size or min(counts) < 0:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"explicit counts {counts} must be {steps} non-negative numbers summing "
                     f"to the block size {block_size}"
                 )

@@ -32,6 +32,7 @@ from sims.sampling.base import NO_TIME, Capabilities, Conventions
 from sims.sampling.ranked import RankedStepSampler, check_block_length
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import position_scores
+from sims.validation import check_real
 
 FRECHET_SCORES = ("max_prob", "sampled_prob")
 
@@ -84,9 +85,7 @@ class FrechetSampler(RankedStepSampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        self.margin = float(margin)
+        self.margin = check_real(margin, "margin", minimum=0.0)
         self.name = (
             f"fast_dllm_pp_frechet_d{margin:g}"
             + ("" if score == "max_prob" else f"_{score}")

@@ -33,7 +33,7 @@ from sims.categorical import Precision
 from sims.sampling.base import NO_TIME, Conventions, check_steps
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.planned import Plan, PlannedSetSampler, check_plan
-from sims.validation import check_positive_int
+from sims.validation import check_bool, check_choice, check_positive_int
 
 HALTON_COUNT_RULES = ("arccos", "llada")
 
@@ -100,10 +100,8 @@ class HaltonSampler(PlannedSetSampler):
         super().__init__(temperature, categorical_precision)
         self.steps = check_steps(steps)
         self.base = check_positive_int(base, "base", minimum=2)
-        if count_rule not in HALTON_COUNT_RULES:
-            raise ValueError(f"count_rule must be one of {HALTON_COUNT_RULES}, got {count_rule!r}")
-        self.count_rule = count_rule
-        self.randomize = bool(randomize)
+        self.count_rule = check_choice(count_rule, HALTON_COUNT_RULES, "count_rule")
+        self.randomize = check_bool(randomize, "randomize")
         self.name = (
             "halton"
             + ("" if base == 2 else f"_b{base}")

@@ -48,7 +48,7 @@ from sims.sampling.base import NO_TIME, Conventions
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
-from sims.validation import check_positive_int
+from sims.validation import check_positive_int, check_probability, check_real
 
 
 def kl_rows(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
@@ -86,11 +86,8 @@ class KLASSSampler(PolicySampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(temperature, tie_break, categorical_precision)
-        if not 0.0 <= conf_threshold <= 1.0:
-            raise ValueError(f"conf_threshold must lie in [0, 1], got {conf_threshold}")
-        if not kl_threshold > 0:
-            raise ValueError(f"kl_threshold must be > 0, got {kl_threshold}")
-        self.conf_threshold, self.kl_threshold = float(conf_threshold), float(kl_threshold)
+        self.conf_threshold = check_probability(conf_threshold, "conf_threshold")
+        self.kl_threshold = check_real(kl_threshold, "kl_threshold", minimum=0.0, open_min=True)
         self.history = check_positive_int(history, "history")
         self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
         self.name = f"klass_c{conf_threshold:g}_kl{kl_threshold:g}_h{history}" + (

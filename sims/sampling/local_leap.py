@@ -37,7 +37,7 @@ from sims.sampling.base import NO_TIME, Capabilities, Conventions
 from sims.sampling.ranked import RankedStepSampler, check_block_length
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import position_scores
-from sims.validation import check_positive_int
+from sims.validation import check_positive_int, check_probability, check_real
 
 LOCAL_LEAP_SCORES = ("max_prob", "sampled_prob")
 
@@ -96,11 +96,10 @@ class LocalLeapSampler(RankedStepSampler):
         categorical_precision: Precision = "float64",
     ):
         super().__init__(score, temperature, block_length, tie_break, categorical_precision)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-        if not 0.0 <= relaxed_threshold <= threshold:
-            raise ValueError(f"relaxed_threshold must lie in [0, threshold], got {relaxed_threshold}")
-        self.threshold, self.relaxed_threshold = float(threshold), float(relaxed_threshold)
+        self.threshold = check_probability(threshold, "threshold")
+        self.relaxed_threshold = check_real(
+            relaxed_threshold, "relaxed_threshold (at most threshold)", minimum=0.0, maximum=self.threshold
+        )
         self.radius = check_positive_int(radius, "radius", minimum=0)
         self.name = (
             f"local_leap_t{threshold:g}_r{relaxed_threshold:g}_w{radius}"

@@ -42,6 +42,14 @@ from sims.categorical import Precision
 from sims.sampling.base import NO_TIME, Conventions, check_steps
 from sims.sampling.policy import Decision, PolicySampler, llada_plan
 from sims.sampling.ranking import quantize
+from sims.validation import (
+    InvalidArgumentError,
+    as_float64,
+    check_choice,
+    check_positive_int,
+    check_real,
+    check_stochastic,
+)
 
 
 def pc_log_scores(
@@ -98,26 +106,19 @@ class PCSampler(PolicySampler):
     ):
         super().__init__(temperature, tie_break, categorical_precision)
         self.steps = check_steps(steps)
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
-        self.lam, self.alpha = float(lam), float(alpha)
+        self.lam = check_real(lam, "lam", minimum=0.0)
+        self.alpha = check_real(alpha, "alpha", minimum=0.0, open_min=True)
         if isinstance(background, str):
-            if background not in ("all_masked", "uniform"):
-                raise ValueError(
-                    f"background must be 'all_masked', 'uniform' or V frequencies, got {background!r}"
-                )
-            self.background = background
+            self.background = check_choice(background, ("all_masked", "uniform"), "background")
         else:
-            bg = torch.as_tensor(list(background), dtype=torch.float64)
-            if bg.dim() != 1 or bool((bg < 0).any()) or abs(float(bg.sum()) - 1) > 1e-9:
-                raise ValueError(
-                    f"background must be non-negative frequencies summing to 1, got {background}"
+            bg = as_float64(background, "background (V token frequencies)")
+            if bg.dim() != 1:
+                raise InvalidArgumentError(
+                    f"background must be one vector of V frequencies, got shape {tuple(bg.shape)}"
                 )
-            self.background = bg
+            self.background = check_stochastic(bg, "background (V token frequencies)")
         self.has_history = isinstance(self.background, str) and self.background == "all_masked"
-        self.block_length = block_length
+        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
         tag = "" if self.has_history else ("_uniform" if isinstance(self.background, str) else "_explicit")
         self.name = f"pc_sampler_l{lam:g}_a{alpha:g}{tag}" + (
             "" if block_length is None else f"_block{block_length}"
@@ -167,7 +168,9 @@ class PCSampler(PolicySampler):
         V = log_probs.shape[-1]
         if isinstance(self.background, torch.Tensor):
             if self.background.numel() != V:
-                raise ValueError(f"background has {self.background.numel()} frequencies, the vocabulary {V}")
+                raise InvalidArgumentError(
+                    f"background has {self.background.numel()} frequencies, the vocabulary {V}"
+                )
             return self.background.to(log_probs.device)
         if self.background == "uniform":
             return torch.full((V,), 1.0 / V, dtype=torch.float64, device=log_probs.device)

@@ -24,6 +24,7 @@ from sims.categorical import Precision, sample_from_log_probs
 from sims.sampling.base import Capabilities, Sampler, check_temperature
 from sims.sampling.kernels import reveal_values
 from sims.sampling.runtime import RunState, commit_reveals, tempered
+from sims.validation import InvalidArgumentError
 
 Plan = tuple[tuple[int, ...], ...]
 
@@ -32,7 +33,7 @@ def check_plan(plan: Plan, length: int) -> Plan:
     """``plan`` if its sets partition ``range(length)``, else a ValueError."""
     flat = sorted(i for s in plan for i in s)
     if flat != list(range(length)):
-        raise ValueError(f"a plan must partition the {length} positions, got {plan}")
+        raise InvalidArgumentError(f"a plan must partition the {length} positions, got {plan}")
     return plan
 
 
@@ -110,7 +111,7 @@ class PlannedSetSampler(Sampler):
                 nxt = tuple(sorted(plan[step]))
                 posterior[nxt] = posterior.get(nxt, 0.0) + p
         if not posterior:
-            raise ValueError(f"{self.name}: state {state} is not reachable at step {step}")
+            raise InvalidArgumentError(f"{self.name}: state {state} is not reachable at step {step}")
         total = sum(posterior.values())
         return [
             t

@@ -37,12 +37,19 @@ import torch
 
 from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
-from sims.enumeration import sequence_index
+from sims.enumeration import MAX_STATES, sequence_index
 from sims.sampling.base import Capabilities, Sampler, check_temperature
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.ranking import check_tie_break, rank_positions, tie_orders
 from sims.sampling.runtime import RunState, commit_reveals, tempered
+from sims.validation import (
+    InvalidArgumentError,
+    SizeLimitError,
+    check_enumeration_size,
+    check_int,
+    check_type,
+)
 
 
 class Decision(NamedTuple):
@@ -67,10 +74,10 @@ def llada_plan(length: int, steps: int, block_length: int | None) -> list[tuple[
     LLaDA counts (:func:`sims.sampling.fixed_count.llada_counts`) inside each block."""
     b = length if block_length is None else block_length
     if length % b:
-        raise ValueError(f"length {length} must be a multiple of block_length {b}")
+        raise InvalidArgumentError(f"length {length} must be a multiple of block_length {b}")
     blocks = length // b
     if steps % blocks:
-        raise ValueError(f"steps {steps} must be a multiple of the number of blocks {blocks}")
+        raise InvalidArgumentError(f"steps {steps} must be a multiple of the number of blocks {blocks}")
     return [(a, a + b, c) for a in range(0, length, b) for c in llada_counts(b, steps // blocks)]
 
 
@@ -276,16 +283,25 @@ class PolicySampler(Sampler):
         ]
 
 
-def exact_policy_law(sampler: PolicySampler, denoiser: Denoiser, length: int) -> torch.Tensor:
+def exact_policy_law(
+    sampler: PolicySampler, denoiser: Denoiser, length: int, *, max_states: int = MAX_STATES
+) -> torch.Tensor:
     """Exact output law ``(V**L,)`` of a :class:`PolicySampler`, with or without history.
 
     Propagates {(partial sequence, per-run state): probability} through
     :meth:`PolicySampler.exact_augmented_transitions`, calling the denoiser once per distinct partial
     sequence and step (batched per step). Every trajectory must end fully revealed.
+
+    Size guards as in :func:`sims.exact.exact_sampler_law` (:class:`~sims.validation.SizeLimitError`
+    before memory runs out): ``V**L`` at most :data:`~sims.enumeration.MAX_STATES`, and at most
+    ``max_states`` distinct (partial sequence, state) pairs at any step, counted as they grow.
     """
-    if not isinstance(sampler, PolicySampler):
-        raise ValueError(f"sampler must be a PolicySampler, got {type(sampler).__name__}")
+    check_type(sampler, PolicySampler, "sampler", "a PolicySampler")
+    check_type(denoiser, Denoiser, "denoiser", "a sims Denoiser (subclass sims.denoisers.base.Denoiser)")
+    length = check_int(length, "length", minimum=1)
+    max_states = check_int(max_states, "max_states", minimum=1)
     V = denoiser.vocab_size
+    check_enumeration_size(V, length, MAX_STATES, "exact_policy_law")
     extra0 = sampler.init_extra(1, length, V, torch.device("cpu"))
     start = tuple([V] * length)
     states: dict[tuple, list] = {(start, extra_key(extra0)): [start, extra0, 1.0]}
@@ -299,6 +315,12 @@ def exact_policy_law(sampler: PolicySampler, denoiser: Denoiser, length: int) ->
                 if q > 0:
                     slot = nxt[(new, extra_key(new_extra))]
                     slot[0], slot[1], slot[2] = new, new_extra, slot[2] + p * q
+            if len(nxt) > max_states:
+                raise SizeLimitError(
+                    f"exact_policy_law: {sampler.name} reaches more than {max_states} (partial sequence, "
+                    f"state) pairs at step {step + 1} (V = {V}, L = {length}); use a smaller vocabulary or "
+                    "length, or Monte Carlo sampling"
+                )
         states = dict(nxt)
     law = torch.zeros(V**length, dtype=torch.float64)
     for s, _, p in states.values():

@@ -36,6 +36,14 @@ from sims.sampling.base import NO_TIME, Conventions, check_steps
 from sims.sampling.policy import Decision, PolicySampler, llada_plan
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
+from sims.validation import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    check_int,
+    check_positive_int,
+    check_probability,
+    check_real,
+)
 
 PROPHET_SCORES = ("max_prob", "sampled_prob")
 
@@ -53,6 +61,16 @@ def prophet_threshold(progress: float, thresholds=(7.5, 5.0, 2.5), phases=(0.33,
     if progress < phases[1]:
         return thresholds[1]
     return thresholds[2]
+
+
+def _items(value, name: str, n: int | None = None) -> list:
+    """The entries of a tuple/list argument, ``n`` of them when given."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise InvalidTypeError(f"{name} must be a tuple of numbers, got {type(value).__name__} {value!r:.80}")
+    items = list(value)
+    if n is not None and len(items) != n:
+        raise InvalidArgumentError(f"{name} must hold {n} numbers, got {value!r:.80}")
+    return items
 
 
 class ProphetSampler(PolicySampler):
@@ -88,22 +106,27 @@ class ProphetSampler(PolicySampler):
     ):
         super().__init__(temperature, tie_break, categorical_precision)
         self.steps = check_steps(steps)
-        if len(thresholds) != 3 or not all(t >= 0 for t in thresholds):
-            raise ValueError(f"thresholds must be three numbers >= 0, got {thresholds}")
-        if len(phases) != 2 or not 0 <= phases[0] <= phases[1] <= 1:
-            raise ValueError(f"phases must be two increasing numbers in [0, 1], got {phases}")
-        self.thresholds = tuple(float(t) for t in thresholds)
-        self.phases = tuple(float(p) for p in phases)
-        if answer_positions is not None and (
-            len(answer_positions) == 0
-            or min(answer_positions) < 0
-            or len(set(answer_positions)) < len(answer_positions)
-        ):
-            raise ValueError(f"answer_positions must be distinct positions >= 0, got {answer_positions}")
-        self.answer_positions = None if answer_positions is None else tuple(sorted(answer_positions))
+        self.thresholds = tuple(
+            check_real(t, f"thresholds[{i}]", minimum=0.0, allow_inf=True)
+            for i, t in enumerate(_items(thresholds, "thresholds", 3))
+        )
+        p0, p1 = (check_probability(p, f"phases[{i}]") for i, p in enumerate(_items(phases, "phases", 2)))
+        if p0 > p1:
+            raise InvalidArgumentError(f"phases must be two increasing numbers in [0, 1], got {phases}")
+        self.phases = (p0, p1)
+        if answer_positions is not None:
+            pos = [
+                check_int(a, f"answer_positions[{i}]", minimum=0)
+                for i, a in enumerate(_items(answer_positions, "answer_positions"))
+            ]
+            if not pos or len(set(pos)) < len(pos):
+                raise InvalidArgumentError(
+                    f"answer_positions must be distinct positions >= 0 (at least one), got {answer_positions}"
+                )
+        self.answer_positions = None if answer_positions is None else tuple(sorted(pos))
         self.score = check_score(score, PROPHET_SCORES)
         self.decision_uses_values = score_uses_values(score)
-        self.block_length = block_length
+        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
         self.name = (
             "prophet"
             + ("" if score == "max_prob" else f"_{score}")
@@ -112,7 +135,9 @@ class ProphetSampler(PolicySampler):
 
     def num_steps(self, length: int) -> int:
         if self.answer_positions is not None and max(self.answer_positions) >= length:
-            raise ValueError(f"answer_positions {self.answer_positions} must lie below the length {length}")
+            raise InvalidArgumentError(
+                f"answer_positions {self.answer_positions} must lie below the length {length}"
+            )
         return len(llada_plan(length, self.steps, self.block_length))
 
     def conventions(self) -> Conventions:

@@ -30,7 +30,7 @@ from sims.sampling.kernels import reveal_values
 from sims.sampling.ranking import check_tie_break, rank_positions, selection_law
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 def block_candidates(x: torch.Tensor, vocab_size: int, block_length: int | None) -> torch.Tensor:
@@ -50,7 +50,7 @@ def block_candidates(x: torch.Tensor, vocab_size: int, block_length: int | None)
 
 def check_block_length(block_length, length: int) -> None:
     if block_length is not None and length % block_length:
-        raise ValueError(f"length {length} must be a multiple of block_length {block_length}")
+        raise InvalidArgumentError(f"length {length} must be a multiple of block_length {block_length}")
 
 
 class RankedStepSampler(Sampler):
@@ -169,8 +169,12 @@ class RankedStepSampler(Sampler):
     def select_positions(self, state: tuple, step: int, log_probs: torch.Tensor) -> tuple:
         """The set revealed from ``state`` (a deterministic rule: a context-only score and lowest-index ties)."""
         if score_uses_values(self.score) or self.score == "random":
-            raise ValueError(f"score={self.score!r}: the revealed set is random, not a function of the state")
+            raise InvalidArgumentError(
+                f"score={self.score!r}: the revealed set is random, not a function of the state"
+            )
         if self.tie_break != "lowest_index":
-            raise ValueError("select_positions needs a deterministic rule: use tie_break='lowest_index'")
+            raise InvalidArgumentError(
+                "select_positions needs a deterministic rule: use tie_break='lowest_index'"
+            )
         ((sel, _),) = self.set_law(state, step, log_probs, torch.zeros(len(state), dtype=torch.long))
         return sel

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import torch
 
+from sims.validation import check_choice
+
 #: Scores (confidence, margin, entropy) are rounded to this many fractional bits before ranking.
 SCORE_BITS = 40
 
@@ -27,9 +29,7 @@ TIE_BREAKS = ("random", "lowest_index")
 
 
 def check_tie_break(tie_break: str) -> str:
-    if tie_break not in TIE_BREAKS:
-        raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
-    return tie_break
+    return check_choice(tie_break, TIE_BREAKS, "tie_break")
 
 
 def quantize(values: torch.Tensor) -> torch.Tensor:

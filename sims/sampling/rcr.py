@@ -38,6 +38,7 @@ from sims.sampling.base import NO_TIME, Conventions, check_steps
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
+from sims.validation import check_choice
 
 RCR_SCORES = ("max_prob", "sampled_prob")
 RCR_MODES = ("linear", "cosine")
@@ -83,9 +84,7 @@ class RCRSampler(PolicySampler):
     ):
         super().__init__(temperature, tie_break, categorical_precision)
         self.steps = check_steps(steps)
-        if mode not in RCR_MODES:
-            raise ValueError(f"mode must be one of {RCR_MODES}, got {mode!r}")
-        self.mode = mode
+        self.mode = check_choice(mode, RCR_MODES, "mode")
         self.score = check_score(score, RCR_SCORES)
         self.decision_uses_values = score_uses_values(score)
         self.name = (

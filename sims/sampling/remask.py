@@ -30,7 +30,13 @@ from sims.sampling.base import Capabilities, Conventions, Sampler, check_tempera
 from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import RunState, commit_reveals, tempered
-from sims.validation import check_positive_int
+from sims.validation import (
+    InvalidArgumentError,
+    SizeLimitError,
+    check_choice,
+    check_positive_int,
+    check_type,
+)
 
 RESAMPLE_ORDERS = ("random", "left_to_right")
 
@@ -59,15 +65,12 @@ class RemaskCorrector(Sampler):
         resample_order: str = "random",
         temperature: float = 1.0,
     ):
-        if not isinstance(base, Sampler):
-            raise TypeError(f"base must be a Sampler, got {type(base).__name__}")
+        check_type(base, Sampler, "base", "a Sampler")
         super().__init__(base.categorical_precision)
         self.base = base
         self.rounds = check_positive_int(rounds, "rounds", minimum=0)
         self.remask_count = check_positive_int(remask_count, "remask_count")
-        if resample_order not in RESAMPLE_ORDERS:
-            raise ValueError(f"resample_order must be one of {RESAMPLE_ORDERS}, got {resample_order!r}")
-        self.resample_order = resample_order
+        self.resample_order = check_choice(resample_order, RESAMPLE_ORDERS, "resample_order")
         self.temperature = check_temperature(temperature)
         self.name = f"{base.name}+remask{remask_count}x{rounds}"
 
@@ -83,7 +86,7 @@ class RemaskCorrector(Sampler):
 
     def _check_length(self, length: int) -> None:
         if self.remask_count > length:
-            raise ValueError(f"remask_count {self.remask_count} exceeds the length {length}")
+            raise InvalidArgumentError(f"remask_count {self.remask_count} exceeds the length {length}")
 
     def num_steps(self, length: int) -> int:
         self._check_length(length)
@@ -197,7 +200,7 @@ def corrector_round_kernel(corrector: RemaskCorrector, denoiser: Denoiser, lengt
 
     V = denoiser.vocab_size
     if V**length > 4096:
-        raise ValueError(f"V**L = {V**length}: the round kernel matrix would be too large")
+        raise SizeLimitError(f"V**L = {V**length}: the round kernel matrix would be too large")
     seqs = all_sequences(V, length)
     N = seqs.shape[0]
     K = torch.zeros((N, N), dtype=torch.float64)

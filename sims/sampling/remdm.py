@@ -63,7 +63,8 @@ from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.remdm_rules import StepParameters, make_rule, unmask_probability
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.schedules import get_schedule, time_grid
-from sims.validation import check_positive_int
+from sims.schedules.check import check_schedule_on_grid
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 class ReMDMSampler(Sampler):
@@ -104,10 +105,11 @@ class ReMDMSampler(Sampler):
         self.variant, self.eta = variant, self.rule.eta
         self.schedule = get_schedule(schedule)
         if self.rule.own_schedule and self.schedule.name != "linear":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the {variant} variant defines its own piecewise alpha(t); use schedule='linear'"
             )
         self.grid = time_grid(self.steps, t_min)
+        check_schedule_on_grid(self.schedule, self.grid)  # m(t) at the grid's own times
         self.t_min = float(t_min)
         self.final_fill = check_final_fill(final_fill)
         self.temperature = check_temperature(temperature)

@@ -20,6 +20,7 @@ from sims.denoisers.base import Denoiser
 from sims.enumeration import sequence_index
 from sims.sampling.remdm import ReMDMSampler
 from sims.sampling.runtime import tempered
+from sims.validation import InvalidArgumentError, SizeLimitError
 
 
 def masked_probability_path(sampler: ReMDMSampler) -> list[float]:
@@ -29,7 +30,7 @@ def masked_probability_path(sampler: ReMDMSampler) -> list[float]:
     says :math:`m' = 1 - \alpha_s` whenever :math:`m = 1 - \alpha_t`.
     """
     if sampler.rule.state_dependent:
-        raise ValueError(f"{sampler.variant}'s sigma depends on the state; use exact_remdm_laws")
+        raise InvalidArgumentError(f"{sampler.variant}'s sigma depends on the state; use exact_remdm_laws")
     m, out = 1.0, []
     for k in range(sampler.steps):
         sigma = sampler.step_parameters(k).sigma
@@ -104,7 +105,7 @@ def exact_remdm_laws(
     V = denoiser.vocab_size
     n = (V + 1) ** length
     if n > 2**14:
-        raise ValueError(f"(V+1)**L = {n} partial sequences is too many for the dense propagation")
+        raise SizeLimitError(f"(V+1)**L = {n} partial sequences is too many for the dense propagation")
     states_all = all_states(V, length)
     law = torch.zeros(n, dtype=torch.float64)
     law[-1] = 1.0  # the all-masked state has the largest index

@@ -32,6 +32,8 @@ from typing import NamedTuple
 
 import torch
 
+from sims.validation import InvalidArgumentError, check_choice, check_real
+
 DEFAULT_ETA = {"cap": 0.008, "rescale": 0.015, "loop": 0.02}
 #: Grid times within this distance of t_on / t_off count as equal (linspace rounding).
 PHASE_TOL = 1e-12
@@ -57,9 +59,7 @@ def unmask_probability(a_t: float, a_s: float, sigma: float) -> float:
 
 
 def check_eta(eta: float) -> float:
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1], got {eta}")
-    return float(eta)
+    return check_real(eta, "eta", minimum=0.0, maximum=1.0)
 
 
 class RemaskRule:
@@ -163,13 +163,15 @@ class LoopRule(RemaskRule):
 
     def __init__(self, eta: float, t_on: float, t_off: float, alpha_on: float):
         self.eta = check_eta(eta)
-        if not 0.0 < t_off < t_on < 1.0 or not 0.0 < alpha_on < 1.0:
-            raise ValueError(
+        for name, value in (("t_on", t_on), ("t_off", t_off), ("alpha_on", alpha_on)):
+            check_real(value, name, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
+        if not t_off < t_on:
+            raise InvalidArgumentError(
                 f"need 0 < t_off < t_on < 1 and 0 < alpha_on < 1, got t_on={t_on}, "
                 f"t_off={t_off}, alpha_on={alpha_on}"
             )
         if self.eta > (1 - alpha_on) / alpha_on:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"loop: eta={self.eta} exceeds sigma_max=(1-alpha_on)/alpha_on="
                 f"{(1 - alpha_on) / alpha_on:g} (Eq. 7)"
             )
@@ -216,11 +218,12 @@ VARIANTS = ("mdlm", "cap", "rescale", "conf", "loop", "fb")
 
 def make_rule(variant: str, eta: float | None, t_on: float, t_off: float, alpha_on: float) -> RemaskRule:
     """The rule object of ``variant`` (``eta=None``: the official default where the variant has one)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    check_choice(variant, VARIANTS, "variant")
+    for name, value in (("t_on", t_on), ("t_off", t_off), ("alpha_on", alpha_on)):  # checked for every
+        check_real(value, name, minimum=0.0, maximum=1.0)  # variant, although only 'loop' uses them
     if variant not in DEFAULT_ETA:
         if eta is not None:
-            raise ValueError(f"eta is not used by variant {variant!r}; pass eta=None")
+            raise InvalidArgumentError(f"eta is not used by variant {variant!r}; pass eta=None")
         return {"mdlm": RemaskRule, "conf": ConfidenceRule, "fb": ForwardBackwardRule}[variant]()
     eta = DEFAULT_ETA[variant] if eta is None else eta
     if variant == "cap":

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import torch
 
+from sims.validation import InvalidArgumentError, check_choice
+
 SCORES = ("random", "max_prob", "sampled_prob", "margin", "entropy")
 
 
 def check_score(score: str, allowed: tuple[str, ...]) -> str:
     """``score`` if it is one of ``allowed`` (a subset of :data:`SCORES`), else a ValueError naming it."""
-    if score not in allowed:
-        raise ValueError(f"score must be one of {allowed}, got {score!r}")
-    return score
+    return check_choice(score, allowed, "score")
 
 
 def score_uses_values(score: str) -> bool:
@@ -57,5 +57,5 @@ def position_scores(score: str, log_probs: torch.Tensor, values: torch.Tensor) -
     if score == "entropy":
         return -entropy_of_log_probs(log_probs)
     if score == "random":
-        raise ValueError("score 'random' has no value: the order is drawn before the denoiser call")
-    raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        raise InvalidArgumentError("score 'random' has no value: the order is drawn before the denoiser call")
+    raise InvalidArgumentError(f"score must be one of {SCORES}, got {score!r}")

@@ -48,6 +48,7 @@ from sims.sampling.base import TIME_MDLM, Capabilities, Conventions, Sampler, ch
 from sims.sampling.kernels import masked_positions, reveal_values
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.schedules import time_grid
+from sims.validation import InvalidArgumentError, check_choice, check_real
 
 PREDICTORS = ("euler", "analytic")
 NOISES = ("loglinear", "geometric")
@@ -60,7 +61,7 @@ def total_noise(t: float, noise: str, eps: float = 1e-3, sigma_min: float = 1e-4
     if noise == "geometric":
         s = sigma_min ** (1 - t) * sigma_max**t
         return s, s * math.log(sigma_max / sigma_min)
-    raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    raise InvalidArgumentError(f"noise must be one of {NOISES}, got {noise!r}")
 
 
 def move_probabilities(steps: int, predictor: str, noise: str, eps: float = 1e-5) -> list[float]:
@@ -77,7 +78,7 @@ def move_probabilities(steps: int, predictor: str, noise: str, eps: float = 1e-5
         elif predictor == "analytic":
             pi = math.expm1(sig_t - total_noise(s, noise)[0]) * ratio
         else:
-            raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
+            raise InvalidArgumentError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
         out.append(min(1.0, max(0.0, pi)))
     return out
 
@@ -107,13 +108,9 @@ class SEDDSampler(Sampler):
     ):
         super().__init__(categorical_precision)
         self.steps = check_steps(steps)
-        if predictor not in PREDICTORS:
-            raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
-        if noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must lie in (0, 1), got {eps}")
-        self.predictor, self.noise, self.eps = predictor, noise, float(eps)
+        self.predictor = check_choice(predictor, PREDICTORS, "predictor")
+        self.noise = check_choice(noise, NOISES, "noise")
+        self.eps = check_real(eps, "eps", minimum=0.0, maximum=1.0, open_min=True, open_max=True)
         self.temperature = check_temperature(temperature)
         self.move_probs = move_probabilities(self.steps, predictor, noise, self.eps)
         self.name = f"sedd_{predictor}" + ("" if noise == "loglinear" else f"_{noise}")

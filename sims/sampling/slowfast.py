@@ -42,7 +42,7 @@ from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import check_block_length
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import check_positive_int
+from sims.validation import check_positive_int, check_probability, check_real
 
 SLOWFAST_SCORES = ("max_prob", "sampled_prob")
 STATE = ("block", "prev", "phase", "k_step", "determined", "span_end")
@@ -85,13 +85,9 @@ class SlowFastSampler(PolicySampler):
         super().__init__(temperature, tie_break, categorical_precision)
         self.explore_steps = check_positive_int(explore_steps, "explore_steps")
         self.window = check_positive_int(window, "window")
-        for name, v in (("cycle_threshold", cycle_threshold), ("threshold", threshold)):
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {v}")
-        if not std_threshold > 0:
-            raise ValueError(f"std_threshold must be > 0, got {std_threshold}")
-        self.cycle_threshold, self.threshold = float(cycle_threshold), float(threshold)
-        self.std_threshold = float(std_threshold)
+        self.cycle_threshold = check_probability(cycle_threshold, "cycle_threshold")
+        self.threshold = check_probability(threshold, "threshold")
+        self.std_threshold = check_real(std_threshold, "std_threshold", minimum=0.0, open_min=True)
         self.score = check_score(score, SLOWFAST_SCORES)
         self.decision_uses_values = score_uses_values(score)
         self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")

@@ -2,21 +2,24 @@
 
 Per registry entry: the key equals the sampler's name, the declared use of K matches the capabilities
 (and a sampler that ignores K gives identical runs for every K), bad arguments are rejected with an error
-naming the argument. Per case (entry and variants): calls are counted exactly (NFE = the number of calls
+naming the argument (a ``SuiteError``), and a diverged network's NaN output is never sampled. Per case (entry and variants): calls are counted exactly (NFE = the number of calls
 made on rows whose state changed since their last call, through a counting denoiser), conventions are
 complete and plain JSON, runs are reproducible from the seed and use no other randomness, and the
 declared capabilities hold (reveal schedule, no remasking, exact kernel, a state entropy at every step).
 """
 
 import json
+import math
 
 import pytest
 import torch
 
 from sims.categorical import make_generator
+from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.denoisers.oracle import OracleDenoiser
 from sims.registry import SAMPLERS, make_sampler
 from sims.sampling.base import Capabilities, Conventions
+from sims.validation import NumericalError, SuiteError
 from tests.conformance.cases import CYCLE, ENTRY_KEYS, HMM, same_result, sampler_cases
 from tests.helpers import CountingDenoiser
 
@@ -61,11 +64,35 @@ def test_bad_arguments_are_rejected_by_name(key):
         ("length", lambda: sampler.sample(_oracle(), 4, 0, g)),
         ("batch_size", lambda: sampler.sample(_oracle(), 4, L, g, batch_size=0)),
     ]:
-        with pytest.raises(ValueError, match=argument):
+        with pytest.raises(SuiteError, match=argument):
             call()
-    for bad in entry.bad_arguments:
-        with pytest.raises(ValueError, match=bad.argument):
+    for bad in entry.bad_arguments:  # the suite's own error type (sims.validation), naming the argument
+        with pytest.raises(SuiteError, match=bad.argument):
             bad.make()
+
+
+class DivergedNetwork(Denoiser):
+    """A network whose output turned NaN for batch row 1 (uniform elsewhere)."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+
+    def predict(self, tokens, t=None):
+        B, L = tokens.shape
+        lp = torch.full((B, L, self.vocab_size), -math.log(self.vocab_size), dtype=torch.float64)
+        lp[1:2] = math.nan
+        return DenoiserOutput(carry_over(lp, tokens, self.vocab_size), torch.zeros(B, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("key", ENTRY_KEYS)
+def test_a_diverged_network_is_never_sampled(key):
+    """Every registered sampler raises NumericalError instead of sampling a NaN row (issue 13: such a row
+    was drawn as the last token with entropy 0)."""
+    entry = SAMPLERS[key]
+    with pytest.raises(NumericalError, match="NaN"):
+        entry.make(entry.test_steps).sample(
+            DivergedNetwork(CYCLE.vocab_size), 4, entry.test_length, make_generator(0)
+        )
 
 
 # ---- every case ------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import paper_repro.fig_samplers_calls_quality as samplers_calls_quality
 from paper_repro import samplers_common
 from paper_repro.__main__ import main
 from paper_repro.scheduling import MODEL_CONFIGS, dependencies, discover, figure_items, item_store
-from sims.execution import ItemResult, training_key
+from sims.execution import ItemResult
+from sims.execution.training_items import training_key
 from sims.models.cache import make_config
 from sims.models.experiments import TRAINING_SUITES
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import time
@@ -62,3 +63,8 @@ def require(path: str) -> str:
     if not Path(path).exists():
         raise RuntimeError(f"{path} missing: started before its dependency finished")
     return path
+
+
+def module_file(name: str) -> str:
+    """The file ``name`` was imported from in the process that runs the item."""
+    return importlib.import_module(name).__file__

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
+import types
+from multiprocessing import forkserver
 
 import numpy as np
 import pytest
 import torch
 
+import sims.sweep
 from sims.execution import (
     InlineExecutor,
     ItemResult,
@@ -24,7 +28,7 @@ from sims.execution import (
     run_items,
     spec_from_args,
 )
-from sims.execution.options import parse_parameters
+from sims.execution.options import ExecutorSpec, parse_parameters
 from sims.execution.store import item_filename
 from sims.sweep import cell_seed
 from tests.sims import execution_helpers as h
@@ -179,3 +183,32 @@ def test_parse_options_and_make_executor(tmp_path):
         parse_parameters(["nokey"])
     with pytest.raises(SystemExit):
         p.parse_args(["--dask", "local", "--slurm"])
+
+
+def test_a_main_program_read_from_stdin_runs_its_items_in_this_process(monkeypatch, capsys, tmp_path):
+    """Workers re-run the main program's file as they start; ``python - < script.py`` has none
+    (``__file__ == '<stdin>'``), so every worker died and every item failed as 'worker lost'. Now the items
+    run in this process, with a note; a main program that is a file still gets worker processes."""
+    stdin_main = types.ModuleType("__main__")
+    stdin_main.__file__ = "<stdin>"
+    monkeypatch.setitem(sys.modules, "__main__", stdin_main)
+    assert isinstance(make_executor(ExecutorSpec("local", 2)), InlineExecutor)
+    assert "<stdin>" in capsys.readouterr().err
+    script = tmp_path / "script.py"
+    script.write_text("")
+    stdin_main.__file__ = str(script)
+    executor = make_executor(ExecutorSpec("local", 2))  # no process starts before the first submit
+    assert isinstance(executor, LocalExecutor) and executor.workers == 2
+
+
+def test_workers_run_this_copy_of_the_suite_whatever_the_working_directory(tmp_path, monkeypatch):
+    """The forkserver is started without this process's ``sys.path`` (Python 3.11), so a preloaded
+    ``sims`` came from wherever the server found one -- an installed copy, when the server started in
+    another directory -- and every worker silently ran that code. Workers now import the suite
+    themselves, from this process's ``sys.path``."""
+    monkeypatch.chdir(tmp_path)  # no copy of the suite importable from here
+    forkserver._forkserver._stop()  # a fresh server, started here (another test may have started one)
+    items = [WorkItem(f"m{i}", h.module_file, {"name": "sims.sweep"}) for i in range(2)]
+    with LocalExecutor(2) as executor:
+        report = run_items(items, executor, progress=False)
+    assert set(report.values().values()) == {sims.sweep.__file__}

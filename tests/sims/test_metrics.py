@@ -18,12 +18,14 @@ from sims.metrics import (
     exact_law_metrics,
     mean_estimate,
     order_conditional_data_nll,
+    order_conditional_excess_nll,
     position_kl,
     proportion_estimate,
     teacher_forced_log_likelihood,
 )
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.validation import InvalidArgumentError, InvalidTypeError, NumericalError, SizeLimitError
 from tests.strategies import tiny_languages
 
 
@@ -104,3 +106,50 @@ def test_position_kl():
     lp = torch.log(torch.tensor([[0.5, 0.5, 0.0]], dtype=torch.float64))
     lr = torch.log(torch.tensor([[0.25, 0.5, 0.25]], dtype=torch.float64))
     assert float(position_kl(lp, lr)) == pytest.approx(0.5 * math.log(2))
+
+
+def _raises(err, match, fn):
+    with pytest.raises(err, match=match):
+        fn()
+
+
+def test_metrics_check_their_arguments():
+    """Junk to the metrics raises the suite's errors naming the argument (was: AttributeError deep inside),
+    and a NaN law is refused (was: NaN or finite-looking metrics)."""
+    lang = NGramLanguage(2, 2, [0.5, 0.5], [[0.9, 0.1], [0.2, 0.8]])
+    x, g = lang.sample(4, 3, make_generator(0)), make_generator(0)
+    oracle, log_q = OracleDenoiser(lang), exact_log_joint(lang, 3)
+    law = exact_sampler_law(FixedCountSampler(3), oracle, 3)
+    _raises(InvalidTypeError, "language", lambda: evaluate_samples("ngram2", x))
+    _raises(InvalidTypeError, "tokens", lambda: evaluate_samples(lang, "x"))
+    _raises(InvalidTypeError, "nfe", lambda: evaluate_samples(lang, x, nfe="a"))
+    _raises(InvalidArgumentError, "nfe", lambda: evaluate_samples(lang, x, nfe=torch.ones(3)))
+    _raises(
+        InvalidArgumentError,
+        "optimal_nll_per_token",
+        lambda: evaluate_samples(lang, x, optimal_nll_per_token=math.nan),
+    )
+    _raises(InvalidTypeError, "language", lambda: exact_log_joint("ngram2", 3))
+    _raises(SizeLimitError, "exact_log_joint", lambda: exact_log_joint(lang, 23))
+    for bad in (torch.full_like(law, math.nan), law * 2, -law):
+        _raises(NumericalError, "law", lambda: exact_law_metrics(log_q, bad, 3))  # noqa: B023
+    _raises(NumericalError, "log_q", lambda: exact_law_metrics(log_q + 1.0, law, 3))
+    _raises(InvalidArgumentError, "same", lambda: exact_law_metrics(log_q[:4], law, 3))
+    _raises(InvalidTypeError, "log_q", lambda: exact_law_metrics("q", law, 3))
+    assert exact_law_metrics(log_q, law, 3).kl_data_to_sampler >= 0
+    args = (lang, oracle, AncestralSampler(3), 3, 8, g)
+    for i, name, junk in [
+        (1, "denoiser", "oracle"),
+        (2, "sampler", None),
+        (3, "length", 0),
+        (4, "num_samples", -1),
+    ]:
+        bad_args = (*args[:i], junk, *args[i + 1 :])
+        with pytest.raises((InvalidTypeError, InvalidArgumentError), match=name):
+            order_conditional_excess_nll(*bad_args)
+    _raises(InvalidTypeError, "generator", lambda: order_conditional_data_nll(*args[:5], 0))
+    _raises(
+        InvalidArgumentError,
+        "value-independent",
+        lambda: order_conditional_data_nll(lang, oracle, FixedCountSampler(3, score="max_prob"), 3, 8, g),
+    )

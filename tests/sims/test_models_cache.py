@@ -18,6 +18,7 @@ from sims.models import make_config, train
 from sims.models.cache import get_trained, load_trained, model_path
 from sims.models.store import FORMAT, ModelFileError, read_model_file, state_checksum
 from sims.models.training import TrainingDiverged
+from sims.validation import InvalidArgumentError
 
 TINY = {"steps": 3, "eval_every": 3, "num_val": 16}
 
@@ -100,10 +101,18 @@ def test_corrupted_weights_fail_the_checksum(cached):
         {"warmup_frac": 1.0},
         {"eps": 0.0},
         {"measure_every": -1},
+        {"grad_clip": "1"},
+        {"lr": True},
+        {"ppots_loss_max": 0.0},
+        {"ppots_loss_max": math.nan},
+        {"kind": "gpt"},
+        {"method": "sgd"},
+        {"not_a_setting": 1},
     ],
 )
 def test_untrainable_settings_are_refused(bad):
-    with pytest.raises(ValueError):
+    """The suite's own error type (``sims.validation``), naming the setting."""
+    with pytest.raises(InvalidArgumentError, match=next(iter(bad))):
         _cfg(**bad)
 
 

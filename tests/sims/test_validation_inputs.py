@@ -20,11 +20,13 @@ from sims import (
 )
 from sims.categorical import sample_categorical, sample_from_log_probs
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.denoisers.point_mass import PointMassDenoiser
 from sims.enumeration import all_sequences, sequence_index
 from sims.inference.engine import resolve_method, scan_can_run
 from sims.languages.formal import DFALanguage, dyck_language, mod_sum_language
 from sims.languages.hard import sparse_successor_chain
 from sims.languages.markov import stationary_distribution
+from sims.languages.sparse_bigram import SparseBigramLanguage, random_sparse_bigram
 from sims.stats import mean_estimate, proportion_estimate
 from sims.validation import (
     InvalidArgumentError,
@@ -296,3 +298,32 @@ def test_denoiser_subclasses_cannot_skip_the_output_check():
         class Unchecked(Denoiser):
             def __call__(self, tokens, t=None):
                 return None
+
+
+@pytest.mark.parametrize(
+    "make, err, match",
+    [
+        (lambda: SparseBigramLanguage([0.5, 0.5], [[0], [5]], [[1.0], [1.0]]), InvalidArgumentError, "0..1"),
+        (
+            lambda: SparseBigramLanguage([0.5, 0.5], [[0.0], [1.0]], [[1.0], [1.0]]),
+            InvalidArgumentError,
+            "integer",
+        ),
+        (lambda: random_sparse_bigram("8", 2), InvalidTypeError, "vocab_size"),
+        (lambda: random_sparse_bigram(8, 9), InvalidArgumentError, "top_k"),
+        (lambda: random_sparse_bigram(8, 2, teleport=math.nan), InvalidArgumentError, "teleport"),
+        (lambda: random_sparse_bigram(8, 2, concentration=0.0), InvalidArgumentError, "concentration"),
+        (lambda: random_sparse_bigram(8, 2, zipf=math.inf), InvalidArgumentError, "zipf"),
+        (lambda: random_sparse_bigram(8, 2, seed=1.5), InvalidTypeError, "seed"),
+        (lambda: PointMassDenoiser((0, 7), 2), InvalidArgumentError, "x"),
+        (lambda: PointMassDenoiser((0.5, 1), 2), InvalidTypeError, "x"),
+        (lambda: PointMassDenoiser(((0, 1),), 2), InvalidArgumentError, "one sequence"),
+        (lambda: PointMassDenoiser("ab", 2), InvalidTypeError, "x"),
+        (lambda: PointMassDenoiser((0, 1), "2"), InvalidTypeError, "vocab_size"),
+    ],
+)
+def test_sparse_bigrams_and_point_masses_check_their_arguments(make, err, match):
+    """The sparse bigram family and the point-mass denoiser (added with the policies) name the argument
+    (was: a bare ValueError, or a TypeError from a tensor comparison)."""
+    with pytest.raises(err, match=match):
+        make()
