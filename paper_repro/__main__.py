@@ -46,6 +46,7 @@ def parse_args(argv, mods) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("figures"))
     p.add_argument("--list", action="store_true", help="list the figure modules and exit")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--pdf", action="store_true", help="also write every figure as PDF beside its PNG")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -168,7 +169,8 @@ def run(args: argparse.Namespace, mods: dict) -> int:
         else:
             tqdm.write(f"[paper_repro] {result.key} FAILED (traceback at the end)")
 
-    items = figure_items(names, mods, args.preset, args.out, False, args.resume)
+    formats = ("pdf",) if args.pdf else ()
+    items = figure_items(names, mods, args.preset, args.out, False, args.resume, formats=formats)
     try:
         executor = make_executor(spec, max_items=len(items))
     except ImportError as exc:  # an optional engine (--dask, --slurm) that is not installed
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace, mods: dict) -> int:
     with executor:
         inline = isinstance(executor, InlineExecutor)
         if inline and progress:  # one process: the modules' own progress bars too
-            items = figure_items(names, mods, args.preset, args.out, True, args.resume)
+            items = figure_items(names, mods, args.preset, args.out, True, args.resume, formats=formats)
         print(
             f"[paper_repro] {len(names)} figure modules and {len(items) - len(names)} models "
             f"({args.preset}) on {executor.describe()}",

@@ -43,6 +43,7 @@ from sims.execution.training_items import training_items
 from sims.models.cache import make_config
 from sims.models.experiments import QUALITY_SUITES, TRAINING_SUITES
 from sims.models.training import TrainConfig
+from sims.plotting import FIGURE_FORMATS, also_save
 from sims.results import read_json, write_json
 from sims.validation import CorruptFileError
 
@@ -130,8 +131,12 @@ def recover_moves(out: Path) -> list[str]:
     return done
 
 
-def run_figure(name: str, preset: str, out: str, progress: bool = False, resume: bool = False) -> dict:
-    """Run one figure module in its staging folder and move its files into ``out`` (worker side).
+def run_figure(
+    name: str, preset: str, out: str, progress: bool = False, resume: bool = False, formats: tuple = ()
+) -> dict:
+    """Run one figure module in its staging folder and move its files into ``out`` (worker side);
+    ``formats`` (e.g. ``("pdf",)``) are extra figure formats written beside every figure
+    (:func:`sims.plotting.also_save`) and moved with it.
 
     The modules store results incrementally and skip cells already present. Staging keeps that from
     silently reusing the committed data files: by default the staging folder starts empty (everything
@@ -151,7 +156,10 @@ def run_figure(name: str, preset: str, out: str, progress: bool = False, resume:
     staging.mkdir(parents=True, exist_ok=True)
     plt.close("all")
     matplotlib.rc_file_defaults()
-    produced = [Path(p) for p in mod.run(preset, staging, progress)]
+    with also_save(formats):
+        produced = [Path(p) for p in mod.run(preset, staging, progress)]
+    copies = [p.with_suffix("." + f) for p in produced if p.suffix[1:] in FIGURE_FORMATS for f in formats]
+    produced += [c for c in copies if c.exists() and c not in produced]
     write_json(journal, {"module": name, "moves": [[str(p), str(out / p.name)] for p in produced]})
     moved = finish_moves(journal)
     shutil.rmtree(staging, ignore_errors=True)
@@ -166,6 +174,7 @@ def figure_items(
     progress: bool = False,
     resume: bool = False,
     train_first: bool = True,
+    formats: tuple = (),
 ) -> list[WorkItem]:
     """One item per module of ``names`` with its declared dependencies (among ``names``), preceded by
     one item per model those modules train (``train_first``; see :data:`MODEL_CONFIGS`)."""
@@ -180,7 +189,14 @@ def figure_items(
             WorkItem(
                 name,
                 run_figure,
-                {"name": name, "preset": preset, "out": str(out), "progress": progress, "resume": resume},
+                {
+                    "name": name,
+                    "preset": preset,
+                    "out": str(out),
+                    "progress": progress,
+                    "resume": resume,
+                    "formats": tuple(formats),
+                },
                 depends_on=deps[name] + tuple(it.key for it in trains),
                 identity=f"{name}|{preset}|{out}",
             )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -38,8 +40,38 @@ def house_style():
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
+#: Extra formats :func:`save_figure` writes beside each figure inside :func:`also_save` (scoped to the
+#: ``with`` block and to the current thread or task; empty outside it).
+_ALSO: ContextVar[tuple[str, ...]] = ContextVar("mdm_suite_also_save", default=())
+
+
+def check_formats(formats: Sequence[str], name: str = "formats") -> tuple[str, ...]:
+    """Figure formats named by their suffix without the dot, each one of :data:`FIGURE_FORMATS`."""
+    if isinstance(formats, str):
+        raise InvalidTypeError(f"{name} must be a sequence of format names such as ('pdf',), got {formats!r}")
+    out = tuple(str(f).lower() for f in formats)
+    bad = [f for f in out if f not in FIGURE_FORMATS]
+    if bad:
+        raise InvalidArgumentError(
+            f"{name}: unknown figure formats {bad}; choose from {list(FIGURE_FORMATS)}"
+        )
+    return out
+
+
+@contextmanager
+def also_save(formats: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """Inside the block every :func:`save_figure` also writes the figure in ``formats`` beside its path
+    (same stem; e.g. ``("pdf",)`` for vector copies of the PNGs, as ``python -m paper_repro --pdf`` does)."""
+    token = _ALSO.set(check_formats(formats))
+    try:
+        yield _ALSO.get()
+    finally:
+        _ALSO.reset(token)
+
+
 def save_figure(fig, path: str | Path) -> Path:
-    """Save ``fig`` at ``path`` (format from the suffix: PNG, PDF or SVG; parents created) and close it.
+    """Save ``fig`` at ``path`` (format from the suffix: PNG, PDF or SVG; parents created) and close it;
+    inside :func:`also_save` also in the extra formats, beside it with the same stem.
 
     Written atomically: the figure goes to a temporary file beside ``path`` that is renamed over it only
     when complete, so a killed run never leaves a truncated or 0-byte figure (the bytes are those of
@@ -52,6 +84,11 @@ def save_figure(fig, path: str | Path) -> Path:
                 f"figure path {path} must end in one of {['.' + f for f in FIGURE_FORMATS]}"
             )
         atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt))
+        for extra in _ALSO.get():
+            if extra != fmt:
+                atomic_write_with(
+                    path.with_suffix("." + extra), lambda tmp, e=extra: fig.savefig(tmp, format=e)
+                )
     finally:
         plt.close(fig)
     return path

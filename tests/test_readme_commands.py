@@ -235,6 +235,12 @@ def listing(cmd, cwd):
     assert "core_quality_vs_steps" in out and "[after training_curves]" in out
 
 
+def pdf_copies(cmd, cwd):
+    run(paper_repro(cmd), cwd)
+    figures_written(cwd, ("energy_support.png", "energy_support.pdf"))
+    assert (cwd / "figures" / "energy_support.pdf").read_bytes().startswith(b"%PDF")
+
+
 def resume(cmd, cwd):
     run(paper_repro(cmd), cwd)
     run(paper_repro(cmd), cwd)  # a finished run leaves nothing to resume: everything again, same bytes
@@ -320,6 +326,7 @@ CASES = {
         lambda cmd, cwd: paper_repro_run(cmd.replace(" --only core_quality_vs_steps", ""), cwd)
     ),
     "python -m paper_repro --list": Case(listing),
+    "python -m paper_repro --pdf": Case(pdf_copies),
     "python -m paper_repro --resume": Case(resume),
     "python -m paper_repro --workers N": Case(workers_n, slow=True),
     "python -m paper_repro --workers 1": Case(paper_repro_run),

@@ -76,7 +76,10 @@ def test_one_and_two_workers_write_the_same_bytes(tmp_path, capsys):
 
 def test_a_run_publishes_its_provenance_and_gallery(tmp_path):
     out = tmp_path / "fig"
-    assert main(["--only", "energy_support", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    flags = ["--workers", "1", "--no-progress", "--pdf"]
+    assert main(["--only", "energy_support", "--out", str(out), *flags]) == 0
+    assert (out / "energy_support.pdf").read_bytes().startswith(b"%PDF")  # --pdf: a copy beside the PNG
+    assert not list((out / ".partial").rglob("*.pdf"))  # moved with the figure, nothing left in staging
     provenance = json.loads((out / "provenance_quick.json").read_text())
     assert provenance["preset"] == "quick" and provenance["workers"] == 1
     gallery = (out / "README.md").read_text()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from sims.locking import DIRECTORY_LOCK_NAME, OutputLock, lock_path_for
-from sims.plotting import save_figure
+from sims.plotting import also_save, save_figure
 from sims.results import (
     ResultStore,
     atomic_write_bytes,
@@ -28,6 +28,7 @@ from sims.results import (
 from sims.validation import (
     CorruptFileError,
     InvalidArgumentError,
+    InvalidTypeError,
     MissingFileError,
     OutputLockedError,
     SettingsMismatchError,
@@ -86,6 +87,34 @@ def test_save_figure_is_atomic_and_byte_identical(tmp_path):
     assert [p for p in leftovers(tmp_path) if p != "direct.png"] == []
     with pytest.raises(InvalidArgumentError, match=r"must end in one of \['.png', '.pdf', '.svg'\]"):
         save_figure(plt.figure(), tmp_path / "figure.jpeg")
+
+
+def test_also_save_writes_extra_formats_only_inside_its_block(tmp_path):
+    def draw():
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return fig
+
+    save_figure(draw(), tmp_path / "plain.png")
+    with also_save(("pdf", "svg")) as formats:
+        assert formats == ("pdf", "svg")
+        save_figure(draw(), tmp_path / "copy.png")
+    save_figure(draw(), tmp_path / "after.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "after.png",
+        "copy.pdf",
+        "copy.png",
+        "copy.svg",
+        "plain.png",
+    ]
+    assert (tmp_path / "copy.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "plain.png").read_bytes() == (tmp_path / "copy.png").read_bytes()  # PNG unchanged
+    with pytest.raises(InvalidArgumentError, match=r"unknown figure formats \['eps'\]"):
+        with also_save(("pdf", "eps")):
+            pass
+    with pytest.raises(InvalidTypeError, match="sequence of format names"):
+        with also_save("pdf"):
+            pass
 
 
 # ---- strict reads -----------------------------------------------------------------------------------------
