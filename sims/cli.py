@@ -6,6 +6,7 @@ Sub-commands:
   ``<out>/sweep.json`` incrementally (resumable), ``<out>/sweep.csv`` and ``<out>/sweep.png``.
 * ``plot``: redraw the figure from an existing ``sweep.json``.
 * ``list``: the standard languages and samplers.
+* ``bench``: every decoding policy on the standard panel (leaderboard, Pareto fronts; ``sims.bench``).
 
 A sampler that ignores the step count K (adaptive rules, first hitting) is run once per (language,
 length), not once per K.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from sims.bench.cli import add_bench_parser, run_bench_command
 from sims.plotting import plot_quality_vs_steps
 from sims.registry import LANGUAGES, SAMPLERS, make_language
 from sims.results import ResultStore
@@ -63,11 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("results", type=Path)
     pl.add_argument("--out", type=Path, default=None)
     sub.add_parser("list", help="list standard languages and samplers")
+    add_bench_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return run_bench_command(args)
     if args.command == "list":
         for name in sorted(LANGUAGES):
             print(f"language {name:26s} {LANGUAGES[name].description}: {make_language(name).describe()}")
