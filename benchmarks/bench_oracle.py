@@ -1,6 +1,6 @@
 """Throughput of exact posterior marginals (the oracle) against reference implementations.
 
-    python benchmarks/bench_oracle.py --quick            # ~1-2 minutes
+    python benchmarks/bench_oracle.py --quick            # ~1-2 minutes; writes benchmarks/results/bench_oracle_quick.json
     python benchmarks/bench_oracle.py                    # the full grid (many minutes)
     python benchmarks/bench_oracle.py --crossover        # scan vs sequential crossover table
     python benchmarks/bench_oracle.py --accuracy         # float32 / emulated-TF32 accuracy vs float64
@@ -30,7 +30,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -51,6 +50,15 @@ from sims.inference.scaled import forward_backward_scaled
 from sims.inference.scan import downsweeps, forward_backward_scan, upsweep
 from sims.inference.select import select_method
 from sims.languages.random import random_hmm
+from sims.results import write_json
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def default_json_path(quick: bool) -> Path:
+    """Where a run's JSON goes without ``--json`` (committed; read by the claims ledger)."""
+    return RESULTS / ("bench_oracle_quick.json" if quick else "bench_oracle.json")
+
 
 QUICK_GRID = [(256, 1024, 64), (64, 4096, 16), (64, 1024, 16), (8, 4096, 4), (1, 16384, 8)]
 FULL_GRID = [(256, 1024, 64), (64, 16384, 16), (64, 1024, 16), (8, 4096, 4), (1, 16384, 8), (1, 100_000, 4)]
@@ -355,7 +363,13 @@ def main(argv=None) -> int:
         default=None,
         help="skip the slow references when B*L*S^2 exceeds this (default 3e8 with --quick, else 4e9)",
     )
-    p.add_argument("--json", type=Path, help="write all results to this JSON file")
+    p.add_argument(
+        "--json",
+        type=Path,
+        help="write all results to this strict JSON file (default: benchmarks/results/bench_oracle_quick.json "
+        "with --quick, benchmarks/results/bench_oracle.json otherwise; the committed files are what "
+        "paper_repro/ledger/claims_oracle.py and docs/oracle_performance.md read)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -392,8 +406,8 @@ def main(argv=None) -> int:
         f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s; load average at end "
         f"{out['load_average_end']:.1f}"
     )
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json or default_json_path(args.quick), out)
+    print(f"wrote {args.json or default_json_path(args.quick)}")
     return 0
 
 

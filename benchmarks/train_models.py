@@ -22,6 +22,15 @@ training time is reported and marked "cached". Results go to results/benchmarks/
 
 Full preset (documented, not run by default): ngram2 at L=6 (exact enumeration), 5 methods x 5 seeds + AR,
 d_model 128, 3 layers, 3000 steps of 128 rows; roughly 1-2 h on 2 CPU cores, minutes on a GPU.
+
+Multi-seed studies at scale (sims/models/scale.py; one JSON record per model under
+results/training_scale/<preset>/models/, resumable; summary with intervals in .../summary.json)::
+
+    python benchmarks/train_models.py --scale quick              # minutes
+    python benchmarks/train_models.py --scale auto --log cpu.log # gpu preset with CUDA, else cpu (~1 h)
+    python benchmarks/train_models.py --scale cpu --shard 0/2 &  # two processes share the work;
+    python benchmarks/train_models.py --scale cpu --shard 1/2    # results identical to one process
+    python benchmarks/train_models.py --scale cpu --methods standard ppots_mirror ar  # a subset first
 """
 
 from __future__ import annotations
@@ -40,18 +49,55 @@ if str(ROOT) not in sys.path:
 
 import torch
 
+from sims.models.aggregate import scale_summary
 from sims.models.cache import get_trained, model_path
 from sims.models.experiments import TRAINING_SUITES, summary_row
-from sims.results import atomic_write_text
+from sims.models.scale import default_results_dir, resolve_preset, run_scale
+from sims.results import atomic_write_text, write_json
 
 
 def _fmt(v, nd=4):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}g}"
 
 
+def run_scale_study(name: str, device: str, shard: str, log_path: Path | None, methods=None) -> int:
+    """Train and measure a multi-seed study; print progress (and append it to ``log_path``)."""
+    preset = resolve_preset(name)
+    i, n = (int(v) for v in shard.split("/"))
+
+    def log(line: str) -> None:
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
+        print(stamped, flush=True)
+        if log_path is not None:
+            with open(log_path, "a") as fh:
+                fh.write(stamped + "\n")
+
+    log(f"study {preset.name}: {len(preset.configs())} models, shard {i}/{n}, device {device}")
+    records, oracle = run_scale(
+        preset, device=device, shard=(i, n), log=log, methods=tuple(methods) if methods else None
+    )
+    if len(records) < len(preset.configs()):
+        log(f"{len(records)} of {len(preset.configs())} records present; run the other shards, then again")
+        return 0
+    summary = scale_summary(records, oracle)
+    path = write_json(default_results_dir(preset.name) / "summary.json", summary)
+    for m in summary["methods"]:
+        row = summary["final_gap"][m]
+        sd = row["sd"]
+        log(
+            f"{m:>13s}: gap {row['mean']['value']:.5f} [{row['mean']['low']:.5f}, {row['mean']['high']:.5f}], "
+            f"s.d. {sd['value']:.5f} [{sd['low']:.5f}, {sd['high']:.5f}]"
+        )
+    log(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(TRAINING_SUITES), default="quick")
+    p.add_argument("--scale", help="run a multi-seed study instead: quick, cpu, gpu or auto")
+    p.add_argument("--shard", default="0/1", help="i/n: compute every n-th model of the study from the i-th")
+    p.add_argument("--log", type=Path, help="append progress lines to this file")
     p.add_argument("--device", default="auto")
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
@@ -59,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="*", type=int, help="subset of the suite's seeds")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.scale:
+        return run_scale_study(args.scale, args.device, args.shard, args.log, args.methods)
     suite = TRAINING_SUITES[args.preset]
     rows = []
     t_all = time.perf_counter()

@@ -1,82 +1,112 @@
-"""Energy paper (Chen et al. arXiv 2509.13866, Sec. 3.3 / App. E.1): 2-D grid search over Beta-CDF schedules
-gamma_s = I_s(a, b), alpha_s = sin^2(pi/2 gamma_s) (EP time; mdlm m(t) = sin^2(pi/2 I_t(b, a))) with the oracle
-denoiser at few steps, against the linear, cosine (MD4), cosine_mdlm (EP "sine") and sin2 baselines.
+"""Energy paper (Chen et al. arXiv 2509.13866, Sec. 3.3 / App. E.1): the 2-D grid search over Beta-CDF
+schedules with the exact oracle denoiser at few steps, against the linear, MD4 cosine, MDLM cosine (EP "sine")
+and sin^2 baselines, exactly on tiny languages and by Monte Carlo on the registry bigram.
 
-* Exact part: tiny synthetic languages (sparse bigram and sparse HMM, V = 3, L = 7 quick / 8 full). The exact
-  output law of each sampler is a mixture over ordered partitions (theory.orders.composition_laws, tested
-  against sims.exact.exact_sampler_law); metrics are exact (KL both directions, sequence error).
-* Monte Carlo part: the registry language ``ngram2`` (V = 8) at L = 32 (quick) / 64 (full), K = 4..32, sequence
-  error rate with 95% Wilson intervals and in-support generative NLL with t-intervals.
-
-Samplers: MDLM ancestral (Bernoulli reveals, grid linspace(1, 0, K+1), last step reveals all) and the random-
-order fixed-count sampler with count_rule="schedule" (round(M alpha) cumulative counts; EP's count-based
-reading, see docs/energy_and_orders.md). For the fixed-count sampler only the integer count plan matters, so its
-heatmaps are piecewise constant, and schedules with alpha = 1/2 at an odd half-count differ only by float rounding
-of the tie (e.g. L = 7, K = 2: linear gives counts [4, 3], sin2 [3, 4]); the plans are stored with each record.
-Data: energy_beta_grid_{exact,mc}.json (+ .csv) beside the PNGs.
-The best Beta cell in the exact heatmaps is selected on the exact law itself (no noise, "oracle tuning").
+Thin module: the computation is :mod:`theory.energy.beta_grid` (exact composition-law cells, Monte Carlo
+cells, the summary). Outputs: ``energy_beta_grid.png`` (summary), ``energy_beta_grid_exact.png`` (heatmaps),
+``energy_beta_grid_exact.json`` / ``energy_beta_grid_mc.json`` (+ CSV; the summary in the exact file's
+``meta``).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.colors import LogNorm
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint
 from sims.languages import random_hmm, random_ngram
-from sims.metrics import evaluate_samples, exact_law_metrics
-from sims.plotting import house_style, save_figure
+from sims.plot_style import CALLS_LABEL, house_style, label_panels, new_figure, proxy_legend, style_for
+from sims.plotting import save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
 from sims.schedules import BetaCDFSchedule, get_schedule
 from sims.sweep import cell_seed
 from theory.elbo import exact_subset_log_conditionals
-from theory.orders import ancestral_exact_law, composition_laws, fixed_count_exact_law
+from theory.energy.beta_grid import (
+    BASELINES,
+    GRID_SAMPLERS,
+    KL_FLOOR,
+    PAPER_PICKS,
+    exact_grid_records,
+    grid_schedules,
+    grid_summary,
+    mc_grid_record,
+)
+from theory.energy.toy import PAPER_GRID
+from theory.orders import composition_laws
 
 DESCRIPTION = (
     "Beta(a,b) schedule grid search, oracle sampler: exact KL/SER (L=7) + Monte Carlo SER (L=32) vs baselines"
 )
 
-GRID10 = [round(0.1 * i, 1) for i in range(1, 11)]
-BASELINES = ["linear", "cosine", "cosine_mdlm", "sin2"]
+FIGURE = FigureSpec(
+    name="energy_beta_grid",
+    title="Beta-CDF schedules against the baselines with the exact denoiser",
+    caption="gamma = I(a, b), alpha = sin^2(pi/2 gamma) (EP time) on the paper's grid a, b in {0.1, ..., 1.0}, "
+    "oracle denoiser. Samplers: MDLM ancestral (Bernoulli reveals; solid) and random-order fixed counts "
+    "following the schedule (counts floor(M alpha + 1/2), cumulative; dashed). x: expected model calls (empty "
+    "steps make no call). (a, b, d, e) exact (output law as a mixture over ordered partitions) on a sparse "
+    "bigram and a sparse 6-state HMM (V = 3, L = 7, K = 2, 4, 7): KL(q || p) and SER of the best grid cell "
+    "(selected on the exact law itself) and of the baselines; KL below 1e-8 (an exact sampler) is drawn at "
+    "1e-8. (c, f) Monte Carlo on ngram2 (V = 8, L = 32, 128 samples per point, Wilson 95%): SER of the "
+    "baselines and the paper's recommended Beta(0.9, 0.3), Beta(1, 0.2) and Beta(0.3, 0.9), for the ancestral "
+    "(c) and fixed-count (f) samplers. One colour per schedule in every panel. The heatmaps of every grid cell "
+    "are in energy_beta_grid_exact.png.",
+    shows="With an exact denoiser linear is the best grid cell for the ancestral sampler at K = 4 and 7 and "
+    "nearly so at K = 2; for fixed counts only the count plan matters, and the best plans reveal fewer tokens "
+    "first. The paper's recommended convex schedules are worse than linear at every K >= 8 on the Monte Carlo "
+    "language: no general low-step advantage without a learned model.",
+    claims=(
+        "energy.beta_grid_linear_best_ancestral",
+        "energy.beta_grid_fixed_count_plans",
+        "energy.beta_grid_baselines_worse",
+        "energy.beta_grid_tie_break",
+        "energy.paper_schedules_no_gain_exact_denoiser",
+    ),
+    caveats=(
+        "The paper's LLaDA results are task-specific and use a learned model: this figure does not contradict "
+        "them; it shows that the gain is not a property of the schedule alone.",
+        "The paper's rule for turning a schedule into per-step counts for LLaDA is not stated (App. E.2); "
+        "floor(M alpha + 1/2) is our reading.",
+    ),
+    oracle_fallback="uniform",
+    data_file="energy_beta_grid_exact.json",
+)
+
 PRESETS = {
     "quick": {
         "exact_length": 7,
         "exact_steps": [2, 4, 7],
-        "grid": GRID10,
+        "grid": list(PAPER_GRID),
         "mc_language": "ngram2",
         "mc_length": 32,
         "mc_steps": [4, 8, 16, 32],
         "mc_samples": 128,
         "mc_grid": [],
+        "mc_baselines": ["linear", "cosine", "sin2"],
         "mc_extra": [(0.9, 0.3), (0.3, 0.9), (1.0, 0.2)],
         "seed": 0,
     },
     "full": {
         "exact_length": 8,
         "exact_steps": [2, 4, 8],
-        "grid": GRID10,
+        "grid": list(PAPER_GRID),
         "mc_language": "ngram2",
         "mc_length": 64,
         "mc_steps": [4, 8, 16, 32],
         "mc_samples": 1024,
         "mc_grid": [0.1, 0.3, 0.5, 0.7, 0.9, 1.0],
+        "mc_baselines": list(BASELINES),
         "mc_extra": [(1.0, 0.2)],
         "seed": 0,
     },
 }
-MC_BASELINES = {"quick": ["linear", "cosine", "sin2"], "full": BASELINES}
-SAMPLERS = ("ancestral", "fixed_count_schedule")
 
 
 def exact_languages():
@@ -98,16 +128,11 @@ def exact_languages():
     }
 
 
-def _schedules(grid, baselines=BASELINES):
-    out = {f"beta({a:g},{b:g})": BetaCDFSchedule(a, b) for a in grid for b in grid}
-    out.update({name: get_schedule(name) for name in baselines})
-    return out
-
-
-def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
+def _exact(cfg, path: Path, progress: bool) -> ResultStore:
     L = cfg["exact_length"]
+    langs = exact_languages()
     store = ResultStore(
-        out_dir / "energy_beta_grid_exact.json",
+        path,
         meta={
             "length": L,
             "steps": cfg["exact_steps"],
@@ -117,317 +142,205 @@ def _exact_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
                 "beta(a,b)": BetaCDFSchedule(0.5, 0.5).describe()["ep_convention"],
                 **{n: get_schedule(n).describe() for n in BASELINES},
             },
-            "languages": {k: v.describe() for k, v in exact_languages().items()},
+            "languages": {k: v.describe() for k, v in langs.items()},
         },
     )
-    scheds = _schedules(cfg["grid"])
-    langs = exact_languages()
-    it = [(ln, s, K) for ln in langs for s in SAMPLERS for K in cfg["exact_steps"]]
-    if progress:
-        it = tqdm(it, desc="exact Beta grid")
+    scheds = grid_schedules(cfg["grid"])
     laws_cache = {}
-    for ln, sampler, K in it:
-        todo = [name for name in scheds if f"{ln}|{sampler}|K={K}|{name}" not in store]
+    cells = [(ln, s, K) for ln in langs for s in GRID_SAMPLERS for K in cfg["exact_steps"]]
+    for ln, smp, K in tqdm(cells, desc="exact Beta grid", leave=False, disable=not progress):
+        todo = {n: sc for n, sc in scheds.items() if f"{ln}|{smp}|K={K}|{n}" not in store}
         if not todo:
             continue
         if ln not in laws_cache:
             lq = exact_log_joint(langs[ln], L)
             laws_cache[ln] = (lq, composition_laws(exact_subset_log_conditionals(lq, 3, L)))
         lq, laws = laws_cache[ln]
-        for name in todo:
-            sched = scheds[name]
-            counts = None
-            if sampler == "ancestral":
-                law = ancestral_exact_law(laws, sched, K, L)
-            else:
-                counts = schedule_counts(L, K, sched)
-                law = fixed_count_exact_law(laws, counts)
-            met = exact_law_metrics(lq, torch.as_tensor(law), L)
-            rec = {
-                "language": ln,
-                "sampler": sampler,
-                "steps": K,
-                "schedule": name,
-                "length": L,
-                "metrics": met.to_dict(),
-                "counts": counts,
-            }
-            if isinstance(sched, BetaCDFSchedule):
-                rec.update({"a": sched.a, "b": sched.b})
-            store.records[f"{ln}|{sampler}|K={K}|{name}"] = rec
+        store.records.update(exact_grid_records(ln, lq, laws, todo, smp, K, L))
         store.flush()
     return store
 
 
-def _mc_part(cfg, out_dir: Path, progress: bool) -> ResultStore:
+def _mc(cfg, path: Path, progress: bool) -> ResultStore:
     L, n = cfg["mc_length"], cfg["mc_samples"]
     store = ResultStore(
-        out_dir / "energy_beta_grid_mc.json",
-        meta={"language": cfg["mc_language"], "length": L, "num_samples": n, "seed": cfg["seed"]},
+        path, meta={"language": cfg["mc_language"], "length": L, "num_samples": n, "seed": cfg["seed"]}
     )
-    scheds = _schedules(cfg["mc_grid"], cfg["mc_baselines"])
-    scheds.update({f"beta({a:g},{b:g})": BetaCDFSchedule(a, b) for a, b in cfg["mc_extra"]})
+    scheds = grid_schedules(cfg["mc_grid"], cfg["mc_baselines"], cfg["mc_extra"])
     lang = make_language(cfg["mc_language"])
     oracle = OracleDenoiser(lang, on_impossible="uniform")
-    cells = [(s, K, name) for s in SAMPLERS for K in cfg["mc_steps"] for name in scheds]
+    cells = [(s, K, name) for s in GRID_SAMPLERS for K in cfg["mc_steps"] for name in scheds]
     cells = [c for c in cells if f"{c[0]}|K={c[1]}|{c[2]}" not in store]
-    if progress:
-        cells = tqdm(cells, desc="Monte Carlo Beta grid")
-    opt = lang.entropy_per_token(L)
-    for sampler_name, K, name in cells:
-        key = f"{sampler_name}|K={K}|{name}"
-        sched = scheds[name]
-        sampler = (
-            AncestralSampler(K, schedule=sched)
-            if sampler_name == "ancestral"
-            else FixedCountSampler(K, score="random", count_rule="schedule", schedule=sched)
-        )
-        res = sampler.sample(oracle, n, L, make_generator(cell_seed(key, cfg["seed"])), batch_size=256)
-        q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=opt)
-        counts = schedule_counts(L, K, sched) if sampler_name != "ancestral" else None
-        store.put(
-            key,
-            {
-                "sampler": sampler_name,
-                "steps": K,
-                "schedule": name,
-                "length": L,
-                "counts": counts,
-                "quality": q.to_dict(),
-                "conventions": res.conventions,
-            },
-        )
+    for smp, K, name in tqdm(cells, desc="Monte Carlo Beta grid", leave=False, disable=not progress):
+        key = f"{smp}|K={K}|{name}"
+        g = make_generator(cell_seed(key, cfg["seed"]))
+        store.put(key, mc_grid_record(lang, oracle, smp, K, name, scheds[name], L, n, g))
     return store
 
 
-KL_FLOOR = 1e-8  # exact laws: KL below this is float64 rounding of an exact sampler (one token per step)
+def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
+    cfg = PRESETS[preset]
+    out_dir = Path(out_dir)
+    suffix = "" if preset == "quick" else f"_{preset}"
+    exact = _exact(cfg, out_dir / f"energy_beta_grid_exact{suffix}.json", progress)
+    mc = _mc(cfg, out_dir / f"energy_beta_grid_mc{suffix}.json", progress)
+    exact.meta["summary"] = grid_summary(exact.records, mc.records)
+    exact.flush()
+    exact.write_csv(out_dir / f"energy_beta_grid_exact{suffix}.csv")
+    mc.write_csv(out_dir / f"energy_beta_grid_mc{suffix}.csv")
+    return [
+        _plot_summary(exact, mc, cfg, out_dir / f"energy_beta_grid{suffix}.png"),
+        _plot_exact(exact, cfg, out_dir / f"energy_beta_grid_exact{suffix}.png"),
+        exact.path,
+        mc.path,
+        out_dir / f"energy_beta_grid_exact{suffix}.csv",
+        out_dir / f"energy_beta_grid_mc{suffix}.csv",
+    ]
 
 
 def _plot_exact(store: ResultStore, cfg, path: Path) -> Path:
-
     recs = list(store.values())
     grid = cfg["grid"]
-    langs = sorted({r["language"] for r in recs})
-    rows = [(ln, s) for ln in langs for s in SAMPLERS]
+    rows = [(ln, s) for ln in sorted({r["language"] for r in recs}) for s in GRID_SAMPLERS]
     Ks = cfg["exact_steps"]
+    summary = store.meta["summary"]["exact"]
     with house_style():
-        fig, axes = plt.subplots(
-            len(rows), len(Ks), figsize=(4.0 * len(Ks), 3.4 * len(rows)), squeeze=False, layout="constrained"
-        )
-        for i, (ln, s) in enumerate(rows):
+        fig, axes = new_figure(len(rows), len(Ks), width=10.0, height=2.75 * len(rows))
+        for i, (ln, smp) in enumerate(rows):
             for j, K in enumerate(Ks):
                 ax = axes[i, j]
                 cell = {
-                    (r.get("a"), r.get("b")): r["metrics"]["kl_data_to_sampler"]
+                    (r["a"], r["b"]): r["metrics"]["kl_data_to_sampler"]
                     for r in recs
-                    if r["language"] == ln and r["sampler"] == s and r["steps"] == K and "a" in r
+                    if "a" in r and (r["language"], r["sampler"], r["steps"]) == (ln, smp, K)
                 }
                 Z = np.array([[cell[(a, b)] for a in grid] for b in grid])  # rows b, cols a
                 Zp = np.where(np.isfinite(Z), np.maximum(Z, KL_FLOOR), np.nan)
-                vmin, vmax = np.nanmin(Zp), np.nanmax(Zp)
+                lo, hi = np.nanmin(Zp), np.nanmax(Zp)
                 im = ax.imshow(
                     Zp,
                     origin="lower",
                     extent=(0.05, 1.05, 0.05, 1.05),
                     aspect="auto",
                     cmap="viridis",
-                    norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.01)),
+                    norm=LogNorm(lo, max(hi, lo * 1.01)),
                 )
-                if np.isnan(Zp).any():
-                    bi, ai = np.nonzero(np.isnan(Zp))
-                    ax.scatter(
-                        np.array(grid)[ai],
-                        np.array(grid)[bi],
-                        marker="x",
-                        color="red",
-                        s=12,
-                        label="KL = inf",
-                    )
                 exact_cells = np.nonzero(Z <= KL_FLOOR)
-                if len(exact_cells[0]):
-                    ax.scatter(
-                        np.array(grid)[exact_cells[1]],
-                        np.array(grid)[exact_cells[0]],
-                        marker=".",
-                        s=12,
-                        color="orange",
-                        label=f"KL <= {KL_FLOOR:g} (exact)",
-                    )
-                bb, ba = np.unravel_index(np.nanargmin(Zp), Zp.shape)
                 ax.scatter(
-                    [grid[ba]],
-                    [grid[bb]],
-                    marker="*",
-                    s=110,
-                    color="white",
-                    edgecolors="k",
-                    label="best Beta on the grid",
+                    np.array(grid)[exact_cells[1]],
+                    np.array(grid)[exact_cells[0]],
+                    marker=".",
+                    s=14,
+                    color="orange",
                 )
-                ax.scatter(
-                    [0.5],
-                    [0.5],
-                    marker="o",
-                    s=40,
-                    facecolors="none",
-                    edgecolors="w",
-                    lw=1.2,
-                    label="(0.5,0.5) = linear",
-                )
-                ax.scatter(
-                    [1.0],
-                    [1.0],
-                    marker="s",
-                    s=40,
-                    facecolors="none",
-                    edgecolors="w",
-                    lw=1.2,
-                    label="(1,1) = sin2",
-                )
-                base = {
-                    r["schedule"]: r["metrics"]["kl_data_to_sampler"]
-                    for r in recs
-                    if r["language"] == ln and r["sampler"] == s and r["steps"] == K and "a" not in r
-                }
+                best = summary[f"{ln}|{smp}|K={K}"]
+                ba, bb = (float(v) for v in best["best"][5:-1].split(","))
+                ax.scatter([ba], [bb], marker="*", s=110, color="white", edgecolors="k")
+                ax.scatter([0.5], [0.5], marker="o", s=40, facecolors="none", edgecolors="w", lw=1.2)
+                ax.scatter([1.0], [1.0], marker="s", s=40, facecolors="none", edgecolors="w", lw=1.2)
                 ax.set_title(
-                    f"{ln} | {s} | K={K}\nbest B({grid[ba]:g},{grid[bb]:g}) {np.nanmin(Z):.3g}, "
-                    f"linear {base['linear']:.3g}, cosine {base['cosine']:.3g}",
-                    fontsize=7,
+                    f"{ln}, {'ancestral' if smp == 'ancestral' else 'fixed counts'}, $K$ = {K}", fontsize=9
                 )
-                ax.set_xlabel("Beta parameter a")
-                ax.set_ylabel("Beta parameter b")
-                cb = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
-                cb.set_label("KL(q || p_sampler) [nats]", fontsize=6)
-                cb.ax.tick_params(labelsize=6)
-                if i == 0 and j == 0:
-                    ax.legend(loc="upper left", fontsize=5, framealpha=0.7)
+                ax.set_xlabel("$a$" if i == len(rows) - 1 else "")
+                ax.set_ylabel("$b$" if j == 0 else "")
+                ax.grid(False)
+                fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
         fig.suptitle(
-            f"Exact KL(data || sampler) over the Beta(a,b) grid, oracle denoiser, L={cfg['exact_length']}, "
-            "V=3 (EP time: gamma = I(a,b), alpha = sin^2(pi/2 gamma))"
+            f"exact $KL(q\\Vert p)$ (nats) over the grid, $L$ = {cfg['exact_length']}, $V$ = 3; star: best cell; "
+            "circle: (0.5, 0.5) = linear; square: (1, 1) = sin$^2$; orange dots: exact (KL $\\leq 10^{-8}$)",
+            fontsize=9,
         )
+        label_panels(axes)
         return save_figure(fig, path)
 
 
 def _plot_summary(exact: ResultStore, mc: ResultStore, cfg, path: Path) -> Path:
-
     recs = list(exact.values())
+    summary = exact.meta["summary"]
     langs = sorted({r["language"] for r in recs})
-    named = ["linear", "cosine", "cosine_mdlm", "sin2"]
+    ls = {"ancestral": "-", "fixed_count_schedule": "--"}
+    best = style_for("best_beta")
     with house_style():
-        fig, axes = plt.subplots(
-            2, len(langs) + 1, figsize=(4.2 * (len(langs) + 1), 7.0), squeeze=False, layout="constrained"
-        )
+        fig, axes = new_figure(2, len(langs) + 1, width=10.0, height=6.8)
         for j, ln in enumerate(langs):
-            for si, s in enumerate(SAMPLERS):
-                ls = "-" if si == 0 else "--"
-                sub = [r for r in recs if r["language"] == ln and r["sampler"] == s]
+            for smp in GRID_SAMPLERS:
+                sub = [r for r in recs if r["language"] == ln and r["sampler"] == smp]
                 Ks = sorted({r["steps"] for r in sub})
                 for metric, row in (("kl_data_to_sampler", 0), ("sequence_error", 1)):
                     floor = KL_FLOOR if row == 0 else 0.0
-                    best = [
-                        max(floor, min(r["metrics"][metric] for r in sub if r["steps"] == K and "a" in r))
+                    cells = [
+                        next(
+                            r
+                            for r in sub
+                            if r["steps"] == K
+                            and r["schedule"] == summary["exact"][f"{ln}|{smp}|K={K}"]["best"]
+                        )
                         for K in Ks
                     ]
-                    axes[row, j].plot(Ks, best, ls, color="k", marker="*", label=f"best Beta on grid, {s}")
-                    for ci, name in enumerate(named):
-                        vals = [
-                            max(
-                                floor,
-                                next(
-                                    r["metrics"][metric]
-                                    for r in sub
-                                    if r["steps"] == K and r["schedule"] == name
-                                ),
-                            )
-                            for K in Ks
-                        ]
-                        axes[row, j].plot(Ks, vals, ls, color=f"C{ci}", marker="o", label=f"{name}, {s}")
-            axes[0, j].set_title(f"exact, {ln}, L={cfg['exact_length']}")
-            axes[0, j].set_ylabel("KL(q || p_sampler) [nats]")
-            axes[1, j].set_ylabel("sequence error rate p(q(x)=0)")
-            for row in range(2):
-                axes[row, j].set_xlabel("number of steps K")
-                axes[row, j].set_xticks(Ks)
+                    axes[row, j].plot(
+                        [r["calls"] for r in cells],
+                        [max(floor, r["metrics"][metric]) for r in cells],
+                        ls[smp],
+                        color=best["color"],
+                        marker=best["marker"],
+                        ms=8,
+                    )
+                    for name in BASELINES:
+                        st = style_for(name)
+                        pts = sorted((r for r in sub if r["schedule"] == name), key=lambda r: r["steps"])
+                        axes[row, j].plot(
+                            [r["calls"] for r in pts],
+                            [max(floor, r["metrics"][metric]) for r in pts],
+                            ls[smp],
+                            color=st["color"],
+                            marker=st["marker"],
+                        )
+            axes[0, j].set_title(f"exact, {ln}")
             axes[0, j].set_yscale("log")
-            axes[0, j].axhline(KL_FLOOR, color="0.5", ls=":", lw=0.8)
-            axes[0, j].text(
-                Ks[0], KL_FLOOR * 2, f"floor {KL_FLOOR:g}: exact sampler", fontsize=5, color="0.4"
-            )
-        axes[0, 0].legend(fontsize=5, ncol=2)
-        # Monte Carlo panel
+            axes[0, j].set_ylabel("$KL(q\\Vert p)$ (nats)")
+            axes[1, j].set_ylabel("sequence error rate")
+            axes[1, j].set_xlabel(CALLS_LABEL)
         mrecs = list(mc.values())
-        show = [
-            "linear",
-            "cosine",
-            "sin2",
-            "beta(0.9,0.3)",
-            "beta(0.3,0.9)",
-            "beta(1,0.2)",
-        ]  # the paper's picks
-        for si, s in enumerate(SAMPLERS):
-            ax = axes[si, -1]
-            for ci, name in enumerate(show):
+        shown = [n for n in (*BASELINES, *PAPER_PICKS) if any(r["schedule"] == n for r in mrecs)]
+        for row, smp in enumerate(GRID_SAMPLERS):
+            ax = axes[row, -1]
+            for name in shown:
+                st = style_for(name)
                 pts = sorted(
-                    (r for r in mrecs if r["sampler"] == s and r["schedule"] == name),
+                    (r for r in mrecs if r["sampler"] == smp and r["schedule"] == name),
                     key=lambda r: r["steps"],
                 )
-                if not pts:
-                    continue
-                Ks = [r["steps"] for r in pts]
                 ser = [r["quality"]["sequence_error"] for r in pts]
-                p = [x["p"] for x in ser]
                 ax.errorbar(
-                    Ks,
-                    p,
-                    yerr=[
-                        [a - x["ci_low"] for a, x in zip(p, ser)],
-                        [x["ci_high"] - a for a, x in zip(p, ser)],
-                    ],
-                    color=f"C{ci}",
-                    marker="o",
+                    [r["quality"]["mean_nfe"] for r in pts],
+                    [s["p"] for s in ser],
+                    yerr=[[s["p"] - s["ci_low"] for s in ser], [s["ci_high"] - s["p"] for s in ser]],
+                    color=st["color"],
+                    marker=st["marker"],
+                    ls=ls[smp],
                     capsize=2,
                     lw=1,
-                    label=name,
                 )
             ax.set_title(
-                f"Monte Carlo, {cfg['mc_language']}, L={cfg['mc_length']}, {s}\n"
-                f"n={cfg['mc_samples']} per point, 95% Wilson CIs",
-                fontsize=7,
+                f"Monte Carlo {cfg['mc_language']}, {'ancestral' if smp == 'ancestral' else 'fixed counts'}"
             )
             ax.set_xscale("log", base=2)
-            ax.set_xticks(cfg["mc_steps"], [str(k) for k in cfg["mc_steps"]])
-            ax.set_xlabel("number of steps K")
-            ax.set_ylabel("sequence error rate")
             ax.set_ylim(-0.03, 1.03)
-            ax.legend(fontsize=5)
-        fig.suptitle(
-            "Beta-CDF schedules vs baselines with the oracle denoiser (solid: ancestral, dashed: "
-            "fixed-count schedule counts)"
+            ax.set_ylabel("sequence error rate")
+            ax.set_xlabel(CALLS_LABEL)
+        names = ["best_beta", *BASELINES, *[n for n in PAPER_PICKS if n in shown]]
+        proxy_legend(
+            fig,
+            [
+                (
+                    "best grid cell" if n == "best_beta" else n,
+                    {"color": style_for(n)["color"], "marker": style_for(n)["marker"]},
+                )
+                for n in names
+            ]
+            + [("ancestral", {"ls": "-"}), ("fixed counts", {"ls": "--"})],
+            loc="outside lower center",
+            ncol=5,
         )
+        label_panels(axes)
         return save_figure(fig, path)
-
-
-def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    cfg = {**PRESETS[preset], "mc_baselines": MC_BASELINES[preset]}
-    out_dir = Path(out_dir)
-    suffix = "" if preset == "quick" else f"_{preset}"
-    sub = out_dir if preset == "quick" else out_dir / preset
-    sub.mkdir(parents=True, exist_ok=True)
-    exact = _exact_part(cfg, sub, progress)
-    mc = _mc_part(cfg, sub, progress)
-    exact.write_csv(sub / "energy_beta_grid_exact.csv")
-    mc.write_csv(sub / "energy_beta_grid_mc.csv")
-    p1 = _plot_exact(exact, cfg, out_dir / f"energy_beta_grid_exact{suffix}.png")
-    p2 = _plot_summary(exact, mc, cfg, out_dir / f"energy_beta_grid_summary{suffix}.png")
-    return [
-        p1,
-        p2,
-        sub / "energy_beta_grid_exact.json",
-        sub / "energy_beta_grid_mc.json",
-        sub / "energy_beta_grid_exact.csv",
-        sub / "energy_beta_grid_mc.csv",
-    ]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    for p in run(sys.argv[1] if len(sys.argv) > 1 else "quick", Path("figures"), True):
-        print(p)

@@ -1,27 +1,25 @@
 """Energy paper (Chen et al. arXiv 2509.13866) Thm. 3.1-3.2 constants on exact n-token languages, by brute force
-over all (d+1)^n states (theory.energy.MaskedFlow): E_k = C_k e, E_c = n 2^(n-1) e, E_g = n e. The paper states
-that C_1 = E_k/E_c depends only on n and d; brute force gives C_k = sum of m(z) over the states z of positive
-probability, which equals n (d+1)^(n-1) only for full support. Languages with zeros in their support have a
-smaller C_1 (the minimizer claim is unaffected: the ratio does not depend on alpha or gamma).
+over all (d+1)^n states: E_k = C_k e, E_c = n 2^(n-1) e, E_g = n e. The paper states that C_1 = E_k/E_c depends
+only on n and d; brute force gives C_k = sum of m(z) over the states z of positive probability, which equals
+n (d+1)^(n-1) only for full support (App. D.1 sums over all states).
 
-Energy definitions are reconstructions (see theory/energy/). Data: energy_support.json beside the PNG.
+Thin module: the computation is :func:`theory.energy.study.support_rows`. Energy definitions are
+reconstructions (:mod:`theory.energy`). Data: ``energy_support.json``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from paper_repro.ledger import FigureSpec
-from sims.exact import exact_log_joint
 from sims.languages import NGramLanguage, random_hmm, random_ngram
-from sims.plotting import house_style, save_figure
-from sims.results import atomic_write_text
-from theory.energy import MaskedFlow, energy_ratios
+from sims.plot_style import house_style, label_panels, new_figure
+from sims.plotting import save_figure
+from sims.results import write_json
+from theory.energy.study import support_rows
 
 DESCRIPTION = "energy constants E_k/E_c on exact n-token languages with and without zeros in their support"
 
@@ -31,13 +29,15 @@ FIGURE = FigureSpec(
     caption="C_1 = E_k/E_c (brute force over all (d+1)^n states) for bigram, trigram and HMM languages with and "
     "without zeros in their support, n tokens, vocabulary d = 2 and 3; dashed: the full-support value "
     "((d+1)/2)^(n-1). Energies in EP time with the reconstructed definitions of theory/energy.",
-    shows="With full support C_1 takes the value the paper's constants give; every language with zeros in its "
-    "support has a smaller C_1, because E_k counts only states of positive probability.",
+    shows="With full support C_1 takes the value the paper's constants give; with zeros in the support C_1 is "
+    "smaller as soon as some partially masked state has probability zero, because E_k counts only states of "
+    "positive probability.",
     claims=(
         "energy.c1_depends_only_on_n_d",
         "energy.conditional_constant",
         "energy.kinetic_support_count",
         "energy.geodesic_constant",
+        "energy.c2_depends_only_on_n",
     ),
     caveats=(
         "The paper's display equations are unreadable: the energies are reconstructions chosen to reproduce "
@@ -81,76 +81,44 @@ def languages():
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-
     cfg = PRESETS[preset]
-    out_dir = Path(out_dir)
-    suffix = "" if preset == "quick" else f"_{preset}"
-    rows = []
     langs = languages()
-    for name, (lang, d) in langs.items():
-        for n in cfg["lengths"][d]:
-            if n < lang.min_length():
-                continue
-            flow = MaskedFlow(exact_log_joint(lang, n), d, n)
-            r = energy_ratios(flow, alphas=(0.15, 0.5, 0.85))
-            rows.append(
-                {
-                    "language": name,
-                    "d": d,
-                    "n": n,
-                    "kinetic_over_e": r.kinetic,
-                    "conditional_over_e": r.conditional,
-                    "geodesic_over_e": r.geodesic,
-                    "C_k_support_count": r.support_weight,
-                    "C_k_full_support": r.full_support_weight,
-                    "C_c": r.conditional_constant,
-                    "C_1_brute_force": float(np.mean(r.kinetic) / np.mean(r.conditional)),
-                    "C_1_full_support": r.full_support_weight / r.conditional_constant,
-                    "max_rel_spread_over_alpha": float(np.ptp(r.kinetic) / np.mean(r.kinetic)),
-                    "support_fraction": float(torch.isfinite(exact_log_joint(lang, n)).double().mean()),
-                }
-            )
+    data = {
+        "rows": support_rows(langs, cfg["lengths"], alphas=(0.15, 0.5, 0.85)),
+        "energy_definitions": "reconstructed (theory/energy)",
+        "identity": "E_k/e = sum_{z: p(z)>0} m(z); E_c/e = n 2^(n-1); E_g/e = n",
+    }
+    stem = Path(out_dir) / ("energy_support" + ("" if preset == "quick" else f"_{preset}"))
+    write_json(stem.with_suffix(".json"), data)
+    names = {d: [nm for nm, (_, dd) in langs.items() if dd == d] for d in (2, 3)}
+    return [_plot(data["rows"], names, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
+
+
+def _plot(rows: list[dict], names: dict, cfg: dict, path: Path) -> Path:
+    # one colour per language of this figure (they appear in no other figure)
+    colors = {nm: f"C{i}" for i, nm in enumerate(names[2] + names[3])}
     with house_style():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-        for ax, d in zip(axes, (2, 3)):
-            names = [nm for nm, (_, dd) in langs.items() if dd == d]
+        fig, axes = new_figure(1, 2, width=10.0, height=4.6)
+        for ax, d in zip(axes[0], (2, 3)):
             ns = cfg["lengths"][d]
-            width = 0.8 / len(names)
-            for i, nm in enumerate(names):
+            width = 0.8 / len(names[d])
+            for i, nm in enumerate(names[d]):
                 vals = [
                     next((r["C_1_brute_force"] for r in rows if r["language"] == nm and r["n"] == n), np.nan)
                     for n in ns
                 ]
-                ax.bar(np.arange(len(ns)) + (i - (len(names) - 1) / 2) * width, vals, width, label=nm)
-            full = [((d + 1) / 2) ** (n - 1) for n in ns]
-            for k, f in enumerate(full):
-                ax.plot(
-                    [k - 0.45, k + 0.45],
-                    [f, f],
-                    color="k",
-                    ls="--",
-                    lw=1,
-                    label="full support ((d+1)/2)^(n-1)" if k == 0 else None,
+                ax.bar(
+                    np.arange(len(ns)) + (i - (len(names[d]) - 1) / 2) * width,
+                    vals,
+                    width,
+                    color=colors[nm],
+                    label=nm,
                 )
-            ax.set_xticks(range(len(ns)), [f"n={n}" for n in ns])
-            ax.set_ylabel("C_1 = E_k / E_c (brute force)")
-            ax.set_title(f"vocabulary d = {d}")
-            ax.legend(fontsize=6)
-        fig.suptitle(
-            "Kinetic / conditional-kinetic energy ratio: depends on the support of q, not only on n and d "
-            "(Thm. 3.1)"
-        )
-        png = save_figure(fig, out_dir / f"energy_support{suffix}.png")
-    js = out_dir / f"energy_support{suffix}.json"
-    atomic_write_text(
-        js,
-        json.dumps(
-            {
-                "rows": rows,
-                "energy_definitions": "reconstructed (theory/energy.py)",
-                "identity": "E_k/e = sum_{z: p(z)>0} m(z); E_c/e = n 2^(n-1); E_g/e = n",
-            },
-            indent=1,
-        ),
-    )
-    return [png, js]
+            for k, n in enumerate(ns):
+                ax.plot([k - 0.45, k + 0.45], [((d + 1) / 2) ** (n - 1)] * 2, color="k", ls="--", lw=1)
+            ax.set_xticks(range(len(ns)), [f"$n$ = {n}" for n in ns])
+            ax.set_ylabel("$C_1 = E_k/E_c$ (brute force)")
+            ax.set_title(f"vocabulary $d$ = {d}; dashed: $((d+1)/2)^{{n-1}}$")
+            ax.legend(loc="upper left", fontsize=9)
+        label_panels(axes)
+        return save_figure(fig, path)

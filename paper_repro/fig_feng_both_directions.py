@@ -1,18 +1,10 @@
-"""Both perplexity directions: the theory's KL(q || p) stays finite while generative perplexity E_p[-log q]
-is infinite as soon as SER > 0 on a language with exact zeros.
+"""Both perplexity directions: the theory's KL(q || p) stays finite while the generative direction
+E_p[-log q] is infinite as soon as SER > 0 on a language with exact zeros (Feng et al. arXiv 2502.09622,
+Li & Cai arXiv 2505.21400: which direction their metrics use).
 
-* (a) dense bigram (registry ``ngram2_dense``, no zeros, SER = 0): exact data-direction excess
-  E_M KL(q || p_M)/L and Monte Carlo generative-direction excess (E_p[-log q(x)] - H(q))/L with 95%
-  intervals (it can be negative: a sampler may be more concentrated than q).
-* (b) sparse bigram (registry ``ngram2``, 4 of 8 successors allowed): the data direction is finite and
-  exact; the generative NLL is +inf at every N where some sample left the support (SER > 0, right axis,
-  Wilson intervals); the in-support generative excess is drawn hollow for reference only.
-* (c) everything exact on a tiny language (sparse chain, V = 3, two successors, L = 6) from the samplers'
-  exact laws (sims.exact.exact_sampler_law): KL(q || p_bar) <= E_M KL(q || p_M), KL(p_bar || q) = inf
-  iff SER > 0.
-
-Samplers: fixed counts (LLaDA rule, random positions) and MDLM ancestral (Bernoulli, linear schedule),
-oracle denoiser with the uniform fallback after impossible evidence (documented in the oracle).
+Thin module: the cells are :func:`theory.feng_study.direction_record` (sampled) and
+:func:`theory.feng_study.tiny_direction_record` (exact laws). Data: ``feng_both_directions.json`` (cells
+``mc|<language>|<rule>|K`` seeded from their key, ``tiny|<rule>|K``).
 """
 
 from __future__ import annotations
@@ -20,25 +12,67 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from matplotlib.transforms import blended_transform_factory
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
-from sims.denoisers.oracle import OracleDenoiser
-from sims.exact import exact_log_joint, exact_sampler_law
+from sims.exact import exact_log_joint
 from sims.languages.hard import sparse_successor_chain
-from sims.metrics import evaluate_samples, exact_law_metrics
-from sims.plotting import house_style, save_figure
+from sims.plot_style import (
+    CALLS_LABEL,
+    MIN_PERPLEXITY_SAMPLES,
+    house_style,
+    label_panels,
+    new_figure,
+    note,
+    perplexity_or_missing,
+    proxy_legend,
+    style_for,
+)
+from sims.plotting import save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.fixed_count import FixedCountSampler
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
-from theory.factorization import expected_kl_for_sampler
+from theory.feng_study import direction_record, rule_sampler, tiny_direction_record
 
 DESCRIPTION = "both perplexity directions: KL(q||p) finite, generative perplexity infinite once SER > 0"
+
+TINY_L = 6
+RULES = ("fixed", "bernoulli")
+#: Heights (axes fraction) of the rows of infinity signs in panel (b), above the curves.
+ROW_Y = {"fixed": 0.95, "bernoulli": 0.82}
+
+FIGURE = FigureSpec(
+    name="feng_both_directions",
+    title="Both perplexity directions: KL(q || p) stays finite, generative perplexity diverges once SER > 0",
+    caption="Oracle sampler with fixed counts (LLaDA rule, random positions) and MDLM ancestral (Bernoulli, "
+    "linear schedule) against the expected number of model calls. Solid: the data direction E_M KL(q || p_M)/L "
+    "(exact, area formula); dotted squares: the generative direction (E_p[-log q] - H(q))/L by sampling (95% "
+    "t-intervals; it can be negative). (a) dense bigram ngram2_dense (no zeros); (b) sparse bigram ngram2 (4 "
+    "of 8 successors): where some sample left the support the generative NLL is +inf (infinity signs at the "
+    "top; under them the number of in-support samples when it is below "
+    f"{MIN_PERPLEXITY_SAMPLES}), the in-support generative excess is drawn hollow for reference when at least "
+    f"{MIN_PERPLEXITY_SAMPLES} samples are in the support; (c) SER of (b) with Wilson 95% intervals; (d) exact "
+    f"laws on a tiny sparse chain (V = 3, two successors, L = {TINY_L}): the mixture's KL(q || p_bar)/L, the "
+    "per-order E_M KL/L and SER; the note counts the laws with KL(p_bar || q) = +inf.",
+    shows="The direction the theory bounds (data under the sampler) is finite at every K; generative "
+    "perplexity is infinite at every K with SER > 0, so it cannot be the metric of a bound that holds at "
+    "finitely many steps on languages with zeros. The mixture's KL is below the per-order average, as "
+    "convexity requires.",
+    claims=(
+        "feng.generative_direction_diverges",
+        "li_cai.kl_direction_data_first",
+        "feng.mixture_below_per_order",
+    ),
+    caveats=(
+        "Which direction Feng et al.'s TER uses could not be read (paper_statements.md F3); Li & Cai's data-first "
+        "direction is stated in two secondary notes.",
+        "128 samples per cell in the quick preset: SER = 0 in a cell means no failure among them.",
+    ),
+    oracle_fallback="uniform",
+)
 
 PRESETS = {
     "quick": {
@@ -56,15 +90,9 @@ PRESETS = {
         "seed": 0,
     },
 }
-TINY_L = 6
-
-
-def _sampler(rule, N):
-    return FixedCountSampler(N, score="random") if rule == "fixed" else AncestralSampler(N)
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     L = cfg["length"]
     stem = Path(out_dir) / ("feng_both_directions" + ("" if preset == "quick" else f"_{preset}"))
@@ -73,223 +101,171 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         meta={
             "data_direction": "E_M KL(q || p_M)/L exact (profile formula); upper-bounds KL(q || p_bar)/L",
             "generative_direction": "(E_{x~p}[-log q(x)] - H(q))/L by sampling; +inf if any sample has q(x) = 0",
-            "samplers": {
-                "fixed": FixedCountSampler(2).conventions(),
-                "bernoulli": AncestralSampler(2).conventions(),
-            },
+            "samplers": {r: rule_sampler(r, 2).conventions() for r in RULES},
             "denoiser": "oracle, uniform fallback after impossible evidence",
+            "calls": "expected number of denoiser calls (theory.feng.expected_calls); mean_nfe: measured",
             "seed": cfg["seed"],
         },
     )
     cells = [
-        (name, rule, N)
+        (name, rule, K)
         for name in ("ngram2_dense", "ngram2")
-        for rule in ("fixed", "bernoulli")
-        for N in cfg["steps"]
-        if N <= L
+        for rule in RULES
+        for K in cfg["steps"]
+        if K <= L
     ]
     todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
-    it = todo
-    if progress:
-        it = tqdm(todo, desc="direction cells", leave=False)
     langs, profs = {}, {}
-    for name, rule, N in it:
-        key = "mc|" + "|".join(map(str, (name, rule, N)))
+    for name, rule, K in tqdm(todo, desc="direction cells", leave=False, disable=not progress):
+        key = "mc|" + "|".join(map(str, (name, rule, K)))
         if name not in langs:
             langs[name] = make_language(name)
             profs[name] = ngram_profile(langs[name], L)
-        lang, sampler = langs[name], _sampler(rule, N)
         g = make_generator(cell_seed(key, cfg["seed"]))
-        res = sampler.sample(
-            OracleDenoiser(lang, on_impossible="uniform"), cfg["samples"], L, g, batch_size=cfg["samples"]
-        )
-        h = lang.entropy(L) / L
-        q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=h)
-        gen, gin = q.gen_nll_per_token, q.gen_nll_per_token_in_support
         store.put(
-            key,
-            {
-                "language": name,
-                "rule": rule,
-                "length": L,
-                "steps": N,
-                "data_excess_exact": expected_kl_for_sampler(profs[name], sampler) / L,
-                "gen_excess": gen.mean - h,
-                "gen_excess_ci": [gen.ci_low - h, gen.ci_high - h],
-                "gen_excess_in_support": (gin.mean - h) if gin else math.nan,
-                "gen_excess_in_support_ci": [gin.ci_low - h, gin.ci_high - h] if gin else [math.nan] * 2,
-                "ser": q.sequence_error.p,
-                "ser_ci": [q.sequence_error.ci_low, q.sequence_error.ci_high],
-                "entropy_per_token": h,
-            },
+            key, {"language": name, **direction_record(langs[name], profs[name], rule, K, cfg["samples"], g)}
         )
     tiny = sparse_successor_chain(3, offsets=(1, 2))
-    lq = exact_log_joint(tiny, TINY_L)
-    tprof = ngram_profile(tiny, TINY_L)
-    for rule in ("fixed", "bernoulli"):
-        for N in cfg["tiny_steps"]:
-            key = f"tiny|{rule}|{N}"
-            if key in store:
-                continue
-            s = _sampler(rule, N)
-            law = exact_sampler_law(s, OracleDenoiser(tiny, on_impossible="uniform"), TINY_L)
-            m = exact_law_metrics(lq, law, TINY_L)
-            store.put(
-                key,
-                {
-                    "rule": rule,
-                    "steps": N,
-                    **m.to_dict(),
-                    "expected_kl_per_order": expected_kl_for_sampler(tprof, s),
-                },
-            )
-    rows = list(store.values())
+    log_q, tprof = exact_log_joint(tiny, TINY_L), ngram_profile(tiny, TINY_L)
+    for rule in RULES:
+        for K in cfg["tiny_steps"]:
+            if f"tiny|{rule}|{K}" not in store:
+                store.put(f"tiny|{rule}|{K}", tiny_direction_record(tiny, log_q, tprof, rule, K))
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
+
+def _rows(store, name, rule):
+    return sorted(
+        (r for r in store.values() if r.get("language") == name and r["rule"] == rule),
+        key=lambda r: r["steps"],
+    )
+
+
+def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
+    L = cfg["length"]
     with house_style():
-        fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
-        col = {"fixed": "C0", "bernoulli": "C1"}
-        lsty = {"fixed": "-", "bernoulli": "--"}
-        for ax, name in ((axes[0], "ngram2_dense"), (axes[1], "ngram2")):
+        fig, axes = new_figure(2, 2, width=10.0, height=7.6)
+        (ax_a, ax_b), (ax_c, ax_d) = axes
+        for ax, name in ((ax_a, "ngram2_dense"), (ax_b, "ngram2")):
             top = blended_transform_factory(ax.transData, ax.transAxes)
-            for rule in ("fixed", "bernoulli"):
-                sub = sorted(
-                    (r for r in rows if r.get("language") == name and r["rule"] == rule),
-                    key=lambda r: r["steps"],
-                )
-                x = [r["steps"] for r in sub]
-                ax.plot(
-                    x,
-                    [r["data_excess_exact"] for r in sub],
-                    color=col[rule],
-                    ls=lsty[rule],
-                    marker="o",
-                    label=f"data direction E_M KL(q||p_M)/L, exact, {rule}",
-                )
+            for rule in RULES:
+                c = style_for(rule)["color"]
+                sub = _rows(store, name, rule)
+                ax.plot([r["calls"] for r in sub], [r["data_excess_exact"] for r in sub], color=c, marker="o")
                 fin = [r for r in sub if math.isfinite(r["gen_excess"])]
                 if fin:
                     ax.errorbar(
-                        [r["steps"] * 1.05 for r in fin],
+                        [r["calls"] for r in fin],
                         [r["gen_excess"] for r in fin],
                         yerr=[
                             [r["gen_excess"] - r["gen_excess_ci"][0] for r in fin],
                             [r["gen_excess_ci"][1] - r["gen_excess"] for r in fin],
                         ],
-                        color=col[rule],
+                        color=c,
                         ls=":",
                         marker="s",
                         capsize=2,
-                        label=f"generative direction (E_p[-log q]-H)/L, MC, {rule}",
                     )
                 inf = [r for r in sub if not math.isfinite(r["gen_excess"])]
                 if inf:
-                    off = 0.97 if rule == "fixed" else 0.91
                     ax.scatter(
-                        [r["steps"] for r in inf],
-                        [off] * len(inf),
+                        [r["calls"] for r in inf],
+                        [ROW_Y[rule]] * len(inf),
                         transform=top,
                         marker="$\\infty$",
-                        s=60,
-                        color=col[rule],
+                        s=70,
+                        color=c,
                         clip_on=False,
-                        label=f"generative direction = +inf (some sample has q(x)=0), {rule}",
                     )
+                    ref = [
+                        (
+                            r["calls"],
+                            perplexity_or_missing(r["gen_excess_in_support"], r["in_support_samples"]),
+                        )
+                        for r in inf
+                    ]
                     ax.scatter(
-                        [r["steps"] * 1.05 for r in inf],
-                        [r["gen_excess_in_support"] for r in inf],
+                        [x for x, _ in ref],
+                        [y for _, y in ref],
                         facecolors="white",
-                        edgecolors=col[rule],
+                        edgecolors=c,
                         marker="s",
+                        s=16,
                         zorder=3,
-                        s=14,
-                        label=f"generative, in-support samples only (reference), {rule}",
                     )
+                    for r in inf:  # in-support count under each infinity sign where it is too small to plot
+                        if r["in_support_samples"] < MIN_PERPLEXITY_SAMPLES:
+                            ax.text(
+                                r["calls"],
+                                ROW_Y[rule] - 0.04,
+                                str(r["in_support_samples"]),
+                                transform=top,
+                                ha="center",
+                                va="top",
+                                fontsize=9,
+                                color=c,
+                            )
             ax.axhline(0.0, color="0.5", lw=0.8)
             ax.set_xscale("log", base=2)
-            ax.set_xlabel("number of steps N")
+            ax.set_xlabel(CALLS_LABEL)
             ax.set_ylabel("excess nats per token")
-        axes[0].set_title(f"(a) dense bigram ngram2_dense (no zeros, SER = 0), L={L}")
-        axes[0].legend(fontsize=6, loc="upper right")
-        axes[1].set_title(
-            f"(b) sparse bigram ngram2 (zeros), L={L}: generative NLL = +inf (symbols at top)\n"
-            "wherever SER > 0; triangles: SER on the right axis (Wilson 95%)",
-            fontsize=8,
+        ax_a.set_title(f"dense bigram, $L$ = {L}")
+        ax_b.set_title(f"sparse bigram, $L$ = {L}")
+        ax_b.set_ylim(
+            top=1.45 * max(r["data_excess_exact"] for r in store.values() if r.get("language") == "ngram2")
         )
-        tw = axes[1].twinx()
-        for rule in ("fixed", "bernoulli"):
-            sub = sorted(
-                (r for r in rows if r.get("language") == "ngram2" and r["rule"] == rule),
-                key=lambda r: r["steps"],
-            )
-            tw.errorbar(
-                [r["steps"] for r in sub],
+        for rule in RULES:
+            c = style_for(rule)["color"]
+            sub = _rows(store, "ngram2", rule)
+            ax_c.errorbar(
+                [r["calls"] for r in sub],
                 [r["ser"] for r in sub],
                 yerr=[[r["ser"] - r["ser_ci"][0] for r in sub], [r["ser_ci"][1] - r["ser"] for r in sub]],
-                color=col[rule],
-                alpha=0.45,
-                ls=lsty[rule],
+                color=c,
                 marker="^",
                 capsize=2,
-                lw=0.8,
-                label=f"SER, {rule}",
             )
-        tw.set_ylabel("sequence error rate (triangles)")
-        tw.set_ylim(-0.02, 1.15)
-        h1, l1 = axes[1].get_legend_handles_labels()
-        h2, l2 = tw.get_legend_handles_labels()
-        axes[1].legend(h1 + h2, l1 + l2, fontsize=5.5, loc="center right")
-        ax = axes[2]
-        for rule in ("fixed", "bernoulli"):
+        ax_c.set_xscale("log", base=2)
+        ax_c.set_ylim(-0.03, 1.03)
+        ax_c.set_xlabel(CALLS_LABEL)
+        ax_c.set_ylabel("sequence error rate")
+        ax_c.set_title("SER of (b) (Wilson 95%)")
+        for rule in RULES:
+            c = style_for(rule)["color"]
             sub = sorted(
-                (r for r in rows if str(r.get("rule")) == rule and "kl_data_to_sampler" in r),
+                (r for r in store.values() if "kl_data_to_sampler" in r and r["rule"] == rule),
                 key=lambda r: r["steps"],
             )
-            x = [r["steps"] for r in sub]
-            ax.plot(
-                x,
-                [r["kl_data_to_sampler"] / TINY_L for r in sub],
-                color=col[rule],
-                ls=lsty[rule],
-                marker="o",
-                label=f"KL(q || p_bar)/L (mixture), {rule}",
-            )
-            ax.plot(
-                x,
-                [r["expected_kl_per_order"] / TINY_L for r in sub],
-                color=col[rule],
-                ls=lsty[rule],
-                marker="x",
-                alpha=0.6,
-                label=f"E_M KL(q || p_M)/L (per order), {rule}",
-            )
-            ax.plot(
-                x,
-                [r["sequence_error"] for r in sub],
-                color=col[rule],
-                ls=lsty[rule],
-                marker="^",
-                alpha=0.5,
-                label=f"SER, {rule}",
-            )
-            for r in sub:
-                if not math.isfinite(r["kl_sampler_to_data"]):
-                    ax.annotate(
-                        "inf",
-                        (r["steps"], r["kl_data_to_sampler"] / TINY_L),
-                        fontsize=6,
-                        color=col[rule],
-                        xytext=(2, 4),
-                        textcoords="offset points",
-                    )
-        ax.set_xlabel("number of steps N")
-        ax.set_ylabel("nats per token  /  SER")
-        ax.set_title(
-            f"(c) exact laws, sparse chain V=3, L={TINY_L}\n('inf' = KL(p_bar || q), generative direction)"
+            x = [r["calls"] for r in sub]
+            ax_d.plot(x, [r["kl_data_to_sampler"] / TINY_L for r in sub], color=c, marker="o")
+            ax_d.plot(x, [r["expected_kl_per_order"] / TINY_L for r in sub], color=c, marker="x", ls="--")
+            ax_d.plot(x, [r["sequence_error"] for r in sub], color=c, marker="^", ls=":")
+        ax_d.set_xlabel(CALLS_LABEL)
+        ax_d.set_ylabel("nats per token / SER")
+        ax_d.set_title(f"exact laws, sparse chain, $L$ = {TINY_L}")
+        tiny = [r for r in store.values() if "kl_data_to_sampler" in r]
+        bad = [r for r in tiny if r["sequence_error"] > 0]
+        inf_rev = [r for r in bad if not math.isfinite(r["kl_sampler_to_data"])]
+        fin_ok = [r for r in tiny if r["sequence_error"] == 0 and math.isfinite(r["kl_sampler_to_data"])]
+        note(
+            ax_d,
+            f"$KL(\\bar p\\Vert q) = \\infty$ at {len(inf_rev)} of\nthe {len(bad)} laws with SER > 0;\n"
+            f"finite at {len(fin_ok)} of {len(tiny) - len(bad)} with SER = 0",
+            loc="upper right",
         )
-        ax.legend(fontsize=6)
-        fig.suptitle(
-            "Both perplexity directions (oracle sampler): the theory bounds data-under-sampler "
-            "KL(q || p); generative perplexity E_p[-log q] diverges once SER > 0",
-            fontsize=10,
+        proxy_legend(
+            fig,
+            [
+                ("fixed counts", {"color": style_for("fixed")["color"]}),
+                ("Bernoulli", {"color": style_for("bernoulli")["color"]}),
+                ("data direction $E_M\\,KL(q\\Vert p_M)/L$ (exact)", {"marker": "o"}),
+                ("generative $(E_p[-\\log q] - H)/L$ (MC)", {"marker": "s", "ls": ":"}),
+                ("(d) mixture $KL(q\\Vert\\bar p)/L$", {"marker": "o"}),
+                ("(d) per-order $E_M\\,KL/L$", {"marker": "x", "ls": "--"}),
+                ("(c, d) SER", {"marker": "^", "ls": ":"}),
+            ],
+            loc="outside lower center",
+            ncol=3,
         )
-        png = save_figure(fig, stem.with_suffix(".png"))
-    return [png, stem.with_suffix(".json")]
+        label_panels(axes)
+        return save_figure(fig, path)

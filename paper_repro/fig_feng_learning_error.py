@@ -1,38 +1,39 @@
-"""Controlled learning error: a perturbed oracle adds its learning term to the factorization error exactly.
+"""Controlled learning error: a perturbed oracle adds its learning term to the factorization error exactly
+(Li & Cai arXiv 2505.21400: "+ eps_train"; Feng et al. arXiv 2502.09622: eps_learning).
 
-Language: registry ``ngram2`` (V = 8, exact zeros). Models: the oracle and PerturbedDenoiser(oracle) with
-temperature 0.8 / 1.25 or uniform mixing 0.02 (sims/denoisers/perturbed.py). For a fixed order,
-KL(q || p^r_M) = KL(q || p^oracle_M) + sum_t sum_{i in B_t} E_q KL(oracle_i || r_i) (theory/factorization.py,
-tested exactly by enumeration); here the three terms are estimated with *shared* (x ~ q, M) pairs (paired
-Monte Carlo, 95% t-intervals) and the factorization part is also drawn exactly (closed form).
-
-Panels: (a) total per-token excess cross-entropy E_M KL(q || p^r_M)/L vs N (fixed counts); (b) the learning
-part alone vs N: flat in N, it does not shrink with more steps (Li & Cai's "+ eps_train"; at N = L it is
-exactly sum_k l(k), the uniform-mask-count version of eps_train); (c) SER at N = L (one token per step)
-vs perturbation strength: temperature keeps the zeros (SER = 0 exactly), uniform mixing does not.
+Thin module: the cells are :func:`theory.feng_study.learning_record` (paired Monte Carlo over shared
+(x ~ q, M) for several ``PerturbedDenoiser`` models; the identity itself is tested exactly by enumeration in
+``tests/theory/test_factorization.py``) and :func:`theory.feng_study.perturbed_ser_record`. Data:
+``feng_learning_error.json`` (cells ``kl|L=..|K=..`` and ``ser|<perturbation>=<value>``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
-from sims.denoisers.perturbed import PerturbedDenoiser
-from sims.plotting import house_style, save_figure
+from sims.plot_style import (
+    STEPS_LABEL,
+    house_style,
+    label_panels,
+    length_linestyles,
+    new_figure,
+    proxy_legend,
+    style_for,
+)
+from sims.plotting import save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.fixed_count import FixedCountSampler
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
-from theory.factorization import expected_kl_for_sampler, monte_carlo_learning_sweep
-from theory.sequence_error import monte_carlo_ser
+from theory.feng_study import learning_record, perturbed_ser_record, rule_sampler
 
 DESCRIPTION = (
-    "perturbed oracle: learning error adds to the factorization error; SER at N = L needs zeros kept"
+    "perturbed oracle: learning error adds to the factorization error; SER at K = L needs zeros kept"
 )
 
 MODELS = {
@@ -40,6 +41,32 @@ MODELS = {
     "temperature 1.25": {"temperature": 1.25},
     "uniform mix 0.02": {"uniform_mix": 0.02},
 }
+#: One fixed colour per model of this figure (the house table has one per perturbation kind).
+MODEL_COLORS = {"temperature 0.8": "#1b9e77", "temperature 1.25": "#66a61e", "uniform mix 0.02": "#d95f02"}
+
+FIGURE = FigureSpec(
+    name="feng_learning_error",
+    title="Learning error adds to the factorization error and does not shrink with more steps",
+    caption="Registry bigram ngram2 (V = 8, exact zeros), fixed counts (LLaDA rule, random positions; calls = "
+    "K). Models: the oracle and PerturbedDenoiser(oracle) at temperature 0.8 / 1.25 or uniform mixing 0.02. "
+    "(a) total per-token excess cross-entropy E_M KL(q || p^model_M)/L (paired Monte Carlo, 95% t-intervals; "
+    "black: the oracle's exact factorization part, 0 at K = L and not drawn); (b) the learning part "
+    "E[log p^oracle_M - log p^model_M]/L alone (at K = L it is sum_k l(k), eps_train under the uniform "
+    "mask-count convention); (c) SER with one token per step (K = L = 64) against the perturbation strength "
+    "(Wilson 95%).",
+    shows="Total = factorization + learning, and the learning part does not vanish as K grows: at K = L, "
+    "where the oracle is exact, the whole error is the learning term. With one token per step temperature "
+    "keeps the zeros of the oracle, so SER = 0, while uniform mixing puts mass outside the support.",
+    claims=("feng.learning_error_adds", "feng.zeros_kept_by_temperature", "li_cai.eps_train_law"),
+    caveats=(
+        "The additive identity is exact (tests); the figure estimates its parts by Monte Carlo (128 samples per "
+        "cell in the quick preset).",
+        "Feng et al.'s eps_learning and Li & Cai's weighting of eps_train over mask levels could not be read; "
+        "eps_train here is the uniform mask-count version.",
+    ),
+    oracle_fallback="uniform",
+)
+
 PRESETS = {
     "quick": {
         "lengths": [64, 256],
@@ -64,19 +91,14 @@ PRESETS = {
 }
 
 
-def _wrap(params):
-    return lambda d: PerturbedDenoiser(d, **params)
-
-
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("feng_learning_error" + ("" if preset == "quick" else f"_{preset}"))
     store = ResultStore(
         stem.with_suffix(".json"),
         meta={
             "language": "ngram2 (registry)",
-            "sampler": FixedCountSampler(2).conventions(),
+            "sampler": rule_sampler("fixed", 2).conventions(),
             "models": MODELS,
             "estimator": "paired Monte Carlo over shared (x ~ q, M); teacher forcing",
             "quantity": "nats per token, data-under-sampler direction",
@@ -85,103 +107,48 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     )
     lang = make_language("ngram2")
     oracle = OracleDenoiser(lang, on_impossible="uniform")
-    cells = [(L, N) for L in cfg["lengths"] for N in cfg["steps"] if N <= L]
-    todo = [c for c in cells if f"kl|L={c[0]}|N={c[1]}" not in store]
-    it = todo
-    if progress:
-        it = tqdm(todo, desc="learning cells", leave=False)
+    todo = [(L, K) for L in cfg["lengths"] for K in cfg["steps"] if K <= L and f"kl|L={L}|K={K}" not in store]
     profs = {}
-    for L, N in it:
-        key = f"kl|L={L}|N={N}"
+    for L, K in tqdm(todo, desc="learning cells", leave=False, disable=not progress):
         profs.setdefault(L, ngram_profile(lang, L))
-        s = FixedCountSampler(N, score="random")
-        res = monte_carlo_learning_sweep(
-            lang,
-            s,
-            L,
-            cfg["samples"],
-            make_generator(cell_seed(key, cfg["seed"])),
-            {n: _wrap(p) for n, p in MODELS.items()},
-            oracle=oracle,
-            batch_size=cfg["samples"],
-        )
-        rec = {
-            "kind": "kl",
-            "length": L,
-            "steps": N,
-            "factorization_exact": expected_kl_for_sampler(profs[L], s) / L,
-        }
-        for name, est in res.items():
-            rec[name] = {
-                part: (
-                    None
-                    if getattr(est, part) is None
-                    else {
-                        "mean": getattr(est, part).mean / L,
-                        "ci": [getattr(est, part).ci_low / L, getattr(est, part).ci_high / L],
-                    }
-                )
-                for part in ("total", "factorization", "learning")
-            }
-            rec[name]["infinite_fraction"] = est.infinite_fraction
-        store.put(key, rec)
-    Ls = cfg["ser_length"]
+        # seeded from the cell's original key spelling (N for the steps), so the numbers are unchanged
+        g = make_generator(cell_seed(f"kl|L={L}|N={K}", cfg["seed"]))
+        store.put(f"kl|L={L}|K={K}", learning_record(lang, profs[L], K, cfg["samples"], g, MODELS, oracle))
     pert = [("temperature", t) for t in cfg["temperatures"]] + [("uniform_mix", m) for m in cfg["mixes"]]
     for kind, val in pert:
         key = f"ser|{kind}={val}"
-        if key in store:
-            continue
-        den = PerturbedDenoiser(oracle, **{kind: val})
-        est = monte_carlo_ser(
-            lang,
-            FixedCountSampler(Ls, score="random"),
-            Ls,
-            cfg["ser_samples"],
-            make_generator(cell_seed(key, cfg["seed"])),
-            denoiser=den,
-            batch_size=cfg["ser_samples"],
-        )
-        store.put(
-            key,
-            {
-                "kind": "ser",
-                "perturbation": kind,
-                "value": val,
-                "length": Ls,
-                "steps": Ls,
-                "ser": est.p,
-                "ci": [est.ci_low, est.ci_high],
-                "n": est.n,
-            },
-        )
-    rows = list(store.values())
-    kl_rows = sorted((r for r in rows if r["kind"] == "kl"), key=lambda r: (r["length"], r["steps"]))
-    store.meta["learning_term_per_token_at_N_eq_L"] = {
+        if key not in store:
+            g = make_generator(cell_seed(key, cfg["seed"]))
+            store.put(
+                key, perturbed_ser_record(lang, oracle, kind, val, cfg["ser_length"], cfg["ser_samples"], g)
+            )
+    kl_rows = sorted(
+        (r for r in store.values() if r["kind"] == "kl"), key=lambda r: (r["length"], r["steps"])
+    )
+    store.meta["learning_term_per_token_at_K_eq_L"] = {
         f"{name}|L={r['length']}": r[name]["learning"]["mean"]
         for r in kl_rows
         if r["steps"] == r["length"]
         for name in MODELS
     }
     store.flush()
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
+
+def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
+    rows = list(store.values())
+    kl_rows = sorted((r for r in rows if r["kind"] == "kl"), key=lambda r: (r["length"], r["steps"]))
+    lstyle = length_linestyles(cfg["lengths"])
     with house_style():
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
-        colors = {"oracle": "k", **{n: f"C{i}" for i, n in enumerate(MODELS)}}
-        styles = dict(zip(cfg["lengths"], ["-", "--", ":"]))
+        fig, axes = new_figure(1, 3, width=10.0, height=3.9)
+        ax_a, ax_b, ax_c = axes[0]
         for L in cfg["lengths"]:
             sub = [r for r in kl_rows if r["length"] == L]
             x = [r["steps"] for r in sub]
             ex = [(r["steps"], r["factorization_exact"]) for r in sub if r["factorization_exact"] > 0]
-            axes[0].plot(
-                [a for a, _ in ex],
-                [b for _, b in ex],
-                color="k",
-                ls=styles[L],
-                lw=1.4,
-                label=f"oracle (exact), L={L}",
-            )
+            ax_a.plot([a for a, _ in ex], [b for _, b in ex], color="k", ls=lstyle[L], lw=1.4)
             for name in MODELS:
-                for ax, part in ((axes[0], "total"), (axes[1], "learning")):
+                for ax, part in ((ax_a, "total"), (ax_b, "learning")):
                     m = [r[name][part]["mean"] for r in sub]
                     lo = [r[name][part]["mean"] - r[name][part]["ci"][0] for r in sub]
                     hi = [r[name][part]["ci"][1] - r[name][part]["mean"] for r in sub]
@@ -189,57 +156,49 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                         x,
                         m,
                         yerr=[lo, hi],
-                        color=colors[name],
-                        ls=styles[L],
+                        color=MODEL_COLORS[name],
+                        ls=lstyle[L],
                         marker="o",
                         capsize=2,
                         lw=1,
-                        label=f"{name}, L={L}",
                     )
-        for ax in axes[:2]:
+        for ax in (ax_a, ax_b):
             ax.set_xscale("log", base=2)
-            ax.set_xlabel("number of steps N (fixed counts, random positions)")
-        axes[0].set_yscale("log")
-        axes[1].axhline(0.0, color="0.5", lw=0.8)
-        axes[0].set_ylabel("E_M KL(q || p^model_M) / L  [nats/token]")
-        axes[0].set_title(
-            "(a) total excess cross-entropy = factorization + learning\n"
-            "(oracle line is exactly 0 at N = L, not drawn)"
-        )
-        axes[1].set_ylabel("learning part E[log p^oracle_M - log p^model_M] / L")
-        axes[1].set_title(
-            "(b) learning part alone: does not vanish as N grows;\n"
-            "at N = L it equals sum_k l(k) (eps_train, uniform mask-count convention)"
-        )
-        axes[0].legend(fontsize=5.5, ncol=2, loc="lower left")
-        axes[1].legend(fontsize=5.5, ncol=2, loc="lower right")
-        ax = axes[2]
-        for kind, marker, col in (("temperature", "s", "C0"), ("uniform_mix", "o", "C3")):
+            ax.set_xlabel(STEPS_LABEL)
+        ax_a.set_yscale("log")
+        ax_b.axhline(0.0, color="0.5", lw=0.8)
+        ax_a.set_ylabel("$E_M\\,KL(q\\Vert p^{model}_M)/L$ (nats/token)")
+        ax_a.set_title("total = factorization + learning")
+        ax_b.set_ylabel("learning part (nats/token)")
+        ax_b.set_title("learning part alone")
+        for kind in ("temperature", "uniform_mix"):
+            st = style_for(kind)
             sub = sorted(
                 (r for r in rows if r["kind"] == "ser" and r["perturbation"] == kind),
                 key=lambda r: r["value"],
             )
-            ax.errorbar(
+            ax_c.errorbar(
                 [r["value"] for r in sub],
                 [r["ser"] for r in sub],
                 yerr=[[r["ser"] - r["ci"][0] for r in sub], [r["ci"][1] - r["ser"] for r in sub]],
-                color=col,
-                marker=marker,
+                color=st["color"],
+                marker=st["marker"],
                 capsize=2,
-                label=f"{kind} (value on x axis)",
+                label=kind.replace("_", " "),
             )
-        ax.set_xscale("log")
-        ax.set_xlabel("temperature (squares) / uniform-mix weight (circles)")
-        ax.set_ylabel("SER at N = L (one token per step)")
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_title(
-            f"(c) SER with one token per step, L={Ls} (Wilson 95%):\n"
-            "temperature keeps zeros -> SER = 0; mixing does not"
+        ax_c.set_xscale("log")
+        ax_c.set_xlabel("temperature / mixing weight")
+        ax_c.set_ylabel(f"SER at $K = L$ = {cfg['ser_length']}")
+        ax_c.set_ylim(-0.03, 1.03)
+        ax_c.set_title("one token per step")
+        ax_c.legend(loc="center left")
+        proxy_legend(
+            fig,
+            [("oracle (exact)", {"color": "k"})]
+            + [(name, {"color": MODEL_COLORS[name], "marker": "o"}) for name in MODELS]
+            + [(f"$L$ = {L}", {"ls": lstyle[L]}) for L in cfg["lengths"]],
+            loc="outside lower center",
+            ncol=6,
         )
-        ax.legend(fontsize=7)
-        fig.suptitle(
-            "Learning error (perturbed oracle, bigram ngram2): adds exactly to the factorization error",
-            fontsize=10,
-        )
-        png = save_figure(fig, stem.with_suffix(".png"))
-    return [png, stem.with_suffix(".json")]
+        label_panels(axes)
+        return save_figure(fig, path)

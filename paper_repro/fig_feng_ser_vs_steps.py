@@ -1,15 +1,10 @@
-"""Sequence error rate vs number of steps on hard languages: SER needs N proportional to L (Feng et al.).
+"""Sequence error rate against model calls on hard languages: SER needs steps proportional to L (Feng et al.
+arXiv 2502.09622), shown on the suite's stand-ins for the paper's hard HMM (which could not be read).
 
-Languages (stand-ins for Feng et al.'s hard HMM, which could not be read; sims/languages/hard.py):
-pair-copy over V = 16 symbols (exact closed forms), binary block-parity HMM with blocks of 4 (Bernoulli
-exact, fixed counts by Rao-Blackwellised Monte Carlo over the reveal sets), sparse-successor bigram (V = 8,
-successors v+1, v+2; Monte Carlo with the oracle sampler, Wilson 95% intervals). Samplers: MDLM ancestral
-(Bernoulli step rule, linear schedule, uniform grid, t_min = 0) and fixed counts with LLaDA's rule and
-uniformly random positions, oracle denoiser.
-
-Panels: (a) SER vs N for L = 64..4096 (pair copy); (b) the same vs N/L, where the curves collapse;
-(c) the other languages vs N/L; (d) -log(1 - SER) vs L/N (linear: SER ~ 1 - exp(-c L/N)).
-Data: feng_ser_vs_steps.json beside the PNG.
+Thin module: the cells are :func:`theory.feng_study.ser_record` (closed form, exact pair DP or
+Rao-Blackwellised Monte Carlo: :func:`theory.sequence_error.block_language_ser`; oracle sampling for the sparse
+chain), the fitted rates :func:`theory.feng_study.ser_summary`. Data: ``feng_ser_vs_steps.json`` (cells
+``<language>|<rule>|L|K``, seeded from their key; fits in ``meta``).
 """
 
 from __future__ import annotations
@@ -17,28 +12,64 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
 from sims.languages.hard import sparse_successor_chain
-from sims.plotting import house_style, save_figure
-from sims.results import ResultStore
-from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.fixed_count import FixedCountSampler, llada_counts
-from sims.sweep import cell_seed
-from theory.sequence_error import (
-    block_fixed_count_ser_monte_carlo,
-    block_ser_bernoulli,
-    monte_carlo_ser,
-    pair_ser_fixed,
+from sims.plot_style import (
+    house_style,
+    label_panels,
+    length_linestyles,
+    new_figure,
+    note,
+    proxy_legend,
+    style_for,
 )
+from sims.plotting import save_figure
+from sims.results import ResultStore
+from sims.sweep import cell_seed
+from theory.feng_study import rule_sampler, ser_record, ser_summary
 
-DESCRIPTION = "SER vs steps and vs N/L on hard languages (pair copy exact, parity HMM, sparse chain MC)"
+DESCRIPTION = (
+    "SER vs model calls and vs calls/L on hard languages (pair copy exact, parity HMM, sparse chain MC)"
+)
 
 PAIR_V = 16
 PARITY_BLOCK, PARITY_V = 4, 2
+SPARSE_V = 8
+BLOCKS = {"pair": (PAIR_V, 2), "parity": (PARITY_V, PARITY_BLOCK)}
+
+FIGURE = FigureSpec(
+    name="feng_ser_vs_steps",
+    title="Sequence error needs steps linear in L (stand-in hard languages, oracle denoiser)",
+    caption=f"Sequence error rate SER = P(sample outside the support) of the oracle sampler. Colours: fixed "
+    "counts (LLaDA rule, random positions; calls = K) and MDLM ancestral (Bernoulli, linear schedule, uniform "
+    "grid, t_min = 0; calls = expected number of non-empty steps < K); line styles: lengths. (a) pair copy "
+    f"(V = {PAIR_V}, exact: closed form and pair DP; Rao-Blackwellised Monte Carlo where the DP is too "
+    "costly) against calls for L = 64 ... 4096; (b) the same against calls/L, where the curves collapse; grey: "
+    "the Bernoulli limit 1 - exp(-(1 - 1/V)L/(2K)) drawn at its expected calls; (c) binary block-parity HMM "
+    f"(blocks of {PARITY_BLOCK}; Bernoulli exact, fixed counts Rao-Blackwellised MC) and sparse-successor "
+    f"chain (V = {SPARSE_V}, successors v+1, v+2; oracle sampling, Wilson 95%) against calls/L; (d) "
+    "-log(1 - SER) against L/K with the fitted slopes (K >= L/4) and the Bernoulli theory lines.",
+    shows="At a fixed ratio of calls to L the SER does not depend on L, so a fixed SER needs a number of steps "
+    "proportional to L. For the Bernoulli rule -log(1 - SER) is linear in L/K (slopes as predicted); fixed "
+    "counts are not: they reach SER = 0 exactly at K = L, while the Bernoulli rule keeps SER near 1 - "
+    "exp(-(1 - 1/V)/2) there and needs K >> L (but fewer than L calls).",
+    claims=(
+        "feng.ser_steps_linear_in_length",
+        "feng.ser_bernoulli_rate",
+        "feng.bernoulli_vs_fixed_at_k_eq_l",
+    ),
+    caveats=(
+        "Feng et al.'s hard HMM could not be read: the languages are the suite's stand-ins (a local hard "
+        "constraint on marginally uncertain tokens), not the paper's construction or constants.",
+        "Fixed counts cannot exceed K = L; the sparse chain is Monte Carlo at L = 64 only (quick preset).",
+    ),
+    oracle_fallback="uniform",
+)
+
 PRESETS = {
     "quick": {
         "lengths": [64, 256, 1024, 4096],
@@ -67,196 +98,118 @@ def _grid(L: int, hi_ratio: float, lo_ratio: float = 1 / 64) -> list[int]:
     return [2**e for e in range(lo, int(math.log2(L * hi_ratio)) + 1)]
 
 
+def _cells(cfg) -> list[tuple]:
+    cells = []
+    for L in cfg["lengths"]:
+        cells += [("pair", "bernoulli", L, K) for K in _grid(L, 8)]
+        cells += [("pair", "fixed", L, K) for K in _grid(L, 1)]
+        if L % PARITY_BLOCK == 0:
+            cells += [("parity", "bernoulli", L, K) for K in _grid(L, 8)]
+    for L in cfg["rb_lengths"]:
+        cells += [("parity", "fixed", L, K) for K in _grid(L, 1)]
+    for L in cfg["mc_lengths"]:
+        for ratio in cfg["mc_ratios"]:
+            K = int(ratio * L)
+            cells += [("sparse", "bernoulli", L, K)] + ([("sparse", "fixed", L, K)] if K <= L else [])
+    return cells
+
+
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("feng_ser_vs_steps" + ("" if preset == "quick" else f"_{preset}"))
     store = ResultStore(
         stem.with_suffix(".json"),
         meta={
-            "sampler_conventions": {
-                "bernoulli": AncestralSampler(2).conventions(),
-                "fixed": FixedCountSampler(2).conventions(),
-            },
+            "sampler_conventions": {r: rule_sampler(r, 2).conventions() for r in ("bernoulli", "fixed")},
             "denoiser": "oracle (uniform fallback after impossible evidence; SER does not depend on it)",
             "pair_copy_symbols": PAIR_V,
             "parity": {"block": PARITY_BLOCK, "V": PARITY_V},
-            "sparse_chain": {"V": 8, "offsets": [1, 2]},
+            "sparse_chain": {"V": SPARSE_V, "offsets": [1, 2]},
+            "calls": "expected number of denoiser calls (theory.feng.expected_calls)",
             "seed": cfg["seed"],
             "provenance": "stand-in hard languages; Feng et al.'s own construction could not be read",
         },
     )
-    cells = []
-    for L in cfg["lengths"]:
-        cells += [("pair", "bernoulli", L, N) for N in _grid(L, 8)]
-        cells += [("pair", "fixed", L, N) for N in _grid(L, 1)]
-        if L % PARITY_BLOCK == 0:
-            cells += [("parity", "bernoulli", L, N) for N in _grid(L, 8)]
-    for L in cfg["rb_lengths"]:
-        cells += [("parity", "fixed", L, N) for N in _grid(L, 1)]
-    for L in cfg["mc_lengths"]:
-        for r in cfg["mc_ratios"]:
-            N = int(r * L)
-            cells += [("sparse", "bernoulli", L, N)] + ([("sparse", "fixed", L, N)] if N <= L else [])
-    todo = [c for c in cells if "|".join(map(str, c)) not in store]
-    it = todo
-    if progress:
-        it = tqdm(todo, desc="ser cells", leave=False)
-    sparse = sparse_successor_chain(8)
-    for lang, rule, L, N in it:
-        key = "|".join(map(str, (lang, rule, L, N)))
+    sparse = sparse_successor_chain(SPARSE_V)
+    todo = [c for c in _cells(cfg) if "|".join(map(str, c)) not in store]
+    for lang, rule, L, K in tqdm(todo, desc="ser cells", leave=False, disable=not progress):
+        key = "|".join(map(str, (lang, rule, L, K)))
         g = make_generator(cell_seed(key, cfg["seed"]))
-        rec = {"language": lang, "rule": rule, "length": L, "steps": N}
-        if lang in ("pair", "parity"):
-            V, b = (PAIR_V, 2) if lang == "pair" else (PARITY_V, PARITY_BLOCK)
-            if rule == "bernoulli":
-                rec.update(ser=block_ser_bernoulli([1.0 / N] * N, L, V, b), method="exact closed form")
-            else:
-                try:
-                    if lang != "pair":
-                        raise ValueError("no exact DP for blocks > 2")
-                    rec.update(ser=pair_ser_fixed(llada_counts(L, N), V), method="exact DP")
-                except ValueError:
-                    est = block_fixed_count_ser_monte_carlo(
-                        FixedCountSampler(N), L, V, b, cfg["rb_samples"], g
-                    )
-                    rec.update(
-                        ser=est.mean,
-                        ci_low=est.ci_low,
-                        ci_high=est.ci_high,
-                        method=f"Rao-Blackwellised MC over reveal sets (n={est.n})",
-                    )
-        else:
-            sampler = AncestralSampler(N) if rule == "bernoulli" else FixedCountSampler(N)
-            est = monte_carlo_ser(sparse, sampler, L, cfg["mc_samples"], g)
-            rec.update(
-                ser=est.p,
-                ci_low=est.ci_low,
-                ci_high=est.ci_high,
-                method=f"MC with oracle sampling (n={est.n}, Wilson 95%)",
-            )
-        store.put(key, rec)
-    rows = sorted(store.values(), key=lambda r: (r["language"], r["rule"], r["length"], r["steps"]))
-
-    # fitted slope of -log(1-SER) against L/N (Bernoulli pair copy: theory (1-1/V)/2 as N/L grows)
-    fits = {}
-    for lang in ("pair", "parity", "sparse"):
-        for rule in ("bernoulli", "fixed"):
-            sub = [
-                r
-                for r in rows
-                if r["language"] == lang
-                and r["rule"] == rule
-                and 0 < r["ser"] < 0.95
-                and r["steps"] >= r["length"] / 4
-            ]
-            if len(sub) >= 3:
-                x = np.array([r["length"] / r["steps"] for r in sub])
-                y = np.array([-math.log1p(-r["ser"]) for r in sub])
-                fits[f"{lang}|{rule}"] = {
-                    "slope_vs_L_over_N": float(np.polyfit(x, y, 1)[0]),
-                    "points": len(sub),
-                }
-    fits["pair|bernoulli|theory_slope_large_N"] = (1 - 1 / PAIR_V) / 2
-    near = {}
-    for lang in ("pair", "parity"):
-        for L in cfg["lengths"]:
-            for r_ in (0.5, 1, 2, 4):
-                N = int(r_ * L)
-                vals = {
-                    r["rule"]: r["ser"]
-                    for r in rows
-                    if r["language"] == lang and r["length"] == L and r["steps"] == N
-                }
-                if vals:
-                    near[f"{lang}|L={L}|N/L={r_}"] = vals
-    store.meta["fits"] = fits
-    store.meta["bernoulli_vs_fixed_near_N_eq_L"] = near
+        store.put(key, ser_record(lang, rule, L, K, g, BLOCKS, cfg["rb_samples"], sparse, cfg["mc_samples"]))
+    store.meta.update(ser_summary(list(store.values()), cfg["lengths"], PAIR_V))
     store.flush()
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
+
+def _curve(ax, sub, x_of, color, ls, marker):
+    sub = sorted(sub, key=lambda r: r["steps"])
+    x, y = [x_of(r) for r in sub], [r["ser"] for r in sub]
+    if any("ci_low" in r for r in sub):
+        err = [
+            [max(0.0, r["ser"] - r.get("ci_low", r["ser"])) for r in sub],
+            [max(0.0, r.get("ci_high", r["ser"]) - r["ser"]) for r in sub],
+        ]
+        ax.errorbar(x, y, yerr=err, color=color, ls=ls, marker=marker, capsize=2, lw=1, ms=3.5)
+    else:
+        ax.plot(x, y, color=color, ls=ls, marker=marker, lw=1.2, ms=3.5)
+
+
+def _per_length(r):
+    return r["calls"] / r["length"]
+
+
+def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
+    rows = sorted(store.values(), key=lambda r: (r["language"], r["rule"], r["length"], r["steps"]))
+    fits = store.meta["fits"]
+    lstyle = length_linestyles(sorted({r["length"] for r in rows}))
+    marker = {"pair": "o", "parity": "s", "sparse": "^"}
     with house_style():
-        fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), layout="constrained")
-        colors = {L: f"C{i}" for i, L in enumerate(sorted({r["length"] for r in rows}))}
-
-        def curve(ax, sub, xfun, color, ls, label, marker="o"):
-            sub = sorted(sub, key=lambda r: r["steps"])
-            x = [xfun(r) for r in sub]
-            y = [r["ser"] for r in sub]
-            if any("ci_low" in r for r in sub):
-                err = [
-                    [max(0.0, r["ser"] - r.get("ci_low", r["ser"])) for r in sub],
-                    [max(0.0, r.get("ci_high", r["ser"]) - r["ser"]) for r in sub],
-                ]
-                ax.errorbar(x, y, yerr=err, color=color, ls=ls, marker=marker, capsize=2, label=label, lw=1)
-            else:
-                ax.plot(x, y, color=color, ls=ls, marker=marker, label=label, lw=1.2)
-
+        fig, axes = new_figure(2, 2, width=10.0, height=7.6)
+        (ax_a, ax_b), (ax_c, ax_d) = axes
         for L in cfg["lengths"]:
-            for rule, ls in (("fixed", "-"), ("bernoulli", "--")):
+            for rule in ("fixed", "bernoulli"):
                 sub = [r for r in rows if r["language"] == "pair" and r["rule"] == rule and r["length"] == L]
-                curve(axes[0], sub, lambda r: r["steps"], colors[L], ls, f"L={L}, {rule}")
-                curve(axes[1], sub, lambda r: r["steps"] / r["length"], colors[L], ls, f"L={L}, {rule}")
-        x = np.logspace(-6, 3, 200, base=2)
-        axes[1].plot(
-            x,
-            -np.expm1(-(1 - 1 / PAIR_V) / (2 * x)),
+                c = style_for(rule)["color"]
+                _curve(ax_a, sub, lambda r: r["calls"], c, lstyle[L], None)
+                _curve(ax_b, sub, _per_length, c, lstyle[L], None)
+        # Bernoulli limit at K steps, drawn at its expected calls K(1 - exp(-L/K)) per L (L -> infinity)
+        ratio = np.logspace(-6, 3, 300, base=2)  # K/L
+        ax_b.plot(
+            ratio * -np.expm1(-1 / ratio),
+            -np.expm1(-(1 - 1 / PAIR_V) / (2 * ratio)),
             color="k",
-            lw=2,
-            alpha=0.35,
-            label="Bernoulli limit 1-exp(-(1-1/V) L/(2N))",
+            lw=3,
+            alpha=0.25,
         )
-        axes[1].axvline(1.0, color="0.5", lw=0.8, ls=":")
-        for ax, xl in ((axes[0], "number of steps N"), (axes[1], "N / L")):
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel(xl)
-            ax.set_ylabel("sequence error rate  P_p(q(x) = 0)")
-            ax.set_ylim(-0.03, 1.03)
-        axes[0].set_title(
-            f"(a) pair copy, V={PAIR_V}: exact SER vs N\n(solid: fixed counts, dashed: Bernoulli)"
-        )
-        axes[1].set_title("(b) same vs N/L: curves collapse\n(fixed counts reach SER = 0 at N = L)")
-        axes[0].legend(fontsize=6, ncol=2)
-        axes[1].legend(fontsize=6, ncol=1, loc="upper right")
-        ax = axes[2]
-        markers = {"parity": "s", "sparse": "^"}
-        for lang, lab in (("parity", f"parity b={PARITY_BLOCK}"), ("sparse", "sparse chain")):
+        ax_b.axvline(1.0, color="0.5", lw=0.8, ls=":")
+        ax_a.set_title(f"pair copy, $V$ = {PAIR_V}: exact SER")
+        ax_b.set_title("same against calls/$L$: the curves collapse")
+        for lang in ("parity", "sparse"):
             shown = sorted({r["length"] for r in rows if r["language"] == lang})
-            if (
-                lang == "parity"
-            ):  # Bernoulli curves coincide across L (exact): show two lengths with both rules
+            if lang == "parity":  # Bernoulli curves coincide across L (exact): two lengths with both rules
                 both = sorted({r["length"] for r in rows if r["language"] == lang and r["rule"] == "fixed"})
                 shown = sorted({both[0], both[-1]})
             for L in shown:
-                for rule, ls in (("fixed", "-"), ("bernoulli", "--")):
+                for rule in ("fixed", "bernoulli"):
                     sub = [
                         r for r in rows if r["language"] == lang and r["rule"] == rule and r["length"] == L
                     ]
                     if sub:
-                        curve(
-                            ax,
-                            sub,
-                            lambda r: r["steps"] / r["length"],
-                            colors[L],
-                            ls,
-                            f"{lab}, L={L}, {rule}",
-                            marker=markers[lang],
-                        )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("N / L")
-        ax.set_ylabel("sequence error rate")
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_title(
-            f"(c) parity HMM (b={PARITY_BLOCK}, V={PARITY_V}; squares) and sparse chain\n"
-            "(V=8, MC with oracle; triangles), 95% intervals"
-        )
-        ax.legend(fontsize=6, ncol=1, loc="upper right")
-        ax = axes[3]
-        for lang, rule, col, mk in (
-            ("pair", "bernoulli", "C0", "o"),
-            ("pair", "fixed", "C1", "o"),
-            ("parity", "bernoulli", "C2", "s"),
-            ("sparse", "bernoulli", "C3", "^"),
-            ("sparse", "fixed", "C4", "^"),
+                        _curve(ax_c, sub, _per_length, style_for(rule)["color"], lstyle[L], marker[lang])
+        ax_c.set_title(f"parity HMM (b = {PARITY_BLOCK}; squares), sparse chain (MC; triangles)")
+        for ax in (ax_a, ax_b, ax_c):
+            ax.set_xscale("log", base=2)
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel("sequence error rate")
+        ax_a.set_xlabel("model calls (NFE)")
+        ax_b.set_xlabel("calls / $L$")
+        ax_c.set_xlabel("calls / $L$")
+        for lang, rule in (
+            ("pair", "bernoulli"),
+            ("pair", "fixed"),
+            ("parity", "bernoulli"),
+            ("sparse", "bernoulli"),
+            ("sparse", "fixed"),
         ):
             sub = [
                 r
@@ -267,23 +220,46 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
                 and r["steps"] >= r["length"] / 8
             ]
             if sub:
-                ax.scatter(
+                st = style_for(rule)
+                ax_d.scatter(
                     [r["length"] / r["steps"] for r in sub],
                     [-math.log1p(-r["ser"]) for r in sub],
-                    color=col,
-                    marker=mk,
-                    s=12,
-                    label=f"{lang}, {rule}",
+                    color=st["color"],
+                    marker=marker[lang],
+                    s=14,
+                    facecolors="none" if rule == "fixed" else st["color"],
                 )
         xs = np.linspace(0, 8, 50)
-        ax.plot(xs, (1 - 1 / PAIR_V) / 2 * xs, color="k", lw=1, ls="--", label="pair: (1-1/V) L/(2N)")
-        ax.plot(xs, xs / 4, color="0.5", lw=1, ls=":", label=f"parity b={PARITY_BLOCK}, V={PARITY_V}: L/(4N)")
-        ax.set_xlabel("L / N")
-        ax.set_ylabel("-log(1 - SER)")
-        ax.set_title("(d) -log(1-SER) is linear in L/N\n(all lengths overlaid)")
-        ax.legend(fontsize=6)
-        fig.suptitle(
-            "Sequence error needs steps linear in L (stand-in hard languages, oracle denoiser)", fontsize=10
+        ax_d.plot(xs, (1 - 1 / PAIR_V) / 2 * xs, color="k", lw=1, ls="--")
+        ax_d.plot(xs, xs / 4, color="0.5", lw=1, ls=":")
+        ax_d.set_xlabel("$L/K$")
+        ax_d.set_ylabel("$-\\log(1 - \\mathrm{SER})$")
+        ax_d.set_title("linear in $L/K$ for Bernoulli only (hollow: fixed counts)")
+        lines = [
+            f"{lang} {rule}: slope {fits[f'{lang}|{rule}']['slope_vs_L_over_K']:.3f}"
+            for lang, rule in (("pair", "bernoulli"), ("parity", "bernoulli"), ("sparse", "bernoulli"))
+            if f"{lang}|{rule}" in fits
+        ]
+        lines += [
+            f"theory: pair $(1-1/V)/2$ = {fits['pair|bernoulli|theory_slope_large_K']:.3f} (dashed),",
+            "parity 1/4 (dotted)",
+        ]
+        note(ax_d, "\n".join(lines), loc="upper left")
+        proxy_legend(
+            ax_a,
+            [
+                ("fixed counts", {"color": style_for("fixed")["color"]}),
+                ("Bernoulli", {"color": style_for("bernoulli")["color"]}),
+            ]
+            + [(f"$L$ = {L}", {"ls": lstyle[L]}) for L in sorted(lstyle)],
+            loc="lower left",
+            fontsize=9,
         )
-        png = save_figure(fig, stem.with_suffix(".png"))
-    return [png, stem.with_suffix(".json")]
+        proxy_legend(
+            ax_b,
+            [("Bernoulli limit", {"color": "k", "lw": 3, "alpha": 0.25})],
+            loc="lower left",
+            fontsize=9,
+        )
+        label_panels(axes)
+        return save_figure(fig, path)

@@ -1,14 +1,10 @@
-"""Steps needed vs sequence length: O(1) for perplexity, linear in L for sequence error (all exact).
+"""Steps and model calls needed against sequence length: O(1) for perplexity, linear in L for sequence error
+(Feng et al. arXiv 2502.09622), all exact.
 
-* Perplexity side: smallest N with E_M KL(q || p_M)/L <= eps on the registry bigram ``ngram2`` (exact
-  profile formulas; fixed counts = LLaDA rule with random positions, Bernoulli = MDLM linear schedule).
-* Sequence-error side: smallest N with SER <= delta on the pair-copy language (V = 16; Bernoulli closed form,
-  fixed counts by the exact pair DP).
-* Reference: the N at which the *shape* of Feng et al.'s rate, ((n-1)/N)^(1/n) log V, reaches the target
-  (prefactor set to 1; the real prefactor is unverified), i.e. N = (n-1)(log V/eps)^n, a horizontal line for
-  n = 2, V = 8. The exact requirement scales like 1/eps (Li & Cai), far below it.
-
-Fitted slopes of log N* vs log L are written to feng_steps_needed.json (expected 0 and 1).
+Thin module: the cells are :func:`theory.feng_study.steps_needed_record` (the exact per-token KL of
+:mod:`theory.feng`; the pair-copy SER of :mod:`theory.sequence_error`), the fitted slopes
+:func:`theory.feng_study.steps_needed_slopes`. Data: ``feng_steps_needed.json`` (cells
+``<side>|<rule>|<target>|L=..``; slopes in ``meta``).
 """
 
 from __future__ import annotations
@@ -16,21 +12,58 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 from tqdm.auto import tqdm
 
-from sims.plotting import house_style, save_figure
+from paper_repro.ledger import FigureSpec
+from sims.plot_style import (
+    LENGTH_LABEL,
+    fmt_slope,
+    house_style,
+    label_panels,
+    new_figure,
+    note,
+    proxy_legend,
+    style_for,
+)
+from sims.plotting import save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.fixed_count import llada_counts
 from theory.entropy_profile import ngram_profile
-from theory.feng import steps_for_per_token_kl, ter_steps_for_epsilon
-from theory.sequence_error import pair_ser_fixed, steps_for_pair_ser_bernoulli
+from theory.feng import ter_steps_for_epsilon
+from theory.feng_study import steps_needed_record, steps_needed_slopes
 
-DESCRIPTION = "steps needed vs L: constant for per-token KL, linear for SER (exact)"
+DESCRIPTION = "steps and calls needed vs L: constant for per-token KL, linear for SER (exact)"
 
 PAIR_V = 16
+
+FIGURE = FigureSpec(
+    name="feng_steps_needed",
+    title="Steps needed: constant in L for per-token KL, linear in L for sequence error",
+    caption="Smallest K (open markers, dotted) and its expected number of model calls (filled, solid) reaching "
+    "a target, against L, for the oracle sampler with fixed counts (LLaDA rule, random positions; calls = K) "
+    "and the MDLM ancestral rule (Bernoulli, linear schedule, uniform grid, t_min = 0; empty steps make no "
+    "call). (a) exact per-token E_M KL(q || p_M)/L <= eps on the registry bigram ngram2 (V = 8); grey: the K "
+    "at which the shape ((n-1)/K)^(1/n) log V of Feng et al.'s rate (prefactor 1) reaches the smallest eps; "
+    f"(b) exact SER <= delta on the pair-copy language (V = {PAIR_V}; Bernoulli closed form, fixed counts by "
+    "the exact pair DP). Fitted slopes of log K against log L over the three largest lengths are annotated.",
+    shows="The steps needed for a per-token KL target do not grow with L (slope near 0); for an SER target "
+    "they grow linearly (slope near 1), both in steps and in calls. The Bernoulli rule needs far more steps "
+    "than fixed counts for an SER target, but most of its steps are empty: in model calls it needs about as "
+    "many as fixed counts.",
+    claims=(
+        "feng.ter_steps_independent_of_length",
+        "feng.ser_steps_linear_in_length",
+        "feng.rate_shape_above_exact",
+        "feng.bernoulli_calls_near_fixed_for_ser",
+    ),
+    caveats=(
+        "Feng et al.'s constants are recalled only (UNVERIFIED): the grey line is their rate's shape with "
+        "prefactor 1, not their bound.",
+        "Pair copy is the suite's stand-in for the paper's hard language; fixed-count SER is computed up to "
+        "the preset's largest DP length.",
+    ),
+)
+
 PRESETS = {
     "quick": {
         "lengths": [64, 128, 256, 512, 1024, 2048, 4096],
@@ -47,20 +80,7 @@ PRESETS = {
 }
 
 
-def steps_for_pair_ser_fixed(delta: float, L: int) -> int:
-    """Smallest N <= L with fixed-count SER <= delta (bisection on N in [L/8, L]; SER is non-increasing
-    on this range in every case computed, and the answer is checked at N and N-1)."""
-    lo, hi = max(1, L // 8), L
-    if pair_ser_fixed(llada_counts(L, lo), PAIR_V) <= delta:
-        raise ValueError("target reached below L/8; widen the bracket")
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if pair_ser_fixed(llada_counts(L, mid), PAIR_V) <= delta else (mid, hi)
-    return hi
-
-
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("feng_steps_needed" + ("" if preset == "quick" else f"_{preset}"))
     store = ResultStore(
@@ -68,118 +88,98 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
         meta={
             "ter_language": "ngram2 (registry)",
             "ser_language": f"pair copy, V={PAIR_V}",
-            "feng_reference": "N = (n-1)(log V/eps)^n: Feng rate shape inverted with prefactor 1 (REC shape)",
+            "calls": "expected number of denoiser calls at the smallest K (theory.feng.expected_calls)",
+            "feng_reference": "K = (n-1)(log V/eps)^n: Feng rate shape inverted with prefactor 1 (REC shape)",
         },
     )
     lang = make_language("ngram2")
-    it = cfg["lengths"]
-    if progress:
-        it = tqdm(it, desc="steps needed", leave=False)
-    for L in it:
+    for L in tqdm(cfg["lengths"], desc="steps needed", leave=False, disable=not progress):
         prof = None
         for eps in cfg["eps"]:
             for rule in ("fixed", "bernoulli"):
                 key = f"ter|{rule}|eps={eps}|L={L}"
                 if key not in store:
                     prof = prof or ngram_profile(lang, L)
-                    try:
-                        n = steps_for_per_token_kl(prof, eps, rule)
-                    except ValueError:
-                        n = None
-                    store.put(key, {"side": "ter", "rule": rule, "target": eps, "length": L, "steps": n})
+                    store.put(key, steps_needed_record("ter", rule, eps, L, profile=prof))
         for delta in cfg["delta"]:
-            key = f"ser|bernoulli|delta={delta}|L={L}"
-            if key not in store:
-                store.put(
-                    key,
-                    {
-                        "side": "ser",
-                        "rule": "bernoulli",
-                        "target": delta,
-                        "length": L,
-                        "steps": math.ceil(steps_for_pair_ser_bernoulli(delta, L, PAIR_V)),
-                    },
-                )
-            key = f"ser|fixed|delta={delta}|L={L}"
-            if key not in store and L <= cfg["fixed_ser_max_length"]:
-                store.put(
-                    key,
-                    {
-                        "side": "ser",
-                        "rule": "fixed",
-                        "target": delta,
-                        "length": L,
-                        "steps": steps_for_pair_ser_fixed(delta, L),
-                    },
-                )
-    rows = [r for r in store.values() if r["steps"] is not None]
-    slopes = {}
-    for side, targets in (("ter", cfg["eps"]), ("ser", cfg["delta"])):
-        for t in targets:
-            for rule in ("fixed", "bernoulli"):
-                sub = sorted(
-                    (r for r in rows if r["side"] == side and r["rule"] == rule and r["target"] == t),
-                    key=lambda r: r["length"],
-                )
-                if len(sub) >= 3:
-                    slopes[f"{side}|{rule}|{t}"] = float(
-                        np.polyfit(np.log([r["length"] for r in sub]), np.log([r["steps"] for r in sub]), 1)[
-                            0
-                        ]
-                    )
-                    tail = sub[-3:]  # the three largest lengths: the asymptotic regime
-                    slopes[f"{side}|{rule}|{t}|largest3"] = float(
-                        np.polyfit(
-                            np.log([r["length"] for r in tail]), np.log([r["steps"] for r in tail]), 1
-                        )[0]
-                    )
-    store.meta["slope_log_steps_vs_log_L"] = slopes
+            for rule in ("bernoulli", "fixed"):
+                key = f"ser|{rule}|delta={delta}|L={L}"
+                if key not in store and (rule == "bernoulli" or L <= cfg["fixed_ser_max_length"]):
+                    store.put(key, steps_needed_record("ser", rule, delta, L, symbols=PAIR_V))
+    store.meta["slope_log_steps_vs_log_L"] = steps_needed_slopes(list(store.values()))
     store.flush()
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
+
+TARGET_MARKERS = ("o", "s", "D")
+
+
+def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
+    rows = [r for r in store.values() if r["steps"] is not None]
+    slopes = store.meta["slope_log_steps_vs_log_L"]
     with house_style():
-        fig, ax = plt.subplots(1, 1, figsize=(9.5, 4.8), layout="constrained")
-        ci = 0
-        for side, targets, name in (
-            ("ter", cfg["eps"], "E_M KL(q||p_M)/L <= {t} (bigram)"),
-            ("ser", cfg["delta"], "SER <= {t} (pair copy V=16)"),
+        fig, axes = new_figure(1, 2, width=10.0, height=4.4)
+        for ax, side, targets, sym in (
+            (axes[0, 0], "ter", cfg["eps"], "\\varepsilon"),
+            (axes[0, 1], "ser", cfg["delta"], "\\delta"),
         ):
-            for t in targets:
-                for rule, ls in (("fixed", "-"), ("bernoulli", "--")):
+            lines = []
+            for t, mk in zip(targets, TARGET_MARKERS):
+                for rule in ("fixed", "bernoulli"):
                     sub = sorted(
                         (r for r in rows if r["side"] == side and r["rule"] == rule and r["target"] == t),
                         key=lambda r: r["length"],
                     )
-                    if sub:
-                        s = slopes.get(f"{side}|{rule}|{t}", math.nan)
-                        ax.plot(
-                            [r["length"] for r in sub],
-                            [r["steps"] for r in sub],
-                            ls=ls,
-                            marker="o",
-                            color=f"C{ci}",
-                            label=f"{name.format(t=t)}, {rule} (slope {s:.2f})",
-                        )
-                ci += 1
-        for eps in cfg["eps"][-1:]:
-            # invert the rate shape ((n-1)/N)^(1/n) log V <= eps with prefactor 1 (the true prefactor is unknown)
-            n_feng = ter_steps_for_epsilon(eps / math.log(8), 2)
-            ax.axhline(n_feng, color="0.4", ls=":", lw=1)
-            ax.annotate(
-                f"Feng rate shape ((n-1)/N)^(1/n) log V = {eps} (n=2, V=8, prefactor 1; REC shape)",
-                (64, n_feng * 1.15),
-                fontsize=6,
-                color="0.3",
+                    if not sub:
+                        continue
+                    c = style_for(rule)["color"]
+                    x = [r["length"] for r in sub]
+                    z, ms = (3, 4) if rule == "fixed" else (2, 6)  # fixed on top: the calls nearly coincide
+                    ax.plot(x, [r["calls"] for r in sub], color=c, marker=mk, ls="-", zorder=z, ms=ms)
+                    if rule == "bernoulli":
+                        ax.plot(x, [r["steps"] for r in sub], color=c, marker=mk, ls=":", mfc="none")
+                    s_k = slopes.get(f"{side}|{rule}|{t}|largest3")
+                    if s_k is not None:
+                        lines.append(f"${sym}$ = {t:g}, {rule}: {fmt_slope(s_k)}")
+            note(
+                ax,
+                "slope of log K vs log L\n(three largest L):\n" + "\n".join(lines),
+                loc="upper left" if side == "ser" else "center right",
             )
-        L = np.array(cfg["lengths"], dtype=float)
-        ax.plot(L, L, color="0.7", lw=0.8, label="N = L")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log", base=2)
-        ax.set_xlabel("sequence length L")
-        ax.set_ylabel("smallest number of steps N reaching the target")
-        ax.set_title(
-            "Steps needed (oracle, exact): flat in L for per-token KL,\nlinear in L for sequence error",
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log", base=2)
+            ax.set_xlabel(LENGTH_LABEL)
+        ax = axes[0, 0]
+        eps = min(cfg["eps"])
+        k_feng = ter_steps_for_epsilon(eps / math.log(8), 2)
+        ax.axhline(k_feng, color=style_for("feng_rate_shape")["color"], ls="--", lw=1)
+        ax.text(
+            max(cfg["lengths"]),
+            k_feng / 1.6,
+            f"Feng shape at $\\varepsilon$ = {eps:g} (prefactor 1)",
+            fontsize=9,
+            color="0.3",
+            ha="right",
+        )
+        ax.set_ylabel("steps or calls needed")
+        ax.set_title("per-token $E_M\\,KL(q\\Vert p_M)/L \\leq \\varepsilon$ (bigram)")
+        ax = axes[0, 1]
+        L = [min(cfg["lengths"]), max(cfg["lengths"])]
+        ax.plot(L, L, color="0.6", lw=0.8)
+        ax.set_title(f"SER $\\leq \\delta$ (pair copy, $V$ = {PAIR_V}); grey: $K = L$")
+        proxy_legend(
+            axes[0, 0],
+            [
+                ("fixed counts", {"color": style_for("fixed")["color"]}),
+                ("Bernoulli", {"color": style_for("bernoulli")["color"]}),
+            ]
+            + [("calls (NFE)", {"ls": "-"}), ("steps K (Bernoulli)", {"ls": ":"})]
+            + [
+                (f"$\\varepsilon$ = {e:g} / $\\delta$ = {d:g}", {"marker": mk, "ls": "none"})
+                for e, d, mk in zip(cfg["eps"], cfg["delta"], TARGET_MARKERS)
+            ],
+            loc="center left",
             fontsize=9,
         )
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        png = save_figure(fig, stem.with_suffix(".png"))
-    return [png, stem.with_suffix(".json")]
+        label_panels(axes)
+        return save_figure(fig, path)

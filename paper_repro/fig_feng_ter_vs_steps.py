@@ -1,19 +1,10 @@
-"""Excess per-token cross-entropy vs number of steps: perplexity needs O(1) steps (Feng et al.; Li & Cai).
+"""Excess per-token cross-entropy against the number of model calls: perplexity needs O(1) steps (Feng et
+al. arXiv 2502.09622; Li & Cai arXiv 2505.21400).
 
-Quantity: E_M KL(q || p_M) / L = E_{x~q, M}[log q(x) - log p_M(x)] / L (nats/token), the excess cross-entropy
-of *data under the sampler* averaged over unmasking orders M. It upper-bounds the mixture's
-KL(q || p_bar)/L (the log-perplexity gap of the sampler's actual law) by convexity. It is NOT generative
-perplexity (see fig_feng_both_directions).
-
-* bigram (registry ``ngram2``): exact closed form (entropy profile, theory/entropy_profile.py) for
-  L = 64..4096, plus Monte Carlo points at the smallest L as a check of the closed form;
-* trigram (``ngram3``) and HMM (``hmm``): Monte Carlo with paired differences (x ~ q and M drawn by the
-  sampler; log q exact, log p_M by teacher forcing with the oracle), 95% t-intervals.
-
-Samplers: fixed counts (LLaDA rule, uniformly random positions; solid) and MDLM ancestral (Bernoulli rule,
-linear schedule, uniform grid, t_min = 0; dashed); oracle denoiser. Reference shapes: Li & Cai's
-Theorem 1 (constant unverified) with the exact sum_i I(X_i; X_-i) (n-grams) or its Monte Carlo estimate
-(HMM), and the *shape* ((n-1)/N)^(1/n) log V of Feng et al.'s rate (prefactor unknown, drawn with 1).
+Thin module: the computation is :mod:`theory.feng_study` (cells, fitted rates) on the closed forms of
+:mod:`theory.entropy_profile` / :mod:`theory.factorization`. Data: ``feng_ter_vs_steps.json`` (a resumable
+``ResultStore``: exact cells ``exact|ngram2|<rule>|L=..|K=..``, Monte Carlo cells ``mc|<language>|<rule>|L|K``
+seeded from their key, information sums ``info|<language>|L=..``; fitted rates in ``meta``).
 """
 
 from __future__ import annotations
@@ -21,25 +12,64 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from sims.categorical import make_generator
-from sims.plotting import house_style, save_figure
+from sims.plot_style import (
+    CALLS_LABEL,
+    house_style,
+    label_panels,
+    length_linestyles,
+    new_figure,
+    note,
+    proxy_legend,
+    style_for,
+)
+from sims.plotting import save_figure
 from sims.registry import make_language
 from sims.results import ResultStore
-from sims.sampling.ancestral import AncestralSampler
-from sims.sampling.fixed_count import FixedCountSampler, llada_counts
+from sims.sampling.fixed_count import llada_counts
 from sims.sweep import cell_seed
 from theory.entropy_profile import ngram_profile
-from theory.factorization import expected_kl_bernoulli, expected_kl_fixed_counts, monte_carlo_expected_kl
 from theory.feng import ter_rate_shape
-from theory.information import hmm_information_estimate, ngram_information
+from theory.feng_study import information_record, rule_sampler, ter_exact_records, ter_mc_record, ter_summary
 from theory.li_cai import theorem1_bound
 
 DESCRIPTION = (
-    "excess per-token cross-entropy E_M KL(q||p_M)/L vs steps (exact bigram to L=4096; MC ngram3/HMM)"
+    "excess per-token cross-entropy E_M KL(q||p_M)/L vs model calls (exact bigram to L=4096; MC ngram3/HMM)"
+)
+
+FIGURE = FigureSpec(
+    name="feng_ter_vs_steps",
+    title="Perplexity side: the per-token excess cross-entropy decays like 1/K and does not grow with L",
+    caption="E_M KL(q || p_M)/L in nats per token (data under the sampler: the excess cross-entropy, an upper "
+    "bound on the log-perplexity gap of the sampler's law) of the oracle sampler against the expected number "
+    "of model calls. Colours: fixed counts (LLaDA rule, random positions; calls = K) and MDLM ancestral "
+    "(Bernoulli, linear schedule, uniform grid, t_min = 0; empty steps make no call, so calls < K); line "
+    "styles: sequence lengths. (a) registry bigram ngram2 (V = 8), exact (area formula) for L = 64 ... 4096, "
+    "Monte Carlo checks at L = 64 (crosses), Li & Cai's Theorem 1 per token at the largest L and the shape "
+    "((n-1)/K)^(1/n) log V of Feng et al.'s rate with prefactor 1; (b) calls x per-token KL (flat = 1/K); "
+    "(c) trigram ngram3 and (d) HMM (16 states), paired Monte Carlo with 95% t-intervals and Theorem 1 "
+    "(HMM: with the Monte Carlo estimate of sum_i I).",
+    shows="The per-token KL at fixed K converges as L grows and decays like 1/K (fitted slopes about -1, "
+    "annotated), so the number of steps for a per-token target does not grow with L; Feng's rate shape "
+    "(slope -1/2) lies far above the exact curve.",
+    claims=(
+        "feng.ter_steps_independent_of_length",
+        "feng.rate_shape_above_exact",
+        "li_cai.ter_rate_one_over_k",
+        "li_cai.theorem1",
+        "feng.mc_matches_exact",
+    ),
+    caveats=(
+        "Feng et al.'s constants are recalled only (UNVERIFIED): their rate is drawn as a shape with prefactor 1.",
+        "Exact curves exist only for first-order chains; trigram and HMM are Monte Carlo (128 samples per cell "
+        "in the quick preset); fixed counts at K = L are exactly 0 and not drawn on the log axis.",
+        "Oracle denoiser (eps_train = 0).",
+    ),
+    oracle_fallback="raise",
 )
 
 PRESETS = {
@@ -61,313 +91,168 @@ PRESETS = {
     },
 }
 ORDERS = {"ngram2": 2, "ngram3": 3}
+RULES = ("fixed", "bernoulli")
 
 
-def _sampler(rule: str, N: int):
-    return FixedCountSampler(N, score="random") if rule == "fixed" else AncestralSampler(N)
-
-
-def exact_rows(store: ResultStore, lengths, progress: bool) -> None:
+def _exact(store: ResultStore, lengths) -> None:
     lang = make_language("ngram2")
     for L in lengths:
-        Ns = [2**e for e in range(int(math.log2(L)) + 1)]
-        if all(f"exact|ngram2|{r}|L={L}|N={N}" in store for r in ("fixed", "bernoulli") for N in Ns):
+        steps = [2**e for e in range(int(math.log2(L)) + 1)]
+        keys = [f"exact|ngram2|{r}|L={L}|K={K}" for r in RULES for K in steps]
+        if all(k in store for k in keys):
             continue
-        prof = ngram_profile(lang, L)
-        D = prof.dependence_curve()
-        si = prof.sum_mutual_information
-        for N in Ns:
-            counts = llada_counts(L, N)
-            store.put(
-                f"exact|ngram2|fixed|L={L}|N={N}",
-                {
-                    "kind": "exact",
-                    "language": "ngram2",
-                    "rule": "fixed",
-                    "length": L,
-                    "steps": N,
-                    "kl_per_token": expected_kl_fixed_counts(prof, counts) / L,
-                    "theorem1_per_token": theorem1_bound(counts, si) / L,
-                    "sum_mi": si,
-                },
-            )
-            store.put(
-                f"exact|ngram2|bernoulli|L={L}|N={N}",
-                {
-                    "kind": "exact",
-                    "language": "ngram2",
-                    "rule": "bernoulli",
-                    "length": L,
-                    "steps": N,
-                    "kl_per_token": expected_kl_bernoulli(prof, [1.0 / N] * N, D) / L,
-                    "sum_mi": si,
-                },
-            )
+        for rec in ter_exact_records(ngram_profile(lang, L), "ngram2", steps):
+            store.records[f"exact|ngram2|{rec['rule']}|L={L}|K={rec['steps']}"] = rec
+        store.flush()
 
 
-def mc_rows(store: ResultStore, cfg: dict, progress: bool) -> None:
+def _mc(store: ResultStore, cfg: dict, progress: bool) -> None:
     cells = [
-        (name, rule, L, N)
+        (name, rule, L, K)
         for name, Ls in cfg["mc"].items()
         for L in Ls
-        for rule in ("fixed", "bernoulli")
-        for N in cfg["mc_steps"]
-        if N <= L and not (rule == "fixed" and N == L)
+        for rule in RULES
+        for K in cfg["mc_steps"]
+        if K <= L and not (rule == "fixed" and K == L)
     ]
     todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
-    it = todo
-    if progress:
-        it = tqdm(todo, desc="ter mc cells", leave=False)
-    langs = {}
-    for name, rule, L, N in it:
-        key = "mc|" + "|".join(map(str, (name, rule, L, N)))
-        langs.setdefault(name, make_language(name))
+    langs = {name: make_language(name) for name in cfg["mc"]}
+    for name, rule, L, K in tqdm(todo, desc="ter mc cells", leave=False, disable=not progress):
+        key = "mc|" + "|".join(map(str, (name, rule, L, K)))
         g = make_generator(cell_seed(key, cfg["seed"]))
-        est = monte_carlo_expected_kl(
-            langs[name], _sampler(rule, N), L, cfg["mc_samples"], g, batch_size=cfg["mc_samples"]
-        )
-        store.put(
-            key,
-            {
-                "kind": "mc",
-                "language": name,
-                "rule": rule,
-                "length": L,
-                "steps": N,
-                "kl_per_token": est.total.mean / L,
-                "ci_low": est.total.ci_low / L,
-                "ci_high": est.total.ci_high / L,
-                "n": est.total.n,
-                "conventions": _sampler(rule, N).conventions(),
-            },
-        )
+        store.put(key, ter_mc_record(langs[name], name, rule, L, K, cfg["mc_samples"], g))
     for name, Ls in cfg["mc"].items():
         for L in Ls:
             key = f"info|{name}|L={L}"
-            if key in store:
-                continue
-            lang = langs.setdefault(name, make_language(name))
-            if name in ORDERS:
-                info = ngram_information(lang, L)
-                store.put(
-                    key,
-                    {
-                        "kind": "info",
-                        "language": name,
-                        "length": L,
-                        "sum_mi": info.sum_mutual_information,
-                        "method": info.method,
-                    },
-                )
-            else:
-                est = hmm_information_estimate(
-                    lang, L, cfg["info_samples"], make_generator(cell_seed(key, 0))
-                )
-                s = est.sum_mutual_information
-                store.put(
-                    key,
-                    {
-                        "kind": "info",
-                        "language": name,
-                        "length": L,
-                        "sum_mi": s.mean,
-                        "sum_mi_ci": [s.ci_low, s.ci_high],
-                        "method": "Monte Carlo (paired)",
-                    },
-                )
+            if key not in store:
+                g = make_generator(cell_seed(key, 0))
+                store.put(key, information_record(langs[name], name, L, cfg["info_samples"], g))
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
-    out_dir = Path(out_dir)
     cfg = PRESETS[preset]
     stem = Path(out_dir) / ("feng_ter_vs_steps" + ("" if preset == "quick" else f"_{preset}"))
     store = ResultStore(
         stem.with_suffix(".json"),
         meta={
             "quantity": "E_M KL(q || p_M)/L in nats/token (data under sampler; upper-bounds KL(q || p_bar)/L)",
-            "samplers": {
-                "fixed": FixedCountSampler(2).conventions(),
-                "bernoulli": AncestralSampler(2).conventions(),
-            },
+            "samplers": {r: rule_sampler(r, 2).conventions() for r in RULES},
             "denoiser": "oracle",
             "mc_estimator": "paired log q(x) - log p_M(x), x ~ q, M ~ sampler, teacher forcing",
+            "calls": "expected number of denoiser calls (theory.feng.expected_calls)",
             "seed": cfg["seed"],
-            "feng_rate": "shape ((n-1)/N)^(1/n) log V only; prefactor unknown (REC)",
+            "feng_rate": "shape ((n-1)/K)^(1/n) log V only; prefactor unknown (REC)",
         },
     )
-    exact_rows(store, cfg["exact_lengths"], progress)
-    mc_rows(store, cfg, progress)
-    rows = list(store.values())
-
-    # fitted slopes of log KL vs log N (exact bigram, N in [4, L/8]) and flatness in L at fixed N
-    fits = {}
-    for rule in ("fixed", "bernoulli"):
-        for L in cfg["exact_lengths"]:
-            sub = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["kind"] == "exact"
-                    and r["rule"] == rule
-                    and r["length"] == L
-                    and 4 <= r["steps"] <= L / 8
-                ),
-                key=lambda r: r["steps"],
-            )
-            if len(sub) >= 3:
-                x, y = np.log([r["steps"] for r in sub]), np.log([r["kl_per_token"] for r in sub])
-                fits[f"slope|{rule}|L={L}"] = float(np.polyfit(x, y, 1)[0])
-        for N in (4, 16, 64):
-            vals = {
-                r["length"]: r["kl_per_token"]
-                for r in rows
-                if r["kind"] == "exact" and r["rule"] == rule and r["steps"] == N
-            }
-            fits[f"kl_per_token_at_N={N}|{rule}"] = dict(sorted(vals.items()))
-    mc_check = {}
-    for r in rows:
-        if r["kind"] == "mc" and r["language"] == "ngram2":
-            ex = store.get(f"exact|ngram2|{r['rule']}|L={r['length']}|N={r['steps']}")
-            if ex:
-                mc_check[f"{r['rule']}|L={r['length']}|N={r['steps']}"] = {
-                    "exact": ex["kl_per_token"],
-                    "mc": r["kl_per_token"],
-                    "ci": [r["ci_low"], r["ci_high"]],
-                    "inside_ci": r["ci_low"] <= ex["kl_per_token"] <= r["ci_high"],
-                }
-    store.meta["fits"] = fits
-    store.meta["mc_vs_exact_bigram"] = mc_check
+    _exact(store, cfg["exact_lengths"])
+    _mc(store, cfg, progress)
+    store.meta.update(ter_summary(list(store.values()), cfg["exact_lengths"]))
     store.flush()
+    return [_plot(store, cfg, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
+
+def _curve(rows, kind, name, rule, L):
+    return sorted(
+        (
+            r
+            for r in rows
+            if r["kind"] == kind and r["language"] == name and r["rule"] == rule and r["length"] == L
+        ),
+        key=lambda r: r["steps"],
+    )
+
+
+def _mc_errorbar(ax, sub, style, ls, marker):
+    if not sub:
+        return
+    y = [r["kl_per_token"] for r in sub]
+    err = [
+        [max(0.0, v - r["ci_low"]) for v, r in zip(y, sub)],
+        [max(0.0, r["ci_high"] - v) for v, r in zip(y, sub)],
+    ]
+    ax.errorbar(
+        [r["calls"] for r in sub], y, yerr=err, color=style["color"], ls=ls, marker=marker, capsize=2, lw=1
+    )
+
+
+def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
+    rows = list(store.values())
+    fits = store.meta["fits"]
+    exact_L = cfg["exact_lengths"]
+    lstyle = length_linestyles(sorted({r["length"] for r in rows if r["kind"] in ("exact", "mc")}))
     with house_style():
-        fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), layout="constrained")
-        lengths = sorted({r["length"] for r in rows if r["kind"] in ("exact", "mc")})
-        colors = {L: f"C{i}" for i, L in enumerate(lengths)}
-        ls = {"fixed": "-", "bernoulli": "--"}
-
-        def plot_exact(ax, L, rule, scale_n=False):
-            sub = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["kind"] == "exact"
-                    and r["rule"] == rule
-                    and r["length"] == L
-                    and r["kl_per_token"] > 0
-                ),
-                key=lambda r: r["steps"],
-            )
-            x = [r["steps"] for r in sub]
-            y = [r["kl_per_token"] * (r["steps"] if scale_n else 1) for r in sub]
-            ax.plot(x, y, color=colors[L], ls=ls[rule], lw=1.3, label=f"exact, L={L}, {rule}")
-
-        def plot_mc(ax, name, L, rule, marker="o"):
-            sub = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["kind"] == "mc" and r["language"] == name and r["rule"] == rule and r["length"] == L
-                ),
-                key=lambda r: r["steps"],
-            )
-            if not sub:
-                return
-            x = [r["steps"] * (1.06 if rule == "bernoulli" else 1.0) for r in sub]
-            y = [r["kl_per_token"] for r in sub]
-            err = [
-                [max(0.0, r["kl_per_token"] - r["ci_low"]) for r in sub],
-                [max(0.0, r["ci_high"] - r["kl_per_token"]) for r in sub],
-            ]
-            ax.errorbar(
-                x,
-                y,
-                yerr=err,
-                color=colors[L],
-                ls=ls[rule],
-                marker=marker,
-                capsize=2,
-                lw=1,
-                mfc="white" if rule == "bernoulli" else colors[L],
-                label=f"MC, L={L}, {rule}",
-            )
-
-        ax = axes[0]
-        for L in cfg["exact_lengths"]:
-            for rule in ("fixed", "bernoulli"):
-                plot_exact(ax, L, rule)
+        fig, axes = new_figure(2, 2, width=10.0, height=7.6)
+        (ax_a, ax_b), (ax_c, ax_d) = axes
+        Lmax = max(exact_L)
+        for L in exact_L:
+            for rule in RULES:
+                st = style_for(rule)
+                sub = [r for r in _curve(rows, "exact", "ngram2", rule, L) if r["kl_per_token"] > 0]
+                x = [r["calls"] for r in sub]
+                ax_a.plot(x, [r["kl_per_token"] for r in sub], color=st["color"], ls=lstyle[L])
+                ax_b.plot(x, [r["calls"] * r["kl_per_token"] for r in sub], color=st["color"], ls=lstyle[L])
         for L in cfg["mc"].get("ngram2", []):
-            for rule in ("fixed", "bernoulli"):
-                plot_mc(ax, "ngram2", L, rule, marker="x")
-        Lmax = max(cfg["exact_lengths"])
-        sub = sorted(
-            (
-                r
-                for r in rows
-                if r["kind"] == "exact"
-                and r["rule"] == "fixed"
-                and r["length"] == Lmax
-                and r["kl_per_token"] > 0
-            ),
-            key=lambda r: r["steps"],
+            for rule in RULES:
+                _mc_errorbar(ax_a, _curve(rows, "mc", "ngram2", rule, L), style_for(rule), "none", "x")
+        sub = [r for r in _curve(rows, "exact", "ngram2", "fixed", Lmax) if r["kl_per_token"] > 0]
+        th = style_for("theorem1")
+        ax_a.plot([r["calls"] for r in sub], [r["theorem1_per_token"] for r in sub], color=th["color"], lw=1)
+        ks = np.array([2.0**e for e in range(13)])
+        shape = style_for("feng_rate_shape")
+        ax_a.plot(ks, ter_rate_shape(ks, 2, 8), color=shape["color"], ls=":", lw=1.3)
+        ax_a.set_title("bigram ngram2 ($V$ = 8): exact; crosses: Monte Carlo")
+        note(
+            ax_a,
+            f"slope at $L$ = {Lmax} ($K\\in[4, L/8]$):\nfixed {fits[f'slope|fixed|L={Lmax}']:.2f}, "
+            f"Bernoulli {fits[f'slope|bernoulli|L={Lmax}']:.2f}\nFeng shape $-1/2$",
         )
-        ax.plot(
-            [r["steps"] for r in sub],
-            [r["theorem1_per_token"] for r in sub],
-            color="k",
-            ls="-.",
-            lw=1,
-            label=f"Li&Cai Thm 1 / L, L={Lmax}",
-        )
-        Ns = np.array([2**e for e in range(13)])
-        ax.plot(
-            Ns,
-            ter_rate_shape(Ns, 2, 8),
-            color="0.5",
-            ls=":",
-            lw=1.2,
-            label="Feng rate shape ((n-1)/N)^(1/n) log V\n(prefactor unknown, drawn as 1)",
-        )
-        ax.set_title("(a) bigram ngram2 (V=8): exact; x = MC check")
-        ax = axes[1]
-        for L in cfg["exact_lengths"]:
-            for rule in ("fixed", "bernoulli"):
-                plot_exact(ax, L, rule, scale_n=True)
-        ax.set_title("(b) N x per-token KL (bigram, exact):\nflat = 1/N decay, independent of L for N << L")
-        ax.set_ylabel("N * E_M KL(q || p_M) / L  [nats]")
-        for ax, name in ((axes[2], "ngram3"), (axes[3], "hmm")):
+        ax_b.set_title("calls $\\times$ per-token KL (flat: $1/K$ decay)")
+        ax_b.set_ylabel("calls $\\times$ $E_M\\,KL(q\\Vert p_M)/L$ (nats)")
+        for ax, name in ((ax_c, "ngram3"), (ax_d, "hmm")):
             for L in cfg["mc"].get(name, []):
-                for rule in ("fixed", "bernoulli"):
-                    plot_mc(ax, name, L, rule)
+                for rule in RULES:
+                    _mc_errorbar(
+                        ax,
+                        _curve(rows, "mc", name, rule, L),
+                        style_for(rule),
+                        lstyle[L],
+                        style_for(rule)["marker"],
+                    )
                 info = store.get(f"info|{name}|L={L}")
                 if info:
-                    x = np.array([N for N in cfg["mc_steps"] if N < L])
-                    y = [theorem1_bound(llada_counts(L, int(N)), info["sum_mi"]) / L for N in x]
-                    ax.plot(x, y, color=colors[L], ls="-.", lw=0.9, label=f"Li&Cai Thm 1 / L, L={L}")
+                    ks_l = [k for k in cfg["mc_steps"] if k < L]
+                    ax.plot(
+                        ks_l,
+                        [theorem1_bound(llada_counts(L, k), info["sum_mi"]) / L for k in ks_l],
+                        color=th["color"],
+                        ls=lstyle[L],
+                        lw=1,
+                    )
             if name in ORDERS:
-                Ns = np.array(cfg["mc_steps"], dtype=float)
-                ax.plot(
-                    Ns,
-                    ter_rate_shape(Ns, ORDERS[name], 8),
-                    color="0.5",
-                    ls=":",
-                    lw=1.2,
-                    label="Feng rate shape (prefactor 1)",
-                )
-        axes[2].set_title("(c) trigram ngram3 (V=8): Monte Carlo\n(fixed N = L is exactly 0, not drawn)")
-        axes[3].set_title("(d) HMM (16 states, V=8): Monte Carlo\n(bound uses MC estimate of sum I)")
-        for i, ax in enumerate(axes):
+                ks_mc = np.array(cfg["mc_steps"], dtype=float)
+                ax.plot(ks_mc, ter_rate_shape(ks_mc, ORDERS[name], 8), color=shape["color"], ls=":", lw=1.3)
+        ax_c.set_title("trigram ngram3 (V = 8): Monte Carlo")
+        ax_d.set_title("HMM (16 states, V = 8): Monte Carlo")
+        for ax in (ax_a, ax_b, ax_c, ax_d):
             ax.set_xscale("log", base=2)
-            ax.set_yscale("log" if i != 1 else "linear")
-            ax.set_xlabel("number of steps N")
-            if i != 1:
-                ax.set_ylabel(
-                    "E_M KL(q || p_M) / L  [nats/token]\n(data under sampler: excess cross-entropy)"
-                )
-            ax.legend(fontsize=5.5, ncol=1 if i else 2, loc="upper right" if i == 0 else "lower left")
-        fig.suptitle(
-            "Perplexity side: per-token excess cross-entropy of the oracle sampler decays like 1/N and "
-            "does not grow with L (solid: fixed counts, dashed: Bernoulli/MDLM)",
-            fontsize=10,
+            ax.set_xlabel(CALLS_LABEL)
+            if ax is not ax_b:
+                ax.set_yscale("log")
+                ax.set_ylabel("$E_M\\,KL(q\\Vert p_M)/L$ (nats/token)")
+        lengths = sorted(lstyle)
+        proxy_legend(
+            fig,
+            [
+                ("fixed counts", {"color": style_for("fixed")["color"]}),
+                ("Bernoulli", {"color": style_for("bernoulli")["color"]}),
+            ]
+            + [(f"$L$ = {L}", {"ls": lstyle[L]}) for L in lengths]
+            + [
+                ("Li & Cai Thm 1", {"color": th["color"], "lw": 1}),
+                ("Feng shape (prefactor 1)", {"color": shape["color"], "ls": ":"}),
+            ],
+            loc="outside lower center",
+            ncol=4,
         )
-        png = save_figure(fig, stem.with_suffix(".png"))
-    return [png, stem.with_suffix(".json")]
+        label_panels(axes)
+        return save_figure(fig, path)

@@ -28,12 +28,12 @@ FIGURE = FigureSpec(
     "(area formula), Li & Cai's Theorem 1 upper bound, and the Theorem 2 lower bound "
     "s_max/(16L) sum_i sum_j 2^-j E I(X_i; X_{W_j}) (eps_train = 0) with W_j uniform random sets of the other "
     "positions of sizes min(2^j, L-1) ('doubling'), min(2^j, s_max - 1) ('in step') or all of them ('all', "
-    "the largest value any law can give). (a) ngram2 (V = 8) at L = 64 against the number of steps T; (b) "
-    "exact / lower bound for the in-step reading at L = 16, 64, 256 against T/L; (c) even-parity strings at "
-    "L = 10 (TC = log 2, sum_i I = 10 log 2), T = 1, 2, 5, 10.",
+    "the largest value any law can give). (a) ngram2 (V = 8) at L = 64 against the number of steps K; (b) "
+    "exact / lower bound for the in-step reading at L = 16, 64, 256 against K/L; (c) even-parity strings at "
+    "L = 10 (TC = log 2, sum_i I = 10 log 2), K = 1, 2, 5, 10.",
     shows="Only a reading whose sets vanish at one token per step can be right (otherwise the bound is "
     "positive where the exact KL is 0); with sets inside one step the bound holds on every balanced "
-    "schedule here, loosely at few steps; with all other positions it fails on parity at T = 1.",
+    "schedule here, loosely at few steps; with all other positions it fails on parity at K = 1.",
     claims=(
         "li_cai.theorem2_in_step_holds",
         "li_cai.theorem2_needs_vanishing_sets",
@@ -95,13 +95,13 @@ def _plot(data: dict, path: Path) -> Path:
         axes = axes[0]
         ax = axes[0]
         rows = data["bigram"][str(data["main_length"])]
-        T = [r["steps"] for r in rows]
-        ax.plot(*_positive(T, [r["exact"] for r in rows]), "o-", color="k", label="exact")
-        ax.plot(*_positive(T, [r["theorem1"] for r in rows]), "--", color="0.5", label="Thm 1")
+        K = [r["steps"] for r in rows]
+        ax.plot(*_positive(K, [r["exact"] for r in rows]), "o-", color="k", label="exact")
+        ax.plot(*_positive(K, [r["theorem1"] for r in rows]), "--", color="0.5", label="Thm 1")
         for law in data["laws"]:
             st = LAW_STYLES[law]
             ys = [r["lower"][law] for r in rows]
-            ax.plot(*_positive(T, ys), ":", marker=st["marker"], color=st["color"], label=LAW_LABELS[law])
+            ax.plot(*_positive(K, ys), ":", marker=st["marker"], color=st["color"], label=LAW_LABELS[law])
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(STEPS_LABEL)

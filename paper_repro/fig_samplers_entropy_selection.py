@@ -1,39 +1,64 @@
 """Does denoising-entropy selection help? Exact E-BoN laws and Monte Carlo E-SMC on tiny languages.
 
-For each base sampler (random-order one token per step, random-order two steps, EB gamma = 1; oracle and
-a perturbed oracle), the exact output law of E-BoN with N runs (lowest path entropy; state entropy =
-mean over masked positions, path = sum over steps, nats) is computed by enumeration
-(sims.sampling.denoising_entropy.exact_best_of_n_law) for N = 1..32: KL(q||p_N), sequence error and the
-generative NLL E_p[-log q]/L against the language's entropy H/L. E-SMC (K particles, weights
-exp(-lambda h_DE), lambda in {1, 4}; our unverified reading of arXiv 2512.21336) is drawn at N = K from
-Monte Carlo (4000 outputs, 95% intervals). Calls scale as N (or K) times the base sampler's calls.
-Data: ``samplers_entropy_selection.json``.
+Thin module: the computation is :mod:`theory.sampler_studies.entropy_selection`. Data:
+``samplers_entropy_selection.json`` (strict JSON, one row per case, method and N) beside the PNG.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
+from paper_repro.ledger import FigureSpec
 from paper_repro.samplers_common import DEFAULT_DENOISERS
-from sims.categorical import make_generator
+from sims.denoisers.oracle import sampling_fallback
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_log_joint
 from sims.languages.random import random_hmm, random_ngram
-from sims.metrics import evaluate_samples, exact_law_metrics
-from sims.plotting import house_style, plt, save_figure
-from sims.results import atomic_write_text
-from sims.sampling.denoising_entropy import exact_best_of_n_law, exact_path_entropy_law
+from sims.plot_style import CALLS_LABEL, house_style, label_panels, new_figure
+from sims.plotting import save_figure
+from sims.results import write_json
 from sims.sampling.eb import EBSampler
-from sims.sampling.entropy_smc import EntropySMCSampler
 from sims.sampling.fixed_count import FixedCountSampler
-from sims.sweep import cell_seed
+from theory.sampler_studies import best_of_n_table, entropy_smc_row
 
 DESCRIPTION = "exact E-BoN tilt and Monte Carlo E-SMC (denoising entropy) vs number of runs"
+
+FIGURE = FigureSpec(
+    name="samplers_entropy_selection",
+    title="Lowest-path-entropy selection (E-BoN exact, E-SMC Monte Carlo) against model calls",
+    caption="Sparse random bigram (V = 3, 2 successors, seed 0) at L = 5. Columns: base samplers with the "
+    "oracle (random order one token per step, i.e. the exact sampler; random order in K = 2 steps; EB "
+    "gamma = 1) and the perturbed oracle (temperature 1.5, 10% uniform mix; one token per step). E-BoN "
+    "keeps the run of lowest path entropy among N runs (state entropy = mean over masked positions, path = "
+    "sum over steps, nats); its output law is computed exactly for N = 1..32 (N = 1 is the base sampler). "
+    "E-SMC (P particles, weights exp(-lambda h_DE), lambda = 1 and 4; our unverified reading of arXiv "
+    "2512.21336) is Monte Carlo with 4000 outputs and 95% intervals, drawn slightly to the right of its "
+    "calls. x: model calls (E-BoN: N times the base sampler's mean calls). Rows: KL(q || p) (data to "
+    "sampler; log scale), sequence error P(q(x) = 0) (same scale in every column), and nats per token: "
+    "E_p[-log q]/L where finite (only where SER = 0) and the output entropy H(p)/L against H(q)/L. Star: "
+    "exact one-token-per-step decoding with the oracle (L calls, KL = 0, SER = 0).",
+    shows="Under the exact oracle selection by low path entropy cannot help an exact base: it tilts the law "
+    "towards low-entropy sequences and KL grows with N. With a parallel base it lowers the sequence error, "
+    "but exact one-token-per-step decoding reaches zero error with fewer calls. With the perturbed oracle "
+    "it does not lower the sequence error either.",
+    claims=(
+        "samplers.ebon_tilts_an_exact_base",
+        "samplers.ebon_parallel_base_dominated",
+        "samplers.ebon_perturbed_oracle",
+        "samplers.entropy_selection_helps",
+    ),
+    caveats=(
+        "The path aggregation (sum), N and every E-SMC detail are unconfirmed readings of the paper "
+        "(paper_statements.md §8 D2-D4).",
+        "After a trajectory left the support the oracle returns its min_violation posterior; E-BoN's path "
+        "entropies, hence its SER, depend on that choice (samplers_conventions).",
+        "One tiny language in the quick preset; under the oracle only (the paper's gains are on LLMs).",
+    ),
+    oracle_fallback="min_violation",
+)
 
 L = 5
 LANGS = {
@@ -60,6 +85,9 @@ PRESETS = {
         "languages": list(LANGS),
     },
 }
+#: The perturbed oracle of the last column.
+PERTURBATION = {"temperature": 1.5, "uniform_mix": 0.1}
+PERTURBED = "perturbed oracle (T=1.5, mix 0.1): random order, 1 token/step"
 
 
 def cases(denoisers: dict):
@@ -70,12 +98,7 @@ def cases(denoisers: dict):
         out.append((f"{dname}: random order, K=2 steps", dname, None, lambda: FixedCountSampler(2)))
         out.append((f"{dname}: EB gamma=1", dname, None, lambda: EBSampler(1.0)))
     out.append(
-        (
-            "perturbed oracle (T=1.5, mix 0.1): random order, 1 token/step",
-            "oracle",
-            lambda d: PerturbedDenoiser(d, temperature=1.5, uniform_mix=0.1),
-            lambda: FixedCountSampler(L),
-        )
+        (PERTURBED, "oracle", lambda d: PerturbedDenoiser(d, **PERTURBATION), lambda: FixedCountSampler(L))
     )
     return out
 
@@ -86,148 +109,115 @@ def run(preset: str, out_dir: Path, progress: bool = True, denoisers: dict | Non
     stem = Path(out_dir) / ("samplers_entropy_selection" + ("" if preset == "quick" else f"_{preset}"))
     rows = []
     todo = [(lname, c) for lname in cfg["languages"] for c in cases(denoisers)]
-    it = todo
-    if progress:
-        it = tqdm(todo, desc="entropy selection")
-    for lname, (label, dname, wrap, make) in it:
+    for lname, (label, dname, wrap, make) in tqdm(todo, desc="entropy selection", disable=not progress):
         lang = LANGS[lname]()
         lj = exact_log_joint(lang, L)
-        q = torch.exp(lj)
         den = denoisers[dname](lname, lang)
         if wrap is not None:
             den = wrap(den)
         base = make()
-        joint = exact_path_entropy_law(base, den, L)
-        base_nfe = base.sample(den, 2000, L, make_generator(0)).mean_nfe
-        for n in cfg["N"]:
-            law = exact_best_of_n_law(joint, n, lang.vocab_size, L)
-            m = exact_law_metrics(lj, law, L)
-            rows.append(
-                {
-                    "language": lname,
-                    "case": label,
-                    "method": "E-BoN (exact)",
-                    "N": n,
-                    "lam": None,
-                    "calls": n * base_nfe,
-                    "kl_data_to_sampler": m.kl_data_to_sampler,
-                    "kl_sampler_to_data": m.kl_sampler_to_data,
-                    "sequence_error": m.sequence_error,
-                    "gen_nll_per_token": m.gen_nll_per_token,
-                    "entropy_per_token": m.entropy_per_token,
-                    "sampler_entropy_per_token": _entropy(law) / L,
-                }
-            )
+        common = {"language": lname, "case": label, "oracle_fallback": sampling_fallback(lang)}
+        bon = best_of_n_table(base, den, lj, L, cfg["N"])
+        rows += [{**common, **r} for r in bon]
         for k in cfg["smc_K"]:
             for lam in cfg["smc_lam"]:
                 key = f"{lname}|{label}|smc|K={k}|lam={lam:g}"
-                res = EntropySMCSampler(base, num_particles=k, lam=lam).sample(
-                    den, cfg["mc"], L, make_generator(cell_seed(key, 0)), batch_size=cfg["mc"]
-                )
-                qual = evaluate_samples(lang, res.tokens, nfe=res.nfe)
-                rows.append(
-                    {
-                        "language": lname,
-                        "case": label,
-                        "method": f"E-SMC lam={lam:g} (MC)",
-                        "N": k,
-                        "lam": lam,
-                        "calls": res.mean_nfe,
-                        "sequence_error": qual.sequence_error.to_dict(),
-                        "gen_nll_per_token": qual.gen_nll_per_token.to_dict(),
-                        "entropy_per_token": float(-(q[q > 0] * q[q > 0].log()).sum()) / L,
-                    }
-                )
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(_clean(rows), indent=1))
+                smc = entropy_smc_row(base, den, lang, L, k, lam, cfg["mc"], key)
+                rows.append({**common, **smc, "entropy_per_token": bon[0]["entropy_per_token"]})
+    write_json(stem.with_suffix(".json"), rows)
     return [plot(rows, stem.with_suffix(".png")), stem.with_suffix(".json")]
 
 
-def _entropy(p: torch.Tensor) -> float:
-    nz = p[p > 0]
-    return float(-(nz * nz.log()).sum())
-
-
-def _clean(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
+#: Values below this are exact zeros up to float64 rounding; drawn on the lower edge of log axes.
+ZERO = 1e-12
+#: The selection methods appear only in this figure: fixed, distinct styles.
+METHOD_STYLE = {
+    "E-BoN": {"color": "#1f4e79", "marker": "o"},
+    "E-SMC lam=1": {"color": "#e08214", "marker": "^"},
+    "E-SMC lam=4": {"color": "#1b7837", "marker": "v"},
+}
+SMC_OFFSET = 1.06  # multiplicative x offset of the E-SMC markers (they share calls with E-BoN)
 
 
 def plot(rows, path: Path) -> Path:
     panels = list(dict.fromkeys((r["language"], r["case"]) for r in rows))
+    bon_st = METHOD_STYLE["E-BoN"]
+    ser_top = max(
+        [
+            r["sequence_error"] if isinstance(r["sequence_error"], float) else r["sequence_error"]["ci_high"]
+            for r in rows
+        ]
+        + [0.05]
+    )
+    positive = [r["kl_data_to_sampler"] for r in rows if r.get("kl_data_to_sampler", 0) > ZERO]
+    floor = 10 ** math.floor(math.log10(min(positive))) / 10 if positive else 1e-6
     with house_style():
-        fig, axes = plt.subplots(3, len(panels), figsize=(3.8 * len(panels), 9.0), squeeze=False)
-        fig.subplots_adjust(hspace=0.45, wspace=0.35)
+        fig, axes = new_figure(3, len(panels), width=10.0, height=8.0, sharex="col")
         for j, (lname, case) in enumerate(panels):
             sub = [r for r in rows if r["language"] == lname and r["case"] == case]
             bon = [r for r in sub if r["method"].startswith("E-BoN")]
-            n = [r["N"] for r in bon]
-            axes[0, j].plot(n, [r["kl_data_to_sampler"] for r in bon], "o-", label="E-BoN (exact)")
-            axes[1, j].plot(n, [r["sequence_error"] for r in bon], "o-", label="E-BoN (exact)")
+            x = [r["calls"] for r in bon]
+            kl = [r["kl_data_to_sampler"] for r in bon]
+            axes[0, j].plot(x, [v if v > ZERO else floor for v in kl], label="E-BoN (exact)", **bon_st)
+            axes[1, j].plot(x, [r["sequence_error"] for r in bon], label="E-BoN (exact)", **bon_st)
+            gen = [
+                (a, r["gen_nll_per_token"]) for a, r in zip(x, bon) if math.isfinite(r["gen_nll_per_token"])
+            ]
+            if gen:
+                axes[2, j].plot(*zip(*gen), label=r"E-BoN: $E_p[-\log q]/L$", **bon_st)
             axes[2, j].plot(
-                n, [r["gen_nll_per_token"] for r in bon], "o-", label="E-BoN: E_p[-log q]/L (exact)"
-            )
-            axes[2, j].plot(
-                n, [r["sampler_entropy_per_token"] for r in bon], "s--", ms=3, label="E-BoN: H(p_N)/L (exact)"
-            )
-            axes[2, j].axhline(bon[0]["entropy_per_token"], color="0.3", ls=":", lw=1, label="H(q)/L")
-            for mi, method in enumerate(
-                sorted({r["method"] for r in sub if r["method"].startswith("E-SMC")})
-            ):
+                x, [r["sampler_entropy_per_token"] for r in bon], ls="--", color=bon_st["color"], marker="s", ms=3,
+                label=r"E-BoN: $H(p)/L$",
+            )  # fmt: skip
+            axes[2, j].axhline(bon[0]["entropy_per_token"], color="0.3", ls=":", lw=1, label=r"$H(q)/L$")
+            if case.startswith("oracle"):
+                for i, y in ((0, floor), (1, 0.0)):
+                    axes[i, j].plot(
+                        L,
+                        y,
+                        "*",
+                        color="k",
+                        ms=10,
+                        zorder=4,
+                        label="exact decoding ($L$ calls; KL = SER = 0, on the lower edge)",
+                    )
+            methods = sorted({r["method"] for r in sub if r["method"].startswith("E-SMC")})
+            for mi, method in enumerate(methods):
                 smc = sorted((r for r in sub if r["method"] == method), key=lambda r: r["N"])
-                k = [r["N"] * (1.06 + 0.06 * mi) for r in smc]  # small offsets to separate the markers
+                st = METHOD_STYLE[method.split(" (")[0]]
+                xs = [r["calls"] * SMC_OFFSET ** (mi + 1) for r in smc]
                 ser = [r["sequence_error"] for r in smc]
                 axes[1, j].errorbar(
-                    k,
-                    [s["p"] for s in ser],
-                    yerr=[
-                        [max(0, s["p"] - s["ci_low"]) for s in ser],
-                        [max(0, s["ci_high"] - s["p"]) for s in ser],
-                    ],
-                    fmt="^",
-                    color=f"C{2 + mi}",
-                    capsize=2,
-                    label=method,
-                )
-                nll = [r["gen_nll_per_token"] for r in smc]
-                ok = [(a, b) for a, b in zip(k, nll) if math.isfinite(b["mean"])]
-                if ok:
+                    xs, [s["p"] for s in ser],
+                    yerr=[[max(0, s["p"] - s["ci_low"]) for s in ser], [max(0, s["ci_high"] - s["p"]) for s in ser]],
+                    ls="none", capsize=2, label=method, **st,
+                )  # fmt: skip
+                nll = [
+                    (a, r["gen_nll_per_token"])
+                    for a, r in zip(xs, smc)
+                    if math.isfinite(r["gen_nll_per_token"]["mean"])
+                ]
+                if nll:
                     axes[2, j].errorbar(
-                        [a for a, _ in ok],
-                        [b["mean"] for _, b in ok],
-                        yerr=[
-                            [b["mean"] - b["ci_low"] for _, b in ok],
-                            [b["ci_high"] - b["mean"] for _, b in ok],
-                        ],
-                        fmt="^",
-                        color=f"C{2 + mi}",
-                        capsize=2,
-                        label=method,
-                    )
-            axes[0, j].set_title(f"{lname}\n{case}", fontsize=7)
-            axes[0, j].set_ylabel("KL(q || p_N) nats [data -> sampler]")
-            axes[1, j].set_ylabel("sequence error P_p(q(x)=0)")
-            axes[2, j].set_ylabel("nats per token\n(E_p[-log q] = inf where SER > 0: not drawn)")
+                        [a for a, _ in nll], [b["mean"] for _, b in nll],
+                        yerr=[[b["mean"] - b["ci_low"] for _, b in nll], [b["ci_high"] - b["mean"] for _, b in nll]],
+                        ls="none", capsize=2, label=method, **st,
+                    )  # fmt: skip
+            who, _, base_name = case.partition(": ")
+            axes[0, j].set_title(f"{who.split(' (')[0]}:\n{base_name}", fontsize=9)
+            axes[0, j].set_yscale("log")
+            axes[0, j].set_ylim(floor / 2, None)
+            axes[1, j].set_ylim(-0.02 * ser_top, 1.1 * ser_top)
+            axes[2, j].set_xlabel(CALLS_LABEL)
             for i in range(3):
                 axes[i, j].set_xscale("log", base=2)
-                axes[i, j].set_xlabel("N runs (E-BoN) / P particles (E-SMC)\n(calls = N x base calls)")
-            top = max(
-                [
-                    r["sequence_error"]
-                    if isinstance(r["sequence_error"], float)
-                    else r["sequence_error"]["ci_high"]
-                    for r in sub
-                ]
-                + [0.05]
-            )
-            axes[1, j].set_ylim(-0.02 * top, 1.1 * top)
-        axes[1, 0].legend(fontsize=6)
-        axes[2, 0].legend(fontsize=6)
-        fig.suptitle(
-            "Lowest-path-entropy selection: exact tilt of the output law (N = 1 is the base sampler)"
-        )
+        axes[0, 0].set_ylabel(r"KL$(q\,\Vert\,p)$ (nats)")
+        axes[1, 0].set_ylabel("sequence error")
+        axes[2, 0].set_ylabel("nats per token")
+        handles = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3)
+        label_panels(axes)
         return save_figure(fig, path)

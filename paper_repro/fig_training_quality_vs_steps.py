@@ -1,18 +1,9 @@
-"""Trained small MDMs beside the oracle: sample quality versus the number of sampling steps.
+"""Trained small MDMs beside the oracle: sample quality versus model calls.
 
-Figure ``training_quality_vs_steps.png`` (data ``.json`` with every cell, resumable, and ``.csv``), suite
-:data:`sims.models.experiments.QUALITY_SUITES` (quick: ``ngram2`` at L = 16, MDMs trained with the
-standard estimator and with P-POTS + MIRROR, seed 0; full: L = 32, four methods x three seeds).
-
-Rows: (1) generative perplexity exp(E_{x~sampler}[-log q(x)]/L) over in-support samples (hollow markers
-where some samples left the support; cells with fewer than 20 in-support samples omitted), (2) the data-direction bound exp(E_{x~q} E_M[-log p_M(x)]/L) by
-teacher forcing along the sampler's own random unmasking orders (only for value-independent orders:
-ancestral and fixed_random; :func:`sims.metrics.order_conditional_data_nll`), (3) sequence error rate
-(Wilson 95% interval), (4) n-gram token error rate (t-interval). Caveat for row 4: the oracle falls back
-to uniform laws once a trajectory has left the support, which inflates its token error rate at few
-steps; the trained networks have no such fallback. Columns: samplers. Lines: oracle and trained MDMs; the horizontal black line is
-the AR baseline of the same preset (L steps, exact likelihood for row 2), the dashed grey line the
-optimal value exp(H/L). Error bars: 95% t-intervals of the mean NLL mapped through exp.
+Thin module: the models come from the shared cache (:data:`sims.models.experiments.QUALITY_SUITES`), each
+cell is :func:`theory.sampler_studies.monte_carlo_cell` (AR baseline:
+:func:`theory.sampler_studies.autoregressive_cell`). Data: ``training_quality_vs_steps.json`` (every
+cell, resumable) and ``.csv``.
 """
 
 from __future__ import annotations
@@ -20,34 +11,55 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from sims.categorical import make_generator
+from paper_repro.ledger import FigureSpec
+from paper_repro.samplers_common import draw_missing
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
-from sims.metrics import evaluate_samples, mean_estimate, order_conditional_data_nll
 from sims.models.experiments import QUALITY_SUITES, run_configs
-from sims.plotting import house_style, save_figure
+from sims.plot_style import (
+    CALLS_LABEL,
+    MIN_PERPLEXITY_SAMPLES,
+    house_style,
+    label_panels,
+    new_figure,
+    style_for,
+)
+from sims.plotting import save_figure
 from sims.registry import make_language, make_sampler
 from sims.results import ResultStore
-from sims.sweep import cell_seed
+from theory.sampler_studies import autoregressive_cell, monte_carlo_cell
 
 DESCRIPTION = "trained MDMs vs oracle (+AR): gen. perplexity, data-direction bound, SER vs sampling steps"
 
-RANDOM_ORDER = ("ancestral", "fixed_random", "first_hitting")
-#: generative perplexity over in-support samples is shown only for cells with at least this many of them
-MIN_IN_SUPPORT = 20
+FIGURE = FigureSpec(
+    name="training_quality_vs_steps",
+    title="Trained small MDMs beside the oracle: sample quality against model calls",
+    caption="ngram2 at L = 16 (quick preset: MDMs trained with the standard estimator and with P-POTS + "
+    "MIRROR, seed 0; 256 samples per cell). Columns: samplers (MDLM ancestral, fixed-count random and "
+    "max-prob orders) at K = 1, 2, 4, 8, 16 steps; x: mean model calls (ancestral steps can be empty). "
+    "Rows: (1) generative perplexity exp(E_p[-log q]/L) of the in-support samples (t-intervals mapped "
+    "through exp); a cell with fewer than 20 in-support samples is not drawn: a hollow marker on the lower "
+    "edge gives its position and count; (2) the data-direction bound exp(E_q E_M[-log p_M]/L) by teacher "
+    "forcing along the sampler's own random orders (value-independent orders only); (3) sequence error "
+    "rate (Wilson 95%); (4) n-gram token error rate (t-interval). Black: the AR baseline of the same "
+    "preset (L calls; exact likelihood in row 2); dotted: the optimal exp(H/L). The oracle uses the "
+    "min_violation fallback once a trajectory has left the support, so its token error rate counts only "
+    "the violations the sampler itself made.",
+    shows="The trained MDMs approach the oracle's perplexity with few calls but keep a sequence-error floor "
+    "from their learning error even at one token per step, where the oracle is exact; the AR baseline "
+    "has lower error at L calls.",
+    claims=("training.quick_model_error_floor",),
+    caveats=(
+        "One small model per estimator (seed 0) at toy scale; differences between the two estimators are "
+        "within the Monte Carlo intervals.",
+    ),
+    oracle_fallback="min_violation",
+    depends_on=("training_curves",),
+)
 
-
-def _cell_record(lang, den, sampler_name, steps, L, n, seed_key):
-    g = make_generator(cell_seed(seed_key, 0))
-    sampler = make_sampler(sampler_name, steps)
-    res = sampler.sample(den, n, L, g, batch_size=n)
-    q = evaluate_samples(lang, res.tokens, nfe=res.nfe, optimal_nll_per_token=lang.entropy_per_token(L))
-    rec = {"quality": q.to_dict(), "conventions": res.conventions}
-    if sampler_name in RANDOM_ORDER:
-        rec["data_nll"] = order_conditional_data_nll(lang, den, sampler, L, n, g).to_dict()
-    return rec
+#: Rows of the figure: (record field, label).
+ROWS = ("perplexity", "data bound", "sequence error", "token error")
 
 
 def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
@@ -55,12 +67,13 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     suite = QUALITY_SUITES[preset]
     lang = make_language(suite.language)
     L = suite.length
+    h = lang.entropy_per_token(L)
     mdms = run_configs(suite.configs(), progress=progress)
     ars = run_configs(suite.ar_configs(), progress=progress)
     denoisers = {"oracle": OracleDenoiser(lang, on_impossible=sampling_fallback(lang))}
     for m in mdms:
         denoisers[f"MDM {m.config.method} s{m.config.seed}"] = m.denoiser()
-    stem = Path(out_dir) / ("training_quality_vs_steps" + ("" if preset == "quick" else f"_{preset}"))
+    stem = out_dir / ("training_quality_vs_steps" + ("" if preset == "quick" else f"_{preset}"))
     store = ResultStore(
         stem.with_suffix(".json"),
         meta={
@@ -75,34 +88,32 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
     )
     cells = [(d, s, k) for d in denoisers for s in suite.samplers for k in suite.steps if k <= L]
     todo = [c for c in cells if f"{c[0]}|{c[1]}|K={c[2]}" not in store]
-    if progress:
-        todo = tqdm(todo, desc="quality cells")
-    for name, sampler_name, k in todo:
+    for name, sampler_name, k in tqdm(todo, desc="quality cells", disable=not progress):
         key = f"{name}|{sampler_name}|K={k}"
-        rec = _cell_record(lang, denoisers[name], sampler_name, k, L, suite.num_samples, f"{preset}|{key}")
-        store.put(key, {"denoiser": name, "sampler": sampler_name, "steps": k, **rec})
+        cell = monte_carlo_cell(
+            make_sampler(sampler_name, k), denoisers[name], lang, L, suite.num_samples, f"{preset}|{key}",
+            optimal_nll_per_token=h, data_nll=True,
+        )  # fmt: skip
+        store.put(key, {"denoiser": name, "sampler": sampler_name, "steps": k, **cell})
     for ar in ars:
         key = f"AR s{ar.config.seed}"
         if key in store:
             continue
-        model = ar.ar()
-        g = make_generator(cell_seed(f"{preset}|{key}", 0))
-        x = model.sample(suite.num_samples, L, g)
-        q = evaluate_samples(lang, x, optimal_nll_per_token=lang.entropy_per_token(L))
-        data = mean_estimate(-model.log_prob(lang.sample(suite.num_samples, L, g)) / L)
+        cell = autoregressive_cell(ar.ar(), lang, L, suite.num_samples, f"{preset}|{key}")
         store.put(
             key,
             {
                 "denoiser": key,
                 "sampler": "autoregressive",
                 "steps": L,
-                "quality": q.to_dict(),
-                "data_nll": data.to_dict(),
+                **cell,
                 "train_seconds": ar.train_seconds,
             },
         )
+    store.meta["oracle_fallback"] = sampling_fallback(lang)
+    store.flush()
     store.write_csv(stem.with_suffix(".csv"))
-    fig = _plot(list(store.values()), suite, lang.entropy_per_token(L), stem.with_suffix(".png"))
+    fig = _plot(list(store.values()), suite, h, stem.with_suffix(".png"))
     return [fig, stem.with_suffix(".json"), stem.with_suffix(".csv")]
 
 
@@ -110,142 +121,102 @@ def _exp(v):
     return math.exp(v) if v is not None and math.isfinite(v) else math.nan
 
 
-def _plot(rows, suite, h, path):
+def _calls(r: dict) -> float:
+    return r["nfe_mean"] if "nfe_mean" in r else r["quality"]["mean_nfe"] or r["steps"]
 
+
+def _interval(est: dict | None, transform=float) -> tuple[float, float, float]:
+    if not est:
+        return math.nan, 0.0, 0.0
+    m, lo, hi = transform(est["mean"]), transform(est["ci_low"]), transform(est["ci_high"])
+    return m, max(0.0, m - lo), max(0.0, hi - m)
+
+
+def _series(pts: list[dict], row: str):
+    """(y, lower error, upper error, missing [(x, count)]) of one row of the figure."""
+    out, missing = [], []
+    for r in pts:
+        q = r["quality"]
+        if row == "perplexity":
+            gen = q["gen_nll_per_token_in_support"] or {}
+            if gen.get("n", 0) < MIN_PERPLEXITY_SAMPLES:
+                missing.append((_calls(r), gen.get("n", 0)))
+                gen = None
+            out.append(_interval(gen, _exp))
+        elif row == "data bound":
+            out.append(_interval(r.get("data_nll"), _exp))
+        elif row == "sequence error":
+            s = q["sequence_error"]
+            out.append((s["p"], max(0.0, s["p"] - s["ci_low"]), max(0.0, s["ci_high"] - s["p"])))
+        else:
+            out.append(_interval(q.get("token_error_rate")))
+    y, lo, hi = zip(*out) if out else ((), (), ())
+    return list(y), list(lo), list(hi), missing
+
+
+def _plot(rows, suite, h, path):
     samplers = list(suite.samplers)
     names = list(dict.fromkeys(r["denoiser"] for r in rows if r["sampler"] != "autoregressive"))
     ar_rows = [r for r in rows if r["sampler"] == "autoregressive"]
     with house_style():
-        fig, axes = plt.subplots(4, len(samplers), figsize=(3.8 * len(samplers), 10.5), squeeze=False)
+        fig, axes = new_figure(4, len(samplers), width=10.0, height=10.0, sharex="col")
         for j, s in enumerate(samplers):
-            for i, name in enumerate(names):
+            panel_missing: dict[int, list] = {}
+            for name in names:
                 pts = sorted(
                     (r for r in rows if r["denoiser"] == name and r["sampler"] == s), key=lambda r: r["steps"]
                 )
                 if not pts:
                     continue
-                ks = [r["steps"] for r in pts]
-                color = "0.35" if name == "oracle" else f"C{i}"
+                st = style_for(
+                    "oracle"
+                    if name == "oracle"
+                    else ("ppots_mirror" if "ppots_mirror" in name else "standard")
+                )
                 ls = "--" if name == "oracle" else "-"
-                # in-support perplexity only where at least MIN_IN_SUPPORT samples stayed in the support
-                gen = [
-                    (r["quality"]["gen_nll_per_token_in_support"] or {})
-                    if (r["quality"]["gen_nll_per_token_in_support"] or {}).get("n", 0) >= MIN_IN_SUPPORT
-                    else {}
-                    for r in pts
-                ]
-                y = [_exp(x.get("mean")) for x in gen]
-                err = [
-                    [max(0, a - _exp(x.get("ci_low"))) for a, x in zip(y, gen)],
-                    [max(0, _exp(x.get("ci_high")) - a) for a, x in zip(y, gen)],
-                ]
-                axes[0, j].errorbar(ks, y, yerr=err, color=color, ls=ls, marker="o", capsize=2, label=name)
-                bad = [r["quality"]["sequence_error"]["p"] > 0 for r in pts]
-                axes[0, j].scatter(
-                    [k for k, b in zip(ks, bad) if b],
-                    [v for v, b in zip(y, bad) if b],
-                    facecolors="white",
-                    edgecolors=color,
-                    zorder=3,
-                    s=14,
-                )
-                if "data_nll" in pts[0]:
-                    dn = [r["data_nll"] for r in pts]
-                    yd = [_exp(x["mean"]) for x in dn]
-                    errd = [
-                        [max(0, a - _exp(x["ci_low"])) for a, x in zip(yd, dn)],
-                        [max(0, _exp(x["ci_high"]) - a) for a, x in zip(yd, dn)],
-                    ]
-                    axes[1, j].errorbar(
-                        ks, yd, yerr=errd, color=color, ls=ls, marker="o", capsize=2, label=name
-                    )
-                ser = [r["quality"]["sequence_error"] for r in pts]
-                p = [x["p"] for x in ser]
-                axes[2, j].errorbar(
-                    ks,
-                    p,
-                    yerr=[
-                        [max(0.0, a - x["ci_low"]) for a, x in zip(p, ser)],
-                        [max(0.0, x["ci_high"] - a) for a, x in zip(p, ser)],
-                    ],
-                    color=color,
-                    ls=ls,
-                    marker="o",
-                    capsize=2,
-                    label=name,
-                )
-                ter = [r["quality"]["token_error_rate"] for r in pts]
-                if all(t is not None for t in ter):
-                    pt = [t["mean"] for t in ter]
-                    axes[3, j].errorbar(
-                        ks,
-                        pt,
-                        yerr=[
-                            [max(0.0, a - t["ci_low"]) for a, t in zip(pt, ter)],
-                            [max(0.0, t["ci_high"] - a) for a, t in zip(pt, ter)],
-                        ],
-                        color=color,
-                        ls=ls,
-                        marker="o",
-                        capsize=2,
-                        label=name,
-                    )
-            has_data = "data_nll" in next((r for r in rows if r["sampler"] == s), {})
+                x = [_calls(r) for r in pts]
+                for i, row in enumerate(ROWS):
+                    y, lo, hi, missing = _series(pts, row)
+                    if all(math.isnan(v) for v in y) and not missing:
+                        continue
+                    axes[i, j].errorbar(x, y, yerr=[lo, hi], ls=ls, capsize=2, label=name, **st)
+                    panel_missing.setdefault(i, []).extend((xm, n, st) for xm, n in missing)
+            for i, missing in panel_missing.items():
+                draw_missing(axes[i, j], missing)
+            has_bound = any("data_nll" in r for r in rows if r["sampler"] == s)
             for ar in ar_rows:
                 q = ar["quality"]
+                kw = {"color": "k", "lw": 1}
                 axes[0, j].axhline(
                     _exp((q["gen_nll_per_token_in_support"] or {}).get("mean")),
-                    color="k",
-                    lw=1,
-                    label=f"{ar['denoiser']} (AR, L steps)",
+                    label=f"{ar['denoiser']} (AR, $L$ calls)",
+                    **kw,
                 )
-                if has_data:
-                    axes[1, j].axhline(
-                        _exp(ar["data_nll"]["mean"]),
-                        color="k",
-                        lw=1,
-                        label=f"{ar['denoiser']} (exact log-lik.)",
-                    )
-                axes[2, j].axhline(q["sequence_error"]["p"], color="k", lw=1, label=f"{ar['denoiser']}")
+                if has_bound:
+                    axes[1, j].axhline(_exp(ar["data_nll"]["mean"]), **kw)
+                axes[2, j].axhline(q["sequence_error"]["p"], **kw)
                 if q.get("token_error_rate"):
-                    axes[3, j].axhline(
-                        q["token_error_rate"]["mean"], color="k", lw=1, label=f"{ar['denoiser']}"
-                    )
-            for r in range(2 if has_data else 1):
-                axes[r, j].axhline(math.exp(h), color="0.6", ls=":", lw=1, label="optimal exp(H/L)")
-            axes[0, j].set_title(s)
-            if not has_data:
-                axes[1, j].text(
-                    0.5,
-                    0.5,
-                    "value-dependent order:\nno teacher-forced bound",
-                    ha="center",
-                    va="center",
-                    transform=axes[1, j].transAxes,
-                    fontsize=8,
+                    axes[3, j].axhline(q["token_error_rate"]["mean"], **kw)
+            for i in range(2 if has_bound else 1):
+                axes[i, j].axhline(
+                    math.exp(h), color="0.6", ls=":", lw=1, label=r"optimal $\exp(H/L)$" if i == 0 else None
                 )
+            if not has_bound:
+                axes[1, j].text(0.5, 0.5, "value-dependent order:\nno teacher-forced bound", ha="center", va="center", transform=axes[1, j].transAxes, fontsize=9)  # fmt: skip
                 axes[1, j].set_yticks([])
-            for r in range(4):
-                axes[r, j].set_xscale("log", base=2)
-            axes[3, j].set_xlabel("number of sampling steps K")
+            axes[0, j].set_title(s.replace("_", " "))
             axes[2, j].set_ylim(-0.03, 1.03)
-        axes[0, 0].set_ylabel("generative perplexity\nexp(E_sampler[-log q]/L), in-support")
-        axes[1, 0].set_ylabel("data-direction bound\nexp(E_q E_M[-log p_M]/L)")
-        axes[2, 0].set_ylabel("sequence error rate")
-        axes[3, 0].set_ylabel("token error rate\n(positions breaking the n-gram support)")
-        axes[0, 0].legend(fontsize=6)
-        axes[1, 0].legend(fontsize=6)
-        fig.suptitle(
-            f"Trained MDMs vs oracle on {suite.language}, L={suite.length} ({suite.preset} preset, "
-            f"{suite.num_samples} samples per cell)"
-        )
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
-        fig.text(
-            0.01,
-            0.005,
-            "Oracle: once a trajectory has left the support it continues with the exact "
-            "posterior of the closest valid language (sims.denoisers.oracle, on_impossible='min_violation'), "
-            "so its token error rate counts only the violations the sampler itself made.",
-            fontsize=7,
-        )
+            axes[3, j].set_xlabel(CALLS_LABEL)
+            for i in range(4):
+                axes[i, j].set_xscale("log", base=2)
+        axes[0, 0].set_ylabel("gen. perplexity\n(in support)")
+        axes[1, 0].set_ylabel("data-direction bound\n" + r"$\exp(E_q E_M[-\log p_M]/L)$")
+        axes[2, 0].set_ylabel("sequence error")
+        axes[3, 0].set_ylabel("token error rate")
+        handles = {}
+        for ax in axes.flat:
+            for hd, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, hd)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3)
+        label_panels(axes)
         return save_figure(fig, path)

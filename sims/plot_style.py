@@ -73,7 +73,11 @@ STYLES: dict[str, dict] = {
     "eb": {"color": "#e377c2", "marker": "P"},
     "fast_dllm_threshold": {"color": "#bcbd22", "marker": "X"},
     "fast_dllm_factor": {"color": "#7f6d00", "marker": "x"},
-    "remdm": {"color": "#6a3d9a", "marker": "h"},
+    "remdm": {"color": "#6a3d9a", "marker": "h"},  # ReMDM cap (and any variant without its own entry)
+    "remdm_loop": {"color": "#053061", "marker": "H"},
+    "remdm_rescale": {"color": "#35978f", "marker": "d"},
+    "remdm_conf": {"color": "#bf812d", "marker": "p"},
+    "remdm_fb": {"color": "#c51b7d", "marker": "8"},
     "remask": {"color": "#b15928", "marker": "*"},
     # schedules
     "linear": {"color": "#1f77b4", "marker": "o"},
@@ -89,6 +93,28 @@ STYLES: dict[str, dict] = {
     "mirror": {"color": "#2ca02c", "marker": "^"},
     "pair": {"color": "#9467bd", "marker": "v"},
     "ar": {"color": "#000000", "marker": "x"},
+    # the step rules of the theory figures: Bernoulli = MDLM ancestral, fixed = random-order fixed counts
+    "bernoulli": {"color": "#1f77b4", "marker": "o"},
+    "fixed": {"color": "#2ca02c", "marker": "s"},
+    # the energy paper's recommended Beta-CDF schedules and the best grid cell
+    "beta(0.9,0.3)": {"color": "#17becf", "marker": "P"},
+    "beta(1,0.2)": {"color": "#e377c2", "marker": "X"},
+    "beta(0.3,0.9)": {"color": "#bcbd22", "marker": "h"},
+    "beta(2,2)": {"color": "#7f7f7f", "marker": "d"},
+    "best_beta": {"color": "#000000", "marker": "*"},
+    "smoothstep": {"color": "#000080", "marker": "*"},
+    # exact values and bounds
+    "exact": {"color": "#000000", "marker": "o"},
+    "theorem1": {"color": "#d62728", "marker": "^"},
+    "corollary1": {"color": "#9467bd", "marker": "v"},
+    "smax": {"color": "#ff7f0e", "marker": "s"},
+    "stepwise": {"color": "#17becf", "marker": "D"},
+    "feng_rate_shape": {"color": "#7f7f7f", "marker": "x"},
+    # controlled imperfect models
+    "temperature": {"color": "#1b9e77", "marker": "s"},
+    "uniform_mix": {"color": "#d95f02", "marker": "o"},
+    "perturbed": {"color": "#d95f02", "marker": "s"},
+    "left_context": {"color": "#7570b3", "marker": "^"},
 }
 
 
@@ -136,6 +162,43 @@ def _flatten(axes):
     for a in axes:
         out.extend(_flatten(a) if isinstance(a, (list, tuple)) or hasattr(a, "flat") else [a])
     return out
+
+
+#: Line styles that tell sequence lengths apart when colour is the sampler's; the last is solid.
+LENGTH_LINESTYLES = ((0, (1, 3)), (0, (3, 3, 1, 3)), ":", "-.", "--", (0, (6, 1)), "-")
+
+
+def length_linestyles(lengths: Sequence[int]) -> dict:
+    """``{L: linestyle}``: the longest length solid, shorter ones ever more broken (at most seven)."""
+    ls = sorted(set(lengths))
+    if len(ls) > len(LENGTH_LINESTYLES):
+        raise ValueError(f"at most {len(LENGTH_LINESTYLES)} lengths can be told apart by line style")
+    return dict(zip(ls, LENGTH_LINESTYLES[len(LENGTH_LINESTYLES) - len(ls) :]))
+
+
+def note(ax, text: str, loc: str = "lower left", **kw) -> None:
+    """A small boxed note inside the axes (fitted slopes, bound ratios) at ``loc`` ("upper/center/lower" +
+    "left/right")."""
+    x = 0.03 if "left" in loc else 0.97
+    y = 0.04 if "lower" in loc else (0.5 if "center" in loc else 0.96)
+    ax.text(
+        x, y, text, transform=ax.transAxes, ha="left" if "left" in loc else "right",
+        va="bottom" if "lower" in loc else ("center" if "center" in loc else "top"), fontsize=9,
+        bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.7", "alpha": 0.9}, **kw,
+    )  # fmt: skip
+
+
+def fmt_slope(value: float, digits: int = 2) -> str:
+    """A fitted slope for an annotation, without a negative zero (``-0.00``)."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
+
+
+def proxy_legend(target, entries: Sequence[tuple[str, dict]], **kw):
+    """A legend of proxy artists on an axes or a figure: ``entries`` = ``[(label, line kwargs), ...]`` (e.g.
+    one entry per sampler colour and one per length line style, instead of one per curve). For a figure
+    legend below the panels pass ``loc="outside lower center"`` (constrained layout)."""
+    handles = [plt.Line2D([], [], **{"color": "0.3", **style}) for _, style in entries]
+    return target.legend(handles, [label for label, _ in entries], **kw)
 
 
 def perplexity_or_missing(value: float, in_support: int) -> float:

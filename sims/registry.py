@@ -4,7 +4,9 @@ One registry drives the conformance suite (``tests/conformance``; the model is p
 registry): registering a language or a sampler here is enough for it to be tested. A language entry
 carries an enumerable test length; a sampler entry carries its factory ``K -> Sampler``, whether K is
 used, a tiny test configuration, further configurations of the same family (``variants``) and examples
-of bad arguments. The key of a sampler entry equals the name of the sampler it makes.
+of bad arguments. The key of a sampler entry equals the name of the sampler it makes. The entry records live
+in :mod:`sims.registry_base`; the decoding policies of ``docs/decoding_policies.md`` are registered in
+:mod:`sims.registry_policies` and merged into :data:`SAMPLERS`.
 
 Every standard language is fully determined by its name (fixed seeds), and has exact zeros in its
 support so that sequence error is meaningful.
@@ -12,13 +14,17 @@ support so that sequence error is meaningful.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sims.languages import Language, random_hmm, random_ngram
+from sims.languages.corpus import stdlib_language
 from sims.languages.eos import EOSLanguage
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
+from sims.registry_base import BadArgument, SamplerEntry
+from sims.registry_base import common_bad as _common_bad
+from sims.registry_policies import POLICY_SAMPLERS
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
@@ -37,37 +43,6 @@ class LanguageEntry:
     make: Callable[[], Language]
     description: str
     test_length: int
-
-
-@dataclass(frozen=True)
-class BadArgument:
-    """A construction that must fail with a ValueError naming ``argument``."""
-
-    argument: str
-    make: Callable[[], object]
-
-
-@dataclass(frozen=True)
-class SamplerEntry:
-    """A standard sampler (see the module docstring).
-
-    Attributes:
-        make: ``K -> Sampler``; the registry key equals ``make(K).name``.
-        uses_steps: False if the sampler ignores K (adaptive rules, first hitting): sweeps then run it
-            once per (language, length), not once per K. Must equal ``capabilities.uses_steps``.
-        description: one line for ``mdm-suite list``.
-        test_steps: K of the conformance suite's tiny case (sequences of ``test_length``).
-        variants: further configurations of the family that the conformance suite checks too.
-        bad_arguments: constructions that must be rejected (beyond the generic ones the suite derives).
-    """
-
-    make: Callable[[int | None], Sampler]
-    uses_steps: bool
-    description: str
-    test_steps: int = 2
-    test_length: int = 4
-    variants: Mapping[str, Callable[[], Sampler]] = field(default_factory=dict)
-    bad_arguments: tuple[BadArgument, ...] = ()
 
 
 LANGUAGES: dict[str, LanguageEntry] = {
@@ -132,6 +107,19 @@ LANGUAGES: dict[str, LanguageEntry] = {
         "balanced brackets (depth <= 4) ending with probability 1/4 at each return to depth 0, then EOS",
         6,
     ),
+    # languages fitted to the Python standard library's source (sims/languages/corpus; fitted on first use,
+    # then cached under results/languages/; the full set, incl. V = 4096 BPE bigrams and HMMs, is available
+    # by name through sims.languages.corpus.corpus_language)
+    "stdlib_char2": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2"),
+        "character bigram fitted to the stdlib (V = 98, top-16 rows + Witten-Bell teleport)",
+        2,
+    ),
+    "stdlib_char2_zeros": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2_zeros"),
+        "character bigram fitted to the stdlib with exact zeros (V = 98, top-8 rows)",
+        2,
+    ),
 }
 
 
@@ -139,14 +127,6 @@ def make_language(name: str, device: str = "cpu") -> Language:
     if name not in LANGUAGES:
         raise ValueError(f"unknown language {name!r}; choose from {sorted(LANGUAGES)}")
     return LANGUAGES[name].make().to(device)
-
-
-def _common_bad(make: Callable[..., Sampler]) -> tuple[BadArgument, ...]:
-    """Temperature and categorical precision, rejected by every sampler class."""
-    return (
-        BadArgument("temperature", lambda: make(temperature=-1.0)),
-        BadArgument("categorical_precision", lambda: make(categorical_precision="float16")),
-    )
 
 
 SAMPLERS: dict[str, SamplerEntry] = {
@@ -332,6 +312,7 @@ SAMPLERS: dict[str, SamplerEntry] = {
             BadArgument("revisits", lambda: EntropySMCSampler(ReMDMSampler(8))),
         ),
     ),
+    **POLICY_SAMPLERS,
 }
 
 

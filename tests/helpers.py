@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
-from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from sims.denoisers.base import Denoiser
+from sims.denoisers.point_mass import PointMassDenoiser  # noqa: F401 (re-exported for the tests)
 from sims.enumeration import sequence_index
 
 #: Monte Carlo agreement is rejected below this p-value (fixed seeds, so a test is deterministic).
@@ -112,21 +113,6 @@ def detectable_total_variation(n: int, cells: int, p_min: float = P_MIN, power: 
     crit = stats.chi2.isf(p_min, df)
     lam = optimize.brentq(lambda v: stats.ncx2.sf(crit, df, v) - power, 1e-9, 1e7)
     return math.sqrt(lam / (4 * n))
-
-
-class PointMassDenoiser(Denoiser):
-    """Predicts a fixed sequence x with probability one at every masked position (x-conditioned posterior)."""
-
-    def __init__(self, x: tuple, vocab_size: int):
-        self.x = torch.tensor(x, dtype=torch.long)
-        self.vocab_size = vocab_size
-
-    def predict(self, tokens, t=None):
-        B, L = tokens.shape
-        oh = torch.nn.functional.one_hot(self.x, self.vocab_size).to(torch.float64).expand(B, L, -1)
-        return DenoiserOutput(
-            carry_over(torch.log(oh), tokens, self.vocab_size), torch.zeros(B, dtype=torch.bool)
-        )
 
 
 class CountingDenoiser(Denoiser):

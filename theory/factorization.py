@@ -1,6 +1,6 @@
 r"""Factorization error of product samplers: exact identities and exact expected KL for random orders.
 
-A product sampler with ordered blocks :math:`B_1..B_T` (a partition of the positions) draws every
+A product sampler with ordered blocks :math:`B_1..B_K` (a partition of the positions) draws every
 :math:`i \in B_t` independently from :math:`r_i(\cdot \mid x_{B_{<t}})`, so its law is
 :math:`p_B(x) = \prod_t \prod_{i \in B_t} r_i(x_i \mid x_{B_{<t}})`. Derivations: research notes
 /work/shared/research/feng_ppl_ser.md §1.1-§1.4 (our own, brute-force checked here).
@@ -26,7 +26,7 @@ Li & Cai's sampler, LLaDA ``remasking='random'``), with the dependence curve D a
           = \sum_{t:\,s_t\ge2} \big[G(k_t) - G(k_{t-1}) - s_t D(k_{t-1})\big],
 
 the area between the non-decreasing D and its left-endpoint step function (equivalently between
-:math:`\Delta h` and its step approximation). T = 1 gives TC(X); :math:`s_t \equiv 1` gives 0.
+:math:`\Delta h` and its step approximation). K = 1 gives TC(X); :math:`s_t \equiv 1` gives 0.
 
 **Bernoulli (MDLM ancestral) step assignment**: each position independently gets step t with
 probability :math:`w_t` (``schedule.step_weights(grid)``), so the sizes are Multinomial(L; w) and, given

@@ -1,26 +1,34 @@
 r"""Li & Cai (arXiv 2505.21400, NeurIPS 2025) upper bounds on the expected KL of random-order MDM sampling.
 
-Setting (confirmed from a third-party summary of v1, themoonlight.io review, and the paper's abstract):
-mask-size schedule :math:`s_1..s_T` with :math:`\sum_t s_t = L`; at iteration t a uniformly random set of
-:math:`s_t` still-masked positions is revealed, its tokens drawn independently from the mask predictor
-given the tokens revealed so far; the error is averaged over the random mask sets
-(:math:`E_M KL(p_{X_0} \Vert p_{Y_0 \mid M})`, data law first). This is
-``FixedCountSampler(score="random")`` in this suite and :func:`theory.factorization.expected_kl_fixed_counts`.
+The number of steps is K (T in Li & Cai). Sources (``/work/shared/research/paper_statements.md`` §2): the
+sampler and :math:`\varepsilon_{\text{train}}` from a third-party review of v1 (themoonlight.io); Theorem 1,
+Corollary 1, Theorem 2 and the proof recursion as formulas in two newer third-party paper notes (an English
+and a Chinese version of the same note; the older stored version had no formulas). All are *secondary*
+sources; the paper's own text was not read.
+
+Setting: mask-size schedule :math:`s_1..s_K` with :math:`\sum_t s_t = L`; at iteration t a uniformly random
+set of :math:`s_t` still-masked positions is revealed, its tokens drawn independently from the mask
+predictor given the tokens revealed so far; the error is averaged over the random mask sets outside the
+KL, :math:`E_M KL(p_{X_0} \Vert p_{Y_0 \mid M})` with the data law first (stated explicitly in both
+notes). This is ``FixedCountSampler(score="random")`` in this suite and
+:func:`theory.factorization.expected_kl_fixed_counts`.
 
 Bounds implemented (:math:`\Sigma I := \sum_i I(X_i; X_{-i})`):
 
-* **Theorem 1** [statement taken from the research notes, which cite a secondary note; the theorem text
-  itself could not be read here, so the constant is UNVERIFIED]:
+* **Theorem 1** [secondary: two paper notes; consistent with the stated proof recursion
+  :math:`\varepsilon(s) \le \varepsilon(\lceil s/2\rceil) + \frac{s}{2L}\Sigma I`, :math:`\varepsilon(1) = 0`, which
+  telescopes to the constant for :math:`s = 2^m`]:
   :math:`E_M KL \le \frac{2^{\lceil \log_2 s_{\max} \rceil} - 1}{L}\,\Sigma I + \varepsilon_{\text{train}}`.
-* **Corollary 1** (balanced schedules, :math:`s_{\max} \le \lceil L/T \rceil`): :math:`E_M KL \le
-  \frac{C_1}{T}\Sigma I + \varepsilon_{\text{train}}` with an unspecified :math:`C_1 \asymp 1` in the paper
-  [REC]. We evaluate it as Theorem 1 at :math:`s_{\max} = \lceil L/T \rceil` and also give the explicit
-  constant that follows from Theorem 1, :math:`C_1 = 2 + T/L` (since
-  :math:`2^{\lceil\log_2 s\rceil} - 1 \le 2s - 1 < 2L/T + 1`) [DER].
+* **Corollary 1** (balanced schedules, :math:`s_{\max} \le \lceil L/K \rceil`; secondary): :math:`E_M KL \le
+  \frac{C_1}{K}\Sigma I + \varepsilon_{\text{train}}` with :math:`C_1 \asymp 1` and no explicit value in the
+  notes. We evaluate it as Theorem 1 at :math:`s_{\max} = \lceil L/K \rceil` and also give the explicit
+  constant that follows from Theorem 1, :math:`C_1 = 2 + K/L` (since
+  :math:`2^{\lceil\log_2 s\rceil} - 1 \le 2s - 1 < 2L/K + 1`) [DER].
 * **Sharper bounds** [DER, research notes §1.3, proved from the exact area formula because D is
-  non-decreasing]: the stepwise bound :math:`\sum_t (s_t - 1)(D(k_t - 1) - D(k_{t-1}))` and its
-  consequence :math:`\frac{s_{\max} - 1}{L}\Sigma I`; since :math:`s - 1 \le 2^{\lceil\log_2 s\rceil} - 1`
-  they imply Theorem 1 for the oracle (:math:`\varepsilon_{\text{train}} = 0`).
+  non-decreasing; suite findings]: the stepwise bound :math:`\sum_t (s_t - 1)(D(k_t - 1) - D(k_{t-1}))` and
+  its consequence :math:`\frac{s_{\max} - 1}{L}\Sigma I`; since :math:`s - 1 \le 2^{\lceil\log_2 s\rceil} - 1`
+  they imply Theorem 1 for the oracle (:math:`\varepsilon_{\text{train}} = 0`), and Corollary 1 with
+  :math:`C_1 = 1` (:func:`bounds_summary`).
 
 **Theorem 2** (lower bound; form and constant from two third-party notes, :data:`THEOREM2_PROVENANCE`):
 for some mask schedules :math:`E_M KL \ge \frac{s_{\max}}{16L}\sum_i\sum_{j\ge0}2^{-j}
@@ -44,13 +52,14 @@ from theory.entropy_profile import EntropyProfile
 from theory.factorization import check_counts, expected_kl_fixed_counts
 
 THEOREM1_PROVENANCE = (
-    "Li & Cai 2505.21400 Thm 1 as restated in /work/shared/research/feng_ppl_ser.md §3.2 "
-    "(from a secondary note); theorem text not read: constant UNVERIFIED"
+    "Li & Cai 2505.21400 Thm 1 as stated, with its proof recursion, in two third-party paper notes "
+    "(paper_statements.md L4; secondary source x2, consistent with the recursion, which telescopes to the "
+    "constant); the paper's own text was not read"
 )
 
 
 def theorem1_constant(s_max: int) -> int:
-    """:math:`2^{\\lceil \\log_2 s_{\\max} \\rceil} - 1` (0 for s_max = 1) [UNVERIFIED constant]."""
+    """:math:`2^{\\lceil \\log_2 s_{\\max} \\rceil} - 1` (0 for s_max = 1) [secondary: two paper notes]."""
     if int(s_max) < 1:
         raise ValueError("s_max must be >= 1")
     return (1 << (int(s_max) - 1).bit_length()) - 1
@@ -70,14 +79,14 @@ def corollary1_bound(
     eps_train: float = 0.0,
     explicit_constant: bool = False,
 ) -> float:
-    """Corollary 1 for a balanced schedule with T = ``steps``: Theorem 1 at s_max = ceil(L/T), or with
-    ``explicit_constant`` the derived :math:`C_1 = 2 + T/L` (a looser closed form)."""
-    T, L = int(steps), int(length)
-    if not 1 <= T <= L:
+    """Corollary 1 for a balanced schedule with K = ``steps``: Theorem 1 at s_max = ceil(L/K), or with
+    ``explicit_constant`` the derived :math:`C_1 = 2 + K/L` (a looser closed form)."""
+    K, L = int(steps), int(length)
+    if not 1 <= K <= L:
         raise ValueError("need 1 <= steps <= length")
     if explicit_constant:
-        return (2 + T / L) / T * float(sum_mutual_information) + eps_train
-    return theorem1_constant(math.ceil(L / T)) / L * float(sum_mutual_information) + eps_train
+        return (2 + K / L) / K * float(sum_mutual_information) + eps_train
+    return theorem1_constant(math.ceil(L / K)) / L * float(sum_mutual_information) + eps_train
 
 
 def smax_bound(counts: Sequence[int], sum_mutual_information: float) -> float:
@@ -128,14 +137,14 @@ class BoundComparison:
 def compare_bounds(profile: EntropyProfile, counts: Sequence[int]) -> BoundComparison:
     """Exact value (area formula) against the stepwise, (s_max-1), Theorem 1 and Corollary 1 bounds."""
     c = check_counts(counts, profile.length)
-    L, T = profile.length, int(c.size)
+    L, K = profile.length, int(c.size)
     si = profile.sum_mutual_information
-    balanced = int(c.max()) <= math.ceil(L / T)
-    cor = corollary1_bound(T, L, si) if balanced else math.nan
-    cor_e = corollary1_bound(T, L, si, explicit_constant=True) if balanced else math.nan
+    balanced = int(c.max()) <= math.ceil(L / K)
+    cor = corollary1_bound(K, L, si) if balanced else math.nan
+    cor_e = corollary1_bound(K, L, si, explicit_constant=True) if balanced else math.nan
     return BoundComparison(
         L,
-        T,
+        K,
         int(c.max()),
         expected_kl_fixed_counts(profile, c),
         stepwise_bound(profile, c),
@@ -145,6 +154,25 @@ def compare_bounds(profile: EntropyProfile, counts: Sequence[int]) -> BoundCompa
         cor_e,
         si,
     )
+
+
+#: The bounds of :class:`BoundComparison` whose ratio to the exact value the figures summarise.
+SUMMARY_BOUNDS = ("stepwise", "smax", "theorem1", "corollary1_explicit")
+
+
+def bounds_summary(rows: Sequence[dict]) -> dict:
+    r"""Per length (records of :meth:`BoundComparison.to_dict`): the smallest bound/exact ratio of each of
+    :data:`SUMMARY_BOUNDS` over the schedules with exact > 0, and the largest Corollary 1 constant
+    :math:`K\,E_M KL/\Sigma I` (at most 1 by the area formula, :math:`C_1 = 1`)."""
+    out = {}
+    for L in sorted({r["length"] for r in rows}):
+        sub = [r for r in rows if r["length"] == L]
+        pos = [r for r in sub if r["exact"] > 0]
+        out[str(L)] = {b: min(r["ratios"][b] for r in pos) for b in SUMMARY_BOUNDS}
+        out[str(L)]["max_K_kl_over_sumI"] = max(
+            r["steps"] * r["exact"] / r["sum_mutual_information"] for r in sub
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -218,11 +246,11 @@ class Theorem2Comparison:
 
 def compare_theorem2(profile: EntropyProfile, counts: Sequence[int]) -> Theorem2Comparison:
     c = check_counts(counts, profile.length)
-    L, T = profile.length, int(c.size)
+    L, K = profile.length, int(c.size)
     return Theorem2Comparison(
         [int(v) for v in c],
         int(c.max()),
-        int(c.max()) - int(c.min()) <= 1 and int(c.max()) <= math.ceil(L / T),
+        int(c.max()) - int(c.min()) <= 1 and int(c.max()) <= math.ceil(L / K),
         expected_kl_fixed_counts(profile, c),
         theorem1_bound(c, profile.sum_mutual_information),
         {law: theorem2_lower_bound(profile, c, law) for law in THEOREM2_LAWS},
@@ -230,10 +258,10 @@ def compare_theorem2(profile: EntropyProfile, counts: Sequence[int]) -> Theorem2
 
 
 def theorem2_sweep(profile: EntropyProfile, steps: Sequence[int]) -> list[dict]:
-    """:func:`compare_theorem2` for the balanced schedule (counts differing by at most one) of each T."""
+    """:func:`compare_theorem2` for the balanced schedule (counts differing by at most one) of each K."""
     L = profile.length
     out = []
-    for T in steps:
-        counts = [L // T + (1 if t < L % T else 0) for t in range(int(T))]
-        out.append({"steps": int(T), **compare_theorem2(profile, counts).to_dict()})
+    for K in steps:
+        counts = [L // K + (1 if t < L % K else 0) for t in range(int(K))]
+        out.append({"steps": int(K), **compare_theorem2(profile, counts).to_dict()})
     return out

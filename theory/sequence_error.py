@@ -14,9 +14,9 @@ probability 1/V). Writing F for that event and m = L/b,
 
 * Bernoulli (i.i.d. step assignment, weights w, :math:`W_{k-1} = \sum_{r<k} w_r`): blocks are independent,
   :math:`P(F) = 1 - b\sum_k w_k W_{k-1}^{b-1}` and :math:`SER = 1 - (1 - (1 - 1/V)P(F))^m`. For pairs
-  :math:`P(F) = \sum_k w_k^2`; with N equal steps :math:`SER = 1 - (1 - (1-1/V)/N)^{L/2} \approx
-  1 - e^{-(1-1/V)L/(2N)}`, a function of N/L (the collapse), while the per-token KL
-  :math:`\log V/(2N)` does not depend on L.
+  :math:`P(F) = \sum_k w_k^2`; with K equal steps :math:`SER = 1 - (1 - (1-1/V)/K)^{L/2} \approx
+  1 - e^{-(1-1/V)L/(2K)}`, a function of K/L (the collapse), while the per-token KL
+  :math:`\log V/(2K)` does not depend on L.
 * Fixed counts :math:`s_t` (uniform random sets): :math:`P(F) = 1 - b\sum_t \frac{s_t}{L}
   \frac{(k_{t-1})_{b-1}}{(L-1)_{b-1}}` (falling factorials) exactly; the blocks are dependent (the sizes are
   fixed), so :math:`E[V^{-C}]` is computed exactly for pairs by :func:`pair_fixed_count_error_probability`
@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.special import gammaln
 
 from sims.denoisers.oracle import OracleDenoiser
+from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.stats import mean_estimate, proportion_estimate
 from theory.factorization import check_counts
 
@@ -93,7 +95,19 @@ def block_expected_kl_fixed(counts, symbols: int, block: int = 2) -> float:
     return _check_blocks(L, block) * block_failure_probability_fixed(counts, block) * math.log(symbols)
 
 
-def pair_fixed_count_error_probability(counts: Sequence[int], symbols: int, max_cost: float = 3e7) -> float:
+#: Largest :func:`pair_dp_cost` the exact pair DP is run at by default (about a second of numpy work).
+PAIR_DP_MAX_COST = 3e7
+
+
+def pair_dp_cost(counts: Sequence[int]) -> float:
+    r"""Operation count ~ :math:`\sum_t s_t^2 (L/2 + 1)/4` of :func:`pair_fixed_count_error_probability`."""
+    c = np.asarray(list(counts), np.float64)
+    return float(np.sum(c**2)) * (int(c.sum()) // 2 + 1) / 4
+
+
+def pair_fixed_count_error_probability(
+    counts: Sequence[int], symbols: int, max_cost: float = PAIR_DP_MAX_COST
+) -> float:
     r"""Exact SER :math:`= 1 - E[V^{-C}]` for pairs (b = 2) under fixed counts and uniformly random sets.
 
     Dynamic programme over steps; the state is the number u of pairs with exactly one revealed token (the
@@ -110,7 +124,7 @@ def pair_fixed_count_error_probability(counts: Sequence[int], symbols: int, max_
     c_arr = check_counts(counts, int(sum(counts)))
     L = int(c_arr.sum())
     m = _check_blocks(L, 2)
-    cost = float(np.sum(c_arr.astype(np.float64) ** 2)) * (m + 1) / 4
+    cost = pair_dp_cost(c_arr)
     if cost > max_cost:
         raise ValueError(f"exact pair DP would cost ~{cost:.2g} operations (> max_cost={max_cost:.2g})")
 
@@ -162,7 +176,7 @@ def pair_fixed_count_error_probability(counts: Sequence[int], symbols: int, max_
     return float(min(1.0, ser)) if ser < 0.5 else float(max(0.0, 1.0 - g.sum()))
 
 
-def pair_ser_fixed(counts: Sequence[int], symbols: int, max_cost: float = 3e7) -> float:
+def pair_ser_fixed(counts: Sequence[int], symbols: int, max_cost: float = PAIR_DP_MAX_COST) -> float:
     """Exact SER of the fixed-count random-order oracle sampler on the pair-copy language."""
     return pair_fixed_count_error_probability(counts, symbols, max_cost)
 
@@ -200,8 +214,8 @@ def block_fixed_count_ser_monte_carlo(
 
 
 def steps_for_pair_ser_bernoulli(delta: float, length: int, symbols: int) -> float:
-    r"""Smallest (real) N with Bernoulli SER <= delta on the pair-copy language, equal steps:
-    :math:`N = (1 - 1/V)/(1 - (1-\delta)^{2/L})`, which grows linearly in L."""
+    r"""Smallest (real) K with Bernoulli SER <= delta on the pair-copy language, equal steps:
+    :math:`K = (1 - 1/V)/(1 - (1-\delta)^{2/L})`, which grows linearly in L."""
     if not 0 < delta < 1:
         raise ValueError("delta must lie in (0, 1)")
     m = _check_blocks(length, 2)
@@ -224,3 +238,82 @@ def monte_carlo_ser(
     res = sampler.sample(den, num_samples, length, generator, batch_size=batch_size)
     bad = ~language.in_support(res.tokens)
     return proportion_estimate(int(bad.sum()), num_samples)
+
+
+def steps_for_pair_ser_fixed(delta: float, length: int, symbols: int) -> int:
+    """Smallest K <= L with exact fixed-count SER <= ``delta`` on the pair-copy language (LLaDA counts,
+    uniformly random positions; :func:`pair_ser_fixed`), by bisection on K in [L/8, L].
+
+    SER is non-increasing in K on this range in every case computed; the bisection's answer is a verified
+    crossing (SER(K) <= delta < SER(K - 1) is re-checked). Raises if the target is met already at L/8."""
+    if not 0 < delta < 1:
+        raise ValueError("delta must lie in (0, 1)")
+    L = int(length)
+
+    def ser(k):
+        return pair_ser_fixed(llada_counts(L, k), symbols)
+
+    lo, hi = max(1, L // 8), L
+    if ser(lo) <= delta:
+        raise ValueError("target reached below L/8; widen the bracket")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ser(mid) <= delta else (mid, hi)
+    if not ser(hi) <= delta < ser(hi - 1):
+        raise AssertionError("fixed-count SER is not monotone around the crossing")
+    return hi
+
+
+@dataclass(frozen=True)
+class SERValue:
+    """A sequence error rate and how it was obtained: exactly (``ci_low = ci_high = ser``) or by Monte Carlo
+    (95% interval, ``n`` draws)."""
+
+    ser: float
+    method: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+
+    def to_dict(self) -> dict:
+        out = {"ser": self.ser, "method": self.method}
+        if self.ci_low is not None:
+            out.update(ci_low=self.ci_low, ci_high=self.ci_high)
+        return out
+
+
+def block_language_ser(
+    rule: str,
+    length: int,
+    steps: int,
+    symbols: int,
+    block: int,
+    generator: torch.Generator,
+    mc_samples: int,
+    max_cost: float = PAIR_DP_MAX_COST,
+) -> SERValue:
+    """SER of the oracle sampler on a block-sum language by the best available method:
+
+    * ``rule="bernoulli"`` (MDLM ancestral, linear schedule, K equal steps): closed form
+      (:func:`block_ser_bernoulli`);
+    * ``rule="fixed"`` (LLaDA counts, random positions), pairs with :func:`pair_dp_cost` <= ``max_cost``: the
+      exact pair DP (:func:`pair_ser_fixed`);
+    * otherwise Rao-Blackwellised Monte Carlo over the reveal sets
+      (:func:`block_fixed_count_ser_monte_carlo`, ``mc_samples`` draws from ``generator``).
+    """
+    L, K = int(length), int(steps)
+    if rule == "bernoulli":
+        return SERValue(block_ser_bernoulli([1.0 / K] * K, L, symbols, block), "exact closed form")
+    if rule != "fixed":
+        raise ValueError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")
+    counts = llada_counts(L, K)
+    if block == 2 and pair_dp_cost(counts) <= max_cost:
+        return SERValue(pair_ser_fixed(counts, symbols, max_cost), "exact DP")
+    est = block_fixed_count_ser_monte_carlo(FixedCountSampler(K), L, symbols, block, mc_samples, generator)
+    return SERValue(
+        est.mean,
+        f"Rao-Blackwellised MC over reveal sets (n={est.n})",
+        est.ci_low,
+        est.ci_high,
+        est.n,
+    )

@@ -324,21 +324,17 @@ CLAIMS = [
 
 
 # ---------------------------------------------------------------------------------------------------
-# The generated block of docs/variance_and_training.md (compared with the data by a test)
-
-DOCS_BEGIN = "<!-- BEGIN generated from figures/variance_decomposition.json by paper_repro.ledger.claims_variance.docs_block -->"
-DOCS_END = "<!-- END generated -->"
+# The generated block of docs/variance_and_training.md (``<!-- generated: variance_decomposition -->``;
+# rewritten by ``python -m paper_repro`` and compared with the data by tests/paper_repro/test_docs_numbers.py)
 
 
 def docs_block(data) -> str:
-    """The markdown the docs quote between :data:`DOCS_BEGIN` and :data:`DOCS_END`: the exact decomposition
-    of every estimator for the oracle, and the equal-compute reduction factors for every denoiser."""
+    """The exact decomposition of every estimator for the oracle, and the equal-compute reduction factors for
+    every denoiser (``figures/variance_decomposition.json``)."""
     dec = data("variance_decomposition")
     dens = dec["denoisers"]
     oracle = _rows(dens["oracle"])
     lines = [
-        DOCS_BEGIN,
-        "",
         f"{dec['language']}, L = {dec['length']}, eps = {dec['eps']:g}; oracle NELBO "
         f"{dens['oracle']['nelbo_per_token']:.4f} nats/token; (nats/token)^2.",
         "",
@@ -359,5 +355,7 @@ def docs_block(data) -> str:
             rows = _rows(dd)
             vals.append(f"{rows['standard (uniform t)']['total'] / rows[name]['total_per_row']:.2f}")
         lines.append(f"| {name} | " + " | ".join(vals) + " |")
-    lines += ["", DOCS_END]
     return "\n".join(lines)
+
+
+DOC_BLOCKS = {"variance_decomposition": docs_block}

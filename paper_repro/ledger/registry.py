@@ -9,9 +9,17 @@ define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated b
 from __future__ import annotations
 
 from paper_repro.ledger import (
+    claims_core,
     claims_denoising_entropy,
     claims_energy,
+    claims_feng,
+    claims_li_cai,
     claims_li_cai_theory,
+    claims_oracle,
+    claims_orders,
+    claims_samplers,
+    claims_training,
+    claims_training_quick,
     claims_variance,
     claims_variance_estimators,
 )
@@ -20,11 +28,19 @@ from paper_repro.ledger.model import Claim, Verdict
 
 #: Topic modules, in gallery order.
 TOPICS = (
+    claims_core,
+    claims_feng,
+    claims_li_cai,
     claims_energy,
+    claims_orders,
     claims_variance,
     claims_variance_estimators,
     claims_li_cai_theory,
     claims_denoising_entropy,
+    claims_training,
+    claims_samplers,
+    claims_training_quick,
+    claims_oracle,
 )
 
 

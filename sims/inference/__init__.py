@@ -11,8 +11,10 @@ Front door::
 Modules: :mod:`~sims.inference.chain` (the chain interface and its optional capabilities),
 :mod:`~sims.inference.log_engine` (reference), :mod:`~sims.inference.linear` (shared machinery of the
 certified linear-space engines), :mod:`~sims.inference.scaled`, :mod:`~sims.inference.scan`,
-:mod:`~sims.inference.select` (cost model), :mod:`~sims.inference.engine` (dispatch) and
-:mod:`~sims.inference.min_violation` (the lexicographic-semiring fallback for impossible evidence).
+:mod:`~sims.inference.select` (cost model), :mod:`~sims.inference.sparse` (sparse token chains: top-K
+transitions plus a rank-1 teleport, by gap decomposition; operators in :mod:`~sims.inference.sparse_ops`),
+:mod:`~sims.inference.engine` (dispatch) and :mod:`~sims.inference.min_violation` (the
+lexicographic-semiring fallback for impossible evidence).
 """
 
 from sims.inference.chain import (
@@ -20,6 +22,7 @@ from sims.inference.chain import (
     ChainPosterior,
     LexTables,
     LiftedChain,
+    SparseTokenTransition,
     log_matmul_exp,
     log_normalize,
     min_positive_log,
@@ -41,6 +44,12 @@ from sims.inference.min_violation import (
     min_violation_posterior,
     supports_min_violation,
 )
+from sims.inference.sparse import (
+    forward_backward_sparse,
+    forward_log_evidence_sparse,
+    sparse_engine_applies,
+    token_posteriors_sparse,
+)
 
 __all__ = [
     "METHODS",
@@ -51,17 +60,22 @@ __all__ = [
     "LexTables",
     "LiftedChain",
     "MinViolationPosterior",
+    "SparseTokenTransition",
     "TokenPosterior",
     "forward_backward",
     "forward_backward_log",
+    "forward_backward_sparse",
     "forward_log_evidence",
     "forward_log_evidence_log",
+    "forward_log_evidence_sparse",
     "lex_chain",
     "log_matmul_exp",
     "log_normalize",
     "min_positive_log",
     "min_violation_posterior",
     "resolve_method",
+    "sparse_engine_applies",
     "supports_min_violation",
     "token_posteriors",
+    "token_posteriors_sparse",
 ]

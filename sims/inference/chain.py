@@ -28,10 +28,11 @@ This module defines the chain interface (:class:`LiftedChain`), the result type 
 log-space products. The engines that use it: the reference log-space recursion
 (:mod:`sims.inference.log_engine`), the certified scaled recursion (:mod:`sims.inference.scaled`) and the
 log-depth parallel scan (:mod:`sims.inference.scan`); :func:`sims.inference.forward_backward` picks one
-(:mod:`sims.inference.select`). The engines never look at a language: everything they need from a chain
-beyond the abstract methods (a per-token evidence table, a linear-space token projection, a block
-structure, the tables of the lexicographic semiring) is a method of the chain with a default that
-declines, so a new chain type works with the reference engine out of the box and opts into the fast
+(:mod:`sims.inference.select`); token chains with top-K sparse transitions plus a rank-1 teleport take
+the sparse engine (:mod:`sims.inference.sparse`). The engines never look at a language: everything they
+need from a chain beyond the abstract methods (a per-token evidence table, a linear-space token
+projection, a block structure, the tables of the lexicographic semiring, a sparse token transition) is
+a method of the chain with a default that declines, so a new chain type works with the reference engine out of the box and opts into the fast
 paths by overriding those methods.
 
 Time direction: node index runs left to right over the sequence; it has nothing to do with diffusion
@@ -185,6 +186,16 @@ class LiftedChain(ABC):
         given by probability tables whose zeros could be smoothed."""
         return None
 
+    def sparse_token_transition(self) -> SparseTokenTransition | None:
+        """The transition as top-K sparse rows plus a rank-1 teleport, for a *token chain*, or ``None``.
+
+        Only chains whose node t is the token at position t (``num_nodes(L) = L``, ``num_states =
+        vocab_size``) and whose node evidence is the indicator of the revealed token (all ones for a
+        mask) may return it; the sparse engine (:mod:`sims.inference.sparse`) then never touches the
+        dense ``(V, V)`` transition. ``None`` (default): the dense engines are used.
+        """
+        return None
+
 
 @dataclass
 class BlockTransition:
@@ -201,6 +212,33 @@ class BlockTransition:
     bwd: torch.Tensor
     rest: int
     min_log: float
+
+
+@dataclass
+class SparseTokenTransition:
+    r"""A first-order token chain with transition :math:`A = S + \lambda \nu^\top` and initial law :math:`\pi`.
+
+    :math:`S` is given row-wise in padded ("ELL") form: row c holds the entries ``values[c, k]`` at
+    columns ``indices[c, k]`` (padding entries have value 0 and any column; the columns of the positive
+    entries of a row are distinct). The
+    rank-1 "teleport" term gives every row c the extra mass :math:`\lambda_c \nu_x` on token x (the
+    mixture :math:`(1-\varepsilon) P_K + \varepsilon \mathbf 1 \nu^\top` of Tang et al., arXiv 2602.19619,
+    is :math:`S = (1-\varepsilon) P_K`, :math:`\lambda = \varepsilon \mathbf 1`). Rows of :math:`A` must sum
+    to one (the engine checks it). All tensors float64 on the chain's device.
+
+    Attributes:
+        initial: ``(V,)`` law of the first token.
+        indices: ``(V, K)`` long column indices of :math:`S`.
+        values: ``(V, K)`` non-negative entries of :math:`S`.
+        teleport_weight: ``(V,)`` :math:`\lambda` (zeros allowed: exact zeros outside the top-K).
+        teleport: ``(V,)`` :math:`\nu`, a probability vector (ignored where :math:`\lambda = 0`).
+    """
+
+    initial: torch.Tensor
+    indices: torch.Tensor
+    values: torch.Tensor
+    teleport_weight: torch.Tensor
+    teleport: torch.Tensor
 
 
 @dataclass

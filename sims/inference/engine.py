@@ -1,12 +1,16 @@
 r"""The front door of the inference engines: pick an engine, run it, return posteriors.
 
-Three engines compute the same posterior of a :class:`~sims.inference.chain.LiftedChain`:
+Four engines compute the same posterior of a :class:`~sims.inference.chain.LiftedChain`:
 
 * ``"log"``: the reference log-space recursion (:mod:`sims.inference.log_engine`);
 * ``"scaled"``: a certified scaled recursion in linear space (:mod:`sims.inference.scaled`);
-* ``"scan"``: a log-depth parallel scan (:mod:`sims.inference.scan`).
+* ``"scan"``: a log-depth parallel scan (:mod:`sims.inference.scan`);
+* ``"sparse"``: for token chains with top-K sparse transitions plus a rank-1 teleport
+  (:meth:`~sims.inference.chain.LiftedChain.sparse_token_transition`), the gap-decomposed sparse
+  engine (:mod:`sims.inference.sparse`), :math:`O(\mathrm{nnz})` per message instead of :math:`O(V^2)`.
 
-``"auto"`` chooses by size and device from a measured cost model (:mod:`sims.inference.select`). In
+``"auto"`` takes the sparse engine whenever the chain offers it, otherwise chooses by size and device
+from a measured cost model (:mod:`sims.inference.select`). In
 float64 all engines agree to rounding: the fast ones certify every step against underflow and recompute
 uncertified rows with the log engine. ``precision="float32"``/``"tf32"`` trade exactness for speed
 (certified against float32 underflow; outputs are float64 either way).
@@ -43,6 +47,12 @@ from sims.inference.scan import (
     token_posteriors_scan,
 )
 from sims.inference.select import select_method
+from sims.inference.sparse import (
+    forward_backward_sparse,
+    forward_log_evidence_sparse,
+    sparse_engine_applies,
+    token_posteriors_sparse,
+)
 from sims.validation import InvalidArgumentError, check_choice
 
 #: With fewer chain steps than this, ``"auto"`` uses the log engine (the fast engines' fixed cost of
@@ -50,7 +60,7 @@ from sims.validation import InvalidArgumentError, check_choice
 MIN_FAST_STEPS = 3
 
 #: Engines accepted by :func:`forward_backward`.
-METHODS = ("auto", "log", "scaled", "scan")
+METHODS = ("auto", "log", "scaled", "scan", "sparse")
 #: Arithmetic precisions accepted by :func:`forward_backward`.
 PRECISIONS = ("float64", "float32", "tf32")
 
@@ -59,18 +69,29 @@ def forward_log_evidence(chain: LiftedChain, tokens: torch.Tensor, method: str =
     """Forward pass only: ``log p(revealed tokens)`` for each row, ``-inf`` where impossible.
 
     ``method``: ``"log"`` (the reference log-space recursion), ``"scaled"`` (certified scaled recursion,
-    uncertified rows recomputed by the log recursion) or ``"auto"`` (= ``"scaled"`` where the fast engines
-    apply). All give the same values to float64 rounding.
+    uncertified rows recomputed by the log recursion), ``"sparse"`` (sparse token chains) or ``"auto"``
+    (``"sparse"`` where the chain offers it, else ``"scaled"`` where the fast engines apply). All give
+    the same values to float64 rounding.
     """
     if method == "log":
         return forward_log_evidence_log(chain, tokens)
-    if method not in ("auto", "scaled"):
-        raise InvalidArgumentError(f"method must be 'auto', 'scaled' or 'log', got {method!r}")
+    if method not in ("auto", "scaled", "sparse"):
+        raise InvalidArgumentError(f"method must be 'auto', 'scaled', 'sparse' or 'log', got {method!r}")
+    if method == "sparse" or (method == "auto" and sparse_engine_applies(chain)):
+        _require_sparse(chain)
+        return forward_log_evidence_sparse(chain, tokens)
     if method == "auto" and (
         chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS or not fast_engines_apply(chain)
     ):
         return forward_log_evidence_log(chain, tokens)
     return forward_log_evidence_scaled(chain, tokens)
+
+
+def _require_sparse(chain: LiftedChain) -> None:
+    if not sparse_engine_applies(chain):
+        raise InvalidArgumentError(
+            f"method='sparse' needs a chain with a sparse token transition; {type(chain).__name__} has none"
+        )
 
 
 def forward_backward(
@@ -81,15 +102,18 @@ def forward_backward(
     Args:
         chain: the lifted chain.
         tokens: ``(B, L)`` token ids, mask id ``chain.vocab_size``.
-        method: ``"log"``, ``"scaled"``, ``"scan"`` or ``"auto"`` (module docstring).
+        method: ``"log"``, ``"scaled"``, ``"scan"``, ``"sparse"`` or ``"auto"`` (module docstring).
         precision: ``"float64"`` (default, exact to rounding), ``"float32"`` (approximate, certified
-            against float32 underflow; ``"scaled"``/``"scan"``) or ``"tf32"`` (float32 scan with TF32
-            CUDA matmuls allowed; on CPU identical to ``"float32"``). Outputs are float64 either way.
+            against float32 underflow; ``"scaled"``/``"scan"``/``"sparse"``) or ``"tf32"`` (float32 scan
+            with TF32 CUDA matmuls allowed; on CPU identical to ``"float32"``; the sparse engine has no
+            dense matmul, so there it equals ``"float32"``). Outputs are float64 either way.
     """
     method = resolve_method(chain, tokens, method, precision)
     if method == "log":
         return forward_backward_log(chain, tokens)
     dtype = torch.float64 if precision == "float64" else torch.float32
+    if method == "sparse":
+        return forward_backward_sparse(chain, tokens, dtype)
     if method == "scaled":
         return forward_backward_scaled(chain, tokens, dtype=dtype)
     return forward_backward_scan(chain, tokens, dtype=dtype, tf32=precision == "tf32")
@@ -116,6 +140,11 @@ def scan_can_run(chain: LiftedChain, length: int, dtype: torch.dtype = torch.flo
 def resolve_method(chain: LiftedChain, tokens: torch.Tensor, method: str, precision: str) -> str:
     """Validate ``method``/``precision`` and resolve ``"auto"`` to a concrete engine (module docstring)."""
     check_engine_options(method, precision)
+    if method == "sparse":
+        _require_sparse(chain)
+        return method
+    if method == "auto" and sparse_engine_applies(chain):
+        return "sparse"
     if method == "auto":
         tiny = chain.num_nodes(tokens.shape[1]) - 1 < MIN_FAST_STEPS
         if precision == "float64" and (tiny or not fast_engines_apply(chain)):
@@ -143,6 +172,8 @@ def token_posteriors(
         return token_posterior_from_chain_posterior(
             chain, forward_backward_log(chain, tokens), tokens.shape[1]
         )
+    if method == "sparse":
+        return token_posteriors_sparse(chain, tokens, dtype)
     if method == "scaled":
         return token_posteriors_scaled(chain, tokens, dtype)
     return token_posteriors_scan(chain, tokens, dtype, tf32=precision == "tf32")

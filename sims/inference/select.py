@@ -19,6 +19,13 @@ with other jobs, L = 2048, B in {1..256}, S in {2..64}); the fitted model reprod
 winner except within ~20% of the break-even line (docs/oracle_performance.md has the table). The CUDA
 constants are **assumptions, not measurements** (no GPU was available): ~50 us of kernel launches per
 sequential step and ~10 TFLOP/s on small batched matmuls. Re-measure before relying on them.
+
+Sparse token chains (:meth:`~sims.inference.chain.LiftedChain.sparse_token_transition`) take the sparse
+engine (:mod:`sims.inference.sparse`) under ``"auto"`` without a cost comparison
+(:func:`sims.inference.engine.resolve_method`): its work per message vector is
+:math:`O(\mathrm{nnz}(S) + V)` against :math:`O(V^2)`, it computes only the distinct messages of a batch
+(never more than one per masked position), and the dense engines would first form the
+:math:`V \times V` matrix. Measured against the dense engine in ``benchmarks/bench_sparse.py``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """Presets and a train-once cache of trained models under ``results/models/`` (gitignored).
 
 ``get_trained_denoiser("ngram2", 16, "quick", seed=0)`` trains the model the first time (minutes on
-CPU for ``quick``) and saves ``<name>.pt`` (state dict, config, history, timings); later calls, from any
-part of the suite, load it. The file name contains a hash of the full :class:`TrainConfig`, so changing
-any setting trains a new model instead of silently reusing a stale one. Writes are atomic
-(temporary file + ``os.replace``).
+CPU for ``quick``) and saves ``<name>.pt`` (state dict, config, history, timings, checksum, provenance:
+:mod:`sims.models.store`); later calls, from any part of the suite, load it. The file name contains a
+hash of the full :class:`TrainConfig`, so changing any setting trains a new model instead of silently
+reusing a stale one; on load the configuration stored in the file must equal the one asked for and the
+weights must match their checksum, else the error names the file (delete it to retrain). Writes are
+atomic (temporary file + ``os.replace``). A run that diverges or leaves the weights untouched raises
+and caches nothing.
 
 Presets (model size and schedule; override any field with keyword arguments):
 
@@ -20,19 +23,22 @@ full      128, 3, 4, 256                           3000   128        paper_repro
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 
 import torch
 
+from sims.models.config import TrainConfig
 from sims.models.denoiser import ARModel, ModelDenoiser
-from sims.models.training import TrainConfig, TrainedModel, resolve_device, train
+from sims.models.store import ModelFileError, read_model_file, write_model_file
+from sims.models.training import TrainedModel, resolve_device, train
 from sims.models.transformer import TransformerConfig, TransformerNet
 from sims.registry import make_language
 
-#: Bumped whenever training code changes what a run computes or records (part of the file name).
-CACHE_VERSION = 2
+#: Bumped whenever training code changes what a run computes or records, or the file format (part of the
+#: file name). 3: files carry a checksum, their configuration and provenance (sims/models/store.py); the
+#: networks are bit-identical to version 2.
+CACHE_VERSION = 3
 
 PRESETS: dict[str, dict] = {
     "test": {
@@ -114,42 +120,46 @@ def make_config(
 
 
 def _save(model: TrainedModel, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
-        "config": model.config.to_dict(),
-        "architecture": model.net.cfg.to_dict(),
-        "history": model.history,
-        "train_seconds": model.train_seconds,
-        "total_seconds": model.total_seconds,
-        "device": model.device,
-        "torch": torch.__version__,
-        "train_cpu_seconds": model.train_cpu_seconds,
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
+    write_model_file(
+        path,
+        {
+            "state_dict": model.net.state_dict(),
+            "config": model.config.to_dict(),
+            "architecture": model.net.cfg.to_dict(),
+            "history": model.history,
+            "train_seconds": model.train_seconds,
+            "total_seconds": model.total_seconds,
+            "device": model.device,
+            "train_cpu_seconds": model.train_cpu_seconds,
+            "provenance": {"cache_version": CACHE_VERSION, "config_digest": model.config.digest()},
+        },
+    )
+
+
+def load_trained(
+    path: str | Path, device: str | torch.device | None = "auto", expected: TrainConfig | None = None
+) -> TrainedModel:
+    """Load a model file, checked (:func:`sims.models.store.read_model_file`); ``expected``: the config the
+    caller asked for (a file holding another model raises, naming the file)."""
+    payload = read_model_file(path, None if expected is None else expected.to_dict())
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_trained(path: str | Path, device: str | torch.device | None = "auto") -> TrainedModel:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    arch = TransformerConfig(**payload["architecture"])
-    net = TransformerNet(arch)
-    net.load_state_dict(payload["state_dict"])
+        arch = TransformerConfig(**payload["architecture"])
+        net = TransformerNet(arch)
+        net.load_state_dict(payload["state_dict"])
+        config = TrainConfig.from_dict(payload["config"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"model file {path}: its architecture, weights or configuration do not fit this code ({exc}); "
+            "delete it and the model is retrained on next use"
+        ) from exc
     net.to(resolve_device(device)).eval()
     return TrainedModel(
         net,
-        TrainConfig(**payload["config"]),
+        config,
         payload["history"],
-        payload["train_seconds"],
-        payload["total_seconds"],
-        payload["device"],
+        payload.get("train_seconds", 0.0),
+        payload.get("total_seconds", 0.0),
+        payload.get("device", "cpu"),
         payload.get("train_cpu_seconds"),
     )
 
@@ -169,7 +179,7 @@ def get_trained(
     """Load the model for ``config`` from the cache, training and saving it first if needed."""
     path = model_path(config, cache_dir)
     if path.exists() and not retrain:
-        return load_trained(path, device)
+        return load_trained(path, device, expected=config)
     make_language(config.language).check_length(config.length)
     model = train(config, device=device, progress=progress)
     _save(model, path)

@@ -28,17 +28,16 @@ Conventions (recorded in every result):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
 from sims.categorical import make_generator
 from sims.metrics import mean_estimate
+from sims.models.config import KINDS, TrainConfig
 from sims.models.denoiser import ARModel, ModelDenoiser
 from sims.models.measure import (
     exact_ar_nll,
@@ -49,92 +48,25 @@ from sims.models.measure import (
 )
 from sims.models.objectives import (
     ROWS_PER_EXAMPLE,
-    check_method,
     draw_examples,
     example_losses,
     mask_scheme,
     pre_estimate_proposal,
     uses_proposal,
 )
+from sims.models.store import state_checksum
 from sims.models.transformer import TransformerConfig, TransformerNet
 from sims.registry import make_language
 from sims.sweep import cell_seed
-from sims.validation import check_positive_int
+
+__all__ = ["KINDS", "VALIDATION_SEED", "TrainConfig", "TrainedModel", "TrainingDiverged", "train"]
 
 #: Seeds of the validation set and its masks (shared by every run on the same language and length).
 VALIDATION_SEED = 10_000_019
-KINDS = ("mdm", "ar")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (hashed into the cache key)."""
-
-    language: str
-    length: int
-    kind: str = "mdm"
-    method: str = "standard"
-    seed: int = 0
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 128
-    steps: int = 400
-    batch_rows: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    warmup_frac: float = 0.05
-    min_lr_frac: float = 0.1
-    grad_clip: float | None = 1.0
-    eps: float = 1e-3
-    ppots_grid: int = 32
-    ppots_num_x: int = 16
-    ppots_num_masks: int = 8
-    ppots_uniform_mix: float = 0.05
-    ppots_loss_max: float | None = 10.0
-    ppots_refit_every: int = 0
-    eval_every: int = 50
-    num_val: int = 256
-    measure_every: int = 0
-    measure_examples: int = 32
-    exact_eval: bool = False
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        check_method(self.method)
-        if self.kind == "ar" and self.method != "standard":
-            raise ValueError("the AR baseline has no MDM estimator: use method='standard'")
-        for name in (
-            "length",
-            "steps",
-            "batch_rows",
-            "eval_every",
-            "num_val",
-            "ppots_grid",
-            "ppots_num_x",
-            "ppots_num_masks",
-            "measure_examples",
-        ):
-            check_positive_int(getattr(self, name), name)
-        if self.batch_rows % ROWS_PER_EXAMPLE[self.method]:
-            raise ValueError(
-                f"batch_rows {self.batch_rows} must be divisible by the rows per example of {self.method!r}"
-            )
-        if not (0 < self.eps < 1):
-            raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
-
-    def name(self) -> str:
-        what = "ar" if self.kind == "ar" else self.method
-        return f"{self.language}_L{self.length}_{what}_s{self.seed}_{self.digest()}"
+class TrainingDiverged(RuntimeError):
+    """The training loss or the network became non-finite; nothing is cached."""
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -262,7 +194,18 @@ def train(
         m = measure_estimator_variance(net, xs, config.method, config.eps, sampler, V, g_meas)
         history["measure"].append({"step": step, **m.to_dict()})
 
+    def exact_point():
+        ex = exact_ar_nll(lang, ar_model, L) if is_ar else exact_nelbo(lang, den, L)
+        history["exact_curve"].append(
+            {"step": step, "gap": ex["gap"], "value": ex.get("nelbo", ex.get("nll"))}
+        )
+
+    if config.exact_every:
+        history["exact_curve"] = []
+    init_checksum = state_checksum(net.state_dict())
     step, train_seconds, train_cpu_seconds, run_loss, run_n = 0, 0.0, 0.0, 0.0, 0
+    if config.exact_every:
+        exact_point()
     if not is_ar and uses_proposal(config.method):
         refit()
     if config.measure_every:
@@ -291,22 +234,30 @@ def train(
         else:
             ex = draw_examples(x, config.method, config.eps, sampler, V, g_mask).to(dev)
             loss = example_losses(net, ex).mean()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            _diverged(config, step, f"the training loss is {loss_value}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip))
+            if not math.isfinite(norm):
+                _diverged(config, step, f"the gradient norm is {norm}")
         opt.step()
         sched.step()
         _sync(dev)
         train_seconds += time.perf_counter() - t0
         train_cpu_seconds += time.process_time() - c0
-        run_loss += float(loss.detach())
+        run_loss += loss_value
         run_n += 1
         if step % config.eval_every == 0 or step == config.steps:
             evaluate()
             run_loss, run_n = 0.0, 0
         if config.measure_every and (step % config.measure_every == 0 or step == config.steps):
             measure()
+        if config.exact_every and (step % config.exact_every == 0 or step == config.steps):
+            exact_point()
+    _check_trained(net, init_checksum, config)
     final = dict(history["eval"][-1])
     if config.exact_eval:
         final["exact"] = (
@@ -323,6 +274,24 @@ def train(
     return TrainedModel(
         net, config, history, train_seconds, time.perf_counter() - t_start, str(dev), train_cpu_seconds
     )
+
+
+def _diverged(config: TrainConfig, step: int, what: str):
+    raise TrainingDiverged(
+        f"training {config.name()} diverged at step {step}: {what}; nothing was cached. Lower the learning "
+        f"rate (lr={config.lr}) or clip the gradient norm (grad_clip={config.grad_clip})"
+    )
+
+
+def _check_trained(net: TransformerNet, init_checksum: str, config: TrainConfig) -> None:
+    """Refuse a network whose weights are non-finite or unchanged since initialisation."""
+    for name, p in net.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            _diverged(config, config.steps, f"parameter {name} is not finite")
+    if state_checksum(net.state_dict()) == init_checksum:
+        raise TrainingDiverged(
+            f"training {config.name()} left every weight at its initial value; nothing was cached"
+        )
 
 
 def _conventions(config: TrainConfig, dev: torch.device) -> dict:

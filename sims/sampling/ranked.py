@@ -161,7 +161,7 @@ class RankedStepSampler(Sampler):
         # the set depends on the drawn values: enumerate joint draws at every candidate
         out = []
         for draw, p in reveal_values(state, cand, log_probs, 1.0, self.temperature):
-            values = torch.tensor([draw[i] if state[i] == V else 0 for i in range(length)])
+            values = torch.tensor([draw[i] if i in cand else 0 for i in range(length)])
             for sel, w in self.set_law(state, step, log_probs, values):
                 out.append((tuple(draw[i] if i in sel else state[i] for i in range(length)), p * w))
         return out

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from paper_repro.ledger import CLAIMS, VERDICTS, FigureDataFolder, FigureSpec, compute_verdicts
+from paper_repro.ledger.gallery import render_gallery
+from paper_repro.scheduling import discover
+from sims.results import read_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +45,20 @@ def test_verdicts_compute_on_the_committed_data():
     verdicts = compute_verdicts(FigureDataFolder(ROOT / "figures"))
     assert set(verdicts) == set(CLAIMS)
     assert all(v.status in VERDICTS for v in verdicts.values())
+
+
+def _figure_specs():
+    return [m.FIGURE for m in discover().values()]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "figures").glob("*.json")), ids=lambda p: p.name)
+def test_every_data_file_is_strict_json(path):
+    read_json(path)  # raises, naming the file, on bare NaN/Infinity or truncation
+
+
+def test_the_committed_gallery_matches_the_committed_data():
+    gallery = ROOT / "figures" / "README.md"
+    assert gallery.exists(), "figures/README.md is missing: run `python -m paper_repro`"
+    assert render_gallery(_figure_specs(), ROOT / "figures", "quick") == gallery.read_text(), (
+        "figures/README.md is out of date with the figure data or the declarations: run `python -m paper_repro`"
+    )

@@ -1,40 +1,14 @@
-"""Test-only denoisers with exactly known (possibly inconsistent) conditionals."""
+"""Test-only denoisers with exactly known conditionals (the random-table denoiser lives in
+:mod:`theory.orders.random_table`; it is re-exported here for the tests)."""
 
 from __future__ import annotations
 
-import zlib
-
-import numpy as np
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
+from theory.orders.random_table import RandomTableDenoiser
 
-
-class RandomTableDenoiser(Denoiser):
-    """Arbitrary conditionals: for each (position, revealed context) a fixed random law, seeded by a CRC of
-    the context. Not the conditionals of any joint law (inconsistent), time-independent."""
-
-    time_conditioned = False
-
-    def __init__(self, vocab_size: int, seed: int = 0, concentration: float = 0.7):
-        self.vocab_size, self.seed, self.concentration = vocab_size, seed, concentration
-
-    def _law(self, l: int, row: tuple) -> np.ndarray:
-        key = zlib.crc32(repr((self.seed, l, row)).encode())
-        rng = np.random.default_rng(key)
-        return rng.dirichlet(np.full(self.vocab_size, self.concentration)) + 1e-3
-
-    def predict(self, tokens, t=None):
-        tokens = torch.as_tensor(tokens).long()
-        B, L = tokens.shape
-        V = self.vocab_size
-        out = torch.empty((B, L, V), dtype=torch.float64)
-        for b in range(B):
-            row = tuple(int(v) for v in tokens[b])
-            for l in range(L):
-                p = self._law(l, row)
-                out[b, l] = torch.as_tensor(np.log(p / p.sum()))
-        return DenoiserOutput(carry_over(out, tokens, V), torch.zeros(B, dtype=torch.bool))
+__all__ = ["RandomTableDenoiser", "TimeTemperedDenoiser"]
 
 
 class TimeTemperedDenoiser(Denoiser):

@@ -1,7 +1,7 @@
 """Li & Cai bounds hold for the exact expected KL of the random-order oracle sampler.
 
 exact (area formula) <= stepwise bound <= (s_max-1)/L sum I <= Theorem 1 (2^ceil(log2 s_max)-1)/L sum I, and
-exact <= sum I / T for balanced (LLaDA) counts. The exact value itself is tested against brute force in
+exact <= sum I / K for balanced (LLaDA) counts. The exact value itself is tested against brute force in
 test_factorization.py. A fast grid runs by default; the large grid (L up to 4096) is marked slow.
 """
 
@@ -21,6 +21,8 @@ from tests.strategies import tiny_languages
 from theory.entropy_profile import ngram_profile, profile_by_enumeration
 from theory.information import joint_from_language
 from theory.li_cai import (
+    SUMMARY_BOUNDS,
+    bounds_summary,
     compare_bounds,
     corollary1_bound,
     smax_bound,
@@ -122,3 +124,17 @@ def test_bounds_hold_on_large_grid(name, L):
     schedules += [random_counts(rng, L) for _ in range(10)]
     for counts in schedules:
         assert_ordered(compare_bounds(prof, counts))
+
+
+def test_bounds_summary_reads_the_smallest_ratios():
+    prof = ngram_profile(make_language("ngram2"), 64)
+    rows = [{"length": 64, **compare_bounds(prof, llada_counts(64, K)).to_dict()} for K in (1, 2, 7, 32, 64)]
+    s = bounds_summary(rows)["64"]
+    pos = [r for r in rows if r["exact"] > 0]
+    for b in SUMMARY_BOUNDS:
+        assert s[b] == min(r["ratios"][b] for r in pos) and s[b] >= 1 - RTOL
+    assert (
+        s["max_K_kl_over_sumI"]
+        == max(r["steps"] * r["exact"] / r["sum_mutual_information"] for r in rows)
+        <= 1
+    )

@@ -30,7 +30,6 @@ from sims.schedules import (
     PolynomialSchedule,
     PowerPerPositionSchedule,
 )
-from tests.theory._helpers import RandomTableDenoiser
 from theory.elbo import (
     continuous_elbo_quadrature,
     elbo_subset_form,
@@ -62,6 +61,8 @@ from theory.orders import (
     subset_weights_from_order_law,
     sympy_power_order_probability,
 )
+from theory.orders.random_table import RandomTableDenoiser
+from theory.orders.study import algorithm1_check, learn_hidden_order, quadrature_checks, tilt_curves
 
 EXACT_RTOL = 1e-12
 QUAD_RTOL = 1e-9
@@ -352,3 +353,26 @@ def test_energy_paper_toy_experiment_regression():
         if name == "extremes":
             for spec, want in zip(specs[:3], expected_bernoulli_extremes):
                 assert round(float(ancestral_exact_law(laws, spec, 3, 5)[legal].sum()), 3) == want
+
+
+# ---- the figure computations (theory.orders.study) ---------------------------------------------------------
+def test_study_functions_on_small_cases():
+    lang, lq = _chain()
+    x = all_sequences(3, 4)[torch.isfinite(lq)]
+    curves = tilt_curves(lang, 4, {"oracle": OracleDenoiser(lang)}, [-1.0, 0.0, 1.0])
+    assert np.ptp(curves["oracle"]) < 1e-12 and curves["oracle"][1] == pytest.approx(
+        lang.entropy(4), rel=1e-12
+    )
+    assert x.shape[0] > 0
+    (case,) = quadrature_checks(1, seed=3)
+    assert case["quadrature"] == pytest.approx(case["pl_mixture"], rel=QUAD_RTOL)
+    assert abs(case["quadrature"] - case["literal_ascending_reading"]) > 1e-3
+    alg = algorithm1_check([0.5, 1.0, 2.0], 4000, make_generator(1))
+    assert sum(alg["counts"]) == 4000 and alg["chi_square_p_value"] > 1e-3
+    assert alg["pairwise"]["0<2"]["plackett_luce"] == pytest.approx(0.2)
+    res = learn_hidden_order(lang, 4, (2, 0, 3, 1), steps=60, lr=0.1)
+    assert res["history"][-1]["elbo"] < res["uniform_order_elbo"]
+    assert res["best_single_order"] == [2, 0, 3, 1]
+    np.testing.assert_allclose(
+        np.array(res["pairwise_before"]) + np.array(res["pairwise_before"]).T, 1 - np.eye(4), atol=1e-12
+    )

@@ -1,0 +1,474 @@
+"""Claims of Feng et al., "Theoretical Benefit and Limitation of Diffusion Language Model" (arXiv 2502.09622),
+and the suite's findings about the step counts that perplexity and sequence error need.
+
+Provenance (``../shared/research/paper_statements.md`` §1): only the abstracts (v1, v2) and secondary
+summaries could be read. The two headline claims are in the abstracts ("primary text"); the rate shape
+((n-1)/K)^(1/n) log V is Li & Cai's paraphrase in two secondary paper notes; every constant is recalled
+only (``theory.feng.FENG_CONSTANTS``, UNVERIFIED) and is never asserted; the paper's hard HMM could not be
+read, so SER claims are checked on the suite's stand-ins. The TER metric's direction is unknown (F3): the
+suite checks the data direction E_M KL(q || p_M)/L. K is the number of steps (N in Feng et al.).
+
+Tolerances (declared): a log-log slope of the steps needed within ``FLAT_SLOPE`` of 0 is "independent of L"
+and within ``LINEAR_SLOPE`` of 1 "linear in L" (a slope of 1 vs 0 is what the claims distinguish); the
+Bernoulli SER rate within ``RATE_REL_TOL`` of its large-K theory (finite-K corrections are O(1/K));
+additivity of the learning term to ``ADDITIVITY_TOL`` nats per token (float64 sums of O(L) log-probabilities).
+"""
+
+from __future__ import annotations
+
+import math
+
+from paper_repro.ledger.doc_tables import claims_table, table
+from paper_repro.ledger.model import Claim, Verdict
+from theory.feng import ter_rate_shape, ter_steps_for_epsilon
+
+PAPER = "Feng et al., arXiv 2502.09622"
+FENG = "tests/theory/test_feng.py"
+SER = "tests/theory/test_sequence_error.py"
+FAC = "tests/theory/test_factorization.py"
+FLAT_SLOPE = 0.1
+LINEAR_SLOPE = 0.1
+RATE_REL_TOL = 0.03
+ADDITIVITY_TOL = 1e-10
+
+
+def _records(data, name):
+    return list(data(name)["records"].values())
+
+
+def _slopes(data):
+    return data("feng_steps_needed")["meta"]["slope_log_steps_vs_log_L"]
+
+
+def _steps_flat(data) -> Verdict:
+    s = {k: v for k, v in _slopes(data).items() if k.startswith("ter|") and k.endswith("|largest3")}
+    worst = max(s, key=lambda k: abs(s[k]))
+    fits = data("feng_ter_vs_steps")["meta"]["fits"]
+    at16 = fits["kl_per_token_at_K=16|fixed"]
+    Ls = sorted(at16, key=int)
+    key = (
+        f"max |slope of log K* vs log L| = {abs(s[worst]):.2f} ({worst.split('|')[1]}, eps = {worst.split('|')[2]}); "
+        f"KL/L at K = 16: {at16[Ls[-2]]:.4f} (L = {Ls[-2]}) vs {at16[Ls[-1]]:.4f} (L = {Ls[-1]})"
+    )
+    ok = abs(s[worst]) <= FLAT_SLOPE
+    return Verdict(
+        "holds" if ok else "contradicted",
+        key,
+        "exact per-token E_M KL(q || p_M)/L of the oracle sampler on the bigram ngram2, both rules, three largest L",
+    )
+
+
+def _ser_linear(data) -> Verdict:
+    s = {k: v for k, v in _slopes(data).items() if k.startswith("ser|") and k.endswith("|largest3")}
+    lo, hi = min(s.values()), max(s.values())
+    ok = all(abs(v - 1) <= LINEAR_SLOPE for v in s.values())
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"slope of log K* vs log L: {lo:.3f} ... {hi:.3f}",
+        "smallest K with exact SER <= delta on the pair-copy stand-in (not the paper's hard HMM, which could "
+        "not be read), both rules, three largest L; in model calls the slopes are the same",
+    )
+
+
+def _shape_above(data) -> Verdict:
+    rows = [r for r in _records(data, "feng_ter_vs_steps") if r["kind"] == "exact" and r["kl_per_token"] > 0]
+    ratio = min(ter_rate_shape(r["steps"], 2, 8) / r["kl_per_token"] for r in rows)
+    fits = data("feng_ter_vs_steps")["meta"]["fits"]
+    Lmax = max(r["length"] for r in rows)
+    needed = [
+        r["steps"]
+        for r in _records(data, "feng_steps_needed")
+        if r["side"] == "ter" and r["target"] == 0.01 and r["length"] == Lmax and r["steps"]
+    ]
+    k_shape = ter_steps_for_epsilon(0.01 / math.log(8), 2)
+    key = f"shape / exact >= {ratio:.2f}; exact slope {fits[f'slope|fixed|L={Lmax}']:.2f} vs shape -0.5; " + (
+        f"K for 0.01 nats/token: {max(needed)} exact vs {k_shape:.0f} from the shape" if needed else ""
+    )
+    return Verdict(
+        "holds" if ratio >= 1 else "contradicted",
+        key.rstrip("; "),
+        "the shape with prefactor 1 lies above every exact point (bigram, L = 64 ... 4096), so any prefactor >= 1 "
+        "does; the bound is loose by orders of magnitude in the steps it asks for",
+    )
+
+
+def _constants(data) -> Verdict:
+    return Verdict(
+        "unverifiable", "—", "recalled only; no readable copy of the theorem text (paper_statements.md F6-F8)"
+    )
+
+
+def _bernoulli_rate(data) -> Verdict:
+    meta = data("feng_ser_vs_steps")["meta"]
+    fits = meta["fits"]
+    theory = {"pair": fits["pair|bernoulli|theory_slope_large_K"], "parity": 0.25}
+    got = {lang: fits[f"{lang}|bernoulli"]["slope_vs_L_over_K"] for lang in theory}
+    ok = all(abs(got[k] / theory[k] - 1) <= RATE_REL_TOL for k in theory)
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"pair {got['pair']:.3f} (theory {theory['pair']:.3f}), parity {got['parity']:.3f} (theory 0.25)",
+        "fitted slope of -log(1 - SER) against L/K over K >= L/4 (exact closed forms); fixed counts are not "
+        "proportional to L/K (SER = 0 at K = L)",
+    )
+
+
+def _near(data):
+    return data("feng_ser_vs_steps")["meta"]["bernoulli_vs_fixed_near_K_eq_L"]
+
+
+def _k_eq_l(data) -> Verdict:
+    near = _near(data)
+    V = data("feng_ser_vs_steps")["meta"]["pair_copy_symbols"]
+    Ls = sorted({int(k.split("|")[1][2:]) for k in near if k.startswith("pair|")})
+    L = Ls[-1]
+    at1, at4 = near[f"pair|L={L}|K/L=1"], near[f"pair|L={L}|K/L=4"]
+    calls = next(
+        r["calls"]
+        for r in _records(data, "feng_ser_vs_steps")
+        if r["language"] == "pair" and r["rule"] == "bernoulli" and r["length"] == L and r["steps"] == 4 * L
+    )
+    limit = -math.expm1(-(1 - 1 / V) / 2)
+    ok = at1["fixed"] == 0.0 and abs(at1["bernoulli"] - limit) <= 0.01
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"pair, L = {L}, K = L: Bernoulli {at1['bernoulli']:.3f} (limit {limit:.3f}), fixed {at1['fixed']:g}; "
+        f"K = 4L: Bernoulli {at4['bernoulli']:.3f} with {calls / L:.2f} L calls",
+        "exact closed form and pair DP",
+    )
+
+
+def _calls_vs_steps(data) -> Verdict:
+    recs = {
+        (r["rule"], r["target"], r["length"]): r
+        for r in _records(data, "feng_steps_needed")
+        if r["side"] == "ser" and r["steps"]
+    }
+    ratios = {}
+    for (rule, t, L), b in recs.items():
+        f = recs.get(("fixed", t, L))
+        if rule == "bernoulli" and f:
+            ratios.setdefault(t, []).append((b["steps"] / f["steps"], b["calls"] / f["calls"]))
+    ok = all(c < st for v in ratios.values() for st, c in v)
+    key = "; ".join(
+        f"SER <= {t:g}: Bernoulli needs {min(s for s, _ in v):.1f}-{max(s for s, _ in v):.1f}x the steps but "
+        f"{min(c for _, c in v):.2f}-{max(c for _, c in v):.2f}x the calls of fixed counts"
+        for t, v in sorted(ratios.items())
+    )
+    return Verdict(
+        "holds" if ok else "contradicted",
+        key,
+        "pair copy, exact; calls = expected number of non-empty steps at the smallest K reaching the target",
+    )
+
+
+def _tiny(data):
+    return [r for r in _records(data, "feng_both_directions") if "kl_data_to_sampler" in r]
+
+
+def _directions(data) -> Verdict:
+    tiny = _tiny(data)
+    bad = [r for r in tiny if r["sequence_error"] > 0]
+    inf_ok = all(math.isinf(r["kl_sampler_to_data"]) == (r["sequence_error"] > 0) for r in tiny)
+    fin = all(math.isfinite(r["kl_data_to_sampler"]) for r in tiny)
+    mc = [r for r in _records(data, "feng_both_directions") if r.get("language") == "ngram2"]
+    mc_ok = all(math.isinf(r["gen_excess"]) == (r["ser"] > 0) for r in mc)
+    n_inf = sum(math.isinf(r["gen_excess"]) for r in mc)
+    ok = inf_ok and fin and mc_ok
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"KL(p_bar || q) = inf at {sum(math.isinf(r['kl_sampler_to_data']) for r in bad)} of {len(bad)} exact laws "
+        f"with SER > 0; sparse bigram: generative NLL = +inf in {n_inf} of {len(mc)} cells",
+        "exact laws of both samplers on a sparse chain (L = 6) and sampled cells of the sparse bigram (L = 64); "
+        "KL(q || p_bar) finite everywhere",
+    )
+
+
+def _mixture(data) -> Verdict:
+    tiny = _tiny(data)
+    ok = all(r["kl_data_to_sampler"] <= r["expected_kl_per_order"] * (1 + 1e-12) + 1e-15 for r in tiny)
+    strict = [r for r in tiny if r["kl_data_to_sampler"] < r["expected_kl_per_order"] * (1 - 1e-9)]
+    gap = max((1 - r["kl_data_to_sampler"] / r["expected_kl_per_order"] for r in strict), default=0.0)
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"KL(q || p_bar) <= E_M KL in {len(tiny)} of {len(tiny)} exact laws, strictly in {len(strict)} "
+        f"(by up to {100 * gap:.0f}%)",
+        "equality where one order class carries all the mass (K = 1, one token per step)",
+    )
+
+
+def _learning(data) -> Verdict:
+    d = data("feng_learning_error")
+    models = list(d["meta"]["models"])
+    rows = [r for r in d["records"].values() if r["kind"] == "kl"]
+    gap = max(
+        abs(r[m]["total"]["mean"] - r[m]["factorization"]["mean"] - r[m]["learning"]["mean"])
+        for r in rows
+        for m in models
+    )
+    at_l = [r for r in rows if r["steps"] == r["length"]]
+    positive = all(r[m]["learning"]["ci"][0] > 0 for r in at_l for m in models)
+    vals = " / ".join(f"{r[m]['learning']['mean']:.4f}" for r in at_l[:1] for m in models)
+    ok = gap <= ADDITIVITY_TOL and positive
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"learning term at K = L = {at_l[0]['length']}: {vals} nats/token ({', '.join(models)})",
+        f"total = factorization + learning to {gap:.0e} nats/token in every cell (paired Monte Carlo; exact "
+        "identity in the tests); at K = L the factorization error is 0 and the learning term's 95% interval "
+        "excludes 0",
+    )
+
+
+def _zeros_kept(data) -> Verdict:
+    rows = [r for r in _records(data, "feng_learning_error") if r["kind"] == "ser"]
+    temp = sorted((r for r in rows if r["perturbation"] == "temperature"), key=lambda r: r["value"])
+    mix = sorted((r for r in rows if r["perturbation"] == "uniform_mix"), key=lambda r: r["value"])
+    ok = all(r["ser"] == 0 for r in temp) and all(r["ci"][0] > 0 for r in mix)
+    return Verdict(
+        "holds" if ok else "contradicted",
+        f"temperature {temp[0]['value']:g}-{temp[-1]['value']:g}: SER 0 (CI <= {max(r['ci'][1] for r in temp):.3f}); "
+        "mix " + "/".join(f"{r['value']:g}" for r in mix) + ": " + "/".join(f"{r['ser']:.2f}" for r in mix),
+        f"one token per step, L = {temp[0]['length']}, {temp[0]['n']} samples per cell, Wilson 95%",
+    )
+
+
+def _mc_exact(data) -> Verdict:
+    checks = data("feng_ter_vs_steps")["meta"]["mc_vs_exact_bigram"]
+    inside = sum(c["inside_ci"] for c in checks.values())
+    return Verdict(
+        "holds" if inside == len(checks) else "qualified",
+        f"{inside} of {len(checks)} exact values inside the 95% intervals",
+        "bigram, L = 64; at 95% about one in twenty may fall outside by chance",
+    )
+
+
+CLAIMS = [
+    Claim(
+        "feng.ter_steps_independent_of_length",
+        PAPER,
+        "abstract (v1, v2); TER theorem",
+        "With perplexity (token error rate) as the metric, MDMs reach near-optimal quality in a number of "
+        "sampling steps that does not depend on the sequence length L.",
+        "primary text",
+        "exact",
+        (
+            f"{FENG}::test_per_token_kl_at_fixed_steps_converges_in_length",
+            f"{FENG}::test_steps_for_per_token_target_do_not_grow_with_length",
+        ),
+        ("feng_steps_needed", "feng_ter_vs_steps"),
+        _steps_flat,
+        "Checked as the data-direction excess E_M KL(q || p_M)/L (the TER definition could not be read).",
+    ),
+    Claim(
+        "feng.ser_steps_linear_in_length",
+        PAPER,
+        "abstract (v1, v2); SER theorem",
+        "With the sequence error rate as the metric, the number of sampling steps must grow linearly with L "
+        "(in the worst case).",
+        "primary text",
+        "exact",
+        (
+            f"{FENG}::test_ser_collapses_on_steps_over_length",
+            f"{FENG}::test_steps_for_ser_grow_linearly_in_length",
+        ),
+        ("feng_steps_needed", "feng_ser_vs_steps"),
+        _ser_linear,
+        "On the suite's stand-in hard languages; the paper's hard HMM and its constants are unknown.",
+    ),
+    Claim(
+        "feng.rate_shape_above_exact",
+        PAPER,
+        "TER theorem, as paraphrased by Li & Cai",
+        "Feng et al.'s TER guarantee decays like ((n-1)/K)^(1/n) log V; with any prefactor >= 1 this shape lies "
+        "above the exact per-token KL of the oracle sampler, which decays like 1/K.",
+        "secondary note",
+        "bound",
+        (f"{FENG}::test_exact_per_token_kl_decays_like_one_over_n",),
+        ("feng_ter_vs_steps", "feng_steps_needed"),
+        _shape_above,
+        "The prefactor is recalled only (4, UNVERIFIED); the shape is drawn with prefactor 1.",
+    ),
+    Claim(
+        "feng.constants",
+        PAPER,
+        "TER and SER theorems",
+        "The constants of the theorems as recalled (prefactor 4 before eps log|V|, K = (n-1)/eps^n, "
+        "L >= (n-1)/eps^(n+1/2), hard HMM with vocabulary 16, eps_learning <= 1/128, SER >= 1/2 when K <= C L).",
+        "recalled",
+        "exact",
+        (f"{FENG}::test_constants_are_labelled_unverified",),
+        (),
+        _constants,
+        "UNVERIFIED and never asserted. Indirect support only: Li & Cai's vacuity threshold (n-1) 4^n equals "
+        "(n-1)/eps^n at eps = 1/4, i.e. prefactor 4 (paper_statements.md F6).",
+    ),
+    Claim(
+        "feng.ser_bernoulli_rate",
+        "suite",
+        "",
+        "For the Bernoulli (MDLM) rule -log(1 - SER) is linear in L/K, with slope (1 - 1/V)/2 on pair copy and "
+        "1/4 on binary parity blocks of 4 as K/L grows; for fixed counts it is not (SER = 0 at K = L).",
+        "suite finding",
+        "exact",
+        (
+            f"{SER}::test_bernoulli_ser_matches_exact_sampler_law",
+            f"{SER}::test_fixed_count_pair_dp_matches_exact_sampler_law",
+        ),
+        ("feng_ser_vs_steps",),
+        _bernoulli_rate,
+    ),
+    Claim(
+        "feng.bernoulli_vs_fixed_at_k_eq_l",
+        "suite",
+        "",
+        "At K = L random-order fixed counts are exact (SER = 0) while the Bernoulli rule keeps SER near "
+        "1 - exp(-(1 - 1/V)/2) on pair copy; it needs K >> L steps to approach 0, with fewer than L model calls.",
+        "suite finding",
+        "exact",
+        (f"{SER}::test_one_token_per_step_is_exact_but_bernoulli_at_n_equal_l_is_not",),
+        ("feng_ser_vs_steps",),
+        _k_eq_l,
+    ),
+    Claim(
+        "feng.bernoulli_calls_near_fixed_for_ser",
+        "suite",
+        "",
+        "Counted in model calls rather than steps, the Bernoulli rule's disadvantage for an SER target mostly "
+        "disappears: most of its extra steps are empty and make no call.",
+        "suite finding",
+        "exact",
+        (
+            f"{FENG}::test_expected_calls_count_non_empty_steps_over_all_assignments",
+            f"{FENG}::test_steps_for_pair_ser_fixed_is_a_verified_crossing",
+        ),
+        ("feng_steps_needed",),
+        _calls_vs_steps,
+    ),
+    Claim(
+        "feng.generative_direction_diverges",
+        "suite",
+        "",
+        "On a language with zeros the generative direction E_p[-log q] (generative perplexity) is infinite at "
+        "every K with SER > 0, while the data direction KL(q || p) stays finite.",
+        "suite finding",
+        "exact",
+        (f"{SER}::test_generative_perplexity_diverges_once_ser_is_positive",),
+        ("feng_both_directions",),
+        _directions,
+    ),
+    Claim(
+        "feng.mixture_below_per_order",
+        "suite",
+        "",
+        "The sampler's law is the mixture over orders, and its KL(q || p_bar) is at most the per-order average "
+        "E_M KL(q || p_M) that the closed forms compute (convexity).",
+        "suite finding",
+        "exact",
+        (
+            f"{FAC}::test_fixed_count_sampler_law_is_the_uniform_mixture_of_product_laws",
+            f"{FAC}::test_ancestral_sampler_law_is_the_bernoulli_mixture",
+        ),
+        ("feng_both_directions",),
+        _mixture,
+    ),
+    Claim(
+        "feng.learning_error_adds",
+        "suite",
+        "",
+        "For every order the KL of a model is the oracle's factorization error plus a learning term on true "
+        "contexts (Li & Cai's '+ eps_train', Feng's eps_learning); averaged over random orders the learning term "
+        "does not vanish with more steps.",
+        "suite finding",
+        "exact",
+        (
+            f"{FAC}::test_learning_error_adds_exactly",
+            f"{FAC}::test_expected_learning_term_under_random_orders",
+            f"{FAC}::test_learning_sweep_matches_separate_estimates",
+        ),
+        ("feng_learning_error",),
+        _learning,
+    ),
+    Claim(
+        "feng.zeros_kept_by_temperature",
+        "suite",
+        "",
+        "With one token per step a tempered oracle keeps the oracle's zeros (SER = 0), while uniform mixing puts "
+        "mass outside the support (SER > 0).",
+        "suite finding",
+        "monte carlo",
+        (f"{FAC}::test_learning_error_adds_exactly",),
+        ("feng_learning_error",),
+        _zeros_kept,
+    ),
+    Claim(
+        "feng.mc_matches_exact",
+        "suite",
+        "",
+        "The paired Monte Carlo estimator of E_M KL(q || p_M) (teacher forcing on x ~ q, M ~ the sampler) agrees "
+        "with the exact closed forms.",
+        "suite finding",
+        "monte carlo",
+        (f"{FAC}::test_monte_carlo_expected_kl_agrees_with_exact",),
+        ("feng_ter_vs_steps",),
+        _mc_exact,
+    ),
+]
+
+
+def _claims_block(data) -> str:
+    return claims_table(CLAIMS, data)
+
+
+def _outcomes_block(data) -> str:
+    """The measured values behind the claims (quick preset), from the figure data."""
+    ter = data("feng_ter_vs_steps")["meta"]["fits"]
+    rows = []
+    for K in (4, 16):
+        for rule in ("fixed", "bernoulli"):
+            vals = ter[f"kl_per_token_at_K={K}|{rule}"]
+            rows.append(
+                (
+                    f"E_M KL/L at K = {K}, {rule}",
+                    " / ".join(f"{v:.4f}" for _, v in sorted(vals.items(), key=lambda kv: int(kv[0]))),
+                    "L = " + " / ".join(sorted(vals, key=int)),
+                )
+            )
+    needed = _records(data, "feng_steps_needed")
+    for side, t in (("ter", 0.05), ("ter", 0.01), ("ser", 0.1)):
+        for rule in ("fixed", "bernoulli"):
+            sub = sorted(
+                (r for r in needed if (r["side"], r["rule"], r["target"]) == (side, rule, t) and r["steps"]),
+                key=lambda r: r["length"],
+            )
+            if sub:
+                what = f"smallest K with {'E_M KL/L <= ' if side == 'ter' else 'SER <= '}{t:g}, {rule}"
+                at = "L = " + " / ".join(str(r["length"]) for r in sub)
+                rows.append((what, " / ".join(str(r["steps"]) for r in sub), at))
+                if rule == "bernoulli":
+                    rows.append(
+                        (
+                            f"expected model calls at that K, {rule}",
+                            " / ".join(f"{r['calls']:.0f}" for r in sub),
+                            at,
+                        )
+                    )
+    slopes = _slopes(data)
+    for key in ("ser|fixed|0.1", "ser|bernoulli|0.1"):
+        rows.append((f"slope of log K* vs log L, {key.replace('|', ', ')}", f"{slopes[key]:.3f}", "all L"))
+    Lmax = max(int(k.split("=")[-1]) for k in ter if k.startswith("slope|fixed"))
+    for rule in ("fixed", "bernoulli"):
+        rows.append(
+            (
+                f"slope of log E_M KL vs log K ({rule}, K in [4, L/8])",
+                f"{ter[f'slope|{rule}|L={Lmax}']:.3f}",
+                f"L = {Lmax}",
+            )
+        )
+    lines = [
+        "Values computed from the figure data (quick preset):",
+        "",
+        table(("quantity", "value", "at"), rows),
+    ]
+    return "\n".join(lines)
+
+
+DOC_BLOCKS = {"feng.claims": _claims_block, "feng.outcomes": _outcomes_block}
