@@ -12,7 +12,7 @@ The policy: semi-autoregressive decoding in left-to-right order with LLaDA's cou
 per step, the remainder on the first steps), i.e. the K-step version of autoregressive order. At K = L it
 is exact under the oracle (one token per step, any order is exact); at K < L it reveals *adjacent*
 positions together, which are the most dependent ones in a Markov language, so random order should beat
-it at equal calls. ``tests/test_bench_plugin_example.py`` runs this file through the bench.
+it at equal calls. ``tests/sims/test_bench_plugin_example.py`` runs this file through the bench.
 
 Contract (``docs/extending.md``, "A sampler"): subclass ``Sampler``; declare ``capabilities`` and
 ``conventions()``; implement ``num_steps`` and ``step`` with the run state's call cache

@@ -5,7 +5,9 @@ Examples::
 
     mdm-suite bench --quick                                   # every registered policy, quick preset
     mdm-suite bench --full --workers 8
-    mdm-suite bench --quick --sampler docs/examples/bench_plugin.py:LeftToRightSampler
+    mdm-suite bench --quick --plugin docs/examples/bench_plugin.py:LeftToRightSampler
+    mdm-suite bench --quick --plugin my_pkg.sampler:MySampler --only-plugins
+    mdm-suite bench --quick --installed-plugins      # every sampler installed under mdm_suite.samplers
     mdm-suite bench --preset smoke --policies fixed_max_prob --languages ngram2,parity
 """
 
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from sims.bench.config import PRESETS, preset_config
-from sims.bench.plugins import PluginError, validate_plugin
+from sims.bench.plugins import ENTRY_POINT_GROUP, PluginError, installed_plugins, plugin_spec, validate_plugin
 from sims.bench.runner import run_bench
 from sims.execution import add_executor_arguments, make_executor, spec_from_args
 from sims.registry import LANGUAGES, SAMPLERS
@@ -53,11 +55,19 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
         "--policies", type=_names(SAMPLERS), default=None, help="registered policies (default: every one)"
     )
     b.add_argument(
+        "--plugin",
         "--sampler",
+        dest="sampler",
         action="append",
         default=[],
-        metavar="FILE.py:Class|module:Class",
-        help="a researcher's sampler implementing the contract (repeatable); validated before running",
+        metavar="FILE.py:Class|module:Class|NAME",
+        help="a researcher's sampler implementing the contract, or the name of an installed entry point of "
+        f"group {ENTRY_POINT_GROUP} (repeatable); validated before running",
+    )
+    b.add_argument(
+        "--installed-plugins",
+        action="store_true",
+        help=f"add every sampler installed under the entry-point group {ENTRY_POINT_GROUP}",
     )
     b.add_argument("--only-plugins", action="store_true", help="run the plugins and the random baseline only")
     b.add_argument("--validate-only", action="store_true", help="check the --sampler plugins and exit")
@@ -76,12 +86,15 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run ``mdm-suite bench`` from parsed arguments; returns the exit status."""
     try:
+        plugins = [plugin_spec(name) for name in args.sampler]
+        if args.installed_plugins:
+            plugins += list(installed_plugins().values())
         if args.validate_only:
-            for spec in args.sampler:
+            for spec in plugins:
                 summary = validate_plugin(spec)
                 print(f"{spec}: ok ({summary['class']}, uses K: {summary['uses_steps']})")
             return 0
-        overrides = {"plugins": tuple(args.sampler), "seed": args.seed, "device": args.device}
+        overrides = {"plugins": tuple(dict.fromkeys(plugins)), "seed": args.seed, "device": args.device}
         if args.languages:
             overrides["languages"] = args.languages
         if args.only_plugins:

@@ -7,15 +7,16 @@ other tiers are Monte Carlo with confidence intervals. Budgets are mean model ca
 policies with a step count K are run at K chosen to hit each budget, adaptive policies at their knob grid
 (placed at their measured NFE).
 
-Presets (``mdm-suite bench --preset``): ``quick`` (sized for about ten minutes on two idle cores; measured
-timings in ``docs/bench.md``), ``full`` (the documented larger run) and ``smoke`` (seconds; tests and the
-plugin example). Every cell is seeded from its key, so results do not depend on the executor or order.
+Presets (``mdm-suite bench --preset``): ``quick`` (every policy on the whole panel at L = 32, 256, 1024, with
+few samples at the long lengths: the oracle's cost grows with rows x L per call), ``full`` (the documented
+larger run) and ``smoke`` (seconds; tests and the plugin example). Every cell is seeded from its key, so results do not depend on the executor or order.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from sims.bench.plugins import plugin_spec
 from sims.registry import LANGUAGES, make_language
 from sims.validation import InvalidArgumentError
 
@@ -52,7 +53,8 @@ class BenchConfig:
         languages: registry keys of the panel.
         tiers: the tiers, exact tier first when present.
         policies: registry keys of the policies (``None``: every registered sampler).
-        plugins: researcher samplers, ``path/to/file.py:Class`` or ``module:Class`` (:mod:`sims.bench.plugins`).
+        plugins: researcher samplers, ``path/to/file.py:Class``, ``module:Class`` or the name of an installed
+            entry point (:mod:`sims.bench.plugins`; names are replaced by their ``module:Class`` spec).
         seed: base seed mixed into every cell's key seed.
         batch_size: rows per sampler batch.
         cap_factor: an adaptive run is stopped once a batch needs more than ``cap_factor`` times the tier's
@@ -79,6 +81,7 @@ class BenchConfig:
             raise InvalidArgumentError(f"unknown languages {unknown}; choose from {sorted(LANGUAGES)}")
         if not self.tiers:
             raise InvalidArgumentError("a bench needs at least one tier")
+        self.plugins = tuple(dict.fromkeys(plugin_spec(p) for p in self.plugins))
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -134,11 +137,11 @@ PRESETS: dict[str, dict] = {
     "quick": {
         "tiers": (
             Tier(0, (), 0),
-            Tier(32, (4, 8, 16, 32), 256),
-            Tier(256, (16, 64), 64, data_direction=False),
-            Tier(1024, (32,), 32, data_direction=False),
+            Tier(32, (8, 32), 64),
+            Tier(256, (32,), 8, data_direction=False),
+            Tier(1024, (32,), 4, data_direction=False),
         ),
-        "batch_size": 256,
+        "batch_size": 64,
         "knobs": "quick",
     },
     "full": {

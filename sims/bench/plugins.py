@@ -1,5 +1,11 @@
 """A researcher's sampler as a bench policy: loading ``file.py:Class`` / ``module:Class`` and checking it.
 
+A plugin is named by a spec ``path/to/file.py:Class`` or ``package.module:Class``, or by the name of an
+installed entry point of the group :data:`ENTRY_POINT_GROUP` (a package declares, in its
+``pyproject.toml``, ``[project.entry-points."mdm_suite.samplers"] my_policy = "my_pkg.sampler:MySampler"``);
+:func:`plugin_spec` turns an entry-point name into its ``module:Class`` spec, so the workers of a bench
+load plugins by spec alone.
+
 The plugin is any subclass of :class:`sims.sampling.base.Sampler` (the contract of ``docs/extending.md``):
 
 * constructed as ``Class()`` when it ignores the step count, ``Class(K)`` when its
@@ -23,6 +29,7 @@ import inspect
 import json
 import math
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import torch
@@ -37,10 +44,30 @@ from sims.validation import InvalidArgumentError
 #: The tiny language of the checks (a sparse 3-token bigram: parallel reveals can break it).
 CHECK_LANGUAGE = ((1 / 3, 1 / 3, 1 / 3), ((0.2, 0.8, 0.0), (0.0, 0.3, 0.7), (0.6, 0.0, 0.4)))
 CHECK_LENGTH = 4
+#: Entry-point group through which installed packages offer samplers to the bench.
+ENTRY_POINT_GROUP = "mdm_suite.samplers"
 
 
 class PluginError(InvalidArgumentError):
     """A plugin could not be loaded or breaks the sampler contract (the message names the check)."""
+
+
+def installed_plugins() -> dict[str, str]:
+    """``{entry-point name: "module:Class"}`` of the samplers installed under :data:`ENTRY_POINT_GROUP`."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def plugin_spec(name: str) -> str:
+    """The ``file.py:Class`` / ``module:Class`` spec of a plugin given as a spec or an entry-point name."""
+    if ":" in name:
+        return name
+    installed = installed_plugins()
+    if name not in installed:
+        raise PluginError(
+            f"plugin {name!r}: not 'path/to/file.py:Class' or 'module:Class', and no installed entry point "
+            f"of group {ENTRY_POINT_GROUP!r} has that name (installed: {sorted(installed)})"
+        )
+    return installed[name]
 
 
 def load_plugin(spec: str) -> type:

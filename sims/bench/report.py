@@ -1,5 +1,13 @@
-"""The leaderboard's files: ``leaderboard.csv`` (quality at matched NFE), ``pareto.csv`` and
-``leaderboard.md`` (ranking, verdicts against random order, matched-NFE tables, Pareto fronts).
+"""The leaderboard's files: ``leaderboard.csv`` (quality at matched NFE), ``runs.csv`` (every run with
+every metric), ``pareto.csv`` and ``leaderboard.md`` (ranking, verdicts against random order, matched-NFE
+tables, Pareto fronts).
+
+``runs.csv`` columns, one row per cell: the run's mean NFE (and K); SER with its Wilson interval; both
+perplexity directions per token with their intervals -- the *sampler* direction ``gen_nll`` (generative
+NLL of the samples under the language, in-support samples; t-interval) and the *data* direction
+``excess_nll`` (the data's NLL under the sampler minus the entropy rate: exact by replay, else an upper
+bound, its ``excess_kind`` says which); Tang et al.'s transition KL / TV rates; and on the exact tier
+the exact ``KL(q||p)``, ``KL(p||q)`` (nats per token), TV and SER of the policy's exact law.
 
 Everything is rendered from :func:`sims.bench.leaderboard.build`'s plain data, so the same text can be
 regenerated from ``leaderboard.json`` (e.g. for a generated block of ``docs/bench.md``).
@@ -39,6 +47,81 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     for r in rows:
         w.writerow({c: r.get(c) for c in columns})
     return buf.getvalue()
+
+
+RUN_COLUMNS = [
+    "tier",
+    "language",
+    "length",
+    "policy",
+    "setting",
+    "status",
+    "steps",
+    "nfe_mean",
+    "ser",
+    "ser_lo",
+    "ser_hi",
+    "gen_nll",
+    "gen_nll_lo",
+    "gen_nll_hi",
+    "excess_nll",
+    "excess_nll_lo",
+    "excess_nll_hi",
+    "excess_kind",
+    "transition_kl_rate",
+    "transition_tv_rate",
+    "exact_kl_data_to_sampler",
+    "exact_kl_sampler_to_data",
+    "exact_tv",
+    "exact_ser",
+    "exact_method",
+]
+
+
+def run_row(record: dict) -> dict:
+    """The ``runs.csv`` row of one cell record (module docstring); per-token values divide by L."""
+    row = {k: record.get(k) for k in ("tier", "language", "length", "policy", "setting", "status", "steps")}
+    if record.get("status") != "ok":
+        return row
+    L = record["length"]
+    ser, gen, exc = record["ser"], record.get("gen_nll_in_support"), record.get("excess")
+    row |= {
+        "nfe_mean": record["nfe_mean"],
+        "ser": ser["p"],
+        "ser_lo": ser["ci_low"],
+        "ser_hi": ser["ci_high"],
+    }
+    if gen:
+        row |= {"gen_nll": gen["mean"], "gen_nll_lo": gen["ci_low"], "gen_nll_hi": gen["ci_high"]}
+    if exc:
+        row |= {
+            "excess_nll": exc["mean"],
+            "excess_nll_lo": exc["ci_low"],
+            "excess_nll_hi": exc["ci_high"],
+            "excess_kind": exc["kind"],
+        }
+    if record.get("transitions"):
+        row |= {
+            "transition_kl_rate": record["transitions"]["kl_rate"],
+            "transition_tv_rate": record["transitions"]["tv_rate"],
+        }
+    if record.get("exact"):
+        e = record["exact"]
+        row |= {
+            "exact_kl_data_to_sampler": e["kl_data_to_sampler"] / L,
+            "exact_kl_sampler_to_data": e["kl_sampler_to_data"] / L,
+            "exact_tv": e["total_variation"],
+            "exact_ser": e["sequence_error"],
+            "exact_method": e["method"],
+        }
+    return row
+
+
+def write_runs_csv(records: list[dict], out: Path) -> Path:
+    """``runs.csv``: :func:`run_row` of every record, in the records' order."""
+    path = Path(out) / "runs.csv"
+    atomic_write_text(path, _csv([run_row(r) for r in records], RUN_COLUMNS))
+    return path
 
 
 def write_csvs(board: dict, out: Path) -> list[Path]:

@@ -8,7 +8,7 @@ finished cells whose inputs are unchanged), and writes, from the merged records:
 
 * ``bench.json``: the configuration, every cell's record, CPU and wall seconds;
 * ``leaderboard.json`` (the analysis of :mod:`sims.bench.leaderboard`), ``leaderboard.csv``,
-  ``pareto.csv`` and ``leaderboard.md``;
+  ``runs.csv`` (every run, every metric), ``pareto.csv`` and ``leaderboard.md``;
 * ``leaderboard.png`` and ``pareto_<tier>.png``.
 
 Every cell draws from a generator seeded from its key and runs with one torch thread, so the files are
@@ -27,7 +27,7 @@ from sims.bench.figures import write_figures
 from sims.bench.leaderboard import build
 from sims.bench.plugins import validate_plugin
 from sims.bench.policies import policy_names, resolve
-from sims.bench.report import write_csvs, write_markdown
+from sims.bench.report import write_csvs, write_markdown, write_runs_csv
 from sims.execution import Executor, RunReport, WorkItem, run_items
 from sims.results import write_json
 
@@ -142,6 +142,7 @@ def run_bench(
         ),
         write_json(out / "leaderboard.json", {"meta": meta, **board}),
         *write_csvs(board, out),
+        write_runs_csv(records, out),
         write_markdown(board, meta, out),
     ]
     if figures:

@@ -1,12 +1,13 @@
 """``mdm-suite bench``: matched-NFE analysis, cells, resume and determinism, plugins, the command line."""
 
+import csv
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-from sims.bench import PluginError, Tier, bench_cells, preset_config, run_bench, validate_plugin
+from sims.bench import PluginError, Tier, bench_cells, plugins, preset_config, run_bench, validate_plugin
 from sims.bench.cells import CellSpec, run_cell
 from sims.bench.config import exact_budgets, exact_length
 from sims.bench.exact_laws import kernel_law
@@ -102,10 +103,21 @@ def test_bench_writes_leaderboard_resumes_and_is_seeded(tmp_path):
         "leaderboard.md",
         "pareto.csv",
         "leaderboard.png",
+        "runs.csv",
     } <= names
     assert len(res.records) == len(bench_cells(cfg)) and res.report.ok
     board = json.loads((tmp_path / "a" / "leaderboard.json").read_text())
     assert {r["policy"] for r in board["ranking"]} == {"fixed_random", "fixed_max_prob", "eb_entropy_g0.3"}
+    with open(tmp_path / "a" / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == len(res.records)
+    fixed = [r for r in runs if r["policy"] == "fixed_max_prob" and r["status"] == "ok"]
+    assert all(r["exact_kl_data_to_sampler"] for r in fixed if r["tier"] == "exact")
+    mc = [r for r in fixed if r["tier"] == "L=12"]
+    # both perplexity directions with intervals (confidence ties are drawn at random: a replay bound)
+    for col in ("gen_nll", "excess_nll"):
+        assert mc and all(float(r[col + "_lo"]) <= float(r[col]) <= float(r[col + "_hi"]) for r in mc)
+    assert all(r["excess_kind"].startswith("replay") for r in mc)
     md = (tmp_path / "a" / "leaderboard.md").read_text()
     assert "Beats random order at equal NFE" in md and "`fixed_max_prob`" in md
     first = (tmp_path / "a" / "leaderboard.json").read_bytes()
@@ -179,6 +191,22 @@ def test_plugin_contract_checks(tmp_path):
     assert validate_plugin("sims.sampling.fixed_count:FixedCountSampler")["uses_steps"] is True
 
 
+def test_entry_point_plugins(monkeypatch):
+    class EP:
+        name, value = "my_policy", "sims.sampling.fixed_count:FixedCountSampler"
+
+    monkeypatch.setattr(
+        plugins, "entry_points", lambda group: [EP] if group == plugins.ENTRY_POINT_GROUP else []
+    )
+    assert plugins.installed_plugins() == {"my_policy": EP.value}
+    assert plugins.plugin_spec("my_policy") == EP.value and plugins.plugin_spec("a.py:X") == "a.py:X"
+    cfg = _tiny(plugins=("my_policy",))
+    assert cfg.plugins == (EP.value,)
+    assert {c.policy for c in bench_cells(cfg)} >= {EP.value, "fixed_random"}
+    with pytest.raises(PluginError, match="no installed entry point"):
+        plugins.plugin_spec("not_installed")
+
+
 def test_command_line(tmp_path, capsys):
     out = tmp_path / "cli"
     args = [
@@ -195,4 +223,5 @@ def test_command_line(tmp_path, capsys):
     assert main([*args, "--workers", "1", "--no-progress", "--no-figures"]) == 0
     assert (out / "leaderboard.md").exists() and "cells" in capsys.readouterr().out
     assert main(["bench", "--validate-only", "--sampler", "nope.py:X"]) == 2
+    assert main(["bench", "--validate-only", "--plugin", "not_an_entry_point"]) == 2
     assert main(["bench", "--sampler", str(Path(__file__)) + ":X", "--out", str(out)]) == 2
