@@ -28,8 +28,9 @@ BASELINE = "fixed_random"
 
 @dataclass(frozen=True)
 class Tier:
-    """One length of the bench: ``length`` L (``0`` = the exact tier: each language's enumerable length),
-    NFE ``budgets``, ``num_samples`` per cell, and whether the data-direction excess is estimated."""
+    """One length of the bench: ``length`` L (``0`` = the exact tier: each language's enumerable length,
+    budgets 1, 2, 4, ..., L), NFE ``budgets``, ``num_samples`` per cell (exact tier: ``0`` = the runner's
+    default), and whether the data-direction excess is estimated."""
 
     length: int
     budgets: tuple[int, ...]

@@ -29,7 +29,10 @@ def leaderboard_figure(board: dict, languages: list[str], path: Path) -> Path:
     policies += sorted(p for p in board["verdicts"] if p not in policies)
     n = max(len(policies), 1)
     with house_style():
-        fig, axes = new_figure(1, 2, width=10.0, height=1.2 + 0.26 * n, gridspec_kw={"width_ratios": [3, 2]})
+        k = len(languages)
+        fig, axes = new_figure(
+            1, 2, width=6.5 + 0.5 * k, height=1.6 + 0.26 * n, gridspec_kw={"width_ratios": [1 + 0.4 * k, 2]}
+        )
         ax = axes[0, 0]
         grid = [
             [
@@ -47,7 +50,11 @@ def leaderboard_figure(board: dict, languages: list[str], path: Path) -> Path:
         ax.set_xticks(range(len(languages)), languages, rotation=35, ha="right")
         ax.set_yticks(range(len(policies)), policies)
         ax.grid(False)
-        ax.set_title(f"vs {board['baseline']} at equal NFE: + beats, − loses, ± mixed, = no difference")
+        ax.set_title(
+            f"vs {board['baseline']} at equal NFE\n+ beats, − loses, ± mixed, = no difference",
+            fontsize=9,
+            pad=8,
+        )
         ax = axes[0, 1]
         for k, tier in enumerate(board["tiers"]):
             ranks = {r["policy"]: r["tiers"].get(tier) for r in board["ranking"]}
@@ -57,7 +64,7 @@ def leaderboard_figure(board: dict, languages: list[str], path: Path) -> Path:
         ax.set_yticks(range(len(policies)), [])
         ax.set_ylim(n - 0.5, -0.5)
         ax.set_xlabel("mean rank at matched NFE (1 = best)")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper right", title="tier")
         label_panels(axes)
         return save_figure(fig, path)
 

@@ -31,7 +31,8 @@ from sims.bench.report import write_csvs, write_markdown, write_runs_csv
 from sims.execution import Executor, RunReport, WorkItem, run_items
 from sims.results import write_json
 
-#: Samples of the Monte Carlo run of each exact-tier cell (its NFE and a sampled SER beside the exact one).
+#: Samples of the Monte Carlo run of each exact-tier cell (its NFE and a sampled SER beside the exact one)
+#: when the exact tier declares none (``Tier(0, (), 0)``).
 EXACT_TIER_SAMPLES = 256
 
 
@@ -46,7 +47,7 @@ def bench_cells(config: BenchConfig) -> list[CellSpec]:
         for lang in config.languages:
             L = exact_length(lang) if tier.exact else tier.length
             budgets = exact_budgets(L) if tier.exact else tier.budgets
-            n = EXACT_TIER_SAMPLES if tier.exact else tier.num_samples
+            n = (tier.num_samples or EXACT_TIER_SAMPLES) if tier.exact else tier.num_samples
             cap = math.ceil(config.cap_factor * max(budgets))
             for policy in policies:
                 for setting in policy.settings(budgets, config.knobs):

@@ -82,6 +82,21 @@ def test_exact_cell_is_the_exact_law():
     assert kernel_law(FixedCountSampler(2), oracle, 3, max_transitions=1) is None
 
 
+def test_one_token_per_call_is_exact_for_every_fixed_order():
+    # the chain rule: one token per call from the exact conditional marginals is the language's law
+    L = exact_length("ngram2")
+    for policy in ("fixed_random", "fixed_max_prob", "fixed_margin", "fixed_entropy", "halton"):
+        rec = run_cell(CellSpec("exact", "ngram2", L, policy, f"budget={L}", 8, False, 2 * L, 8))
+        assert rec["steps"] == L and rec["exact"]["method"] == "exact kernel", policy
+        assert abs(rec["exact"]["kl_data_to_sampler"]) <= 1e-12 and rec["exact"]["sequence_error"] <= 1e-12
+    # a parallel step is not: two tokens per call leave the support of the sparse bigram; nor is a position
+    # chosen by the value drawn there (LLaDA's sampled-token confidence), even one token per call
+    rec = run_cell(CellSpec("exact", "ngram2", L, "fixed_random", "budget=2", 8, False, 4, 8))
+    assert rec["exact"]["sequence_error"] > 1e-3
+    rec = run_cell(CellSpec("exact", "ngram2", L, "fixed_sampled_prob", f"budget={L}", 8, False, 2 * L, 8))
+    assert rec["steps"] == L and rec["exact"]["kl_data_to_sampler"] > 1e-3
+
+
 def _tiny(**kw):
     return preset_config(
         "smoke",
