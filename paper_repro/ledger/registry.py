@@ -9,6 +9,7 @@ define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated b
 from __future__ import annotations
 
 from paper_repro.ledger import (
+    claims_bench,
     claims_core,
     claims_denoising_entropy,
     claims_energy,
@@ -41,6 +42,7 @@ TOPICS = (
     claims_samplers,
     claims_training_quick,
     claims_oracle,
+    claims_bench,
 )
 
 
