@@ -22,8 +22,14 @@ from dataclasses import dataclass
 from sims.bench.plugins import load_plugin, plugin_factory, plugin_grid
 from sims.registry import SAMPLERS
 from sims.sampling.base import Sampler
+from sims.sampling.credit import CreditDecodingSampler
+from sims.sampling.dus import DUSSampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.fast_dllm import FastDLLMSampler
+from sims.sampling.frechet import FrechetSampler
+from sims.sampling.klass import KLASSSampler
+from sims.sampling.local_leap import LocalLeapSampler
+from sims.sampling.slowfast import SlowFastSampler
 from sims.validation import InvalidArgumentError
 
 #: Knob grids of the registered adaptive rules: ``{key: {label: factory}}`` (the papers' knobs).
@@ -40,6 +46,22 @@ KNOB_GRIDS: dict[str, dict[str, Callable[[], Sampler]]] = {
     "fast_dllm_factor_f1": {
         f"f={f:g}": (lambda f=f: FastDLLMSampler("factor", factor=f)) for f in (0.5, 1.0, 2.0, 4.0)
     },
+    # the policies of docs/decoding_policies.md: each paper's main knob around its default
+    "dus_b2": {f"base={b}": (lambda b=b: DUSSampler(base=b)) for b in (2, 3, 4)},
+    "fast_dllm_pp_frechet_d0.25": {
+        f"delta={d:g}": (lambda d=d: FrechetSampler(d)) for d in (0.0, 0.1, 0.25, 0.5)
+    },
+    "local_leap_t0.9_r0.75_w4": {
+        f"tau={t:g},r={r:g}": (lambda t=t, r=r: LocalLeapSampler(t, r, 4))
+        for t, r in ((0.5, 0.3), (0.7, 0.5), (0.9, 0.75))
+    },
+    "klass_c0.9_kl0.01_h2": {
+        f"conf={c:g}": (lambda c=c: KLASSSampler(c, 0.01, 2)) for c in (0.5, 0.7, 0.9, 0.99)
+    },
+    "credit_t0.9_a0.7": {
+        f"tau={t:g}": (lambda t=t: CreditDecodingSampler(t, 0.7)) for t in (0.5, 0.7, 0.9, 0.99)
+    },
+    "slowfast_k6_t0.9": {f"tau={t:g}": (lambda t=t: SlowFastSampler(threshold=t)) for t in (0.5, 0.7, 0.9)},
 }
 
 
@@ -49,6 +71,12 @@ QUICK_KNOBS = {
     "eb_max_prob_g0.3": ("gamma=0.1", "gamma=1"),
     "fast_dllm_threshold_t0.9": ("tau=0.7", "tau=0.9"),
     "fast_dllm_factor_f1": ("f=1", "f=2"),
+    "dus_b2": ("base=2", "base=4"),
+    "fast_dllm_pp_frechet_d0.25": ("delta=0", "delta=0.25"),
+    "local_leap_t0.9_r0.75_w4": ("tau=0.5,r=0.3", "tau=0.9,r=0.75"),
+    "klass_c0.9_kl0.01_h2": ("conf=0.5", "conf=0.9"),
+    "credit_t0.9_a0.7": ("tau=0.5", "tau=0.9"),
+    "slowfast_k6_t0.9": ("tau=0.5", "tau=0.9"),
 }
 
 

@@ -12,14 +12,15 @@ from sims.bench.cells import CellSpec, run_cell
 from sims.bench.config import exact_budgets, exact_length
 from sims.bench.exact_laws import kernel_law
 from sims.bench.leaderboard import combine, compare, pareto_front, read_at
-from sims.bench.policies import resolve
+from sims.bench.policies import KNOB_GRIDS, QUICK_KNOBS, policy_names, resolve
 from sims.cli import main
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
 from sims.exact import exact_log_joint, exact_sampler_law
 from sims.execution import InlineExecutor, LocalExecutor
 from sims.metrics import exact_law_metrics
-from sims.registry import make_language
+from sims.registry import SAMPLERS, make_language
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.validation import InvalidArgumentError
 
 CURVE = [{"nfe": 2.0, "value": 0.8, "lo": 0.7, "hi": 0.9}, {"nfe": 8.0, "value": 0.2, "lo": 0.1, "hi": 0.3}]
 
@@ -54,6 +55,25 @@ def test_compare_combine_and_pareto():
         {"nfe": 4, "value": 0.5},
     ]
     assert [(p["nfe"], p["value"]) for p in pareto_front(pts)] == [(1, 0.9), (2, 0.5)]
+
+
+def test_every_registered_policy_resolves_and_knob_grids_are_valid():
+    names = policy_names(None, ())
+    assert set(names) == set(SAMPLERS)
+    for name in names:
+        policy = resolve(name)
+        settings = policy.settings((2, 4), "quick")
+        assert settings, name
+        if policy.uses_steps:
+            assert settings == ["budget=2", "budget=4"]
+            continue
+        registered = type(SAMPLERS[name].make(None))
+        for setting in settings:
+            assert type(policy.sampler(setting)) is registered, (name, setting)
+    for name, quick in QUICK_KNOBS.items():
+        assert name in KNOB_GRIDS and set(quick) <= set(KNOB_GRIDS[name]), name
+    with pytest.raises(InvalidArgumentError, match="unknown setting"):
+        resolve("dus_b2").sampler("base=99")
 
 
 def test_exact_tier_sizes_and_budgets():
@@ -159,6 +179,7 @@ BAD_PLUGINS = """
 import torch
 from sims.sampling.base import Capabilities, Conventions, NO_TIME, Sampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.validation import InvalidArgumentError
 
 class NotASampler:
     pass
