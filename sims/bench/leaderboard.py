@@ -14,7 +14,8 @@ extrapolation). The leaderboard reads every curve at the tier's budgets.
 (``fixed_random``) read at the run's own NFE: *better* when the policy's interval lies below the
 baseline's (exact tier: its KL is lower by more than :data:`EXACT_TOL`), *worse* when above, else a *tie*.
 Per (policy, language): ``beats`` (some better, none worse), ``loses`` (some worse, none better),
-``mixed`` (both), ``no difference`` (only ties), ``not comparable`` (no run inside the baseline's range).
+``mixed`` (both), ``no difference`` (only ties), ``not comparable`` (no run inside the baseline's range,
+or no metric at all: no exact law, every run over budget).
 
 **Ranks.** At every (tier, language, budget) the policies with a matched value are ranked (1 = best,
 average ranks for equal values); a policy's score is its mean rank.
@@ -238,6 +239,15 @@ def build(
     vs = against_baseline(cv, baseline)
     matched = matched_table(cv, budgets)
     fronts = pareto(cv)
+    verdicts = verdicts_by_language(vs)
+    for r in records:  # policies run on a language without any metric there (no exact law, over budget)
+        if r["policy"] != baseline and r["language"] not in verdicts.get(r["policy"], {}):
+            counts = {"better": 0, "worse": 0, "tie": 0}
+            verdicts.setdefault(r["policy"], {})[r["language"]] = {
+                **counts,
+                "verdict": "not comparable",
+                "tiers": {},
+            }
     return {
         "baseline": baseline,
         "tiers": tiers,
@@ -245,7 +255,7 @@ def build(
         "ranking": ranking(matched, vs, tiers),
         "matched": matched,
         "vs_baseline": vs,
-        "verdicts": verdicts_by_language(vs),
+        "verdicts": verdicts,
         "pareto": [{"tier": t, "language": lang, "front": f} for (t, lang), f in fronts.items()],
         "curves": [
             {"tier": t, "language": lang, "policy": p, "points": pts}

@@ -11,7 +11,7 @@ from sims.bench import PluginError, Tier, bench_cells, plugins, preset_config, r
 from sims.bench.cells import CellSpec, run_cell
 from sims.bench.config import exact_budgets, exact_length
 from sims.bench.exact_laws import kernel_law
-from sims.bench.leaderboard import combine, compare, pareto_front, read_at
+from sims.bench.leaderboard import build, combine, compare, pareto_front, read_at
 from sims.bench.policies import KNOB_GRIDS, QUICK_KNOBS, policy_names, resolve
 from sims.cli import main
 from sims.denoisers.oracle import OracleDenoiser, sampling_fallback
@@ -74,6 +74,31 @@ def test_every_registered_policy_resolves_and_knob_grids_are_valid():
         assert name in KNOB_GRIDS and set(quick) <= set(KNOB_GRIDS[name]), name
     with pytest.raises(InvalidArgumentError, match="unknown setting"):
         resolve("dus_b2").sampler("base=99")
+
+
+def test_policies_without_a_metric_are_listed_not_comparable():
+    base = {"tier": "exact", "language": "x", "length": 2, "status": "ok", "nfe_mean": 2.0}
+    exact = {
+        "kl_data_to_sampler": 0.2,
+        "kl_sampler_to_data": 0.2,
+        "total_variation": 0.1,
+        "sequence_error": 0.0,
+    }
+    records = [
+        {
+            **base,
+            "policy": "fixed_random",
+            "setting": "budget=2",
+            "key": "a",
+            "exact": {**exact, "method": "k"},
+        },
+        {**base, "policy": "p", "setting": "budget=2", "key": "b", "exact": {**exact, "method": "k"}},
+        {**base, "policy": "q", "setting": "budget=2", "key": "c", "exact": None},
+    ]
+    board = build(records, "fixed_random", {("exact", "x"): [2]}, ["exact"])
+    assert board["verdicts"]["p"]["x"]["verdict"] == "no difference"
+    assert board["verdicts"]["q"]["x"]["verdict"] == "not comparable" and board["no_exact_law"] == ["c"]
+    assert [r["policy"] for r in board["ranking"]] == ["fixed_random", "p"]
 
 
 def test_exact_tier_sizes_and_budgets():
