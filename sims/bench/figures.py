@@ -50,11 +50,7 @@ def leaderboard_figure(board: dict, languages: list[str], path: Path) -> Path:
         ax.set_xticks(range(len(languages)), languages, rotation=35, ha="right")
         ax.set_yticks(range(len(policies)), policies)
         ax.grid(False)
-        ax.set_title(
-            f"vs {board['baseline']} at equal NFE\n+ beats, − loses, ± mixed, = no difference",
-            fontsize=9,
-            pad=8,
-        )
+        ax.set_xlabel(f"vs {board['baseline']} at equal NFE:\n+ beats, − loses, ± mixed, = no difference")
         ax = axes[0, 1]
         for k, tier in enumerate(board["tiers"]):
             ranks = {r["policy"]: r["tiers"].get(tier) for r in board["ranking"]}
