@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 import paper_repro
+from paper_repro.ledger.publish import refresh_docs, write_gallery, write_provenance
 from paper_repro.scheduling import (
     dependencies,
     discover,
@@ -72,6 +73,17 @@ def write_timings(out: Path, preset: str, report, workers: int | None, threads: 
     }
     atomic_write_text(path, json.dumps(summary, indent=1))
     return summary
+
+
+def publish(out: Path, preset: str, mods, workers: int | None, threads: int, executor: str) -> None:
+    """After the figure modules: the run's provenance, the gallery and claims ledger of ``out`` (computed
+    from every data file there, so a ``--only`` run updates its figures' verdicts in place) and, when
+    ``out`` is the repository's ``figures/``, the generated blocks of README.md and docs/."""
+    write_provenance(out, preset, threads, workers, executor)
+    gallery = write_gallery(out, preset, [m.FIGURE for m in mods.values()])
+    print(f"[paper_repro] gallery and claims ledger: {gallery}")
+    for doc in refresh_docs(out):
+        print(f"[paper_repro] generated blocks refreshed: {doc}")
 
 
 def main(argv=None) -> int:
@@ -138,6 +150,7 @@ def main(argv=None) -> int:
         print(f"[paper_repro] {len(report.failures)} failed, {len(report.skipped)} skipped", file=sys.stderr)
         return 1
     shutil.rmtree(store.folder, ignore_errors=True)
+    publish(args.out, args.preset, mods, workers, max(1, args.threads), executor.describe())
     print(
         f"[paper_repro] done in {summary['wall_seconds']:.1f} s ({summary['this_run_seconds']:.1f} s of work)"
     )

@@ -21,7 +21,9 @@ from sims.languages import Language, random_hmm, random_ngram
 from sims.languages.corpus import stdlib_language
 from sims.languages.eos import EOSLanguage
 from sims.languages.formal import dyck_language, mod_sum_language, parity_language
+from sims.languages.free_group import two_sided_dyck_language
 from sims.languages.hard import block_parity_hmm, pair_copy_language, sparse_successor_chain
+from sims.languages.puzzles import maze_language, sudoku_language
 from sims.registry_base import BadArgument, SamplerEntry
 from sims.registry_base import common_bad as _common_bad
 from sims.registry_policies import POLICY_SAMPLERS
@@ -91,6 +93,27 @@ LANGUAGES: dict[str, LanguageEntry] = {
     "parity": LanguageEntry(lambda: parity_language(), "bit strings with an even number of ones", 6),
     "modsum3": LanguageEntry(lambda: mod_sum_language(3, 3, 0), "ternary strings with sum = 0 mod 3", 5),
     "dyck4": LanguageEntry(lambda: dyck_language(4), "balanced brackets of depth at most 4", 8),
+    # puzzle and free-group languages (sims/languages/{puzzles,free_group}.py; exact oracles)
+    "sudoku4": LanguageEntry(
+        lambda: sudoku_language(), "solved 4x4 Sudoku grids (uniform on 288; L = 16, prefixes at L < 16)", 6
+    ),
+    "maze3": LanguageEntry(lambda: maze_language(3, 3), "DFS mazes on a 3x3 grid as 12 edge bits", 12),
+    "dyck2sided_k2": LanguageEntry(
+        lambda: two_sided_dyck_language(2, 3), "two-sided Dyck-2 (free-group identity), depth <= 3", 6
+    ),
+    # languages fitted to the Python standard library's source (sims/languages/corpus; fitted on first use,
+    # then cached under results/languages/; the full set, incl. V = 4096 BPE bigrams and HMMs, is available
+    # by name through sims.languages.corpus.corpus_language)
+    "stdlib_char2": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2"),
+        "character bigram fitted to the stdlib (V = 98, top-16 rows + Witten-Bell teleport)",
+        2,
+    ),
+    "stdlib_char2_zeros": LanguageEntry(
+        lambda: stdlib_language("stdlib_char2_zeros"),
+        "character bigram fitted to the stdlib with exact zeros (V = 98, top-8 rows)",
+        2,
+    ),
     # variable length: content, then EOS (id V) repeated to the end (sims/languages/eos.py)
     "ngram2_eos": LanguageEntry(
         lambda: EOSLanguage(LANGUAGES["ngram2"].make(), 1 / 16, name="ngram2_eos"),
@@ -106,19 +129,6 @@ LANGUAGES: dict[str, LanguageEntry] = {
         lambda: EOSLanguage(dyck_language(4), 1 / 4, name="dyck4_eos"),
         "balanced brackets (depth <= 4) ending with probability 1/4 at each return to depth 0, then EOS",
         6,
-    ),
-    # languages fitted to the Python standard library's source (sims/languages/corpus; fitted on first use,
-    # then cached under results/languages/; the full set, incl. V = 4096 BPE bigrams and HMMs, is available
-    # by name through sims.languages.corpus.corpus_language)
-    "stdlib_char2": LanguageEntry(
-        lambda: stdlib_language("stdlib_char2"),
-        "character bigram fitted to the stdlib (V = 98, top-16 rows + Witten-Bell teleport)",
-        2,
-    ),
-    "stdlib_char2_zeros": LanguageEntry(
-        lambda: stdlib_language("stdlib_char2_zeros"),
-        "character bigram fitted to the stdlib with exact zeros (V = 98, top-8 rows)",
-        2,
     ),
 }
 

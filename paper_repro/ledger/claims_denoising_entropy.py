@@ -13,6 +13,7 @@ checked at 1e-12 absolute (errors measured <= 2e-15).
 
 from __future__ import annotations
 
+from paper_repro.ledger.doc_tables import claims_table
 from paper_repro.ledger.model import Claim, Verdict
 
 PAPER = "Chen et al., arXiv 2512.21336"
@@ -94,3 +95,45 @@ CLAIMS = [
     _c("prop2_needs_oracle", "Prop. 2", "The state entropy of a trained model is a proxy for its training loss.", (f"{T}::test_prop2_fails_for_a_model_and_prop1_for_an_overconfident_one",), _prop2_model, notes="Reviewer 3: the proof assumes p_theta = q."),
     _c("prop1_needs_oracle", "Prop. 1", "A model's state entropy upper-bounds the joint entropy of the masked tokens.", (f"{T}::test_prop2_fails_for_a_model_and_prop1_for_an_overconfident_one",), _prop1_model),
 ]  # fmt: skip
+
+
+def _variants(data) -> Verdict:
+    models = data("denoising_entropy_variants")["models"]
+    rows = [r for rr in models.values() for r in rr]
+    diff = max(r["max_abs_law_difference_vs_sum"] for r in rows)
+    key = f"max |law difference| = {diff:.0e} over {len(rows)} (model, variant, N) cells"
+    if diff <= ABS_TOL:
+        return Verdict(
+            "holds",
+            key,
+            "sum, mean and trapezoid time integral select the same E-BoN law: no variant changes KL or SER",
+        )
+    return Verdict("contradicted", key, "the variants select different laws")
+
+
+CLAIMS.append(
+    Claim(
+        "denoising_entropy.path_variants_same_selection",
+        "suite",
+        "",
+        "For a sampler with a fixed number of steps on a uniform time grid, E-BoN's output law is the same "
+        "whether the path entropy is the sum of the state entropies, their mean, or the trapezoid time "
+        "integral of the public reimplementation (so no variant improves KL or sequence error).",
+        "suite finding",
+        "exact",
+        (
+            "tests/theory/test_path_entropy_variants.py::test_time_integral_selects_like_the_sum_on_a_uniform_grid",
+            "tests/theory/test_path_entropy_variants.py::test_unit_weights_are_the_suites_sum_and_mean",
+        ),
+        ("denoising_entropy_variants",),
+        _variants,
+        notes="The time integral is labelled as a third-party alternative (paper_statements.md §10 item 6).",
+    )
+)
+
+
+def _variants_block(data) -> str:
+    return claims_table([c for c in CLAIMS if c.id == "denoising_entropy.path_variants_same_selection"], data)
+
+
+DOC_BLOCKS = {"denoising_entropy.variants_claims": _variants_block}

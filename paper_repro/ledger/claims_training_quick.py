@@ -23,10 +23,13 @@ from paper_repro.ledger.model import Claim, Verdict
 
 PAPER = "Jia et al., arXiv 2511.18159"
 TM = "tests/sims/test_models.py"
+TSV = "tests/sims/test_sample_variance.py"
 RESOLVE_SE = 2.0
 SPREAD_RATIO_LOW, SPREAD_RATIO_HIGH = 0.5, 2.0
 #: Monte Carlo and exact variances agree when within this many of the measurement's standard errors.
 AGREE_SE = 3.0
+#: Agreement is only "qualified" when even the best run's exact SE exceeds this fraction of the value.
+WEAK_REL_SE = 0.5
 METHODS = ("ppots", "mirror", "ppots_mirror")
 
 
@@ -112,23 +115,36 @@ def _spread(data) -> Verdict:
 
 
 def _exact_vs_measured(data) -> Verdict:
+    """Each run's last nested measurement in units of the EXACT standard error of a sample variance of
+    that many examples (``measurement_law``: :func:`sims.estimators.sample_variance_law` on the run's own
+    estimator); the plug-in SE the measurement reports is invalid near the floor (see
+    :mod:`sims.models.measure`) and is shown for contrast only."""
     runs = _runs(data)
-    z = {}
+    z, z_plug, rel = {}, {}, {}
     for m in ("standard", *METHODS):
         for r in runs[m]:
-            last = r["history"]["measure"][-1]
-            d = r["history"]["exact"]["decomposition"]["own"]
-            z[(m, r["seed"])] = (last["loss_total"] - (d["A"] + d["B"] + d["C"])) / last["loss_total_se"]
+            last, law = r["history"]["measure"][-1], r["measurement_law"]
+            key = (m, r["seed"])
+            z[key] = (last["loss_total"] - law["variance"]) / law["se"]
+            z_plug[key] = (last["loss_total"] - law["variance"]) / last["loss_total_se"]
+            rel[key] = law["se"] / law["variance"]
     worst = max(z, key=lambda k: abs(z[k]))
     off = sorted({m for (m, _), v in z.items() if abs(v) > AGREE_SE})
+    weak = min(rel.values()) > WEAK_REL_SE
+    status = "contradicted" if off else ("qualified" if weak else "holds")
+    n = runs["standard"][0]["measurement_law"]["num_examples"]
+    detail = (
+        f"last-step measurement ({n} examples) against the exact A + B + C of the same estimator on the same "
+        f"network, in exact standard errors of a {n}-example sample variance (fourth moment by enumeration); "
+        f"exact SE / value {min(rel.values()):.1f}..{max(rel.values()):.1f}, so the check has "
+        + ("little power" if weak else "power")
+        + f"; the plug-in SE would give |z| up to {max(abs(v) for v in z_plug.values()):.1f} (heavy tail at the "
+        "floor, not a bias)" + (f"; beyond {AGREE_SE:g} exact SE for {', '.join(off)}" if off else "")
+    )
     return Verdict(
-        "holds" if not off else "contradicted",
-        f"largest |measured - exact| = {abs(z[worst]):.1f} standard errors ({worst[0]}, seed {worst[1]})",
-        "measured loss variance (128 examples, last step) against the exact A + B + C of the same estimator on the "
-        "same network"
-        + (
-            f"; beyond {AGREE_SE:g} SE for {', '.join(off)} (measured below exact): open issue" if off else ""
-        ),
+        status,
+        f"largest |measured - exact| = {abs(z[worst]):.2f} exact SE ({worst[0]}, seed {worst[1]})",
+        detail,
     )
 
 
@@ -176,7 +192,7 @@ CLAIMS = [
     _c("gradient_variance", "Sec. 4", "The variance-reduction methods lower the per-example gradient variance during training (equal compute).", "secondary note", "monte carlo", (f"{TM}::test_per_example_gradients_match_autograd",), TC, _gradient_variance),
     _c("final_gap", "Sec. 5, README tables", "Training with P-POTS and MIRROR reaches a better final model than standard training.", "secondary note", "exact", (f"{TM}::test_mc_nelbo_unbiased_and_exact_nelbo",), TC, _final_gap, notes="The paper reports downstream accuracy of fine-tuned LLMs; here the final exact NELBO gap of toy models."),
     _c("run_spread", "Sec. 5, README tables", "The variance-reduction methods shrink the run-to-run spread of the final model quality.", "secondary note", "exact", (f"{TM}::test_mc_nelbo_unbiased_and_exact_nelbo",), TC, _spread),
-    _c("exact_matches_measured", "", "The nested Monte Carlo measurement of the training-loss variance agrees with its exact value (enumeration) on the trained networks.", "suite finding", "monte carlo", (f"{TM}::test_measured_loss_variance_matches_exact",), TC, _exact_vs_measured, paper="suite", notes="The test checks the standard estimator on a small network; the figure data cover every method."),
+    _c("exact_matches_measured", "", "The nested Monte Carlo measurement of the training-loss variance agrees with its exact value A + B + C (enumeration) on the trained networks, within the exact standard error of a sample variance of that many examples.", "suite finding", "monte carlo", (f"{TM}::test_measured_loss_variance_matches_exact", f"{TM}::test_small_measurement_near_the_floor_is_judged_by_its_exact_se", f"{TSV}::test_law_reproduces_the_exact_decomposition", f"{TSV}::test_conditional_power_sums_match_brute_force"), TC, _exact_vs_measured, paper="suite", notes="Every method is tested (MIRROR's pair = one averaged example, P-POTS weighted by 1/p(u), on both sides). An earlier verdict 'contradicted' (up to 11.8 SE, measured below exact) used the plug-in SE of the 128-example sample variance; with the eps = 1e-3 floor the loss has E[l^4] = O(1/eps^2), the plug-in SE is far too small and the sample variance is right-skewed (unbiased, median below the mean). The measurement itself was right: with many examples it matches A + B + C for every estimator (test_measured_loss_variance_matches_exact), and at the floor with 128 examples the plug-in SE puts a large share of seeded replicates beyond 3 SE while the exact SE does not (test_small_measurement_near_the_floor_is_judged_by_its_exact_se)."),
     _c("ar_gap", "", "With the same training budget, the AR baseline reaches a far smaller exact gap than every MDM estimator.", "suite finding", "exact", (f"{TM}::test_quick_preset_mdm_vs_ar_exact",), TC, _ar_gap, paper="suite"),
     _c("model_error_floor", "", "Trained MDMs keep a sequence-error floor at one token per step, where the oracle is exact.", "suite finding", "monte carlo", (f"{TM}::test_model_denoiser_works_with_every_sampler",), TQ, _model_floor, paper="suite"),
 ]  # fmt: skip

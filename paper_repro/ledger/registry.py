@@ -9,10 +9,17 @@ define ``DOC_BLOCKS: dict[str, Callable[[FigureDataFolder], str]]`` (generated b
 from __future__ import annotations
 
 from paper_repro.ledger import (
+    blocks_energy,
+    blocks_scale_out,
+    claims_any_process,
     claims_bench,
     claims_core,
+    claims_corpus,
     claims_denoising_entropy,
+    claims_eb_grid,
     claims_energy,
+    claims_energy_grid,
+    claims_energy_identities,
     claims_feng,
     claims_li_cai,
     claims_li_cai_theory,
@@ -33,15 +40,20 @@ TOPICS = (
     claims_feng,
     claims_li_cai,
     claims_energy,
+    claims_energy_identities,
+    claims_energy_grid,
     claims_orders,
     claims_variance,
     claims_variance_estimators,
     claims_li_cai_theory,
     claims_denoising_entropy,
+    claims_any_process,
+    claims_eb_grid,
     claims_training,
     claims_samplers,
     claims_training_quick,
     claims_oracle,
+    claims_corpus,
     claims_bench,
 )
 
@@ -60,9 +72,13 @@ def _collect() -> dict[str, Claim]:
 CLAIMS: dict[str, Claim] = _collect()
 
 
+#: Modules holding only generated doc blocks (a topic module may hold its own ``DOC_BLOCKS`` too).
+BLOCK_MODULES = (blocks_energy, blocks_scale_out)
+
+
 def _collect_blocks() -> dict:
     out = {}
-    for topic in TOPICS:
+    for topic in (*TOPICS, *BLOCK_MODULES):
         for name, fn in getattr(topic, "DOC_BLOCKS", {}).items():
             if name in out:
                 raise ValueError(f"duplicate generated doc block {name!r} in {topic.__name__}")

@@ -19,6 +19,8 @@ Modules, in dependency order:
 * :mod:`sims.estimators.quadrature`: composite Gauss-Legendre rule in the rate;
 * :mod:`sims.estimators.time_samplers`: laws of the rate u (uniform, histogram, density);
 * :mod:`sims.estimators.decomposition`: exact A/B/C split of the t-form and exact-k estimators;
+* :mod:`sims.estimators.sample_variance`: exact law (mean, standard error) of an n-example Monte Carlo
+  measurement of that variance;
 * :mod:`sims.estimators.proposal`: P-POTS curves and optimal rate law; the paper's pre-estimation grid;
 * :mod:`sims.estimators.mirror`: the MIRROR covariance sign map;
 * :mod:`sims.estimators.position_table`: per-position masked losses and eligible-set restriction.
@@ -53,6 +55,7 @@ from sims.estimators.rates import (
     mask_probability,
     rate_moments,
 )
+from sims.estimators.sample_variance import SampleVarianceLaw, sample_variance_law
 from sims.estimators.time_samplers import DensityTime, HistogramTime, TimeSampler, UniformTime
 
 __all__ = [
@@ -68,6 +71,7 @@ __all__ = [
     "MirrorCovarianceMap",
     "PositionLossTable",
     "RateMoments",
+    "SampleVarianceLaw",
     "TimeSampler",
     "UniformTime",
     "VarianceDecomposition",
@@ -91,4 +95,5 @@ __all__ = [
     "quadrature_integral",
     "quadrature_nodes",
     "rate_moments",
+    "sample_variance_law",
 ]

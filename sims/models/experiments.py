@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from sims.estimators import mask_loss_table, sample_variance_law
 from sims.models.cache import get_trained, make_config
+from sims.models.objectives import histogram_from_curve, mask_scheme, uses_proposal
 from sims.models.training import TrainedModel
+from sims.registry import make_language
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,34 @@ def summary_row(model: TrainedModel) -> dict:
             }
         )
     return row
+
+
+def own_measurement_law(model: TrainedModel) -> dict | None:
+    r"""Exact law of the model's last loss-variance measurement (:mod:`sims.estimators.sample_variance`).
+
+    Same estimator as training and as the exact "own" A + B + C: the method's mask scheme (MIRROR: the
+    pair averaged, one example) and rate law (P-POTS: the histogram proposal rebuilt from the recorded
+    pre-estimate curve, weight 1/p(u)); ``num_examples`` of the last nested measurement. Returns
+    ``{"variance", "se", "fourth_central", "kurtosis", ...}`` (``se``: exact s.d. of the n-example sample
+    variance), or None for AR models and runs without a measurement. Raises if the rebuilt estimator's
+    variance differs from the recorded exact A + B + C (a stale or foreign model file).
+    """
+    cfg, h = model.config, model.history
+    exact = (h.get("final", {}).get("exact") or {}).get("decomposition")
+    if cfg.kind == "ar" or not h.get("measure") or not exact:
+        return None
+    sampler = None
+    if uses_proposal(cfg.method):
+        p = h["proposal"][-1]
+        sampler = histogram_from_curve(np.asarray(p["grid"]), np.asarray(p["w"]), cfg.ppots_uniform_mix)
+    table = mask_loss_table(make_language(cfg.language), model.denoiser(), cfg.length)
+    law = sample_variance_law(
+        table, cfg.eps, sampler, mask_scheme(cfg.method), h["measure"][-1]["num_examples"]
+    )
+    own = exact["own"]
+    if abs(law.variance - own["total"]) > 1e-8 * own["total"]:
+        raise ValueError(
+            f"{cfg.name()}: rebuilt estimator variance {law.variance} differs from the recorded exact "
+            f"A + B + C {own['total']}; delete the model file to retrain"
+        )
+    return law.to_dict()

@@ -22,7 +22,21 @@ per-example gradient,
   :mod:`sims.estimators.decomposition`; each term is an unbiased estimate, B can come out slightly
   negative by noise),
 
-and the same for the scalar loss. Per-example gradients use ``torch.func`` (vmap of grad), accumulated
+and the same for the scalar loss. What one "estimate" is: one data sequence's training-loss value
+:math:`\ell` exactly as in training (:func:`sims.models.objectives.example_losses`: MIRROR's pair averaged,
+one example of 2 rows; P-POTS weighted by 1/p(u)), so ``loss_total`` estimates the exact
+:math:`A + B + C` of :func:`sims.estimators.decompose_time_estimator` for the same mask scheme and rate law
+(unbiased sample variance, per token).
+
+``loss_total_se`` is the plug-in delta-method standard error :math:`\sqrt{(\hat m_4 - s^4)/n}`. It is NOT a
+valid yardstick near the floor: there :math:`E[\ell^4] = O(1/\varepsilon^2)` comes from rare small-rate
+draws that a sample of :math:`n \ll 1/(L\varepsilon^2)` examples almost never contains, so the plug-in SE is
+far too small and falls together with :math:`s^2` (unbiased, but right-skewed: its median lies well below
+A + B + C). Compare a measurement with the exact value in units of the EXACT standard error of the
+n-example sample variance, :func:`sims.estimators.sample_variance_law` (Jia et al., arXiv 2511.18159, Sec. 3
+for A + B + C; Var of a sample variance from the fourth central moment).
+
+Per-example gradients use ``torch.func`` (vmap of grad), accumulated
 in chunks so memory stays bounded. ``per_row`` values multiply by the rows per example (equal-compute
 comparison: the variance of a batch mean over R rows is ``per_row / R``).
 """

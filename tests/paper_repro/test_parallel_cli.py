@@ -19,9 +19,12 @@ from sims.models.experiments import TRAINING_SUITES
 CHEAP = ["energy_support", "orders_invariance"]
 
 
+RUN_RECORDS = ("timings_", "provenance_", "README")  # the run's own records: seconds, workers, executor
+
+
 def outputs(folder):
     return {
-        p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith("timings")
+        p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith(RUN_RECORDS)
     }
 
 
@@ -70,19 +73,36 @@ def test_one_and_two_workers_write_the_same_bytes(tmp_path, capsys):
     assert not (two / ".partial" / "quick" / "_items").exists()  # a finished run leaves no records
 
 
+def test_a_run_publishes_its_provenance_and_gallery(tmp_path):
+    out = tmp_path / "fig"
+    assert main(["--only", "energy_support", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    provenance = json.loads((out / "provenance_quick.json").read_text())
+    assert provenance["preset"] == "quick" and provenance["workers"] == 1
+    gallery = (out / "README.md").read_text()
+    assert gallery.startswith("# Figure gallery and claims ledger")
+    spec = energy_support.FIGURE
+    assert spec.claims and all(f"(`{cid}`)" in gallery for cid in spec.claims)
+    # the module's own claims get verdicts from its data; claims of figures not run stay "not covered"
+    rows = [line for line in gallery.splitlines() if any(f"(`{cid}`)" in line for cid in spec.claims)]
+    assert all("not covered" not in row for row in rows)
+    assert "not covered" in gallery
+
+
 def test_resume_skips_the_modules_an_interrupted_run_finished(tmp_path):
     out = tmp_path / "figs"
-    out.mkdir()
-    (out / "energy_support.json").write_text("from the interrupted run")
+    assert main(["--only", "energy_support", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    # the interrupted run's file: the same data in other bytes (the gallery reads it, so it stays valid JSON)
+    interrupted = json.dumps(json.loads((out / "energy_support.json").read_text()), indent=3)
+    (out / "energy_support.json").write_text(interrupted)
     item = figure_items(["energy_support"], discover(), "quick", out, resume=True)[0]
     record = ItemResult("energy_support", {"files": ["energy_support.json"]}, fingerprint=item.fingerprint())
     item_store(out, "quick").write(record)
     assert main(["--only", *CHEAP, "--out", str(out), "--workers", "1", "--resume", "--no-progress"]) == 0
-    assert (out / "energy_support.json").read_text() == "from the interrupted run"  # skipped
+    assert (out / "energy_support.json").read_text() == interrupted  # skipped
     assert (out / "orders_invariance.json").exists()  # ran
     # without --resume everything is recomputed
     assert main(["--only", "energy_support", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
-    assert (out / "energy_support.json").read_text() != "from the interrupted run"
+    assert (out / "energy_support.json").read_text() != interrupted
 
 
 def test_a_failing_module_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
