@@ -8,6 +8,7 @@ Sub-commands:
   (``docs/scale_out.md``); the results are the same bytes whatever runs them.
 * ``plot``: redraw the figure from an existing ``sweep.json``.
 * ``list``: the standard languages and samplers.
+* ``bench``: every decoding policy on the standard panel (leaderboard, Pareto fronts; ``sims.bench``).
 
 A sampler that ignores the step count K (adaptive rules, first hitting) is run once per (language,
 length), not once per K.
@@ -24,6 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sims.bench.cli import add_bench_parser, run_bench_command
 from sims.execution import ItemsFailed, add_executor_arguments, make_executor, spec_from_args
 from sims.locking import OutputLock
 from sims.plotting import plot_quality_vs_steps
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("results", type=Path, help="a sweep.json written by mdm-suite sweep")
     pl.add_argument("--out", type=Path, default=None, help="figure path (.png, .pdf or .svg)")
     sub.add_parser("list", help="list standard languages and samplers")
+    add_bench_parser(sub)
     return p
 
 
@@ -185,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "bench":
+            return run_bench_command(args)
         if args.command == "list":
             return list_command(args)
         if args.command == "plot":

@@ -241,6 +241,15 @@ def pdf_copies(cmd, cwd):
     assert (cwd / "figures" / "energy_support.pdf").read_bytes().startswith(b"%PDF")
 
 
+def bench(cmd, cwd):
+    """``--quick`` runs the smoke preset on two policies and two languages (the quick panel takes minutes)."""
+    small = cmd.replace("--quick", "--preset smoke --policies fixed_max_prob --languages ngram2,parity")
+    small = small.replace("docs/examples/", str(ROOT / "docs" / "examples") + "/")
+    run(small + " --workers 1 --no-progress", cwd)
+    board = cwd / "results" / "bench"
+    assert any(board.rglob("leaderboard*.md")), sorted(p.name for p in board.rglob("*"))
+
+
 def resume(cmd, cwd):
     run(paper_repro(cmd), cwd)
     run(paper_repro(cmd), cwd)  # a finished run leaves nothing to resume: everything again, same bytes
@@ -337,6 +346,10 @@ CASES = {
     f"{SWEEP} --out results/my_sweep4 --workers 4": Case(sweep, slow=True),
     "mdm-suite plot results/my_sweep/sweep.json": Case(sweep_and_plot),
     "mdm-suite list": Case(listing_names),
+    "mdm-suite bench --quick --out results/bench": Case(bench),
+    "mdm-suite bench --quick --out results/bench --plugin docs/examples/bench_plugin.py:LeftToRightSampler": Case(
+        bench
+    ),
     "python: from dask_jobqueue import SLURMCluster": Case(dask_on_slurm),
     "python: import torch": Case(api_tour),
 }

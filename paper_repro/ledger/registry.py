@@ -12,6 +12,7 @@ from paper_repro.ledger import (
     blocks_energy,
     blocks_scale_out,
     claims_any_process,
+    claims_bench,
     claims_core,
     claims_corpus,
     claims_denoising_entropy,
@@ -55,6 +56,7 @@ TOPICS = (
     claims_oracle,
     claims_sampler_speed,
     claims_corpus,
+    claims_bench,
 )
 
 

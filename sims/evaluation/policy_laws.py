@@ -59,9 +59,9 @@ def exact_policy_law(
         return PolicyLaw(exact_sampler_law(sampler, denoiser, length), "exact kernel")
     try:
         check_replayable(sampler)
-    except InvalidArgumentError:
+        law, deterministic = replay_law(sampler, denoiser, length, generator)
+    except InvalidArgumentError:  # revisits, argmax draws, particles: no single replay path
         return None
-    law, deterministic = replay_law(sampler, denoiser, length, generator)
     return PolicyLaw(law, "replay") if deterministic else None
 
 

@@ -1,0 +1,65 @@
+"""Exact output laws for the bench's exact tier, with a deterministic size cap.
+
+The same two routes as :func:`sims.evaluation.exact_policy_law` (the policy's exact kernel chained over
+partial sequences, or the replay likelihood of every sequence for deterministic selection), with the
+kernel route capped: it enumerates at most :data:`MAX_TRANSITIONS` successor states in total and gives up
+(``None``, recorded as "law too large") beyond, so a policy whose kernel enumerates remasking subsets or
+particle systems cannot stall a bench. The cap counts work, not seconds, so whether a law is computed does
+not depend on the machine. The kernel loop is :func:`sims.exact.exact_sampler_law`'s, with the count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from sims.denoisers.base import Denoiser
+from sims.enumeration import sequence_index
+from sims.evaluation import PolicyLaw, check_replayable, replay_law
+from sims.sampling.base import Sampler
+from sims.validation import InvalidArgumentError
+
+#: Largest number of successor states the kernel route may enumerate for one law.
+MAX_TRANSITIONS = 3_000_000
+
+
+def kernel_law(sampler: Sampler, denoiser: Denoiser, length: int, max_transitions: int = MAX_TRANSITIONS):
+    """:func:`sims.exact.exact_sampler_law` with a cap on the successors enumerated (``None`` beyond)."""
+    V = denoiser.vocab_size
+    states: dict[tuple, float] = {tuple([V] * length): 1.0}
+    work = 0
+    for step in range(sampler.num_steps(length)):
+        keys = list(states)
+        outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
+        nxt: dict[tuple, float] = defaultdict(float)
+        for key, lp in zip(keys, outs):
+            successors = sampler.exact_transitions(key, step, lp, length)
+            work += len(successors)
+            if work > max_transitions:
+                return None
+            for new, q in successors:
+                if q > 0:
+                    nxt[new] += states[key] * q
+        states = dict(nxt)
+    law = torch.zeros(V**length, dtype=torch.float64)
+    for key, p in states.items():
+        if V in key:
+            raise AssertionError(f"{sampler.name}: a trajectory ended with masked positions: {key}")
+        law[int(sequence_index(torch.tensor(key), V))] += p
+    return law
+
+
+def capped_policy_law(
+    sampler: Sampler, denoiser: Denoiser, length: int, generator: torch.Generator
+) -> PolicyLaw | None:
+    """The exact law by the capped kernel, else by replay when the selection is deterministic, else ``None``."""
+    if sampler.capabilities.exact_kernel:
+        law = kernel_law(sampler, denoiser, length)
+        return None if law is None else PolicyLaw(law, "exact kernel")
+    try:
+        check_replayable(sampler)
+        law, deterministic = replay_law(sampler, denoiser, length, generator)
+    except InvalidArgumentError:  # revisits, argmax draws, particles: no single replay path
+        return None
+    return PolicyLaw(law, "replay") if deterministic else None
