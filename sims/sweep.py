@@ -198,6 +198,20 @@ def _canonical(obj) -> str:
     return encode_json(obj, sort_keys=True)
 
 
+#: Fields of a run's conventions that record how it was computed, not what it computes: the oracle path
+#: that ran (``"full"`` or ``"incremental:<engine>"``; the same law either way, tested in
+#: ``tests/sims/test_incremental.py``) against the sampler's setting (``"auto"``).
+RUNTIME_EXTRAS = ("oracle_path",)
+
+
+def _definition(conventions) -> str:
+    """The canonical form of a conventions record without its :data:`RUNTIME_EXTRAS`."""
+    if not isinstance(conventions, dict):
+        return _canonical(conventions)
+    extras = {k: v for k, v in (conventions.get("extras") or {}).items() if k not in RUNTIME_EXTRAS}
+    return _canonical({**conventions, "extras": extras})
+
+
 def check_definitions(store: ResultStore, config: SweepConfig) -> None:
     """Refuse to resume when a language, its oracle or a sampler of ``config`` now means something else
     than in the records already stored (a changed registry entry or code: mixing would be silently wrong)."""
@@ -223,7 +237,7 @@ def check_definitions(store: ResultStore, config: SweepConfig) -> None:
             sid = (sampler_name, steps)
             if sid not in current:
                 current[sid] = make_sampler(sampler_name, steps).conventions().to_dict()
-            if _canonical(rec.get("conventions")) != _canonical(current[sid]):
+            if _definition(rec.get("conventions")) != _definition(current[sid]):
                 clashes.append(f"{key}: the conventions of {sampler_name!r} changed")
     if clashes:
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""

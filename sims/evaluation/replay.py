@@ -64,6 +64,7 @@ class _RecordingTrace:
     def __init__(self, trace):
         self.__dict__["_trace"] = trace
         self.__dict__["events"] = []
+        self.__dict__["token_events"] = []  # reveals recorded token by token (scheduled samplers)
 
     def __getattr__(self, name):
         return getattr(self._trace, name)
@@ -74,6 +75,10 @@ class _RecordingTrace:
     def record_reveals(self, step, reveal, log_probs_used, values, rows) -> None:
         self.events.append((rows.clone(), reveal.clone(), log_probs_used))
         self._trace.record_reveals(step, reveal, log_probs_used, values, rows)
+
+    def record_token_reveals(self, step, rows, positions, log_probs_used, values, entropy=None) -> None:
+        self.token_events.append((rows.clone(), positions.clone(), log_probs_used))
+        self._trace.record_token_reveals(step, rows, positions, log_probs_used, values, entropy)
 
 
 def selection_uses_values(sampler: Sampler) -> bool:
@@ -106,12 +111,15 @@ def _replay(sampler: Sampler, denoiser: Denoiser, x: torch.Tensor, generator: to
     reveal_step = torch.full((B, L), -1, dtype=torch.long, device=x.device)
     for k in range(sampler.num_steps(L)):
         recorder.events.clear()
+        recorder.token_events.clear()
         before = state.x.clone()
         sampler.step(state, k, generator)
         for rows, reveal, law in recorder.events:
             idx = rows.nonzero().flatten()
             lp = law.gather(-1, x[idx].unsqueeze(-1)).squeeze(-1)
             log_lik[idx] += torch.where(reveal, lp, torch.zeros_like(lp)).sum(1)
+        for rows, positions, law in recorder.token_events:
+            log_lik.index_add_(0, rows, law.gather(-1, x[rows, positions].unsqueeze(-1)).squeeze(-1))
         if bool(((before != V) & (state.x != before)).any()):
             raise InvalidArgumentError(
                 f"{sampler.name}: a step changed revealed positions (remasking or particle resampling); a "

@@ -107,6 +107,23 @@ class Trace:
         self.token_entropy[tgt] = torch.where(reveal, h, self.token_entropy[tgt])
         self.token_logprob[tgt] = torch.where(reveal, lp, self.token_logprob[tgt])
 
+    def record_token_reveals(
+        self,
+        step: int,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        log_probs_used: torch.Tensor,
+        values: torch.Tensor,
+        entropy: torch.Tensor | None = None,
+    ) -> None:
+        """Record reveals given token by token: ``rows[j], positions[j]`` drawn ``values[j]`` from
+        ``log_probs_used[j]`` (``(n, V)``; ``entropy`` its entropies when already computed)."""
+        self.reveal_step[rows, positions] = step
+        self.token_entropy[rows, positions] = (
+            entropy_of_log_probs(log_probs_used) if entropy is None else entropy
+        )
+        self.token_logprob[rows, positions] = log_probs_used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
+
     def result(self, tokens: torch.Tensor, cache: CachedDenoiser, conventions: dict) -> SampleResult:
         return SampleResult(
             tokens=tokens,

@@ -83,17 +83,10 @@ def scheduled_step(
     trace.step_entropy_sum[rows, k] = torch.where(masked[rows], h, torch.zeros_like(h)).sum(-1)
     h_sel = h[r_idx, p_idx] if record_temperature in (0.0, 1.0) else None
     row_ids = rows.nonzero().flatten()[r_idx]
-    _record(trace, k, row_ids, p_idx, lp_sel, values, record_temperature, h_sel)
+    trace.record_token_reveals(k, row_ids, p_idx, tempered(lp_sel, record_temperature), values, h_sel)
     x[row_ids, p_idx] = values
     state.cache.invalidate(rows)
     return row_ids, p_idx
-
-
-def _record(trace: Trace, k, rows, positions, lp, values, temperature, entropy=None) -> None:
-    used = tempered(lp, temperature)
-    trace.reveal_step[rows, positions] = k
-    trace.token_entropy[rows, positions] = entropy_of_log_probs(used) if entropy is None else entropy
-    trace.token_logprob[rows, positions] = used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
 
 
 def use_incremental(
