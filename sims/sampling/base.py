@@ -106,6 +106,45 @@ class Conventions:
         return [f.name for f in fields(self) if f.name != "extras" and getattr(self, f.name) in (None, "")]
 
 
+#: Capabilities of an adaptive rule with an exact kernel (value-dependent sets, no step count K).
+EXACT_ADAPTIVE = Capabilities(
+    value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
+)
+ADAPTIVE_STEPS = "adaptive: until no mask is left (at most L; no step count K)"
+ADAPTIVE_LAST_STEP = "runs until no mask is left (at most L steps)"
+ADAPTIVE_NFE = "one call per step while masks remain"
+
+
+def adaptive_conventions(
+    sampler,
+    *,
+    step_rule: str,
+    position_rule: str,
+    tie_break: str,
+    source: str,
+    extras: dict,
+    nfe_rule: str = ADAPTIVE_NFE,
+) -> Conventions:
+    """The conventions of an adaptive rule that runs until no mask is left: no step count K, no diffusion
+    time, no schedule; the rule-specific fields are the arguments, the rest comes from ``sampler`` (its
+    name, temperature and categorical precision)."""
+    return Conventions(
+        sampler=sampler.name,
+        steps=ADAPTIVE_STEPS,
+        time_direction=NO_TIME,
+        schedule="none (adaptive rule)",
+        step_rule=step_rule,
+        position_rule=position_rule,
+        tie_break=tie_break,
+        last_step=ADAPTIVE_LAST_STEP,
+        temperature=sampler.temperature,
+        categorical_precision=sampler.categorical_precision,
+        nfe_rule=nfe_rule,
+        source=source,
+        extras=extras,
+    )
+
+
 def check_steps(steps) -> int:
     return check_positive_int(steps, "steps")
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Conventions
+from sims.sampling.base import Conventions, adaptive_conventions
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
@@ -123,18 +123,11 @@ class CreditDecodingSampler(PolicySampler):
         return length
 
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="threshold on the fused confidence (credit-fused law), always the most confident",
             position_rule=f"fused {self.score!r}, masked positions of the current block",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2510.06133; rule of inclusionAI/dInfer CreditThresholdParallelDecoder "
             "(correspondence to the paper unconfirmed)",
             extras={

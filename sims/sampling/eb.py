@@ -37,8 +37,8 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Capabilities, Conventions
-from sims.sampling.ranked import RankedStepSampler, check_block_length
+from sims.sampling.base import Conventions, adaptive_conventions
+from sims.sampling.ranked import AdaptiveRankedStepSampler
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import entropy_of_log_probs, position_scores
 from sims.validation import check_real
@@ -74,7 +74,7 @@ def eb_select(
     return out
 
 
-class EBSampler(RankedStepSampler):
+class EBSampler(AdaptiveRankedStepSampler):
     """Entropy-bounded unmasking; see the module docstring.
 
     Args:
@@ -104,29 +104,12 @@ class EBSampler(RankedStepSampler):
         self.gamma = check_real(gamma, "gamma", minimum=0.0, allow_inf=True)  # inf: one shot
         self.name = f"eb_{score}_g{gamma:g}" + ("" if block_length is None else f"_block{block_length}")
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
-        )
-
-    def num_steps(self, length: int) -> int:
-        check_block_length(self.block_length, length)
-        return length
-
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="EB: longest score-ordered prefix with sum H - max H <= gamma (nats)",
             position_rule=f"score {self.score!r} (untempered), masked positions of the current block",
             tie_break=f"{self.tie_break}; scores and entropies rounded to 40 fractional bits",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2505.24857 Eq. 2 / Alg. 1",
             extras={
                 "gamma_nats": self.gamma,

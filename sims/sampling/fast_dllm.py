@@ -31,8 +31,8 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Capabilities, Conventions
-from sims.sampling.ranked import RankedStepSampler, check_block_length
+from sims.sampling.base import Conventions, adaptive_conventions
+from sims.sampling.ranked import AdaptiveRankedStepSampler
 from sims.sampling.ranking import rank_positions
 from sims.sampling.scores import position_scores
 from sims.validation import InvalidArgumentError, check_choice, check_probability, check_real
@@ -89,7 +89,7 @@ def fast_dllm_select(
     return out
 
 
-class FastDLLMSampler(RankedStepSampler):
+class FastDLLMSampler(AdaptiveRankedStepSampler):
     """Confidence-threshold / factor parallel decoding; see the module docstring.
 
     Args:
@@ -136,30 +136,13 @@ class FastDLLMSampler(RankedStepSampler):
             + ("" if block_length is None else f"_block{block_length}")
         )
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
-        )
-
-    def num_steps(self, length: int) -> int:
-        check_block_length(self.block_length, length)
-        return length
-
     def conventions(self) -> Conventions:
         test = "c >= tau (official code)" if self.rule == "threshold" else f"factor ({self.factor_variant})"
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule=f"Fast-dLLM {self.rule}: {test}, always the most confident candidate",
             position_rule=f"confidence score {self.score!r}, masked positions of the current block",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2505.22618 Alg. 1; NVlabs/Fast-dLLM code",
             extras={
                 "rule": self.rule,

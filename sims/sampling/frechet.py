@@ -28,8 +28,8 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Capabilities, Conventions
-from sims.sampling.ranked import RankedStepSampler, check_block_length
+from sims.sampling.base import Conventions, adaptive_conventions
+from sims.sampling.ranked import AdaptiveRankedStepSampler
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import position_scores
 from sims.validation import check_real
@@ -59,7 +59,7 @@ def frechet_select(
     return out
 
 
-class FrechetSampler(RankedStepSampler):
+class FrechetSampler(AdaptiveRankedStepSampler):
     """Fast-dLLM++ Fréchet-profile parallel decoding (module docstring).
 
     Args:
@@ -92,29 +92,12 @@ class FrechetSampler(RankedStepSampler):
             + ("" if block_length is None else f"_block{block_length}")
         )
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
-        )
-
-    def num_steps(self, length: int) -> int:
-        check_block_length(self.block_length, length)
-        return length
-
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="Fréchet profile: longest sorted prefix with max(0, sum c - (n-1)) - (1 - c_(n)) > delta",
             position_rule=f"confidence score {self.score!r}, masked positions of the current block",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2606.02955; Ringo-Star/FastdLLM_plusplus get_transfer_index_frechet_profile",
             extras={"margin": self.margin, "score": self.score, "block_length": self.block_length},
         )

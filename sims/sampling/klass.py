@@ -44,7 +44,7 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Conventions
+from sims.sampling.base import Conventions, adaptive_conventions
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
@@ -99,19 +99,12 @@ class KLASSSampler(PolicySampler):
         return length
 
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="KLASS: unmask every candidate with max prob >= tau and KL(p_k || p_{k-1}) < eps for the "
             "last h steps; else the most confident one",
             position_rule="masked positions of the current block; fallback ranked by max prob (untempered)",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2511.05664; shkim0116/KLASS src/model/{dream,llada}_klass.py",
             extras={
                 "conf_threshold": self.conf_threshold,

@@ -33,8 +33,8 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Capabilities, Conventions
-from sims.sampling.ranked import RankedStepSampler, check_block_length
+from sims.sampling.base import Conventions, adaptive_conventions
+from sims.sampling.ranked import AdaptiveRankedStepSampler
 from sims.sampling.ranking import quantize, rank_positions
 from sims.sampling.scores import position_scores
 from sims.validation import check_positive_int, check_probability, check_real
@@ -66,7 +66,7 @@ def local_leap_select(
     return out
 
 
-class LocalLeapSampler(RankedStepSampler):
+class LocalLeapSampler(AdaptiveRankedStepSampler):
     """LocalLeap (module docstring).
 
     Args:
@@ -107,30 +107,13 @@ class LocalLeapSampler(RankedStepSampler):
             + ("" if block_length is None else f"_block{block_length}")
         )
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            value_independent_schedule=False, exact_kernel=True, revisits=False, uses_steps=False
-        )
-
-    def num_steps(self, length: int) -> int:
-        check_block_length(self.block_length, length)
-        return length
-
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="LocalLeap: c >= tau_relaxed within radius of an anchor (c >= tau), c >= tau elsewhere, "
             "always the most confident",
             position_rule=f"confidence score {self.score!r}, masked positions of the current block",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step while masks remain",
             source="arXiv 2510.07081; third-party mirror of friedrichor/LocalLeap generate.py "
             "(defaults unconfirmed against the paper)",
             extras={

@@ -25,7 +25,7 @@ from abc import abstractmethod
 import torch
 
 from sims.categorical import Precision, sample_from_log_probs
-from sims.sampling.base import Sampler, check_temperature
+from sims.sampling.base import EXACT_ADAPTIVE, Capabilities, Sampler, check_temperature
 from sims.sampling.kernels import reveal_values
 from sims.sampling.ranking import check_tie_break, rank_positions, selection_law
 from sims.sampling.runtime import RunState, commit_reveals, tempered
@@ -178,3 +178,16 @@ class RankedStepSampler(Sampler):
             )
         ((sel, _),) = self.set_law(state, step, log_probs, torch.zeros(len(state), dtype=torch.long))
         return sel
+
+
+class AdaptiveRankedStepSampler(RankedStepSampler):
+    """A ranked-step rule that runs until no mask is left, at most L steps (EB, Fast-dLLM, Fréchet,
+    LocalLeap): value-dependent sets with an exact kernel, no step count K."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return EXACT_ADAPTIVE
+
+    def num_steps(self, length: int) -> int:
+        check_block_length(self.block_length, length)
+        return length

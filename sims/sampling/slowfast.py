@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 
 from sims.categorical import Precision
-from sims.sampling.base import NO_TIME, Conventions
+from sims.sampling.base import Conventions, adaptive_conventions
 from sims.sampling.credit import current_block
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import check_block_length
@@ -103,18 +103,12 @@ class SlowFastSampler(PolicySampler):
         return length
 
     def conventions(self) -> Conventions:
-        return Conventions(
-            sampler=self.name,
-            steps="adaptive: until no mask is left (at most L; no step count K)",
-            time_direction=NO_TIME,
-            schedule="none (adaptive rule)",
+        return adaptive_conventions(
+            self,
             step_rule="sub-cycles: exploration steps estimate the span end and fill; fast steps fill the span "
             "(all >= threshold if at least two, else the most confident)",
             position_rule=f"confidence {self.score!r} (untempered), masked positions of the scope or span",
             tie_break=f"{self.tie_break} (scores rounded to 40 fractional bits)",
-            last_step="runs until no mask is left (at most L steps)",
-            temperature=self.temperature,
-            categorical_precision=self.categorical_precision,
             nfe_rule="one call per step while masks remain (the code also calls in finished exploration "
             "steps and re-encodes only a prefix in fast steps)",
             source="arXiv 2506.10848; LiangrunFlora/Slow-Fast-Sampling generate_slow_fast_sampling.py",
