@@ -16,9 +16,7 @@ from paper_repro.ledger.registry import DOC_BLOCKS
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Docs still being converted to generated blocks (transitional; must be empty when issue 12 closes).
-PENDING = {
-    "scale_out.md",
-}
+PENDING: set[str] = set()
 
 
 def _generators():
