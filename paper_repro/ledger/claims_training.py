@@ -11,6 +11,8 @@ this scale), not a contradiction.
 
 from __future__ import annotations
 
+from paper_repro.ledger.data import FigureDataFolder
+from paper_repro.ledger.doc_tables import claims_table
 from paper_repro.ledger.model import Claim, Verdict
 
 PAPER = "Jia et al., arXiv 2511.18159"
@@ -192,3 +194,18 @@ CLAIMS = [
         verdict=_mdm_vs_ar_verdict,
     ),
 ]
+
+
+def _cpu_block(data) -> str:
+    """The same claims on the ``cpu`` study (the full preset of ``training_scale`` on a machine without CUDA:
+    ``training_scale_full.json`` beside the quick figures)."""
+    full = FigureDataFolder(data.folder, "_full")
+    preset = full("training_scale")["scale_preset"]
+    head = (
+        f"Scale preset `{preset['name']}` ({preset['language']}, L = {preset['length']}, "
+        f"{len(preset['seeds'])} seeds per method), data `figures/training_scale_full.json`:"
+    )
+    return head + "\n\n" + claims_table(CLAIMS, full)
+
+
+DOC_BLOCKS = {"training.scale_cpu": _cpu_block}
