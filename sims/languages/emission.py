@@ -35,9 +35,9 @@ import torch
 
 from sims.categorical import sample_categorical
 from sims.enumeration import all_sequences
-from sims.inference.chain import LiftedChain, log_matmul_exp, min_positive_log
 from sims.inference.engine import forward_log_evidence
 from sims.languages.base import Language
+from sims.languages.hmm import HMMChain
 from sims.validation import (
     InvalidArgumentError,
     InvalidDistributionError,
@@ -102,67 +102,35 @@ class EmissionAutomaton:
         return replace(self, **move)
 
 
-class EmissionChain(LiftedChain):
-    """Lifted chain of an :class:`EmissionAutomaton`: node t is the state at position t."""
+class EmissionChain(HMMChain):
+    """Lifted chain of an :class:`EmissionAutomaton`: the HMM chain of its initial, transition and emission
+    weights (node t is the state at position t), with the final weights on the last node's evidence."""
 
     def __init__(self, a: EmissionAutomaton):
+        super().__init__(a.initial, a.transition, a.emission)
         self.automaton = a
-        self.num_states, self.vocab_size = a.num_states, a.vocab_size
-        self.log_initial = torch.log(a.initial)
-        self.transition = a.transition
-        self.log_transition = torch.log(a.transition)
-        self.transition_t = a.transition.T.contiguous()
-        self.log_transition_t = self.log_transition.T.contiguous()
-        self.min_log = min_positive_log(a.transition)
-        self.emission, self.log_emission = a.emission, torch.log(a.emission)
-        self.min_log_emission = min_positive_log(a.emission)
         self.log_final = torch.log(a.final)
         self._plain_final = bool((a.final == 1).all())
-        zero = torch.zeros((1, self.num_states), dtype=torch.float64, device=a.emission.device)
-        self._evidence_table = torch.cat([self.log_emission.T, zero], 0)  # (V+1, S); mask row = 0
-
-    def num_nodes(self, length: int) -> int:
-        return length
 
     def evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ev = self._evidence_table[tokens]  # (B, L, S)
-        if not self._plain_final:
-            ev = ev.clone()
-            ev[:, -1] = ev[:, -1] + self.log_final
+        first, rest = super().evidence(tokens)
+        if self._plain_final:
+            return first, rest
+        ev = torch.cat([first.unsqueeze(1), rest], 1)  # a copy: the table rows stay untouched
+        ev[:, -1] = ev[:, -1] + self.log_final
         return ev[:, 0], ev[:, 1:]
-
-    def add_evidence(self, log_msg: torch.Tensor, log_ev: torch.Tensor) -> torch.Tensor:
-        return log_msg + log_ev
-
-    def propagate_forward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition, self.log_transition, self.min_log)
-
-    def propagate_backward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition_t, self.log_transition_t, self.min_log)
-
-    def token_log_marginals(self, log_gamma: torch.Tensor, length: int) -> torch.Tensor:
-        B, T, S = log_gamma.shape
-        out = log_matmul_exp(
-            log_gamma.reshape(B * T, S), self.emission, self.log_emission, self.min_log_emission
-        )
-        return out.reshape(B, T, self.vocab_size)
 
     # ---- optional engine capabilities ------------------------------------------------------------------
     def token_evidence_probe_length(self) -> int | None:
         return 2 if self._plain_final else None  # final weights make the last node's evidence special
 
-    def linear_token_marginals(self, gamma: torch.Tensor, length: int) -> torch.Tensor:
-        T, B, S = gamma.shape
-        return (gamma.reshape(T * B, S) @ self.emission.to(gamma.dtype)).reshape(T, B, self.vocab_size)
-
-    def projection_min_log(self) -> float:
-        return self.min_log_emission
-
     def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        L = tokens.shape[1]
-        log_ev = torch.zeros((1, L, self.num_states), dtype=torch.float64, device=tokens.device)
+        nodes, log_ev = super().loo_node_evidence(tokens)
         log_ev[0, -1] = self.log_final
-        return torch.arange(L, device=tokens.device), log_ev
+        return nodes, log_ev
+
+    def lexicographic_tables(self) -> None:
+        return None  # the final weights are no factor of the HMM tables: no minimum-violation fallback
 
 
 class AutomatonLanguage(Language):
