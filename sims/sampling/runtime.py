@@ -125,15 +125,22 @@ class Trace:
         self.token_logprob[rows, positions] = log_probs_used.gather(-1, values.unsqueeze(-1)).squeeze(-1)
 
     def result(self, tokens: torch.Tensor, cache: CachedDenoiser, conventions: dict) -> SampleResult:
+        return self.result_with(tokens, cache.nfe, cache.impossible, conventions)
+
+    def result_with(
+        self, tokens: torch.Tensor, nfe: torch.Tensor, left_support: torch.Tensor, conventions: dict
+    ) -> SampleResult:
+        """The run's result from this trace and the calls and support flags counted elsewhere (the
+        incremental path counts them in its session, not in a call cache)."""
         return SampleResult(
             tokens=tokens,
-            nfe=cache.nfe,
+            nfe=nfe,
             reveal_step=self.reveal_step,
             token_entropy=self.token_entropy,
             token_logprob=self.token_logprob,
             step_entropy_sum=self.step_entropy_sum,
             step_num_masked=self.step_num_masked,
-            left_support=cache.impossible,
+            left_support=left_support,
             reveal_time=self.reveal_time,
             conventions=conventions,
         )

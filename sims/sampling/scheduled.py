@@ -162,18 +162,7 @@ def incremental_run(
     trace.step_num_masked.copy_(length - revealed_before)
     conv = sampler.conventions().to_dict()
     conv["extras"]["oracle_path"] = f"incremental:{session.engine}"
-    return SampleResult(
-        tokens=session.tokens.clone(),
-        nfe=session.called.sum(0),
-        reveal_step=trace.reveal_step,
-        token_entropy=trace.token_entropy,
-        token_logprob=trace.token_logprob,
-        step_entropy_sum=trace.step_entropy_sum,
-        step_num_masked=trace.step_num_masked,
-        left_support=left,
-        reveal_time=trace.reveal_time,
-        conventions=conv,
-    )
+    return trace.result_with(session.tokens.clone(), session.called.sum(0), left, conv)
 
 
 class ScheduledRun:
