@@ -273,3 +273,40 @@ class ChainPosterior:
     log_evidence: torch.Tensor
     log_gamma: torch.Tensor
     impossible: torch.Tensor
+
+
+class DenseTransitionChain(LiftedChain):
+    r"""A lifted chain with one node per token and a dense ``(S, S)`` transition :math:`A`.
+
+    The shared part of the dense chains (HMMs, automaton languages): node evidence multiplies in
+    (adds in log space) and messages move by the guarded log-space product of :func:`log_matmul_exp`
+    with :math:`A` or :math:`A^\top`. Subclasses call :meth:`set_transition` once and define the evidence
+    and the token projection.
+    """
+
+    transition: torch.Tensor
+    transition_t: torch.Tensor
+    log_transition: torch.Tensor
+    log_transition_t: torch.Tensor
+    min_log_transition: float
+
+    def set_transition(self, transition: torch.Tensor) -> None:
+        """Store :math:`A`, its transpose, their logs (``-inf`` at structural zeros) and the certificate
+        floor (log of the smallest positive entry)."""
+        self.transition = transition
+        self.transition_t = transition.T.contiguous()
+        self.log_transition = torch.log(transition)
+        self.log_transition_t = self.log_transition.T.contiguous()
+        self.min_log_transition = min_positive_log(transition)
+
+    def num_nodes(self, length: int) -> int:
+        return length
+
+    def add_evidence(self, log_msg: torch.Tensor, log_ev: torch.Tensor) -> torch.Tensor:
+        return log_msg + log_ev
+
+    def propagate_forward(self, log_msg: torch.Tensor) -> torch.Tensor:
+        return log_matmul_exp(log_msg, self.transition, self.log_transition, self.min_log_transition)
+
+    def propagate_backward(self, log_msg: torch.Tensor) -> torch.Tensor:
+        return log_matmul_exp(log_msg, self.transition_t, self.log_transition_t, self.min_log_transition)

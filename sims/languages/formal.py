@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from sims.categorical import sample_categorical
-from sims.inference.chain import LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.chain import DenseTransitionChain, log_matmul_exp
 from sims.inference.engine import forward_backward, forward_log_evidence
 from sims.languages.base import Language
 from sims.validation import (
@@ -71,7 +71,7 @@ def _integer_table(delta) -> torch.Tensor:
     return torch.as_tensor(arr.astype(np.int64))
 
 
-class DFAChain(LiftedChain):
+class DFAChain(DenseTransitionChain):
     r"""Lifted chain of a :class:`DFALanguage`: state index ``s * V + x`` (automaton state s after token x).
 
     Transition :math:`(s, x) \to (\delta(s, x'), x')` with weight :math:`w(x')`; the initial law puts
@@ -93,11 +93,7 @@ class DFAChain(LiftedChain):
                 for x2 in range(V):
                     trans[s * V + x, int(delta[s, x2]) * V + x2] += weights[x2]
         self.log_initial = torch.log(init)
-        self.transition = trans
-        self.log_transition = torch.log(trans)
-        self.transition_t = trans.T.contiguous()
-        self.log_transition_t = self.log_transition.T.contiguous()
-        self.min_log = min_positive_log(trans)
+        self.set_transition(trans)
         token_of_state = torch.arange(S * V, device=dev) % V
         table = torch.full((V + 1, S * V), -torch.inf, dtype=torch.float64, device=dev)
         for v in range(V):
@@ -109,22 +105,10 @@ class DFAChain(LiftedChain):
         # projection (S*V, V): one-hot of the token of each lifted state
         self._project = torch.nn.functional.one_hot(token_of_state, V).to(torch.float64)
 
-    def num_nodes(self, length: int) -> int:
-        return length
-
     def evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ev = self._evidence_table[tokens].clone()  # (B, L, S*V)
         ev[:, -1] = ev[:, -1] + self._accept_log
         return ev[:, 0], ev[:, 1:]
-
-    def add_evidence(self, log_msg: torch.Tensor, log_ev: torch.Tensor) -> torch.Tensor:
-        return log_msg + log_ev
-
-    def propagate_forward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition, self.log_transition, self.min_log)
-
-    def propagate_backward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition_t, self.log_transition_t, self.min_log)
 
     def token_log_marginals(self, log_gamma: torch.Tensor, length: int) -> torch.Tensor:
         B, T, S = log_gamma.shape

@@ -16,7 +16,7 @@ import torch
 
 from sims.categorical import sample_categorical
 from sims.enumeration import all_sequences
-from sims.inference.chain import LexTables, LiftedChain, log_matmul_exp, min_positive_log
+from sims.inference.chain import DenseTransitionChain, LexTables, log_matmul_exp, min_positive_log
 from sims.inference.min_violation import split_zeros
 from sims.languages.base import Language
 from sims.stats import mean_estimate
@@ -37,17 +37,13 @@ def _log(t: torch.Tensor) -> torch.Tensor:
     return torch.log(t)  # log(0) = -inf, which is what we want for structural zeros
 
 
-class HMMChain(LiftedChain):
+class HMMChain(DenseTransitionChain):
     """Chain view of an HMM: node t is the hidden state at position t; evidence is ``B[:, x_t]``."""
 
     def __init__(self, initial: torch.Tensor, transition: torch.Tensor, emission: torch.Tensor):
         self.num_states, self.vocab_size = emission.shape
         self.log_initial = _log(initial)
-        self.transition = transition
-        self.transition_t = transition.T.contiguous()
-        self.log_transition = _log(transition)
-        self.log_transition_t = self.log_transition.T.contiguous()
-        self.min_log_transition = min_positive_log(transition)
+        self.set_transition(transition)
         self.emission = emission
         self.log_emission = _log(emission)
         self.min_log_emission = min_positive_log(emission)
@@ -60,21 +56,9 @@ class HMMChain(LiftedChain):
             dim=0,
         )
 
-    def num_nodes(self, length: int) -> int:
-        return length
-
     def evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ev = self._evidence_table[tokens]  # (B, L, S)
         return ev[:, 0], ev[:, 1:]
-
-    def add_evidence(self, log_msg: torch.Tensor, log_ev: torch.Tensor) -> torch.Tensor:
-        return log_msg + log_ev
-
-    def propagate_forward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition, self.log_transition, self.min_log_transition)
-
-    def propagate_backward(self, log_msg: torch.Tensor) -> torch.Tensor:
-        return log_matmul_exp(log_msg, self.transition_t, self.log_transition_t, self.min_log_transition)
 
     def token_log_marginals(self, log_gamma: torch.Tensor, length: int) -> torch.Tensor:
         B, T, S = log_gamma.shape
