@@ -130,7 +130,9 @@ def teacher_forced_log_likelihood(
     L = tokens.shape[1]
     offered = oracle_path != "full" and denoiser.offers_scheduled_session(L)
     if oracle_path == "incremental" and not offered:
-        raise ValueError(f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session")
+        raise InvalidArgumentError(
+            f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session"
+        )
     if offered and (oracle_path == "incremental" or L >= AUTO_MIN_LENGTH):
         return _teacher_forced_incremental(denoiser, tokens, reveal_step)
     V = denoiser.vocab_size

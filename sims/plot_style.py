@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 
+from sims.validation import InvalidArgumentError
+
 #: Widest figure, inches (a full page text width is about 6.5-7 in; figures are scaled down at most ~1.5x).
 MAX_WIDTH = 10.0
 #: Default height of one row of panels, inches.
@@ -140,7 +142,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None, heigh
     """``(fig, axes)`` of the house size: ``width`` at most :data:`MAX_WIDTH` (default: 3.3 in per column)."""
     width = min(MAX_WIDTH, 3.3 * ncols) if width is None else width
     if not 0 < width <= MAX_WIDTH:
-        raise ValueError(f"figure width must lie in (0, {MAX_WIDTH}] inches, got {width}")
+        raise InvalidArgumentError(f"figure width must lie in (0, {MAX_WIDTH}] inches, got {width}")
     height = ROW_HEIGHT * nrows if height is None else height
     return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", squeeze=False, **kw)
 
@@ -172,7 +174,9 @@ def length_linestyles(lengths: Sequence[int]) -> dict:
     """``{L: linestyle}``: the longest length solid, shorter ones ever more broken (at most seven)."""
     ls = sorted(set(lengths))
     if len(ls) > len(LENGTH_LINESTYLES):
-        raise ValueError(f"at most {len(LENGTH_LINESTYLES)} lengths can be told apart by line style")
+        raise InvalidArgumentError(
+            f"at most {len(LENGTH_LINESTYLES)} lengths can be told apart by line style"
+        )
     return dict(zip(ls, LENGTH_LINESTYLES[len(LENGTH_LINESTYLES) - len(ls) :]))
 
 

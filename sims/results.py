@@ -153,7 +153,7 @@ def write_json(path: str | os.PathLike, obj: Any, **dumps_kwargs) -> Path:
 
 
 def _reject_constant(name: str):
-    raise ValueError(f"bare {name} is not strict JSON")
+    raise InvalidArgumentError(f"bare {name} is not strict JSON")
 
 
 def read_json(path: str | os.PathLike, remedy: str = "delete it or regenerate it") -> Any:

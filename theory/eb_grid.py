@@ -42,6 +42,7 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.validation import InvalidArgumentError
 
 #: The paper's γ grid (nats) and Top-k grid (App. C; paper_statements.md §3 E8, primary text).
 EB_GAMMAS = (0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -54,7 +55,9 @@ def sparse_output_law(sampler: Sampler, denoiser: Denoiser, length: int) -> tupl
     """``({output tuple: probability}, expected calls)`` of ``sampler`` by its exact kernel, reachable
     states only (one batched denoiser call per step over the states that still have a mask)."""
     if not sampler.capabilities.exact_kernel:
-        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
+        raise InvalidArgumentError(
+            f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
+        )
     V = denoiser.vocab_size
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
     done: dict[tuple, float] = defaultdict(float)
@@ -86,7 +89,7 @@ def topk_counts(length: int, k: int) -> list[int]:
     """k tokens per step, the remainder last: ``[k] * (L // k) + [L % k]`` (without a zero)."""
     L, k = int(length), int(k)
     if not 1 <= k <= L:
-        raise ValueError(f"k must be in 1..length = {L}, got {k!r}")
+        raise InvalidArgumentError(f"k must be in 1..length = {L}, got {k!r}")
     return [k] * (L // k) + ([L % k] if L % k else [])
 
 

@@ -52,13 +52,14 @@ import torch
 from sims.denoisers.base import Denoiser
 from sims.exact import all_sequences
 from sims.schedules import PerPositionSchedule, get_schedule, time_grid
+from sims.validation import InvalidArgumentError
 
 MAX_LENGTH = 10
 
 
 def _check_length(L: int) -> int:
     if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or not 1 <= L <= MAX_LENGTH:
-        raise ValueError(f"length must be an integer in [1, {MAX_LENGTH}] for exact enumeration, got {L!r}")
+        raise InvalidArgumentError(f"length must be an integer in [1, {MAX_LENGTH}] (enumeration), got {L!r}")
     return int(L)
 
 
@@ -73,7 +74,7 @@ def as_per_position(schedule, L: int) -> PerPositionSchedule:
     """A :class:`PerPositionSchedule` of length L from a univariate spec or a per-position schedule."""
     if isinstance(schedule, PerPositionSchedule):
         if schedule.length != L:
-            raise ValueError(f"per-position schedule has {schedule.length} positions, sequences have {L}")
+            raise InvalidArgumentError(f"schedule has {schedule.length} positions, sequences have {L}")
         return schedule
     return PerPositionSchedule.uniform(get_schedule(schedule), L)
 
@@ -92,12 +93,12 @@ def subset_log_conditionals(
     """
     tokens = torch.as_tensor(tokens).long()
     if tokens.ndim != 2:
-        raise ValueError(f"tokens must have shape (B, L), got {tuple(tokens.shape)}")
+        raise InvalidArgumentError(f"tokens must have shape (B, L), got {tuple(tokens.shape)}")
     B, L = tokens.shape
     _check_length(L)
     V = denoiser.vocab_size
     if tokens.numel() and (tokens.min() < 0 or tokens.max() >= V):
-        raise ValueError(f"tokens must be real token ids in 0..{V - 1} (no masks)")
+        raise InvalidArgumentError(f"tokens must be real token ids in 0..{V - 1} (no masks)")
     pat = torch.as_tensor(revealed_patterns(L))
     inp = torch.where(pat.unsqueeze(0), tokens.unsqueeze(1), torch.full((1, 1, 1), V)).reshape(-1, L)
     outs = []
@@ -120,7 +121,7 @@ def exact_subset_log_conditionals(
     ``-inf`` (``impossible="-inf"``). Entries with :math:`l\in S` are 0 (carry-over)."""
     V, L = int(vocab_size), _check_length(length)
     if impossible not in ("uniform", "-inf"):
-        raise ValueError(f"impossible must be 'uniform' or '-inf', got {impossible!r}")
+        raise InvalidArgumentError(f"impossible must be 'uniform' or '-inf', got {impossible!r}")
     P = torch.exp(torch.as_tensor(log_joint, dtype=torch.float64)).reshape((V,) * L)
     out = torch.zeros((V**L, 2**L, L), dtype=torch.float64)
     pat = revealed_patterns(L)
@@ -252,7 +253,7 @@ def elbo_subset_form(G: torch.Tensor, W) -> torch.Tensor:
     G = torch.as_tensor(G, dtype=torch.float64)
     W = torch.as_tensor(np.asarray(W, dtype=np.float64))
     if W.shape != (G.shape[-1], G.shape[-2]):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"weights must have shape (L, 2**L) = {(G.shape[-1], G.shape[-2])}, got {tuple(W.shape)}"
         )
     terms = torch.where(W.T > 0, -G * W.T, torch.zeros_like(G))  # 0 * inf = 0 where the weight is 0
@@ -346,7 +347,9 @@ def continuous_elbo(denoiser: Denoiser, tokens: torch.Tensor, schedule=None) -> 
     for univariate schedules (the value does not depend on the schedule), quadrature weights
     (:func:`subset_weights_quadrature`) for per-position ones."""
     if getattr(denoiser, "time_conditioned", False):
-        raise ValueError("the subset form needs a time-independent denoiser; use continuous_elbo_quadrature")
+        raise InvalidArgumentError(
+            "the subset form needs a time-independent denoiser; use continuous_elbo_quadrature"
+        )
     tokens = torch.as_tensor(tokens).long()
     L = tokens.shape[1]
     G = subset_log_conditionals(denoiser, tokens)
@@ -392,7 +395,7 @@ def discrete_elbo_reveal_steps(G: torch.Tensor, schedule, steps: int) -> torch.T
     G = torch.as_tensor(G, dtype=torch.float64)
     L = G.shape[-1]
     if steps**L > 200_000:
-        raise ValueError(f"steps**L = {steps**L} assignments is too many to enumerate")
+        raise InvalidArgumentError(f"steps**L = {steps**L} assignments is too many to enumerate")
     sched = as_per_position(schedule, L)
     m = _grid_masked(sched, steps)
     w = m[:-1] - m[1:]  # (K, L)

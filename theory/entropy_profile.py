@@ -52,6 +52,7 @@ from scipy.special import gammaln
 from sims.denoisers.oracle import OracleDenoiser
 from sims.languages.ngram import NGramLanguage
 from sims.stats import mean_estimate
+from sims.validation import InvalidArgumentError
 from theory.information import check_joint, entropy, joint_entropy, kl_rows
 
 
@@ -75,7 +76,7 @@ class EntropyProfile:
     def _check_k(self, ks, upper: int) -> np.ndarray:
         k = np.atleast_1d(np.asarray(ks))
         if k.size and (not np.issubdtype(k.dtype, np.integer) or k.min() < 0 or k.max() > upper):
-            raise ValueError(f"k must be integers in [0, {upper}], got {ks!r}")
+            raise InvalidArgumentError(f"k must be integers in [0, {upper}], got {ks!r}")
         return k.astype(np.int64)
 
     def delta_h(self, ks) -> np.ndarray:
@@ -121,7 +122,7 @@ class TabulatedProfile(EntropyProfile):
     def __post_init__(self):
         self.h_table = np.asarray(self.h_table, np.float64)
         if self.h_table.ndim != 1 or self.h_table.size < 2 or self.h_table[0] != 0.0:
-            raise ValueError("h_table must be a 1-d array h[0..L] with h[0] = 0")
+            raise InvalidArgumentError("h_table must be a 1-d array h[0..L] with h[0] = 0")
         self.length = self.h_table.size - 1
         self.entropy = float(self.h_table[-1])
         self.marginal_entropy_mean = float(self.h_table[1])
@@ -172,7 +173,7 @@ class MarkovChainProfile(EntropyProfile):
     def __post_init__(self):
         self.pair_information = np.asarray(self.pair_information, np.float64)
         if self.pair_information.shape != (max(self.length - 1, 0),):
-            raise ValueError("pair_information must have length L-1")
+            raise InvalidArgumentError("pair_information must have length L-1")
         self.entropy = float(
             self.length * self.marginal_entropy_mean - (self.pair_information[0] if self.length > 1 else 0.0)
         )
@@ -227,9 +228,9 @@ def chain_tables(initial, transition) -> tuple[np.ndarray, np.ndarray]:
     P = np.asarray(transition, np.float64)
     mu = np.asarray(initial, np.float64)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or mu.shape != (P.shape[0],):
-        raise ValueError("transition must be (V, V) and initial (V,)")
+        raise InvalidArgumentError("transition must be (V, V) and initial (V,)")
     if np.any(P < 0) or np.any(np.abs(P.sum(1) - 1) > 1e-9) or np.any(mu < 0) or abs(mu.sum() - 1) > 1e-9:
-        raise ValueError("initial and the rows of transition must be probability vectors")
+        raise InvalidArgumentError("initial and the rows of transition must be probability vectors")
     return mu, P
 
 
@@ -244,7 +245,7 @@ def markov_chain_profile(
     mu1, P = chain_tables(initial, transition)
     L = int(length)
     if L < 1:
-        raise ValueError("length must be >= 1")
+        raise InvalidArgumentError("length must be >= 1")
     if stationary is None:
         stationary = bool(np.max(np.abs(mu1 @ P - mu1)) <= 1e-15)
     V = P.shape[0]
@@ -274,7 +275,7 @@ def ngram_profile(lang, length: int) -> MarkovChainProfile:
     """Closed-form profile of an n-gram language of order n <= 2 (first-order chain or iid)."""
 
     if not isinstance(lang, NGramLanguage) or lang.order > 2:
-        raise ValueError(
+        raise InvalidArgumentError(
             "closed-form profiles exist for n-grams of order <= 2 only; use "
             "monte_carlo_dependence for higher orders and HMMs"
         )
@@ -320,7 +321,7 @@ def monte_carlo_dependence(
     out = []
     for k in ks:
         if not 0 <= int(k) <= L - 1:
-            raise ValueError(f"k must lie in [0, {L - 1}], got {k}")
+            raise InvalidArgumentError(f"k must lie in [0, {L - 1}], got {k}")
         vals = []
         remaining = num_samples
         while remaining > 0:

@@ -62,6 +62,7 @@ from sims.metrics import position_kl, teacher_forced_log_likelihood
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.stats import mean_estimate
+from sims.validation import InvalidArgumentError
 from theory.entropy_profile import EntropyProfile
 from theory.information import conditional_total_correlation
 
@@ -74,7 +75,7 @@ def check_blocks(blocks: Sequence[Sequence[int]], length: int) -> list[list[int]
     out = [sorted(int(i) for i in b) for b in blocks]
     flat = [i for b in out for i in b]
     if sorted(flat) != list(range(length)):
-        raise ValueError(f"blocks {blocks} are not a partition of positions 0..{length - 1}")
+        raise InvalidArgumentError(f"blocks {blocks} are not a partition of positions 0..{length - 1}")
     return out
 
 
@@ -173,7 +174,9 @@ def learning_error_curve_by_enumeration(language, length: int, oracle, model) ->
 def check_counts(counts: Sequence[int], length: int) -> np.ndarray:
     c = np.asarray(list(counts), dtype=np.int64)
     if c.ndim != 1 or c.size == 0 or np.any(c < 0) or int(c.sum()) != length:
-        raise ValueError(f"counts must be non-negative integers summing to L={length}, got {list(counts)}")
+        raise InvalidArgumentError(
+            f"counts must be non-negative integers summing to L={length}, got {list(counts)}"
+        )
     return c
 
 
@@ -200,11 +203,11 @@ def expected_kl_bernoulli(
     """
     w = np.asarray(list(weights), np.float64)
     if w.ndim != 1 or w.size == 0 or np.any(w < 0) or abs(w.sum() - 1) > 1e-9:
-        raise ValueError("weights must be non-negative and sum to 1")
+        raise InvalidArgumentError("weights must be non-negative and sum to 1")
     L = profile.length
     D = profile.dependence_curve() if dependence_curve is None else np.asarray(dependence_curve)
     if D.shape != (L,):
-        raise ValueError("dependence_curve must have length L")
+        raise InvalidArgumentError("dependence_curve must have length L")
     W_prev = np.clip(np.concatenate([[0.0], np.cumsum(w)[:-1]]), 0.0, 1.0)
     acc = 0.0
     chunk = max(1, 2**22 // L)
@@ -233,7 +236,7 @@ def sampler_counts(sampler, length: int) -> list[int]:
     if not isinstance(sampler, FixedCountSampler):
         raise TypeError("expected a FixedCountSampler")
     if sampler.score != "random" or sampler.temperature != 1.0 or len(sampler.blocks(length)) != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             "the area formula needs score='random', temperature 1 and a single block "
             f"(got score={sampler.score!r}, temperature={sampler.temperature}, "
             f"block_length={sampler.block_length})"
@@ -247,7 +250,7 @@ def sampler_weights(sampler) -> np.ndarray:
     if not isinstance(sampler, AncestralSampler):
         raise TypeError("expected an AncestralSampler")
     if sampler.t_min != 0.0 or sampler.temperature != 1.0 or sampler.categorical_precision != "float64":
-        raise ValueError(
+        raise InvalidArgumentError(
             "the Bernoulli formula needs t_min=0 (no argmax fill), temperature 1 and float64 sampling"
         )
     w = sampler.schedule.step_weights(sampler.grid).cpu().numpy()

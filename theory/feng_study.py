@@ -32,6 +32,7 @@ from sims.languages import NGramLanguage
 from sims.metrics import evaluate_samples, exact_law_metrics
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
+from sims.validation import InvalidArgumentError
 from theory.entropy_profile import EntropyProfile
 from theory.factorization import expected_kl_for_sampler, monte_carlo_expected_kl, monte_carlo_learning_sweep
 from theory.feng import expected_calls, expected_kl, loglog_slope, steps_for_per_token_kl
@@ -51,7 +52,7 @@ def rule_sampler(rule: str, steps: int):
         return FixedCountSampler(int(steps), score="random")
     if rule == "bernoulli":
         return AncestralSampler(int(steps))
-    raise ValueError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")
+    raise InvalidArgumentError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -379,7 +380,7 @@ def steps_needed_record(
         else:
             K = steps_for_pair_ser_fixed(target, L, symbols)
     else:
-        raise ValueError(f"side must be 'ter' or 'ser', got {side!r}")
+        raise InvalidArgumentError(f"side must be 'ter' or 'ser', got {side!r}")
     calls = None if K is None else expected_calls(rule, L, K)
     return {"side": side, "rule": rule, "target": target, "length": L, "steps": K, "calls": calls}
 

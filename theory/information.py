@@ -39,6 +39,7 @@ from sims.exact import exact_log_joint
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
 from sims.stats import mean_estimate
+from sims.validation import InvalidArgumentError
 
 # ---------------------------------------------------------------------------------------------------
 # plain entropies
@@ -48,7 +49,7 @@ def entropy(p, axis=None) -> np.ndarray | float:
     """Shannon entropy in nats with 0 log 0 = 0 (along ``axis``; all entries if None)."""
     p = np.asarray(p, dtype=np.float64)
     if np.any(p < 0) or not np.all(np.isfinite(p)):
-        raise ValueError("entropy: probabilities must be finite and non-negative")
+        raise InvalidArgumentError("entropy: probabilities must be finite and non-negative")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     out = terms.sum(axis=axis)
@@ -71,11 +72,11 @@ def check_joint(joint) -> np.ndarray:
     """Validate a joint law of shape ``(V,)*L`` (non-negative, sums to 1) and return it as float64."""
     j = np.asarray(joint, dtype=np.float64)
     if j.ndim < 1 or len(set(j.shape)) != 1:
-        raise ValueError(f"joint must have shape (V,)*L, got {j.shape}")
+        raise InvalidArgumentError(f"joint must have shape (V,)*L, got {j.shape}")
     if np.any(j < 0) or not np.all(np.isfinite(j)):
-        raise ValueError("joint must be finite and non-negative")
+        raise InvalidArgumentError("joint must be finite and non-negative")
     if abs(j.sum() - 1.0) > 1e-9:
-        raise ValueError(f"joint must sum to 1, sums to {j.sum()!r}")
+        raise InvalidArgumentError(f"joint must sum to 1, sums to {j.sum()!r}")
     return j
 
 
@@ -110,7 +111,7 @@ def conditional_total_correlation(joint: np.ndarray, block: Sequence[int], given
     r""":math:`TC(X_A \mid X_C) = \sum_{i \in A} H(X_i \mid X_C) - H(X_A \mid X_C) \ge 0`."""
     block = list(block)
     if set(block) & set(given):
-        raise ValueError("block and conditioning set must be disjoint")
+        raise InvalidArgumentError("block and conditioning set must be disjoint")
     return sum(conditional_entropy(joint, [i], given) for i in block) - conditional_entropy(
         joint, block, given
     )
@@ -318,7 +319,7 @@ def hmm_leave_one_out_log_probs(lang, tokens: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"expected an HMMLanguage, got {type(lang).__name__}")
     x = tokens.to(lang.device).long()
     if x.ndim != 2 or int(x.min()) < 0 or int(x.max()) >= lang.vocab_size:
-        raise ValueError("tokens must be a (B, L) tensor of real tokens 0..V-1 (no masks)")
+        raise InvalidArgumentError("tokens must be a (B, L) tensor of real tokens 0..V-1 (no masks)")
     B, L = x.shape
     logA = torch.log(lang.transition)
     logE = torch.log(lang.emission)  # (S, V)
@@ -412,7 +413,7 @@ def even_parity_joint(length: int) -> np.ndarray:
     the last, so TC = log 2 while sum_i I(X_i; X_-i) = L log 2 (the extreme case of dependence)."""
     L = int(length)
     if L < 1:
-        raise ValueError("length must be >= 1")
+        raise InvalidArgumentError("length must be >= 1")
     seqs = np.array(list(itertools.product((0, 1), repeat=L)))
     q = (seqs.sum(1) % 2 == 0).astype(np.float64)
     return (q / q.sum()).reshape((2,) * L)

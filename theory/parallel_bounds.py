@@ -61,6 +61,7 @@ import torch
 
 from sims.denoisers.base import Denoiser
 from sims.exact import all_sequences
+from sims.validation import InvalidArgumentError
 
 #: Relative tolerance for float64 identities over sums of a few hundred terms.
 REL_TOL = 1e-10
@@ -77,17 +78,17 @@ def entropy(p) -> float:
 def binary_entropy(eps: float) -> float:
     r""":math:`H_b(\epsilon) = -\epsilon\ln\epsilon - (1-\epsilon)\ln(1-\epsilon)` (nats)."""
     if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"eps must lie in [0, 1], got {eps}")
+        raise InvalidArgumentError(f"eps must lie in [0, 1], got {eps}")
     return entropy([eps, 1.0 - eps])
 
 
 def _check_joint(joint) -> np.ndarray:
     j = np.asarray(joint, dtype=np.float64)
     if j.ndim < 1 or not np.all(np.isfinite(j)) or (j < 0).any():
-        raise ValueError("joint must be a finite non-negative array with one axis per position")
+        raise InvalidArgumentError("joint must be a finite non-negative array with one axis per position")
     s = j.sum()
     if abs(s - 1.0) > 1e-9:
-        raise ValueError(f"joint must sum to 1, got {s!r}")
+        raise InvalidArgumentError(f"joint must sum to 1, got {s!r}")
     return j / s
 
 
@@ -123,7 +124,7 @@ def eb_certificate(entropies) -> float:
 def fast_dllm_kl_bound(n: int, eps: float, vocab_size: int) -> float:
     r""":math:`(n-1)(H_b(\epsilon) + \epsilon\ln(|V|-1))` (Thm 1.2; needs :math:`\epsilon\le(|V|-1)/|V|`)."""
     if n < 1 or vocab_size < 2:
-        raise ValueError(f"need n >= 1 and V >= 2, got n={n}, V={vocab_size}")
+        raise InvalidArgumentError(f"need n >= 1 and V >= 2, got n={n}, V={vocab_size}")
     return (n - 1) * (binary_entropy(eps) + eps * math.log(vocab_size - 1))
 
 
@@ -140,7 +141,7 @@ def fast_dllm_tv_bound(n: int, eps: float) -> float:
 def fast_dllm_lp_bound(n: int, eps: float, p: float) -> float:
     """:math:`((n-1)^p + 2n)^{1/p}\\epsilon` (Theorem 1, part 2)."""
     if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}")
+        raise InvalidArgumentError(f"p must be >= 1, got {p}")
     return ((n - 1) ** p + 2 * n) ** (1.0 / p) * eps
 
 
@@ -197,10 +198,10 @@ def fast_dllm_tightness_joint(n: int, eps: float) -> np.ndarray:
     :math:`x^*`, with :math:`\eta = (\epsilon - 1/(n+1))/(n+1)`.
     """
     if n < 1 or not eps > 1.0 / (n + 1):
-        raise ValueError(f"the construction needs n >= 1 and eps > 1/(n+1), got n={n}, eps={eps}")
+        raise InvalidArgumentError(f"the construction needs n >= 1 and eps > 1/(n+1), got n={n}, eps={eps}")
     eta = (eps - 1.0 / (n + 1)) / (n + 1)
     if 1.0 / (n + 1) - eta < 0:
-        raise ValueError(f"eps={eps} too large for the construction (negative mass on x*)")
+        raise InvalidArgumentError(f"eps={eps} too large for the construction (negative mass on x*)")
     j = np.zeros((2,) * n)
     j[(0,) * n] = 1.0 / (n + 1) - eta
     for k in range(n):
@@ -239,7 +240,7 @@ class JointTable:
         masked = [i for i, v in enumerate(state) if v == V]
         for pos in positions:
             if pos not in masked:
-                raise ValueError(f"position {pos} is not masked in {state}")
+                raise InvalidArgumentError(f"position {pos} is not masked in {state}")
         drop = tuple(a for a, i in enumerate(masked) if i not in positions)
         sub = sub.sum(axis=drop) if drop else sub
         total = sub.sum()
@@ -322,7 +323,7 @@ def replay_deterministic(
             state = tuple(states[r].tolist())
             U = tuple(select(state, step, lp))
             if not U:
-                raise ValueError(f"rule selected no position at step {step} from {state}")
+                raise InvalidArgumentError(f"rule selected no position at step {step} from {state}")
             x = seqs[r]
             log_p[r] += float(sum(lp[pos, int(x[pos])] for pos in U))
             steps[r] += 1

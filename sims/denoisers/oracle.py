@@ -167,7 +167,9 @@ class OracleDenoiser(Denoiser):
             self.language.chain(), schedule, num_steps, fallback, engine, on_impossible=self.on_impossible
         )
         if session is None or self.precision != "float64":
-            raise ValueError(f"{self.language!r}: no scheduled session (offers_scheduled_session is False)")
+            raise InvalidArgumentError(
+                f"{self.language!r}: no scheduled session (offers_scheduled_session is False)"
+            )
         return session
 
     # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------

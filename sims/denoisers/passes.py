@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from sims.inference.leave_one_out import LeaveOneOutPosterior
-from sims.validation import SuiteError
+from sims.validation import InvalidArgumentError, SuiteError
 
 
 class PassUnavailableError(SuiteError, NotImplementedError):
@@ -88,7 +88,7 @@ def pass_conventions(*kinds: str) -> dict:
     """Plain-dict conventions of the passes ``kinds`` (for a sampler's ``Conventions.extras['passes']``)."""
     unknown = [k for k in kinds if k not in PASS_CONVENTIONS]
     if unknown:
-        raise ValueError(f"unknown pass kinds {unknown}; known: {sorted(PASS_CONVENTIONS)}")
+        raise InvalidArgumentError(f"unknown pass kinds {unknown}; known: {sorted(PASS_CONVENTIONS)}")
     return {k: PASS_CONVENTIONS[k].to_dict() for k in kinds}
 
 

@@ -48,6 +48,7 @@ from sims.estimators.rates import (
     rate_moments,
 )
 from sims.estimators.time_samplers import TimeSampler, UniformTime
+from sims.validation import InvalidArgumentError
 
 
 @dataclass
@@ -104,7 +105,7 @@ def decompose_time_estimator(
     """
     eps = check_eps(eps)
     if masks not in MASK_SCHEMES:
-        raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
+        raise InvalidArgumentError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
     sampler = sampler or UniformTime()
     u, w = quadrature_nodes(eps, sampler.lo, sampler.hi, sampler.breakpoints, nodes_per_panel)
     rm = rate_moments(moments, eps, u, mirror=masks == "mirror")
@@ -140,7 +141,7 @@ def decompose_k_estimator(
     L = moments.length
     r = np.full(L, 1.0 / L) if proposal is None else np.asarray(proposal, dtype=np.float64)
     if r.shape != (L,) or np.any(r <= 0) or abs(r.sum() - 1) > 1e-9:
-        raise ValueError("proposal must be L positive probabilities for k = 1..L summing to 1")
+        raise InvalidArgumentError("proposal must be L positive probabilities for k = 1..L summing to 1")
     k = np.arange(1, L + 1)
     scale = 1.0 / (k * L * r)
     mu, s = moments.mean[:, 1:], moments.second[:, 1:]

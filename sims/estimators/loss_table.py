@@ -22,7 +22,7 @@ import torch
 from sims.denoisers.base import Denoiser
 from sims.exact import all_sequences, exact_log_joint
 from sims.languages.base import Language
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 #: Largest table (support sequences x masks) :func:`mask_loss_table` will build.
 MAX_TABLE_ENTRIES = 2**22
@@ -88,21 +88,21 @@ def mask_loss_table(
     L = language.check_length(length)
     V = language.vocab_size
     if denoiser.vocab_size != V:
-        raise ValueError(f"denoiser vocab_size {denoiser.vocab_size} != language vocab_size {V}")
+        raise InvalidArgumentError(f"denoiser vocab_size {denoiser.vocab_size} != language vocab_size {V}")
     log_joint = exact_log_joint(language, L).cpu()
     seqs = all_sequences(V, L)
     support = torch.isfinite(log_joint)
     x, log_q = seqs[support], log_joint[support]
     n_masks = 2**L
     if x.shape[0] * n_masks > MAX_TABLE_ENTRIES:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"table of {x.shape[0]} support sequences x {n_masks} masks exceeds "
             f"{MAX_TABLE_ENTRIES} entries; use a shorter length"
         )
     prob = torch.exp(log_q)
     total = float(prob.sum())
     if abs(total - 1.0) > 1e-9:
-        raise ValueError(f"language probabilities over V**L sum to {total}, not 1")
+        raise InvalidArgumentError(f"language probabilities over V**L sum to {total}, not 1")
     prob = prob / total
     masks = mask_matrix(L)
     N = x.shape[0]
@@ -126,7 +126,7 @@ def mask_loss_table(
     loss = loss.reshape(N, n_masks)
     if not bool(torch.isfinite(loss).all()):
         bad = (~torch.isfinite(loss)).nonzero()[0].tolist()
-        raise ValueError(
+        raise InvalidArgumentError(
             f"denoiser gives probability zero to a true token (sequence {x[bad[0]].tolist()}, "
             f"mask index {bad[1]}): the masked loss is infinite"
         )

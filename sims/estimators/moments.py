@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sims.estimators.loss_table import MaskLossTable, mask_matrix
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 #: Largest length for which the MIRROR grouped cross sums (3^L joint states) are computed.
 MAX_MIRROR_LENGTH = 10
@@ -41,7 +41,7 @@ def mirror_joint_states(length: int) -> dict[str, np.ndarray]:
     """
     L = check_positive_int(length, "length")
     if L > MAX_MIRROR_LENGTH:
-        raise ValueError(f"MIRROR enumeration needs 3**L states; length {L} > {MAX_MIRROR_LENGTH}")
+        raise InvalidArgumentError(f"MIRROR enumeration needs 3**L states; length {L} > {MAX_MIRROR_LENGTH}")
     codes = (np.arange(3**L)[:, None] // 3 ** np.arange(L)[None, :]) % 3
     bits = 1 << np.arange(L)
     return {

@@ -22,6 +22,7 @@ import torch
 
 from sims.denoisers.base import Denoiser
 from sims.estimators.loss_table import MAX_TABLE_ENTRIES, MaskLossTable, mask_matrix
+from sims.validation import InvalidArgumentError
 
 
 @dataclass
@@ -48,7 +49,7 @@ class PositionLossTable:
         ``count`` (default: all eligible positions)."""
         E = [int(j) for j in eligible]
         if len(set(E)) != len(E) or not E or min(E) < 0 or max(E) >= self.length:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"eligible must be distinct positions in 0..{self.length - 1}, got {list(eligible)}"
             )
         cnt = E if count is None else [int(j) for j in count]
@@ -67,7 +68,7 @@ def position_loss_table(
     N, L = tokens.shape
     V = denoiser.vocab_size
     if N * 2**L * L > MAX_TABLE_ENTRIES:
-        raise ValueError(f"table of {N} sequences x {2**L} masks x {L} positions is too large")
+        raise InvalidArgumentError(f"table of {N} sequences x {2**L} masks x {L} positions is too large")
     masks = mask_matrix(L)
     rows_x = torch.arange(N).repeat_interleave(2**L)
     rows_m = torch.arange(2**L).repeat(N)
@@ -80,7 +81,9 @@ def position_loss_table(
             out.append(torch.where(masks[rows_m[s : s + batch_rows]], -tok, torch.zeros_like(tok)))
     loss = torch.cat(out).reshape(N, 2**L, L)
     if not bool(torch.isfinite(loss).all()):
-        raise ValueError("denoiser gives probability zero to a true token: the masked loss is infinite")
+        raise InvalidArgumentError(
+            "denoiser gives probability zero to a true token: the masked loss is infinite"
+        )
     log_q = torch.as_tensor(log_q, dtype=torch.float64)
     prob = torch.exp(log_q)
     return PositionLossTable(tokens, log_q, prob / prob.sum(), loss, V, L, denoiser.describe())

@@ -22,7 +22,7 @@ import numpy as np
 from sims.estimators.moments import MaskSizeMoments
 from sims.estimators.rates import MaskScheme, check_eps, conditional_variance, rate_moments
 from sims.estimators.time_samplers import DensityTime
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 def proposal_curve(
@@ -44,7 +44,7 @@ def proposal_curve(
         return np.sqrt(np.maximum(moments.prob @ rm.g**2 + v, 0.0))
     if kind == "paper":
         return np.sqrt(np.maximum((moments.prob @ rm.g) ** 2 + v, 0.0))
-    raise ValueError(f"kind must be 'exact' or 'paper', got {kind!r}")
+    raise InvalidArgumentError(f"kind must be 'exact' or 'paper', got {kind!r}")
 
 
 def optimal_time_sampler(

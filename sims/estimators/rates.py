@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from sims.estimators.moments import MAX_MIRROR_LENGTH, MaskSizeMoments
+from sims.validation import InvalidArgumentError
 
 MaskScheme = Literal["single", "mirror", "pair"]
 MASK_SCHEMES = ("single", "mirror", "pair")
@@ -42,7 +43,7 @@ def check_eps(eps: float, allow_zero: bool = False) -> float:
     eps = float(eps)
     lo_ok = eps >= 0 if allow_zero else eps > 0
     if not (lo_ok and eps < 1 and math.isfinite(eps)):
-        raise ValueError(f"eps must lie in {'[0' if allow_zero else '(0'}, 1), got {eps}")
+        raise InvalidArgumentError(f"eps must lie in {'[0' if allow_zero else '(0'}, 1), got {eps}")
     return eps
 
 
@@ -66,7 +67,7 @@ def rate_moments(moments: MaskSizeMoments, eps: float, u, mirror: bool = False) 
     u = np.atleast_1d(np.asarray(u, dtype=np.float64))
     pi = mask_probability(u, eps)
     if np.any(pi <= 0):
-        raise ValueError("mask probability must be > 0 at every rate (use eps > 0 or u > 0)")
+        raise InvalidArgumentError("mask probability must be > 0 at every rate (use eps > 0 or u > 0)")
     L = moments.length
     k = np.arange(L + 1)
     binom = stats.binom.pmf(k[None, :], L, pi[:, None])  # (Q, L+1)
@@ -76,7 +77,7 @@ def rate_moments(moments: MaskSizeMoments, eps: float, u, mirror: bool = False) 
     cross = None
     if mirror:
         if moments.mirror_low is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"MIRROR moments were not computed (mask_size_moments(mirror=True), L <= {MAX_MIRROR_LENGTH})"
             )
         n0 = k[None, :]
@@ -101,4 +102,4 @@ def conditional_variance(rm: RateMoments, masks: MaskScheme) -> np.ndarray:
         return v / 2
     if masks == "mirror":
         return (v + (rm.cross - rm.g**2)) / 2
-    raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
+    raise InvalidArgumentError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")

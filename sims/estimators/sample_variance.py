@@ -46,7 +46,7 @@ from sims.estimators.moments import mirror_joint_states
 from sims.estimators.quadrature import quadrature_nodes
 from sims.estimators.rates import MASK_SCHEMES, ROWS_PER_EXAMPLE, MaskScheme, check_eps, mask_probability
 from sims.estimators.time_samplers import TimeSampler, UniformTime
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 ORDERS = 4
 
@@ -113,7 +113,7 @@ def conditional_sum_powers(loss: np.ndarray, pi: np.ndarray, masks: MaskScheme) 
     r"""``[E[S^j | x, pi] for j = 0..4]``, each ``(N, Q)``, for the raw-loss table ``loss`` ``(N, 2**L)``
     at mask probabilities ``pi`` ``(Q,)`` (S: summed raw loss of the example's rows, module docstring)."""
     if masks not in MASK_SCHEMES:
-        raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
+        raise InvalidArgumentError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
     fn = {"single": _single_powers, "mirror": _mirror_powers, "pair": _pair_powers}[masks]
     return fn(np.asarray(loss, dtype=np.float64), np.atleast_1d(np.asarray(pi, dtype=np.float64)))
 
@@ -130,9 +130,9 @@ def sample_variance_law(
     eps = check_eps(eps)
     n = check_positive_int(num_examples, "num_examples")
     if n < 2:
-        raise ValueError(f"num_examples must be >= 2 for a sample variance, got {n}")
+        raise InvalidArgumentError(f"num_examples must be >= 2 for a sample variance, got {n}")
     if masks not in MASK_SCHEMES:
-        raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
+        raise InvalidArgumentError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
     sampler = sampler or UniformTime()
     u, qw = quadrature_nodes(eps, sampler.lo, sampler.hi, sampler.breakpoints, nodes_per_panel)
     pi = mask_probability(u, eps)

@@ -20,6 +20,7 @@ import torch
 
 from sims.categorical import sample_categorical
 from sims.estimators.quadrature import quadrature_integral, quadrature_nodes
+from sims.validation import InvalidArgumentError
 
 
 class TimeSampler:
@@ -71,9 +72,13 @@ class HistogramTime(TimeSampler):
         e = np.asarray(edges, dtype=np.float64)
         m = np.asarray(masses, dtype=np.float64)
         if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0) or e[0] < 0 or e[-1] > 1:
-            raise ValueError("edges must be strictly increasing in [0, 1] with at least two entries")
+            raise InvalidArgumentError(
+                "edges must be strictly increasing in [0, 1] with at least two entries"
+            )
         if m.shape != (e.size - 1,) or np.any(m < 0) or not np.all(np.isfinite(m)) or m.sum() <= 0:
-            raise ValueError("masses must be finite, non-negative, one per bin, with a positive sum")
+            raise InvalidArgumentError(
+                "masses must be finite, non-negative, one per bin, with a positive sum"
+            )
         self.edges, self.masses = e, m / m.sum()
         self.lo, self.hi = float(e[0]), float(e[-1])
         self.breakpoints = tuple(e.tolist())
@@ -115,16 +120,16 @@ class DensityTime(TimeSampler):
         eps_for_quadrature: float = 1e-12,
     ):
         if not 0 <= lo < hi <= 1:
-            raise ValueError(f"need 0 <= lo < hi <= 1, got [{lo}, {hi}]")
+            raise InvalidArgumentError(f"need 0 <= lo < hi <= 1, got [{lo}, {hi}]")
         self.fn, self.name, self.lo, self.hi = fn, name, float(lo), float(hi)
         self.breakpoints = tuple(breakpoints)
         u, w = quadrature_nodes(max(eps_for_quadrature, 1e-300), lo, hi, self.breakpoints)
         vals = np.asarray(fn(u), dtype=np.float64)
         if np.any(vals < 0) or not np.all(np.isfinite(vals)):
-            raise ValueError(f"density function {name!r} must be finite and non-negative")
+            raise InvalidArgumentError(f"density function {name!r} must be finite and non-negative")
         self.norm = float(w @ vals)
         if not self.norm > 0:
-            raise ValueError(f"density function {name!r} integrates to {self.norm}")
+            raise InvalidArgumentError(f"density function {name!r} integrates to {self.norm}")
 
     def density(self, u):
         u = np.asarray(u, dtype=np.float64)

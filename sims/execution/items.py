@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sims.validation import InvalidArgumentError
+
 
 def key_seed(key: str, seed: int = 0) -> int:
     """Seed of the item ``key`` (``crc32(key) + seed`` modulo 2**63, as ``sims.sweep.cell_seed``)."""
@@ -53,9 +55,9 @@ class WorkItem:
 
     def __post_init__(self):
         if not isinstance(self.key, str) or not self.key:
-            raise ValueError(f"an item key must be a non-empty string, got {self.key!r}")
+            raise InvalidArgumentError(f"an item key must be a non-empty string, got {self.key!r}")
         if "<locals>" in self.fn.__qualname__ or self.fn.__name__ == "<lambda>":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"item {self.key!r}: {function_name(self.fn)} is not a module-level function; workers in "
                 "other processes could not import it"
             )

@@ -25,6 +25,7 @@ from sims.execution.executors import Executor, InlineExecutor, WorkerLost
 from sims.execution.items import ItemResult, WorkItem
 from sims.execution.store import ItemStore
 from sims.execution.task import Task
+from sims.validation import InvalidArgumentError
 
 
 class ItemsFailed(RuntimeError):
@@ -79,7 +80,7 @@ def _check_graph(items: list[WorkItem]) -> dict[str, tuple[str, ...]]:
     keys = [it.key for it in items]
     if len(set(keys)) != len(keys):
         dup = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"duplicate item keys: {dup}")
+        raise InvalidArgumentError(f"duplicate item keys: {dup}")
     present = set(keys)
     deps = {it.key: tuple(d for d in it.depends_on if d in present) for it in items}
     indegree = {k: len(v) for k, v in deps.items()}
@@ -97,7 +98,9 @@ def _check_graph(items: list[WorkItem]) -> dict[str, tuple[str, ...]]:
             if indegree[u] == 0:
                 frontier.append(u)
     if seen != len(keys):
-        raise ValueError(f"dependency cycle among {sorted(k for k, n in indegree.items() if n > 0)}")
+        raise InvalidArgumentError(
+            f"dependency cycle among {sorted(k for k, n in indegree.items() if n > 0)}"
+        )
     return deps
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sims.execution.items import ItemResult
 from sims.results import atomic_write_text, load_checked
-from sims.validation import CorruptFileError
+from sims.validation import CorruptFileError, InvalidArgumentError
 
 #: What to do with an item file that cannot be read.
 ITEM_REMEDY = "delete it: the item is then run again"
@@ -53,7 +53,7 @@ class ItemStore:
     def write(self, result: ItemResult) -> Path:
         """Store a successful result (atomic; failures are never stored, so they run again)."""
         if not result.ok:
-            raise ValueError(f"item {result.key!r} failed; only finished items are stored")
+            raise InvalidArgumentError(f"item {result.key!r} failed; only finished items are stored")
         path = self.path(result.key)
         atomic_write_text(path, json.dumps(result.to_dict(), indent=1, sort_keys=True))
         return path

@@ -25,6 +25,7 @@ import torch
 from scipy import stats
 
 from sims.stats import mean_estimate
+from sims.validation import InvalidArgumentError
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Interval:
 def _values(values) -> torch.Tensor:
     v = torch.as_tensor(list(values), dtype=torch.float64)
     if v.numel() and not bool(torch.isfinite(v).all()):
-        raise ValueError(f"run-to-run statistics need finite values, got {v.tolist()}")
+        raise InvalidArgumentError(f"run-to-run statistics need finite values, got {v.tolist()}")
     return v
 
 
@@ -61,7 +62,7 @@ def spread_with_interval(values, level: float = 0.95) -> Interval:
     v = _values(values)
     n = v.numel()
     if n < 2:
-        raise ValueError("a spread needs at least two runs")
+        raise InvalidArgumentError("a spread needs at least two runs")
     s = float(v.std(unbiased=True))
     a = 1 - level
     lo = s * math.sqrt((n - 1) / stats.chi2.ppf(1 - a / 2, n - 1))
@@ -73,7 +74,7 @@ def paired_difference(values, reference, level: float = 0.95) -> Interval:
     """Mean of ``values[i] - reference[i]`` (paired by seed) with its t-interval."""
     a, b = _values(values), _values(reference)
     if a.shape != b.shape:
-        raise ValueError(f"paired values need equal counts, got {a.numel()} and {b.numel()}")
+        raise InvalidArgumentError(f"paired values need equal counts, got {a.numel()} and {b.numel()}")
     return mean_with_interval(a - b, level)
 
 
@@ -82,7 +83,7 @@ def spread_ratio(values, reference, level: float = 0.95) -> Interval:
     a, b = _values(values), _values(reference)
     na, nb = a.numel(), b.numel()
     if na < 2 or nb < 2:
-        raise ValueError("a spread ratio needs at least two runs on each side")
+        raise InvalidArgumentError("a spread ratio needs at least two runs on each side")
     sa, sb = float(a.std(unbiased=True)), float(b.std(unbiased=True))
     if sb == 0:
         return Interval(math.inf, math.inf, math.inf, min(na, nb), level)

@@ -18,6 +18,7 @@ from sims.models.cache import get_trained, make_config
 from sims.models.objectives import histogram_from_curve, mask_scheme, uses_proposal
 from sims.models.training import TrainedModel
 from sims.registry import make_language
+from sims.validation import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def own_measurement_law(model: TrainedModel) -> dict | None:
     )
     own = exact["own"]
     if abs(law.variance - own["total"]) > 1e-8 * own["total"]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{cfg.name()}: rebuilt estimator variance {law.variance} differs from the recorded exact "
             f"A + B + C {own['total']}; delete the model file to retrain"
         )

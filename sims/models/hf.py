@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
-from sims.validation import check_positive_int, check_tokens
+from sims.validation import InvalidArgumentError, check_positive_int, check_tokens
 
 #: LLaDA's mask token id (LLaDA ``generate.py``, ``mask_id=126336``).
 LLADA_MASK_ID = 126336
@@ -87,15 +87,15 @@ class HFDenoiser(Denoiser):
     ):
         ids = [int(i) for i in token_ids]
         if len(ids) < 2 or len(set(ids)) != len(ids):
-            raise ValueError(f"token_ids must be at least two distinct model ids, got {ids}")
+            raise InvalidArgumentError(f"token_ids must be at least two distinct model ids, got {ids}")
         if int(mask_token_id) in ids:
-            raise ValueError(f"mask_token_id {mask_token_id} is also the id of a language token")
+            raise InvalidArgumentError(f"mask_token_id {mask_token_id} is also the id of a language token")
         if min(ids + [int(mask_token_id)]) < 0:
-            raise ValueError("model token ids must be >= 0")
+            raise InvalidArgumentError("model token ids must be >= 0")
         emb = getattr(model, "get_input_embeddings", lambda: None)()
         n_emb = getattr(emb, "num_embeddings", None)
         if n_emb is not None and max(ids + [int(mask_token_id)]) >= n_emb:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"model vocabulary {n_emb} does not contain token ids {ids} and mask id {mask_token_id}"
             )
         self.model = model
@@ -135,11 +135,11 @@ class HFDenoiser(Denoiser):
         ids = self.model_input(tokens.to(dev))
         full = self.call(self.model, ids, None if t is None else t.to(dev))
         if full.shape[:2] != ids.shape:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"model returned logits of shape {tuple(full.shape)} for input {tuple(ids.shape)}"
             )
         if full.shape[-1] <= int(self.token_ids.max()) or full.shape[-1] <= self.mask_token_id:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"model vocabulary {full.shape[-1]} does not contain token ids {self.token_ids.tolist()} "
                 f"and mask id {self.mask_token_id}"
             )
@@ -206,7 +206,7 @@ def dream_denoiser(model, token_ids: Sequence[int], mask_token_id: int | None = 
     if mask_token_id is None:
         mask_token_id = getattr(getattr(model, "config", None), "mask_token_id", None)
         if mask_token_id is None:
-            raise ValueError("the model config has no mask_token_id; pass mask_token_id")
+            raise InvalidArgumentError("the model config has no mask_token_id; pass mask_token_id")
     return HFDenoiser(model, token_ids, mask_token_id, shift=True, name=kwargs.pop("name", "dream"), **kwargs)
 
 

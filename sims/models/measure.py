@@ -65,6 +65,7 @@ from sims.languages.base import Language
 from sims.metrics import MeanEstimate, mean_estimate
 from sims.models.denoiser import ARModel
 from sims.models.objectives import ROWS_PER_EXAMPLE, MaskedExamples, draw_examples, example_losses
+from sims.validation import InvalidArgumentError
 
 
 def exact_nelbo(
@@ -244,7 +245,7 @@ def measure_estimator_variance(
     """
     n = x.shape[0]
     if n < 2:
-        raise ValueError("need at least two examples")
+        raise InvalidArgumentError("need at least two examples")
     device = next(net.parameters()).device
     was = net.training
     net.eval()

@@ -47,6 +47,7 @@ from sims.models.store import state_checksum
 from sims.models.training import TrainedModel
 from sims.registry import make_language
 from sims.results import read_json, write_json
+from sims.validation import InvalidArgumentError
 
 SCALE_METHODS = METHODS  # standard, ppots, mirror, ppots_mirror, pair
 
@@ -160,7 +161,9 @@ def resolve_preset(name: str) -> ScalePreset:
     if name == "auto":
         name = "gpu" if torch.cuda.is_available() else "cpu"
     if name not in SCALE_PRESETS:
-        raise ValueError(f"unknown scale preset {name!r}; choose from {sorted(SCALE_PRESETS)} or 'auto'")
+        raise InvalidArgumentError(
+            f"unknown scale preset {name!r}; choose from {sorted(SCALE_PRESETS)} or 'auto'"
+        )
     return SCALE_PRESETS[name]
 
 
@@ -220,7 +223,7 @@ def oracle_record(preset: ScalePreset) -> dict:
 def _checked(path: Path, config: dict | None) -> dict:
     rec = read_json(path)  # names the file when it is not valid strict JSON
     if config is not None and rec.get("config") != config:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{path} holds the results of another configuration; delete it (it is recomputed from the "
             "cached model)"
         )
@@ -245,7 +248,7 @@ def run_scale(
     out = Path(out_dir) if out_dir is not None else default_results_dir(preset.name)
     i_shard, n_shard = shard
     if not 0 <= i_shard < n_shard:
-        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+        raise InvalidArgumentError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
     configs = preset.configs()
     records, t_start, done = [], time.perf_counter(), 0
 
@@ -279,7 +282,9 @@ def run_scale(
     if opath.exists():
         oracle = _checked(opath, None)
         if oracle.get("preset") != preset.describe():
-            raise ValueError(f"{opath} was computed for another preset; delete it (it is recomputed)")
+            raise InvalidArgumentError(
+                f"{opath} was computed for another preset; delete it (it is recomputed)"
+            )
     else:
         oracle = oracle_record(preset)
         write_json(opath, oracle)

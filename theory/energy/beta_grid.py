@@ -27,6 +27,7 @@ from sims.metrics import evaluate_samples, exact_law_metrics
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler, schedule_counts
 from sims.schedules import BetaCDFSchedule, get_schedule
+from sims.validation import InvalidArgumentError
 from theory.factorization import sampler_weights
 from theory.orders.compositions import ancestral_exact_law, fixed_count_exact_law
 
@@ -54,7 +55,7 @@ def grid_sampler(name: str, steps: int, schedule):
         return AncestralSampler(steps, schedule=schedule)
     if name == "fixed_count_schedule":
         return FixedCountSampler(steps, score="random", count_rule="schedule", schedule=schedule)
-    raise ValueError(f"sampler must be one of {GRID_SAMPLERS}, got {name!r}")
+    raise InvalidArgumentError(f"sampler must be one of {GRID_SAMPLERS}, got {name!r}")
 
 
 def expected_calls(sampler: str, steps: int, schedule, length: int) -> float:

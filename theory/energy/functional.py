@@ -17,6 +17,7 @@ import scipy.special as sps
 import sympy
 
 from sims.schedules import BetaCDFSchedule, get_schedule
+from sims.validation import InvalidArgumentError
 
 PI2 = math.pi**2
 
@@ -129,7 +130,7 @@ def one_token_energy(
     :func:`sympy_endpoint_rates` or a sequence of ``eps`` to detect divergence."""
     weight = weight or WeightSchedule.identity()
     if not 0.0 <= eps < 0.5:
-        raise ValueError(f"eps must lie in [0, 0.5), got {eps}")
+        raise InvalidArgumentError(f"eps must lie in [0, 0.5), got {eps}")
 
     def f(s):
         return float(one_token_integrand(schedule, weight, np.array(s)))
@@ -146,7 +147,7 @@ def beta_energy_closed_form(a: float, b: float, a2: float, b2: float) -> float:
     (``inf`` unless :math:`2a' > a` and :math:`2b' > b`)."""
     for name, v in (("a", a), ("b", b), ("a'", a2), ("b'", b2)):
         if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"Beta parameter {name} must be finite and > 0, got {v}")
+            raise InvalidArgumentError(f"Beta parameter {name} must be finite and > 0, got {v}")
     if 2 * a2 <= a or 2 * b2 <= b:
         return math.inf
     return PI2 * math.exp(sps.betaln(2 * a2 - a, 2 * b2 - b) + sps.betaln(a, b) - 2 * sps.betaln(a2, b2))
@@ -173,7 +174,7 @@ def discrete_geodesic_energy(angles, dgamma) -> float:
     th = np.asarray(angles, dtype=np.float64)
     dg = np.asarray(dgamma, dtype=np.float64)
     if th.shape != dg.shape or np.any(dg <= 0):
-        raise ValueError("angles and dgamma must have the same shape and dgamma must be > 0")
+        raise InvalidArgumentError("angles and dgamma must have the same shape and dgamma must be > 0")
     return float(np.sum(2 * (1 - np.cos(th)) / dg))
 
 
@@ -183,13 +184,15 @@ def optimal_discrete_angles(dgamma) -> np.ndarray:
     (Equal :math:`\Delta\gamma` gives equal angles; unequal ones do *not* give :math:`\theta_k \propto \Delta\gamma_k`.)"""
     dg = np.asarray(dgamma, dtype=np.float64)
     if np.any(dg <= 0):
-        raise ValueError("dgamma must be > 0")
+        raise InvalidArgumentError("dgamma must be > 0")
     lam_max = 1.0 / dg.max()
 
     def total(lam):
         return float(np.arcsin(np.clip(lam * dg, 0.0, 1.0)).sum()) - np.pi / 2
 
     if total(lam_max) < 0:
-        raise ValueError("no interior stationary point (one interval dominates); not needed for the checks")
+        raise InvalidArgumentError(
+            "no interior stationary point (one interval dominates); not needed for the checks"
+        )
     lam = spo.brentq(total, 0.0, lam_max, xtol=1e-15, rtol=1e-15, maxiter=500)
     return np.arcsin(lam * dg)

@@ -15,6 +15,7 @@ import scipy.integrate as spi
 import torch
 
 from sims.schedules import get_schedule
+from sims.validation import InvalidArgumentError
 from theory.energy.functional import QuadratureResult, WeightSchedule
 
 
@@ -40,11 +41,11 @@ class MaskedFlow:
         q = torch.exp(torch.as_tensor(log_q, dtype=torch.float64)).numpy()
         d, n = int(vocab_size), int(length)
         if q.shape != (d**n,):
-            raise ValueError(f"log_q must have shape ({d**n},) for d={d}, n={n}; got {q.shape}")
+            raise InvalidArgumentError(f"log_q must have shape ({d**n},) for d={d}, n={n}; got {q.shape}")
         if abs(q.sum() - 1.0) > 1e-9:
-            raise ValueError(f"q must sum to 1, got {q.sum()}")
+            raise InvalidArgumentError(f"q must sum to 1, got {q.sum()}")
         if (d + 1) ** n > 5000:
-            raise ValueError(f"(d+1)^n = {(d + 1) ** n} states is too many for brute force")
+            raise InvalidArgumentError(f"(d+1)^n = {(d + 1) ** n} states is too many for brute force")
         self.d, self.n, self.q = d, n, q
         self.data = list(itertools.product(range(d), repeat=n))
         self.states = list(itertools.product(range(d + 1), repeat=n))
@@ -184,7 +185,7 @@ class MaskedFlow:
             "geodesic": self.geodesic_integrand,
         }.get(kind)
         if fn is None:
-            raise ValueError(f"kind must be 'kinetic', 'conditional' or 'geodesic', got {kind!r}")
+            raise InvalidArgumentError(f"kind must be 'kinetic', 'conditional' or 'geodesic', got {kind!r}")
 
         def f(s):
             a = float(sched.alpha_ep(s))

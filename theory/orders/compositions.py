@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sims.schedules import get_schedule, time_grid
+from sims.validation import InvalidArgumentError
 
 
 # =====================================================================================================
@@ -41,7 +42,7 @@ def composition_laws(G_all: torch.Tensor) -> dict[tuple, np.ndarray]:
     G = torch.as_tensor(G_all, dtype=torch.float64).numpy()
     N, nS, L = G.shape
     if nS != 2**L:
-        raise ValueError("G_all must have shape (V**L, 2**L, L)")
+        raise InvalidArgumentError("G_all must have shape (V**L, 2**L, L)")
     full = 2**L - 1
     P = np.ascontiguousarray(np.exp(G).transpose(1, 2, 0))  # (2^L, L, N): mu(x_l | x_S)
     block_cache: dict[int, dict[int, np.ndarray]] = {}
@@ -84,7 +85,7 @@ def ancestral_composition_probabilities(step_weights, L: int) -> dict[tuple, flo
     composition only). ``step_weights`` must sum to 1."""
     w = np.asarray(step_weights, dtype=np.float64)
     if abs(w.sum() - 1.0) > 1e-12 or np.any(w < -1e-15):
-        raise ValueError(f"step weights must be >= 0 and sum to 1, got sum {w.sum()}")
+        raise InvalidArgumentError(f"step weights must be >= 0 and sum to 1, got sum {w.sum()}")
     out = {}
     for comp in compositions(L):
         # dp[k] = sum over placements of the blocks so far with the last block at step < k

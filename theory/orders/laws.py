@@ -18,6 +18,7 @@ import sympy
 import torch
 
 from sims.schedules import PerPositionSchedule
+from sims.validation import InvalidArgumentError
 from theory.elbo import _check_length, revealed_patterns
 
 
@@ -38,7 +39,7 @@ def ar_losses(G: torch.Tensor, orders: Sequence[Sequence[int]] | None = None) ->
     out = torch.zeros(G.shape[:-2] + (len(orders),), dtype=torch.float64)
     for k, order in enumerate(orders):
         if sorted(order) != list(range(L)):
-            raise ValueError(f"{order} is not an order of {L} positions")
+            raise InvalidArgumentError(f"{order} is not an order of {L} positions")
         S, acc = 0, torch.zeros(G.shape[:-2], dtype=torch.float64)
         for l in order:
             acc = acc - G[..., S, l]
@@ -85,9 +86,9 @@ def plackett_luce_probability(order: Sequence[int], weights: Sequence, exact: bo
     r""":math:`\prod_i w_{\sigma(i)}/\sum_{j\ge i}w_{\sigma(j)}` (``exact=True``: Fractions of rational weights)."""
     w = [Fraction(v) if exact else float(v) for v in weights]
     if sorted(order) != list(range(len(w))):
-        raise ValueError(f"{order} is not an order of {len(w)} positions")
+        raise InvalidArgumentError(f"{order} is not an order of {len(w)} positions")
     if any(v <= 0 for v in w):
-        raise ValueError("Plackett-Luce weights must be > 0")
+        raise InvalidArgumentError("Plackett-Luce weights must be > 0")
     p = Fraction(1) if exact else 1.0
     for i in range(len(order)):
         rest = sum(w[j] for j in order[i:])

@@ -13,7 +13,7 @@ import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.exact import all_sequences
-from sims.validation import ImpossibleEvidenceError, check_tokens
+from sims.validation import ImpossibleEvidenceError, InvalidArgumentError, check_tokens
 from theory.orders.laws import all_orders, ar_losses, plackett_luce_log_probs
 
 
@@ -42,17 +42,17 @@ class ContextRestrictedDenoiser(Denoiser):
         self.vocab_size, self.length = int(vocab_size), int(length)
         lj = torch.as_tensor(log_joint, dtype=torch.float64)
         if lj.shape != (self.vocab_size**self.length,):
-            raise ValueError(f"log_joint must have shape ({self.vocab_size**self.length},)")
+            raise InvalidArgumentError(f"log_joint must have shape ({self.vocab_size**self.length},)")
         if len(visible) != self.length:
-            raise ValueError(f"visible must list {self.length} position sets, got {len(visible)}")
+            raise InvalidArgumentError(f"visible must list {self.length} position sets, got {len(visible)}")
         self.visible = [frozenset(int(j) for j in v) for v in visible]
         for l, v in enumerate(self.visible):
             if l in v or any(not 0 <= j < self.length for j in v):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"visible[{l}] = {sorted(v)} must list other positions in 0..{self.length - 1}"
                 )
         if on_impossible not in ("raise", "uniform"):
-            raise ValueError(f"on_impossible must be 'raise' or 'uniform', got {on_impossible!r}")
+            raise InvalidArgumentError(f"on_impossible must be 'raise' or 'uniform', got {on_impossible!r}")
         self.on_impossible = on_impossible
         self.q = torch.exp(lj).numpy()
         self.seqs = all_sequences(self.vocab_size, self.length).numpy()
@@ -103,7 +103,7 @@ def permuted_chain_log_joint(
     a chain that runs along the hidden position order :math:`\pi` = ``order``."""
     V, L = vocab_size, length
     if sorted(order) != list(range(L)):
-        raise ValueError(f"{order} is not an order of {L} positions")
+        raise InvalidArgumentError(f"{order} is not an order of {L} positions")
     base = torch.as_tensor(base_log_joint, dtype=torch.float64).reshape((V,) * L)
     # y = x[order] ~ base  =>  q(x) = base(x[order]): axis i of base is position order[i] of x
     inv = [list(order).index(p) for p in range(L)]
@@ -154,7 +154,7 @@ def learn_power_weights(
     O = torch.as_tensor(orders, dtype=torch.long)
     m = torch.as_tensor(mean_ar_losses, dtype=torch.float64)
     if m.shape != (len(orders),):
-        raise ValueError(f"mean_ar_losses must have shape ({len(orders)},), got {tuple(m.shape)}")
+        raise InvalidArgumentError(f"mean_ar_losses must have shape ({len(orders)},), got {tuple(m.shape)}")
     init = (
         torch.zeros(L, dtype=torch.float64)
         if init_log_weights is None

@@ -35,6 +35,7 @@ from sims.sampling.remdm_exact import (
     masked_probability_path,
     nominal_masked_fraction,
 )
+from sims.validation import InvalidArgumentError
 
 
 def law_summary(p: torch.Tensor, q: torch.Tensor) -> dict:
@@ -83,7 +84,9 @@ def remdm_schedule_deviation(
         path = masked_probability_path(sampler)
     else:
         if denoiser is None or length is None:
-            raise ValueError(f"{sampler.name}: a state-dependent variant needs a denoiser and a length")
+            raise InvalidArgumentError(
+                f"{sampler.name}: a state-dependent variant needs a denoiser and a length"
+            )
         laws = exact_remdm_laws(sampler, denoiser, length)
         frac = (all_states(denoiser.vocab_size, length) == denoiser.vocab_size).double().mean(1)
         path = [float((law * frac).sum()) for law in laws]

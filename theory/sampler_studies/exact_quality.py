@@ -20,6 +20,7 @@ from sims.exact import exact_sampler_law
 from sims.metrics import exact_law_metrics
 from sims.sampling.base import Sampler
 from sims.sweep import cell_seed
+from sims.validation import InvalidArgumentError
 from theory.parallel_bounds import replay_deterministic
 
 #: |KL| below this is an exact zero up to float64 rounding (sums of at most 3^6 terms of size <= 10 nats
@@ -30,7 +31,7 @@ ZERO_KL = 1e-12
 def exact_output_law(sampler: Sampler, denoiser: Denoiser, length: int) -> torch.Tensor:
     """``(V**L,)`` exact output law of ``sampler`` (needs ``capabilities.exact_kernel``)."""
     if not sampler.capabilities.exact_kernel:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False); a "
             "history-dependent rule needs its own exact propagation (e.g. remdm_exact.exact_remdm_laws_conf)"
         )

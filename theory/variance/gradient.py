@@ -34,6 +34,7 @@ from sims.estimators.moments import MAX_MIRROR_LENGTH, MaskSizeMoments, mirror_j
 from sims.estimators.quadrature import quadrature_nodes
 from sims.estimators.rates import MASK_SCHEMES, ROWS_PER_EXAMPLE, MaskScheme, check_eps, rate_moments
 from sims.estimators.time_samplers import DensityTime, TimeSampler, UniformTime
+from sims.validation import InvalidArgumentError
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _conditional(gm: GradientMoments, eps: float, u: np.ndarray, masks: MaskSche
     elif masks == "mirror":
         v = (rm.m2 - gg + rm.cross - gg) / 2
     else:
-        raise ValueError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
+        raise InvalidArgumentError(f"masks must be one of {MASK_SCHEMES}, got {masks!r}")
     return b, gg, v
 
 

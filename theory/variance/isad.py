@@ -39,6 +39,7 @@ from sims.estimators.moments import mask_size_moments
 from sims.estimators.position_table import PositionLossTable
 from sims.estimators.quadrature import quadrature_nodes
 from sims.estimators.rates import check_eps, mask_probability
+from sims.validation import InvalidArgumentError
 
 Variant = Literal["standard", "isad", "lr"]
 VARIANTS = ("standard", "isad", "lr")
@@ -82,9 +83,9 @@ def isad_decomposition(
     """
     eps = check_eps(eps)
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        raise InvalidArgumentError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if not 0 <= delta < 1:
-        raise ValueError(f"delta must lie in [0, 1), got {delta}")
+        raise InvalidArgumentError(f"delta must lie in [0, 1), got {delta}")
     L = table.length
     masks = mask_matrix(L).double().numpy()  # (M, L)
     c_pos = table.loss.numpy()  # (N, M, L)

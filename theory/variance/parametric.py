@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.estimators.loss_table import MaskLossTable, mask_matrix
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 def num_parameters(vocab_size: int, length: int) -> int:
@@ -52,7 +52,7 @@ class LogLinearDenoiser(Denoiser):
         self.length = check_positive_int(length, "length")
         self.theta = torch.as_tensor(np.asarray(theta, dtype=np.float64)).clone()
         if self.theta.shape != (num_parameters(vocab_size, length),):
-            raise ValueError(f"theta must have {num_parameters(vocab_size, length)} entries")
+            raise InvalidArgumentError(f"theta must have {num_parameters(vocab_size, length)} entries")
 
     @classmethod
     def random(cls, vocab_size: int, length: int, scale: float, seed: int) -> LogLinearDenoiser:
@@ -62,7 +62,7 @@ class LogLinearDenoiser(Denoiser):
     def predict(self, tokens, t=None):
         tokens = torch.as_tensor(tokens).long()
         if tokens.shape[-1] != self.length:
-            raise ValueError(f"this model has length {self.length}, got {tokens.shape[-1]}")
+            raise InvalidArgumentError(f"this model has length {self.length}, got {tokens.shape[-1]}")
         with torch.no_grad():
             lp = log_linear_log_probs(self.theta, tokens, self.vocab_size)
         return DenoiserOutput(

@@ -30,6 +30,7 @@ from sims.categorical import sample_categorical
 from sims.estimators.loss_table import MaskLossTable, mask_index
 from sims.estimators.rates import mask_probability
 from sims.estimators.time_samplers import DensityTime, TimeSampler
+from sims.validation import InvalidArgumentError
 
 
 class ReleasedGridTime(TimeSampler):
@@ -49,9 +50,9 @@ class ReleasedGridTime(TimeSampler):
         g = np.asarray(grid, dtype=np.float64)
         v = np.asarray(values, dtype=np.float64)
         if g.ndim != 1 or g.size < 2 or np.any(np.diff(g) <= 0) or g[0] < 0 or g[-1] > 1:
-            raise ValueError("grid must be strictly increasing inside [0, 1]")
+            raise InvalidArgumentError("grid must be strictly increasing inside [0, 1]")
         if v.shape != g.shape or np.any(v <= 0) or not np.all(np.isfinite(v)):
-            raise ValueError("values must be positive and finite, one per grid point")
+            raise InvalidArgumentError("values must be positive and finite, one per grid point")
         area = 0.5 * (v[:-1] + v[1:]) * np.diff(g)
         self.grid, self.values = g, v / area.sum()
         self.cell_mass = area / area.sum()
@@ -123,7 +124,7 @@ def fit_epr(grid: np.ndarray, values: np.ndarray, n_starts: int = 20, seed: int 
     w = np.maximum(np.asarray(values, dtype=np.float64), 0.0)
     zw = np.trapezoid(w, t)
     if not zw > 0:
-        raise ValueError("values must have a positive integral on the grid")
+        raise InvalidArgumentError("values must have a positive integral on the grid")
     w_pdf = np.clip(w / zw, 1e-300, None)
 
     def unpack(z):

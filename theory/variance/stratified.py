@@ -21,7 +21,7 @@ from sims.estimators.moments import MaskSizeMoments
 from sims.estimators.quadrature import quadrature_nodes
 from sims.estimators.rates import check_eps, rate_moments
 from sims.estimators.time_samplers import UniformTime
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 @dataclass
@@ -88,7 +88,7 @@ def stratified_time_variance(
         mean = float(w0 @ gbar)
         total = n * (float(w0 @ gbar**2) - mean**2) + float(w0 @ within)
         return StratifiedVariance(mode, n, total, iid)
-    raise ValueError(f"mode must be 'independent' or 'systematic', got {mode!r}")
+    raise InvalidArgumentError(f"mode must be 'independent' or 'systematic', got {mode!r}")
 
 
 @dataclass

@@ -38,7 +38,7 @@ import torch
 
 from sims.inference.scaled import scaled_messages
 from sims.languages.hmm import HMMLanguage
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 @dataclass
@@ -104,7 +104,7 @@ def chunk_streams(streams: list[np.ndarray], length: int, max_tokens: int | None
             chunks.append(np.asarray(s[i : i + length], dtype=np.int64))
             total += length
     if not chunks:
-        raise ValueError(f"no stream is at least {length} tokens long")
+        raise InvalidArgumentError(f"no stream is at least {length} tokens long")
     return torch.as_tensor(np.stack(chunks))
 
 
@@ -172,12 +172,16 @@ def fit_hmm(
     S = check_positive_int(num_states, "num_states")
     check_positive_int(iterations, "iterations", minimum=0)
     if not pseudo_count > 0:
-        raise ValueError(f"pseudo_count must be > 0 (it keeps the E-step certified), got {pseudo_count}")
+        raise InvalidArgumentError(
+            f"pseudo_count must be > 0 (it keeps the E-step certified), got {pseudo_count}"
+        )
     t0 = time.perf_counter()
     data = chunk_streams(streams, chunk_length, max_tokens)
     rows = batch_rows or max(8, min(1024, 2**22 // (chunk_length * S)))
     if int(data.max()) >= vocab_size:
-        raise ValueError(f"token id {int(data.max())} is outside the vocabulary of size {vocab_size}")
+        raise InvalidArgumentError(
+            f"token id {int(data.max())} is outside the vocabulary of size {vocab_size}"
+        )
     counts_v = np.bincount(data.reshape(-1).numpy(), minlength=vocab_size)
     lang = initial_hmm(S, (counts_v + 1.0) / (counts_v.sum() + vocab_size), seed)
     result = EMResult(lang)

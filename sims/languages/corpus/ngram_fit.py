@@ -33,7 +33,7 @@ import torch
 
 from sims.languages.ngram import NGramLanguage
 from sims.languages.sparse_bigram import SparseBigramLanguage
-from sims.validation import InvalidDistributionError
+from sims.validation import InvalidArgumentError, InvalidDistributionError
 
 SMOOTHING = ("witten_bell", "constant", "none")
 
@@ -70,11 +70,11 @@ def top_k_successors(counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 
 def _check_args(top_k_: int, smoothing: str, epsilon: float, vocab_size: int) -> None:
     if smoothing not in SMOOTHING:
-        raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
+        raise InvalidArgumentError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
     if not 1 <= top_k_ <= vocab_size:
-        raise ValueError(f"top_k must lie in 1..{vocab_size}, got {top_k_}")
+        raise InvalidArgumentError(f"top_k must lie in 1..{vocab_size}, got {top_k_}")
     if smoothing == "constant" and not 0.0 < epsilon < 1.0:
-        raise ValueError(f"epsilon must lie in (0, 1) for smoothing='constant', got {epsilon}")
+        raise InvalidArgumentError(f"epsilon must lie in (0, 1) for smoothing='constant', got {epsilon}")
 
 
 def smoothed_rows(counts: np.ndarray, k: int, smoothing: str, epsilon: float, nu: np.ndarray):
@@ -130,10 +130,14 @@ def fit_trigram(
     """A dense order-3 :class:`NGramLanguage` (module docstring) backing off to ``bigram``."""
     V = vocab_size
     if smoothing == "constant":
-        raise ValueError("fit_trigram supports smoothing 'witten_bell' (back-off) or 'none' (exact zeros)")
+        raise InvalidArgumentError(
+            "fit_trigram supports smoothing 'witten_bell' (back-off) or 'none' (exact zeros)"
+        )
     _check_args(top_k, smoothing, 0.5, V)
     if V**3 > 2**24:
-        raise ValueError(f"an order-3 table over V = {V} has {V**3} entries; order 3 is for V <= 256")
+        raise InvalidArgumentError(
+            f"an order-3 table over V = {V} has {V**3} entries; order 3 is for V <= 256"
+        )
     counts = ngram_counts(streams, V, 3)
     b_rows = bigram.transition_rows(torch.arange(V)).numpy()  # (V, V): P2(. | b)
     backoff = np.tile(b_rows, (V, 1))  # context (a, b) -> row of b

@@ -45,6 +45,7 @@ from sims.languages.corpus.ngram_fit import fit_sparse_bigram, fit_trigram
 from sims.languages.corpus.source import StdlibCorpus, stdlib_corpus
 from sims.languages.corpus.tokenize import CHAR_VOCAB, Tokenizer, train_bpe
 from sims.languages.hmm import HMMLanguage
+from sims.validation import InvalidArgumentError
 
 HELDOUT_CHUNK = 256
 HELDOUT_MAX_TOKENS = 2**18
@@ -83,13 +84,13 @@ class CorpusRecipe:
 
     def __post_init__(self):
         if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+            raise InvalidArgumentError(f"family must be one of {FAMILIES}, got {self.family!r}")
         if self.vocab_size < CHAR_VOCAB:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"vocab_size must be >= {CHAR_VOCAB} (the character alphabet), got {self.vocab_size}"
             )
         if self.family == "trigram" and self.vocab_size != CHAR_VOCAB:
-            raise ValueError("order 3 is feasible at the character level only (V**2 lifted states)")
+            raise InvalidArgumentError("order 3 is feasible at the character level only (V**2 lifted states)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -247,7 +248,7 @@ def corpus_language(
     """
     if isinstance(name_or_recipe, str):
         if name_or_recipe not in STANDARD_RECIPES:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"unknown corpus language {name_or_recipe!r}; choose from {sorted(STANDARD_RECIPES)}"
             )
         name, recipe = name_or_recipe, STANDARD_RECIPES[name_or_recipe]

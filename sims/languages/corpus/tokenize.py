@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sims.validation import InvalidArgumentError
+
 #: Size of the character alphabet (tab, newline, printable ASCII, OTHER).
 CHAR_VOCAB = 98
 OTHER = 97
@@ -57,7 +59,9 @@ class Tokenizer:
         self.merges = [(int(a), int(b)) for a, b in self.merges]
         for m, (a, b) in enumerate(self.merges):
             if not (0 <= a < CHAR_VOCAB + m and 0 <= b < CHAR_VOCAB + m):
-                raise ValueError(f"merge {m} = ({a}, {b}) refers to a token that does not exist yet")
+                raise InvalidArgumentError(
+                    f"merge {m} = ({a}, {b}) refers to a token that does not exist yet"
+                )
         self._rank = {pair: m for m, pair in enumerate(self.merges)}
         self._cache: dict[bytes, list[int]] = {}
 
@@ -122,7 +126,9 @@ def train_bpe(texts: list[bytes], vocab_size: int) -> Tokenizer:
     """Train ``vocab_size - 98`` merges on ``texts`` (module docstring); raises if fewer are possible."""
     num_merges = vocab_size - CHAR_VOCAB
     if num_merges < 0:
-        raise ValueError(f"vocab_size must be >= {CHAR_VOCAB} (the character alphabet), got {vocab_size}")
+        raise InvalidArgumentError(
+            f"vocab_size must be >= {CHAR_VOCAB} (the character alphabet), got {vocab_size}"
+        )
     counts = Counter(w for t in texts for w in WORD_PATTERN.findall(t))
     words = [char_ids(w).tolist() for w in counts]
     freqs = list(counts.values())
@@ -139,7 +145,7 @@ def train_bpe(texts: list[bytes], vocab_size: int) -> Tokenizer:
         while heap and (-heap[0][0] != pair_count.get(heap[0][1], 0) or heap[0][0] == 0):
             heapq.heappop(heap)  # stale entry (the pair's count changed since it was pushed)
         if not heap:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"only {len(merges)} merges are possible on this text; vocab_size {vocab_size} is too large"
             )
         _, pair = heapq.heappop(heap)
