@@ -139,9 +139,11 @@ class Denoiser(ABC):
         )
 
     def draft_log_prob(
-        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False, laws: bool = False
     ) -> DraftLogProb:
-        """Joint :math:`\\log p(x_D = d \\mid x_R)` of a multi-token draft; declines by default."""
+        """Joint :math:`\\log p(x_D = d \\mid x_R)` of a multi-token draft (with ``chain_rule`` its
+        left-to-right conditionals, with ``laws`` the whole conditional law at each drafted position, as
+        an autoregressive verifier's causal pass gives them); declines by default."""
         raise PassUnavailableError(
             f"{type(self).__name__} gives no joint draft probability (the product of its marginals is not "
             "the joint unless the drafted tokens are conditionally independent)"
