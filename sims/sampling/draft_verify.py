@@ -200,7 +200,7 @@ def exact_draft_law(
         outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu().to(torch.float64)
         nxt: dict[tuple, float] = defaultdict(float)
         for s, lp in zip(keys, outs):
-            for new, q in _state_outcomes(sampler, denoiser, s, lp):
+            for new, q in _state_outcomes(sampler, denoiser, s, lp, max_states):
                 if q > 0:
                     nxt[new] += states[s] * q
             if len(nxt) > max_states:
@@ -217,13 +217,19 @@ def exact_draft_law(
     return law
 
 
-def _state_outcomes(sampler: DraftVerifySampler, denoiser: Denoiser, s: tuple, lp: torch.Tensor):
+def _state_outcomes(
+    sampler: DraftVerifySampler, denoiser: Denoiser, s: tuple, lp: torch.Tensor, max_states: int
+):
     """Successors of the partial sequence ``s`` (marginals ``lp`` ``(L, V)``) with their probabilities."""
     V, L = denoiser.vocab_size, len(s)
     x = torch.tensor([s], dtype=torch.long)
     w = window_mask(x, V, sampler.draft_length)[0].nonzero().flatten().tolist()
     q = draft_law(lp, sampler.draft_temperature)[w]  # (m, V)
     support = [[v for v in range(V) if q[j, v] > -math.inf] for j in range(len(w))]
+    if math.prod(len(v) for v in support) > max_states:
+        raise SizeLimitError(
+            f"exact_draft_law: {sampler.name} drafts more than {max_states} windows from one partial sequence"
+        )
     drafts = list(itertools.product(*support))
     laws = torch.full((len(drafts), len(w), V), math.nan, dtype=torch.float64)
     laws[:, 0] = lp[w[0]]
