@@ -76,8 +76,9 @@ PASS_CONVENTIONS: dict[str, PassConvention] = {
         "draft_log_prob",
         "1 call per row (a verifier scores the whole draft in one pass, like an AR model's causal pass)",
         "(B,) log p(x_D = d | x_R), the joint of the draft; optionally the left-to-right chain-rule "
-        "conditionals (B, L)",
-        "two forward passes (|D| + 1 with the chain rule), sims.inference.draft",
+        "conditionals (B, L) and the conditional laws at the drafted positions (B, L, V)",
+        "two forward passes (|D| + 1 with the chain rule; |D| forward-backward passes for the laws), "
+        "sims.inference.draft",
         "an AR or any-order model's chain rule in one causal pass; an MDM's product of marginals is "
         "not the joint",
     ),
