@@ -1,15 +1,16 @@
-"""Registry entries of the draft-and-verify decoding policies (issue 14): self-speculative decoding and APD.
+"""Registry entries of the decoding policies that need passes beyond the marginals (issue 14): self-speculative
+decoding and APD (the ``draft_log_prob`` pass) and the Info-Gain sampler (the ``lookahead`` pass).
 
 Merged into :data:`sims.registry.SAMPLERS`; the key of every entry is the name of the sampler it makes, and
-each entry's tiny configuration (sequences of length 4) is what the conformance suite runs. Both need the
-denoiser's ``draft_log_prob`` pass (the oracle answers it exactly); documented in
+each entry's tiny configuration (sequences of length 4) is what the conformance suite runs. Documented in
 ``docs/decoding_policies.md``.
 """
 
 from __future__ import annotations
 
-from sims.registry_base import BadArgument, SamplerEntry
+from sims.registry_base import BadArgument, SamplerEntry, common_bad
 from sims.sampling.apd import APDSampler
+from sims.sampling.info_gain import InfoGainSampler
 from sims.sampling.ssd import SelfSpeculativeSampler
 
 DRAFT_POLICY_SAMPLERS: dict[str, SamplerEntry] = {
@@ -48,6 +49,23 @@ DRAFT_POLICY_SAMPLERS: dict[str, SamplerEntry] = {
             BadArgument("helper", lambda: APDSampler(helper="gpt2")),
             BadArgument("helper_temperature", lambda: APDSampler(helper_temperature=0.0)),
             BadArgument("helper_uniform_mix", lambda: APDSampler(helper_uniform_mix=-0.1)),
+        ),
+    ),
+    "info_gain_n8_pt0.1": SamplerEntry(
+        lambda k: InfoGainSampler(k),
+        True,
+        "Info-Gain sampler: 8 candidate actions, lookahead, max information gain minus entropy cost",
+        test_steps=4,
+        variants={
+            "n2_T0": lambda: InfoGainSampler(4, 2, temperature=0.0),
+            "n3_pt0.5_block2_T0.7": lambda: InfoGainSampler(4, 3, 0.5, block_length=2, temperature=0.7),
+            "n1": lambda: InfoGainSampler(2, 1),
+        },
+        bad_arguments=(
+            *common_bad(lambda **kw: InfoGainSampler(4, **kw)),
+            BadArgument("candidate_number", lambda: InfoGainSampler(4, 0)),
+            BadArgument("position_temperature", lambda: InfoGainSampler(4, position_temperature=-0.1)),
+            BadArgument("block_length", lambda: InfoGainSampler(4, block_length=3).num_steps(4)),
         ),
     ),
 }

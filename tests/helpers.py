@@ -148,3 +148,7 @@ class CountingDenoiser(Denoiser):
     def draft_log_prob(self, tokens, draft, chain_rule=False, laws=False):
         self._count_pass(tokens)
         return self.inner.draft_log_prob(tokens, draft, chain_rule=chain_rule, laws=laws)
+
+    def lookahead(self, states):
+        self._count_pass(states)
+        return self.inner.lookahead(states)

@@ -80,6 +80,10 @@ class CallCap(Denoiser):
         self._count()
         return self.inner.draft_log_prob(tokens, draft, chain_rule=chain_rule, laws=laws)
 
+    def lookahead(self, states: torch.Tensor) -> DenoiserOutput:
+        self._count()
+        return self.inner.lookahead(states)
+
     def describe(self) -> dict:
         return self.inner.describe()
 

@@ -172,7 +172,7 @@ class OracleDenoiser(Denoiser):
 
     # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------
     def passes(self) -> tuple[str, ...]:
-        return ("marginals", "leave_one_out", "draft_log_prob")
+        return ("marginals", "leave_one_out", "draft_log_prob", "lookahead")
 
     def leave_one_out(self, tokens: torch.Tensor) -> LeaveOneOutPosterior:
         r"""Exact :math:`p(x_i \mid x_{R \setminus \{i\}})` at every position (the marginal where i is masked).

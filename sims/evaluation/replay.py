@@ -26,8 +26,8 @@ excess NLL it gives is an upper bound.
 
 Refused: samplers that revisit revealed tokens or resample particles (a step changes a revealed
 position: the path is not a sequence of reveals), temperature 0 (argmax draws have no law to score) and
-draft-and-verify rules (they declare a ``draft_log_prob`` pass: the laws they record condition on their own
-draft).
+draft-and-verify and lookahead rules (they declare a ``draft_log_prob`` or ``lookahead`` pass: what they
+commit depends on the drawn values, and drafted laws condition on their own draft).
 """
 
 from __future__ import annotations
@@ -98,11 +98,10 @@ def check_replayable(sampler: Sampler) -> None:
     conventions = sampler.conventions()
     if conventions.temperature == 0:
         raise InvalidArgumentError(f"{sampler.name}: temperature 0 (argmax draws) has no law to score")
-    if "draft_log_prob" in conventions.extras.get("passes", {}):
+    if {"draft_log_prob", "lookahead"} & set(conventions.extras.get("passes", {})):
         raise InvalidArgumentError(
-            f"{sampler.name}: verifies drafts, so the laws it records condition on its own draft and how many "
-            "tokens it commits depends on the drawn values; a replay cannot score data "
-            "(sims.sampling.draft_verify.exact_draft_law gives its exact law)"
+            f"{sampler.name}: verifies drafts or looks ahead, so which tokens it commits depends on the values "
+            "drawn (and drafted laws condition on its own draft); a replay cannot score data"
         )
 
 
