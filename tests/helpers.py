@@ -116,7 +116,9 @@ def detectable_total_variation(n: int, cells: int, p_min: float = P_MIN, power: 
 
 
 class CountingDenoiser(Denoiser):
-    """Wraps a denoiser and counts the rows it is called on (``rows``) and the calls (``calls``)."""
+    """Wraps a denoiser and counts the rows it is called on (``rows``) and the calls (``calls``); the passes
+    beyond the marginals that the inner denoiser offers are forwarded and counted apart (``pass_rows``,
+    ``pass_calls``: one call per row, :data:`sims.denoisers.passes.PASS_CONVENTIONS`)."""
 
     def __init__(self, inner: Denoiser):
         self.inner = inner
@@ -124,8 +126,29 @@ class CountingDenoiser(Denoiser):
         self.time_conditioned = inner.time_conditioned
         self.rows = 0
         self.calls = 0
+        self.pass_rows = 0
+        self.pass_calls = 0
 
     def predict(self, tokens, t=None):
         self.rows += tokens.shape[0]
         self.calls += 1
         return self.inner(tokens, t)
+
+    def passes(self):
+        return self.inner.passes()
+
+    def _count_pass(self, tokens):
+        self.pass_rows += tokens.shape[0]
+        self.pass_calls += 1
+
+    def leave_one_out(self, tokens):
+        self._count_pass(tokens)
+        return self.inner.leave_one_out(tokens)
+
+    def draft_log_prob(self, tokens, draft, chain_rule=False, laws=False):
+        self._count_pass(tokens)
+        return self.inner.draft_log_prob(tokens, draft, chain_rule=chain_rule, laws=laws)
+
+    def lookahead(self, states):
+        self._count_pass(states)
+        return self.inner.lookahead(states)

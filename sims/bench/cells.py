@@ -49,7 +49,8 @@ class BudgetExceeded(SuiteError, RuntimeError):
 
 
 class CallCap(Denoiser):
-    """Passes calls through to ``inner`` and raises :class:`BudgetExceeded` after ``max_calls`` batched calls."""
+    """Passes calls (and the passes ``inner`` offers) through to ``inner`` and raises :class:`BudgetExceeded`
+    after ``max_calls`` batched calls."""
 
     def __init__(self, inner: Denoiser, max_calls: int):
         self.inner, self.max_calls, self.calls = inner, max_calls, 0
@@ -57,10 +58,31 @@ class CallCap(Denoiser):
         self.time_conditioned = inner.time_conditioned
 
     def predict(self, tokens: torch.Tensor, t: torch.Tensor | None = None) -> DenoiserOutput:
+        self._count()
+        return self.inner(tokens, t)
+
+    def _count(self) -> None:
         self.calls += 1
         if self.calls > self.max_calls:
             raise BudgetExceeded(f"more than {self.max_calls} batched calls")
-        return self.inner(tokens, t)
+
+    # passes beyond the marginals (sims.denoisers.passes) are forwarded and count as batched calls
+    def passes(self) -> tuple[str, ...]:
+        return self.inner.passes()
+
+    def leave_one_out(self, tokens: torch.Tensor):
+        self._count()
+        return self.inner.leave_one_out(tokens)
+
+    def draft_log_prob(
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False, laws: bool = False
+    ):
+        self._count()
+        return self.inner.draft_log_prob(tokens, draft, chain_rule=chain_rule, laws=laws)
+
+    def lookahead(self, states: torch.Tensor) -> DenoiserOutput:
+        self._count()
+        return self.inner.lookahead(states)
 
     def describe(self) -> dict:
         return self.inner.describe()

@@ -1,8 +1,9 @@
 """Exact output laws for the bench's exact tier, with a deterministic size cap.
 
 The same two routes as :func:`sims.evaluation.exact_policy_law` (the policy's exact kernel chained over
-partial sequences, or the replay likelihood of every sequence for deterministic selection), with the
-kernel route capped: it enumerates at most :data:`MAX_TRANSITIONS` successor states in total and gives up
+partial sequences, or the replay likelihood of every sequence for deterministic selection), plus the
+draft-and-verify and Info-Gain kernels (:func:`sims.sampling.draft_verify.exact_draft_law`,
+:func:`sims.sampling.info_gain.exact_info_gain_law`, which need the denoiser's passes), with the kernel route capped: it enumerates at most :data:`MAX_TRANSITIONS` successor states in total and gives up
 (``None``, recorded as "law too large") beyond, so a policy whose kernel enumerates remasking subsets or
 particle systems cannot stall a bench. The cap counts work, not seconds, so whether a law is computed does
 not depend on the machine. The kernel loop is :func:`sims.exact.exact_sampler_law`'s, with the count.
@@ -18,10 +19,14 @@ from sims.denoisers.base import Denoiser
 from sims.enumeration import sequence_index
 from sims.evaluation import PolicyLaw, check_replayable, replay_law
 from sims.sampling.base import Sampler
-from sims.validation import InvalidArgumentError
+from sims.sampling.draft_verify import DraftVerifySampler, exact_draft_law
+from sims.sampling.info_gain import InfoGainSampler, exact_info_gain_law
+from sims.validation import InvalidArgumentError, SizeLimitError
 
 #: Largest number of successor states the kernel route may enumerate for one law.
 MAX_TRANSITIONS = 3_000_000
+#: Largest number of partial sequences the draft-and-verify route keeps at once.
+MAX_DRAFT_STATES = 100_000
 
 
 def kernel_law(sampler: Sampler, denoiser: Denoiser, length: int, max_transitions: int = MAX_TRANSITIONS):
@@ -57,6 +62,18 @@ def capped_policy_law(
     if sampler.capabilities.exact_kernel:
         law = kernel_law(sampler, denoiser, length)
         return None if law is None else PolicyLaw(law, "exact kernel")
+    if isinstance(sampler, DraftVerifySampler):  # its kernel needs the denoiser's draft pass
+        try:
+            return PolicyLaw(
+                exact_draft_law(sampler, denoiser, length, max_states=MAX_DRAFT_STATES), "draft kernel"
+            )
+        except SizeLimitError:
+            return None
+    if isinstance(sampler, InfoGainSampler):  # its kernel needs the lookahead outputs
+        try:
+            return PolicyLaw(exact_info_gain_law(sampler, denoiser, length), "lookahead kernel")
+        except (SizeLimitError, InvalidArgumentError):
+            return None
     try:
         check_replayable(sampler)
         law, deterministic = replay_law(sampler, denoiser, length, generator)

@@ -129,7 +129,17 @@ class Denoiser(ABC):
     # ---- passes beyond the marginals (sims.denoisers.passes; defaults decline) ------------------------
     def passes(self) -> tuple[str, ...]:
         """Kinds of pass this denoiser answers (:data:`sims.denoisers.passes.PASS_CONVENTIONS`)."""
-        return ("marginals",)
+        return ("marginals", "lookahead")
+
+    def lookahead(self, states: torch.Tensor) -> DenoiserOutput:
+        """Marginals of ``N`` candidate states per row, ``states`` ``(B, N, L)``, in one batched call of this
+        denoiser (every denoiser answers it: its own marginals, exact for itself). The output has ``B * N``
+        rows, row ``b * N + n`` for candidate n of row b; one call per row by the convention of
+        :data:`sims.denoisers.passes.PASS_CONVENTIONS` (``"lookahead"``)."""
+        if states.ndim != 3:
+            raise InvalidArgumentError(f"states must have shape (B, N, L), got {tuple(states.shape)}")
+        B, N, L = states.shape
+        return self(states.reshape(B * N, L))
 
     def leave_one_out(self, tokens: torch.Tensor) -> LeaveOneOutPosterior:
         """:math:`p(x_i \\mid x_{R \\setminus \\{i\\}})` at every position; declines by default."""
@@ -139,9 +149,11 @@ class Denoiser(ABC):
         )
 
     def draft_log_prob(
-        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False, laws: bool = False
     ) -> DraftLogProb:
-        """Joint :math:`\\log p(x_D = d \\mid x_R)` of a multi-token draft; declines by default."""
+        """Joint :math:`\\log p(x_D = d \\mid x_R)` of a multi-token draft (with ``chain_rule`` its
+        left-to-right conditionals, with ``laws`` the whole conditional law at each drafted position, as
+        an autoregressive verifier's causal pass gives them); declines by default."""
         raise PassUnavailableError(
             f"{type(self).__name__} gives no joint draft probability (the product of its marginals is not "
             "the joint unless the drafted tokens are conditionally independent)"

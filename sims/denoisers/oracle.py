@@ -174,7 +174,7 @@ class OracleDenoiser(Denoiser):
 
     # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------
     def passes(self) -> tuple[str, ...]:
-        return ("marginals", "leave_one_out", "draft_log_prob")
+        return ("marginals", "leave_one_out", "draft_log_prob", "lookahead")
 
     def leave_one_out(self, tokens: torch.Tensor) -> LeaveOneOutPosterior:
         r"""Exact :math:`p(x_i \mid x_{R \setminus \{i\}})` at every position (the marginal where i is masked).
@@ -204,17 +204,18 @@ class OracleDenoiser(Denoiser):
         return out
 
     def draft_log_prob(
-        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False
+        self, tokens: torch.Tensor, draft: torch.Tensor, chain_rule: bool = False, laws: bool = False
     ) -> DraftLogProb:
         r"""Exact joint :math:`\log p(x_D = d \mid x_R)` of a draft (and, with ``chain_rule``, its
-        left-to-right conditionals): :mod:`sims.inference.draft`. One model call per row by the convention
+        left-to-right conditionals, with ``laws`` the conditional law at each drafted position):
+        :mod:`sims.inference.draft`. One model call per row by the convention
         of :data:`sims.denoisers.passes.PASS_CONVENTIONS`. Rows whose revealed tokens are impossible raise
         under ``on_impossible="raise"``, else are flagged with NaN values."""
         tokens = check_tokens(tokens, self.vocab_size, allow_mask=True).to(self.language.device)
         draft = check_tokens(draft, self.vocab_size, allow_mask=True).to(self.language.device)
         self.language.check_length(tokens.shape[1])
         method = "log" if self.method == "log" else "auto"
-        out = draft_log_prob(self.language.chain(), tokens, draft, chain_rule, method)
+        out = draft_log_prob(self.language.chain(), tokens, draft, chain_rule, method, laws)
         if self.on_impossible == "raise" and bool(out.impossible.any()):
             rows = out.impossible.nonzero().flatten().tolist()
             raise ImpossibleEvidenceError(f"revealed tokens have probability zero in batch rows {rows[:10]}")

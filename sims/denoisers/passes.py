@@ -7,8 +7,9 @@ Decoding policies need more than :math:`p(x_i \mid x_R)` at masked positions (re
   WINO's narrow-out check, P2's self-planning score, Saber's backtracking, informed correctors' Gibbs
   updates, running-confidence remasking;
 * the **joint log-probability of a multi-token draft** :math:`\log p(x_D = d \mid x_R)` (and its
-  left-to-right chain-rule conditionals): APD's acceptance test, self-speculative verification,
-  information-gain lookahead.
+  left-to-right chain-rule conditionals and laws): APD's acceptance test, self-speculative verification;
+* a **lookahead** of N candidate next states per row (their marginals, one batched call): the
+  information-gain sampler's candidate evaluation.
 
 Every kind of pass has a stated model-call convention (:data:`PASS_CONVENTIONS`): a policy that uses a
 pass counts its calls this way and writes the convention into its ``Conventions.extras`` (key
@@ -76,10 +77,19 @@ PASS_CONVENTIONS: dict[str, PassConvention] = {
         "draft_log_prob",
         "1 call per row (a verifier scores the whole draft in one pass, like an AR model's causal pass)",
         "(B,) log p(x_D = d | x_R), the joint of the draft; optionally the left-to-right chain-rule "
-        "conditionals (B, L)",
-        "two forward passes (|D| + 1 with the chain rule), sims.inference.draft",
+        "conditionals (B, L) and the conditional laws at the drafted positions (B, L, V)",
+        "two forward passes (|D| + 1 with the chain rule; |D| forward-backward passes for the laws), "
+        "sims.inference.draft",
         "an AR or any-order model's chain rule in one causal pass; an MDM's product of marginals is "
         "not the joint",
+    ),
+    "lookahead": PassConvention(
+        "lookahead",
+        "1 call per row (the N candidate next states of a row evaluated in one batched forward, as the "
+        "Info-Gain sampler's code does)",
+        "(B * N, L, V) marginals p(x_i | candidate state) of N candidate states per row",
+        "one forward-backward pass per candidate state",
+        "one batched forward of the N states (the network's own marginals; every denoiser answers it)",
     ),
 }
 

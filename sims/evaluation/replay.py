@@ -25,7 +25,9 @@ step: :func:`selection_uses_values` is False), the replay draws the path's selec
 excess NLL it gives is an upper bound.
 
 Refused: samplers that revisit revealed tokens or resample particles (a step changes a revealed
-position: the path is not a sequence of reveals) and temperature 0 (argmax draws have no law to score).
+position: the path is not a sequence of reveals), temperature 0 (argmax draws have no law to score) and
+draft-and-verify and lookahead rules (they declare a ``draft_log_prob`` or ``lookahead`` pass: what they
+commit depends on the drawn values, and drafted laws condition on their own draft).
 """
 
 from __future__ import annotations
@@ -93,8 +95,14 @@ def check_replayable(sampler: Sampler) -> None:
     """Refuse samplers the replay cannot score (module docstring)."""
     if sampler.capabilities.revisits:
         raise InvalidArgumentError(f"{sampler.name}: revisits revealed tokens; a replay has no single path")
-    if sampler.conventions().temperature == 0:
+    conventions = sampler.conventions()
+    if conventions.temperature == 0:
         raise InvalidArgumentError(f"{sampler.name}: temperature 0 (argmax draws) has no law to score")
+    if {"draft_log_prob", "lookahead"} & set(conventions.extras.get("passes", {})):
+        raise InvalidArgumentError(
+            f"{sampler.name}: verifies drafts or looks ahead, so which tokens it commits depends on the values "
+            "drawn (and drafted laws condition on its own draft); a replay cannot score data"
+        )
 
 
 def _replay(sampler: Sampler, denoiser: Denoiser, x: torch.Tensor, generator: torch.Generator):

@@ -17,6 +17,11 @@ independent given :math:`x_R`.
     \log p(x_{j} = d_{j} \mid x_R, d_{D_{<j}}) = \log p(x_R, d_{D_{\le j}}) - \log p(x_R, d_{D_{<j}}),
 
 which sum to the joint: one forward pass per prefix of the draft, batched (|D| + 1 passes in total).
+
+``laws=True`` returns the whole sequential conditional law at each drafted position,
+:math:`p(x_j = \cdot \mid x_R, d_{D_{<j}})` (what an autoregressive verifier's causal pass gives, and what
+speculative sampling needs for its residual law): one forward-backward pass per draft prefix, batched
+(:func:`sims.inference.token_posteriors`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from sims.inference.chain import LiftedChain
-from sims.inference.engine import forward_log_evidence
+from sims.inference.engine import forward_log_evidence, token_posteriors
 from sims.validation import InvalidArgumentError
 
 
@@ -41,11 +46,14 @@ class DraftLogProb:
         impossible: ``(B,)`` True where the revealed tokens themselves have probability zero.
         conditionals: ``(B, L)`` sequential conditionals at the drafted positions (left to right), NaN
             elsewhere; ``None`` unless asked for.
+        laws: ``(B, L, V)`` sequential conditional laws (log) at the drafted positions, NaN elsewhere and
+            where the draft prefix before the position is impossible; ``None`` unless asked for.
     """
 
     joint: torch.Tensor
     impossible: torch.Tensor
     conditionals: torch.Tensor | None = None
+    laws: torch.Tensor | None = None
 
 
 def check_draft(tokens: torch.Tensor, draft: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -73,6 +81,7 @@ def draft_log_prob(
     draft: torch.Tensor,
     chain_rule: bool = False,
     method: str = "auto",
+    laws: bool = False,
 ) -> DraftLogProb:
     """Exact :math:`\\log p(x_D = d \\mid x_R)` for each row (module docstring).
 
@@ -82,6 +91,7 @@ def draft_log_prob(
         draft: ``(B, L)`` drafted tokens at masked positions, mask id V elsewhere.
         chain_rule: also return the sequential conditionals (one forward pass per draft prefix).
         method: forward engine (:func:`sims.inference.forward_log_evidence`).
+        laws: also return the sequential conditional laws (one forward-backward pass per draft prefix).
     """
     V = chain.vocab_size
     drafted = check_draft(tokens, draft, V)
@@ -96,7 +106,27 @@ def draft_log_prob(
         conditionals = torch.where(
             impossible.unsqueeze(1), torch.full_like(conditionals, math.nan), conditionals
         )
-    return DraftLogProb(joint, impossible, conditionals)
+    law = _sequential_laws(chain, tokens, draft, drafted, method) if laws else None
+    return DraftLogProb(joint, impossible, conditionals, law)
+
+
+def _sequential_laws(chain, tokens, draft, drafted, method) -> torch.Tensor:
+    """Law at the drafted position of rank k from the posterior given the tokens and the draft of rank < k."""
+    B, L = tokens.shape
+    V = chain.vocab_size
+    out = torch.full((B, L, V), math.nan, dtype=torch.float64, device=tokens.device)
+    m = int(drafted.sum(1).max()) if B else 0
+    if m == 0:
+        return out
+    rank = torch.cumsum(drafted.long(), 1) - 1
+    prefixes = torch.cat([torch.where(drafted & (rank < k), draft, tokens) for k in range(m)])
+    post = token_posteriors(chain, prefixes, method=method)
+    lp = post.log_probs.reshape(m, B, L, V)
+    bad = post.impossible.reshape(m, B)
+    b, i = drafted.nonzero(as_tuple=True)
+    k = rank[b, i]
+    out[b, i] = torch.where(bad[k, b].unsqueeze(-1), math.nan, lp[k, b, i].to(torch.float64))
+    return out
 
 
 def _sequential(chain, tokens, draft, drafted, base, method) -> torch.Tensor:

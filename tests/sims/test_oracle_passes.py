@@ -193,7 +193,7 @@ def test_other_denoisers_decline_and_masked_reprediction_approximates():
     lang = random_hmm(3, 3, transition_support=2, emission_support=2, seed=2)
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     noisy = PerturbedDenoiser(oracle, temperature=1.0)
-    assert noisy.passes() == ("marginals",) and set(oracle.passes()) == set(PASS_CONVENTIONS)
+    assert noisy.passes() == ("marginals", "lookahead") and set(oracle.passes()) == set(PASS_CONVENTIONS)
     x = _partial(lang, 4, 6, 1, 0.3, noise=0.0)
     with pytest.raises(PassUnavailableError, match="masked_leave_one_out"):
         noisy.leave_one_out(x)
