@@ -129,3 +129,6 @@ class CountingDenoiser(Denoiser):
         self.rows += tokens.shape[0]
         self.calls += 1
         return self.inner(tokens, t)
+
+    def eos_token(self):
+        return self.inner.eos_token()

@@ -62,6 +62,9 @@ class CallCap(Denoiser):
             raise BudgetExceeded(f"more than {self.max_calls} batched calls")
         return self.inner(tokens, t)
 
+    def eos_token(self) -> int | None:
+        return self.inner.eos_token()
+
     def describe(self) -> dict:
         return self.inner.describe()
 

@@ -170,6 +170,10 @@ class OracleDenoiser(Denoiser):
             raise ValueError(f"{self.language!r}: no scheduled session (offers_scheduled_session is False)")
         return session
 
+    def eos_token(self) -> int | None:
+        """The language's EOS padding token (:attr:`sims.languages.base.Language.eos_token`)."""
+        return self.language.eos_token
+
     # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------
     def passes(self) -> tuple[str, ...]:
         return ("marginals", "leave_one_out", "draft_log_prob")
