@@ -89,6 +89,11 @@ class LengthPolicySampler(PolicySampler):
             needs_eos=True,
         )
 
+    def evaluates_every_masked_step(self, length: int) -> bool:
+        """False: a step may leave masks untouched without a call (a block with nothing to do, a step
+        whose count is zero)."""
+        return False
+
     def begin(self, denoiser: Denoiser, batch: int, length: int, device: torch.device) -> RunState:
         eos = denoiser.eos_token()
         if eos is None or eos != denoiser.vocab_size - 1:
