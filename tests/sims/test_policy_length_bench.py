@@ -1,4 +1,4 @@
-"""The length policies in the bench: declared through ``capabilities.needs_eos``, run on the EOS languages of
+"""The length policies in the bench and sweeps: declared through ``capabilities.needs_eos``, run on the EOS languages of
 the panel only, and their cells record the content-length law against the language's."""
 
 from sims.bench import Tier, bench_cells, preset_config
@@ -6,6 +6,7 @@ from sims.bench.cells import CellSpec, run_cell
 from sims.bench.policies import resolve
 from sims.registry import SAMPLERS
 from sims.registry_policies_length import LENGTH_POLICY_SAMPLERS
+from sims.sweep import SweepConfig
 
 
 def test_needs_eos_is_declared_by_exactly_the_length_policies():
@@ -37,3 +38,18 @@ def test_a_length_policy_cell_records_its_length_law_and_exact_law():
     assert rec["status"] == "ok" and rec["capabilities"]["needs_eos"]
     assert set(rec["eos"]) == {"length_tv", "mean_length", "mean_length_exact"}
     assert rec["exact"]["method"] == "exact kernel"
+
+
+def test_a_sweep_leaves_out_length_policies_on_languages_without_eos():
+    cfg = SweepConfig(
+        languages=["ngram2", "ngram2_eos"],
+        lengths=[4],
+        samplers=["fixed_random", "eotp", "daedal_init1_exp2_check2"],
+        steps=[2],
+    )
+    assert sorted(cfg.cells()) == [
+        ("ngram2", 4, "fixed_random", 2),
+        ("ngram2_eos", 4, "daedal_init1_exp2_check2", None),
+        ("ngram2_eos", 4, "eotp", 2),
+        ("ngram2_eos", 4, "fixed_random", 2),
+    ]
