@@ -8,8 +8,9 @@ text is detected, everything after it is thrown away, i.e. (EOS padding) set to 
 
 .. math::  x_j \leftarrow \mathrm{EOS} \quad \text{for every } j > j^*,
 
-so the later steps of the run have nothing to decode and make no call (the calls saved are
-:math:`K - \mathrm{NFE}`). Two triggers:
+so the later steps of the run have nothing to decode and make no call (the calls saved,
+:meth:`EoTPSampler.calls_saved`, are :math:`K - \mathrm{NFE}` when every step has a non-zero count). Two
+triggers:
 
 * ``"predicted"`` (the released code, default): after the step's reveals, among the positions that were
   masked at the step's start and whose drawn token :math:`\hat x_j` is EOS (anywhere in the sequence, not only
@@ -42,6 +43,7 @@ from sims.sampling.base import NO_TIME, Conventions, check_steps
 from sims.sampling.length_base import LengthPolicySampler, Rewrite, force_suffix, identity_origin
 from sims.sampling.policy import llada_plan
 from sims.sampling.ranking import quantize
+from sims.sampling.result import SampleResult
 from sims.sampling.scores import check_score, position_scores
 from sims.validation import check_choice, check_positive_int
 
@@ -121,6 +123,14 @@ class EoTPSampler(LengthPolicySampler):
     def num_steps(self, length: int) -> int:
         return len(llada_plan(length, self.steps, self.block_length))
 
+    def planned_calls(self, length: int) -> int:
+        """Calls of the same fixed-count run without end-of-text prediction: its steps with a non-zero count."""
+        return sum(1 for _, _, c in llada_plan(length, self.steps, self.block_length) if c > 0)
+
+    def calls_saved(self, result: SampleResult) -> torch.Tensor:
+        """``(B,)`` calls saved by end-of-text prediction in ``result`` (a run of this sampler)."""
+        return self.planned_calls(result.tokens.shape[1]) - result.nfe
+
     def conventions(self) -> Conventions:
         return Conventions(
             sampler=self.name,
@@ -135,7 +145,8 @@ class EoTPSampler(LengthPolicySampler):
             last_step="counts sum to each block; positions after the detected end are EOS",
             temperature=self.temperature,
             categorical_precision=self.categorical_precision,
-            nfe_rule="one call per step whose block still has masks; calls saved = K - NFE",
+            nfe_rule="one call per step whose block still has masks; calls saved = planned_calls(L) - NFE "
+            "(calls_saved)",
             source="arXiv 2509.25188; ims-kdks/Learning-to-Parallel-Decoding llada/generate.py "
             "(generate_predict_eot)",
             extras={

@@ -168,6 +168,7 @@ def test_end_of_text_overwrites_tokens_after_the_end_and_saves_calls():
     res = s.sample(den, 2, 4, make_generator(0))
     assert res.tokens.tolist() == [[EOS] * 4] * 2 and res.nfe.tolist() == [1, 1]
     assert res.reveal_step.tolist() == [[0] * 4] * 2
+    assert s.planned_calls(4) == 4 and s.calls_saved(res).tolist() == [3, 3]
     # the predicted trigger: every masked position predicts EOS with the same confidence, the cut is after
     # the lowest one, position 0, which is also the one revealed
     pred = EoTPSampler(4, temperature=0.0, tie_break="lowest_index").sample(den, 1, 4, make_generator(0))
