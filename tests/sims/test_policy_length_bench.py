@@ -3,6 +3,7 @@ the panel only, and their cells record the content-length law against the langua
 
 from sims.bench import Tier, bench_cells, preset_config
 from sims.bench.cells import CellSpec, run_cell
+from sims.bench.plugins import check_sampler
 from sims.bench.policies import resolve
 from sims.registry import SAMPLERS
 from sims.registry_policies_length import LENGTH_POLICY_SAMPLERS
@@ -53,3 +54,9 @@ def test_a_sweep_leaves_out_length_policies_on_languages_without_eos():
         ("ngram2_eos", 4, "eotp", 2),
         ("ngram2_eos", 4, "fixed_random", 2),
     ]
+
+
+def test_the_plugin_contract_check_runs_a_length_policy_on_an_eos_language():
+    for entry in LENGTH_POLICY_SAMPLERS.values():
+        sampler = entry.make(entry.test_steps)
+        assert check_sampler(sampler)["sampler"] == sampler.name
