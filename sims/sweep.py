@@ -94,11 +94,19 @@ class SweepConfig:
 
     def cells(self):
         """``(language, length, sampler, K)``; K is None (one cell) for samplers that ignore it; cells with
-        K > L are left out."""
+        K > L, and length policies (``capabilities.needs_eos``) on languages without EOS padding, are left
+        out."""
+        eos: dict[str, bool] = {}
         for lang in self.languages:
             for L in self.lengths:
                 for s in self.samplers:
-                    if not SAMPLERS[check_sampler_name(s)].uses_steps:
+                    entry = SAMPLERS[check_sampler_name(s)]
+                    if entry.make(entry.test_steps).capabilities.needs_eos:
+                        if lang not in eos:
+                            eos[lang] = make_language(lang).eos_token is not None
+                        if not eos[lang]:
+                            continue
+                    if not entry.uses_steps:
                         yield lang, L, s, None
                         continue
                     for k in self.steps:

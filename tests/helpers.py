@@ -152,3 +152,6 @@ class CountingDenoiser(Denoiser):
     def lookahead(self, states):
         self._count_pass(states)
         return self.inner.lookahead(states)
+
+    def eos_token(self):
+        return self.inner.eos_token()

@@ -84,6 +84,9 @@ class CallCap(Denoiser):
         self._count()
         return self.inner.lookahead(states)
 
+    def eos_token(self) -> int | None:
+        return self.inner.eos_token()
+
     def describe(self) -> dict:
         return self.inner.describe()
 

@@ -38,6 +38,7 @@ from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law
 from sims.languages import NGramLanguage
+from sims.languages.eos import EOSLanguage
 from sims.sampling.base import Capabilities, Conventions, Sampler
 from sims.validation import InvalidArgumentError
 
@@ -157,8 +158,10 @@ def check_sampler(sampler: Sampler) -> dict:
     """The contract checks of the module docstring on one sampler; returns its conventions."""
     init, trans = CHECK_LANGUAGE
     lang = NGramLanguage(2, 3, init, trans)
-    oracle = OracleDenoiser(lang, on_impossible="uniform")
     caps = _capabilities(sampler)
+    if caps.needs_eos:  # a length policy: its EOS-padded version
+        lang = EOSLanguage(lang, 1 / 4)
+    oracle = OracleDenoiser(lang, on_impossible="uniform")
     conventions = _check_conventions(sampler)
     L = CHECK_LENGTH
     try:

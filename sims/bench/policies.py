@@ -89,6 +89,8 @@ class Policy:
     make: Callable[[int], Sampler] | None
     grid: dict[str, Callable[[], Sampler]]
     source: str
+    #: its samplers declare ``capabilities.needs_eos``: the bench runs it on EOS languages only
+    needs_eos: bool = False
 
     def settings(self, budgets: tuple[int, ...], knobs: str = "full") -> list[str]:
         """Setting labels of one tier: ``budget=b`` per budget, or the knob grid's labels (``knobs="quick"``:
@@ -120,16 +122,19 @@ def resolve(name: str) -> Policy:
         cls = load_plugin(name)
         make, uses_steps = plugin_factory(cls)
         grid = {} if uses_steps else plugin_grid(cls)
-        return Policy(name, uses_steps, make if uses_steps else None, grid, f"plugin {name}")
+        sample = make(1) if uses_steps else (next(iter(grid.values()))() if grid else None)
+        eos = sample is not None and sample.capabilities.needs_eos
+        return Policy(name, uses_steps, make if uses_steps else None, grid, f"plugin {name}", eos)
     if name not in SAMPLERS:
         raise InvalidArgumentError(
             f"unknown policy {name!r}; choose from {sorted(SAMPLERS)} or give a plugin"
         )
     entry = SAMPLERS[name]
+    eos = entry.make(entry.test_steps).capabilities.needs_eos
     if entry.uses_steps:
-        return Policy(name, True, entry.make, {}, "registry")
+        return Policy(name, True, entry.make, {}, "registry", eos)
     grid = KNOB_GRIDS.get(name, {"registered": (lambda e=entry: e.make(None))})
-    return Policy(name, False, None, dict(grid), "registry")
+    return Policy(name, False, None, dict(grid), "registry", eos)
 
 
 def policy_names(policies: tuple[str, ...] | None, plugins: tuple[str, ...]) -> list[str]:

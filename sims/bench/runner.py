@@ -1,7 +1,8 @@
 """Running a bench: cells as work items on any executor, resumable, then the leaderboard and figures.
 
 :func:`bench_cells` lists the cells of a :class:`~sims.bench.config.BenchConfig` (every tier, language,
-policy and setting; the random-order baseline is always included). :func:`run_bench` validates the
+policy and setting; the random-order baseline is always included; a policy whose samplers declare
+``capabilities.needs_eos`` runs on the EOS languages of the panel only). :func:`run_bench` validates the
 plugins against the sampler contract, runs the cells with :func:`sims.execution.run_items` (one result
 file per cell under ``<out>/cells/``, written atomically by the worker that finished it; a rerun skips
 finished cells whose inputs are unchanged), and writes, from the merged records:
@@ -29,6 +30,7 @@ from sims.bench.plugins import validate_plugin
 from sims.bench.policies import policy_names, resolve
 from sims.bench.report import write_csvs, write_markdown, write_runs_csv
 from sims.execution import Executor, RunReport, WorkItem, run_items
+from sims.registry import make_language
 from sims.results import write_json
 
 #: Samples of the Monte Carlo run of each exact-tier cell (its NFE and a sampled SER beside the exact one)
@@ -42,6 +44,7 @@ def bench_cells(config: BenchConfig) -> list[CellSpec]:
     if BASELINE not in names:
         names.insert(0, BASELINE)
     policies = [resolve(n) for n in names]
+    has_eos = {lang: make_language(lang).eos_token is not None for lang in config.languages}
     cells = []
     for tier in config.tiers:
         for lang in config.languages:
@@ -50,6 +53,8 @@ def bench_cells(config: BenchConfig) -> list[CellSpec]:
             n = (tier.num_samples or EXACT_TIER_SAMPLES) if tier.exact else tier.num_samples
             cap = math.ceil(config.cap_factor * max(budgets))
             for policy in policies:
+                if policy.needs_eos and not has_eos[lang]:  # a length policy: EOS languages only
+                    continue
                 for setting in policy.settings(budgets, config.knobs):
                     cells.append(
                         CellSpec(

@@ -126,6 +126,12 @@ class Denoiser(ABC):
         samplers then skip the full pass). Only called when :meth:`offers_scheduled_session` is True."""
         raise NotImplementedError(f"{type(self).__name__} offers no scheduled session")
 
+    def eos_token(self) -> int | None:
+        """The end-of-sequence token that pads every sequence of the denoiser's language to its end (EOS
+        repeated, absorbing), or None (default: none declared). Length policies (``Capabilities.needs_eos``)
+        read it; wrappers that keep the vocabulary forward it."""
+        return None
+
     # ---- passes beyond the marginals (sims.denoisers.passes; defaults decline) ------------------------
     def passes(self) -> tuple[str, ...]:
         """Kinds of pass this denoiser answers (:data:`sims.denoisers.passes.PASS_CONVENTIONS`)."""

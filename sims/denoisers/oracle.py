@@ -172,6 +172,10 @@ class OracleDenoiser(Denoiser):
             )
         return session
 
+    def eos_token(self) -> int | None:
+        """The language's EOS padding token (:attr:`sims.languages.base.Language.eos_token`)."""
+        return self.language.eos_token
+
     # ---- passes beyond the marginals (sims.denoisers.passes): exact, float64 -----------------------------
     def passes(self) -> tuple[str, ...]:
         return ("marginals", "leave_one_out", "draft_log_prob", "lookahead")

@@ -35,6 +35,11 @@ class PassUnavailableError(SuiteError, NotImplementedError):
     """The denoiser does not answer this kind of pass (see :meth:`sims.denoisers.base.Denoiser.passes`)."""
 
 
+class EOSUnavailableError(PassUnavailableError):
+    """A length policy (``Capabilities.needs_eos``) was given a denoiser that declares no end-of-sequence
+    padding token (:meth:`sims.denoisers.base.Denoiser.eos_token` is None)."""
+
+
 @dataclass(frozen=True)
 class PassConvention:
     """How one kind of pass is counted and what it returns.

@@ -68,6 +68,9 @@ class PerturbedDenoiser(Denoiser):
         tokens = tokens.to(lp.device)
         return DenoiserOutput(carry_over(lp, tokens, self.vocab_size), out.impossible)
 
+    def eos_token(self) -> int | None:
+        return self.base.eos_token() if isinstance(self.base, Denoiser) else None
+
     def describe(self) -> dict:
         return {
             "type": "PerturbedDenoiser",

@@ -21,6 +21,9 @@ class Language(ABC):
     """
 
     vocab_size: int
+    #: the end-of-sequence token that, once it occurs, repeats to the end of every sequence (EOS padding);
+    #: None for fixed-length languages (:class:`sims.languages.eos.EOSLanguage` sets it)
+    eos_token: int | None = None
 
     @property
     def mask_id(self) -> int:

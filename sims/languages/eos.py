@@ -96,6 +96,11 @@ class EOSLanguage(AutomatonLanguage):
         return self.base.vocab_size
 
     @property
+    def eos_token(self) -> int | None:
+        """The EOS id when EOS pads the sequence (absorbing); None with a separate PAD token."""
+        return None if self.pad_token else self.eos_id
+
+    @property
     def pad_id(self) -> int:
         return self.vocab_size - 1
 

@@ -65,12 +65,18 @@ class Capabilities:
         revisits: revealed tokens can be remasked (ReMDM, remask corrector).
         uses_steps: the step count K passed to the sampler changes the run (False for adaptive rules
             that run until no mask is left, and for first hitting).
+        needs_eos: the rule is defined only on a variable-length language padded with an end-of-sequence
+            token (length policies: DAEDAL, Learn2PD's end-of-text prediction). It reads the token from
+            :meth:`sims.denoisers.base.Denoiser.eos_token` and refuses a denoiser that declares none
+            (:class:`sims.denoisers.passes.EOSUnavailableError`); the bench and the conformance suite run
+            it on EOS languages only.
     """
 
     value_independent_schedule: bool
     exact_kernel: bool
     revisits: bool
     uses_steps: bool
+    needs_eos: bool = False
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class RemaskCorrector(Sampler):
             exact_kernel=b.exact_kernel,
             revisits=True,
             uses_steps=b.uses_steps,
+            needs_eos=b.needs_eos,
         )
 
     def _check_length(self, length: int) -> None:

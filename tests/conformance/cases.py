@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from sims.languages import NGramLanguage, random_hmm
+from sims.languages import Language, NGramLanguage, random_hmm
+from sims.languages.eos import EOSLanguage
 from sims.registry import LANGUAGES, SAMPLERS, SamplerEntry
 from sims.sampling.base import Sampler
 from sims.sampling.result import SampleResult
@@ -72,6 +73,24 @@ HMM = random_hmm(
 )
 #: languages of the Monte Carlo tests and their sample sizes
 MC_LANGUAGES = {"cycle": (CYCLE, 30000), "hmm": (HMM, 20000)}
+#: their EOS-padded versions (content of random length, then EOS to the end; sims.languages.eos), on which
+#: the samplers that declare ``capabilities.needs_eos`` (length policies) are tested instead
+EOS_MC_LANGUAGES = {
+    "cycle": (EOSLanguage(CYCLE, 1 / 4, name="cycle_eos"), 30000),
+    "hmm": (EOSLanguage(HMM, 1 / 4, name="hmm_eos"), 20000),
+}
+
+
+def case_languages(sampler: Sampler) -> dict[str, tuple[Language, int]]:
+    """The Monte Carlo languages of ``sampler``: :data:`EOS_MC_LANGUAGES` if it declares
+    ``capabilities.needs_eos``, else :data:`MC_LANGUAGES` (the same keys)."""
+    return EOS_MC_LANGUAGES if sampler.capabilities.needs_eos else MC_LANGUAGES
+
+
+def case_language(sampler: Sampler, name: str = "cycle") -> Language:
+    """The conformance language ``name`` (``"cycle"`` or ``"hmm"``) in the version ``sampler`` runs on."""
+    return case_languages(sampler)[name][0]
+
 
 RESULT_FIELDS = (
     "tokens",

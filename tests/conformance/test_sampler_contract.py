@@ -17,15 +17,18 @@ import torch
 from sims.categorical import make_generator
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
 from sims.denoisers.oracle import OracleDenoiser
+from sims.denoisers.passes import EOSUnavailableError
 from sims.registry import SAMPLERS, make_sampler
 from sims.sampling.base import Capabilities, Conventions
 from sims.validation import NumericalError, SuiteError
-from tests.conformance.cases import CYCLE, ENTRY_KEYS, HMM, same_result, sampler_cases
+from tests.conformance.cases import CYCLE, ENTRY_KEYS, case_language, same_result, sampler_cases
 from tests.helpers import CountingDenoiser
 
 
-def _oracle(lang=CYCLE):
-    return OracleDenoiser(lang, on_impossible="uniform")
+def _oracle(sampler, name: str = "cycle"):
+    """The oracle of the conformance language ``name`` in the version ``sampler`` runs on (its EOS-padded
+    version for a sampler that declares ``capabilities.needs_eos``)."""
+    return OracleDenoiser(case_language(sampler, name), on_impossible="uniform")
 
 
 # ---- registry entries ----------------------------------------------------------------------------
@@ -50,8 +53,8 @@ def test_declared_use_of_the_step_count(key):
             entry.make(0)
     else:  # K is ignored: identical runs, and a sweep runs it once
         assert a.conventions() == b.conventions() == make_sampler(key, None).conventions()
-        ra = a.sample(_oracle(), 64, L, make_generator(0), batch_size=32)
-        rb = b.sample(_oracle(), 64, L, make_generator(0), batch_size=32)
+        ra = a.sample(_oracle(a), 64, L, make_generator(0), batch_size=32)
+        rb = b.sample(_oracle(b), 64, L, make_generator(0), batch_size=32)
         assert same_result(ra, rb)
 
 
@@ -60,9 +63,9 @@ def test_bad_arguments_are_rejected_by_name(key):
     entry = SAMPLERS[key]
     sampler, L, g = entry.make(entry.test_steps), entry.test_length, make_generator(0)
     for argument, call in [
-        ("num_samples", lambda: sampler.sample(_oracle(), 0, L, g)),
-        ("length", lambda: sampler.sample(_oracle(), 4, 0, g)),
-        ("batch_size", lambda: sampler.sample(_oracle(), 4, L, g, batch_size=0)),
+        ("num_samples", lambda: sampler.sample(_oracle(sampler), 0, L, g)),
+        ("length", lambda: sampler.sample(_oracle(sampler), 4, 0, g)),
+        ("batch_size", lambda: sampler.sample(_oracle(sampler), 4, L, g, batch_size=0)),
     ]:
         with pytest.raises(SuiteError, match=argument):
             call()
@@ -72,10 +75,15 @@ def test_bad_arguments_are_rejected_by_name(key):
 
 
 class DivergedNetwork(Denoiser):
-    """A network whose output turned NaN for batch row 1 (uniform elsewhere)."""
+    """A network whose output turned NaN for batch row 1 (uniform elsewhere), over the vocabulary of
+    ``language`` (and its EOS padding token, if any)."""
 
-    def __init__(self, vocab_size: int):
-        self.vocab_size = vocab_size
+    def __init__(self, language):
+        self.vocab_size = language.vocab_size
+        self._eos = language.eos_token
+
+    def eos_token(self):
+        return self._eos
 
     def predict(self, tokens, t=None):
         B, L = tokens.shape
@@ -89,10 +97,24 @@ def test_a_diverged_network_is_never_sampled(key):
     """Every registered sampler raises NumericalError instead of sampling a NaN row (issue 13: such a row
     was drawn as the last token with entropy 0)."""
     entry = SAMPLERS[key]
+    sampler = entry.make(entry.test_steps)
     with pytest.raises(NumericalError, match="NaN"):
-        entry.make(entry.test_steps).sample(
-            DivergedNetwork(CYCLE.vocab_size), 4, entry.test_length, make_generator(0)
-        )
+        sampler.sample(DivergedNetwork(case_language(sampler)), 4, entry.test_length, make_generator(0))
+
+
+@pytest.mark.parametrize("key", ENTRY_KEYS)
+def test_a_length_policy_refuses_a_denoiser_without_eos(key):
+    """A sampler that declares ``capabilities.needs_eos`` refuses, before any call, a denoiser that declares
+    no EOS padding token, with an error naming the requirement; every other sampler runs on it."""
+    entry = SAMPLERS[key]
+    sampler = entry.make(entry.test_steps)
+    den = CountingDenoiser(OracleDenoiser(CYCLE, on_impossible="uniform"))
+    if sampler.capabilities.needs_eos:
+        with pytest.raises(EOSUnavailableError, match="needs_eos"):
+            sampler.sample(den, 4, entry.test_length, make_generator(0))
+        assert den.calls == 0
+    else:
+        assert sampler.sample(den, 4, entry.test_length, make_generator(0)).tokens.shape[0] == 4
 
 
 # ---- every case ------------------------------------------------------------------------------------
@@ -113,7 +135,7 @@ def test_conventions_are_complete_plain_and_recorded(case):
         return v is None or isinstance(v, (str, int, float, bool))
 
     assert plain(d) and json.loads(json.dumps(d)) == d
-    res = sampler.sample(_oracle(), 8, case.length, make_generator(0))
+    res = sampler.sample(_oracle(sampler), 8, case.length, make_generator(0))
     if "oracle_path" in d["extras"]:  # requested path -> the path that ran (sims.sampling.scheduled)
         ran = res.conventions["extras"]["oracle_path"]
         assert ran == "full" or (d["extras"]["oracle_path"] != "full" and ran.startswith("incremental:"))
@@ -125,8 +147,8 @@ def test_conventions_are_complete_plain_and_recorded(case):
 def test_reproducible_from_the_seed_alone(case):
     sampler = case.make()
     state = torch.get_rng_state()
-    a = sampler.sample(_oracle(HMM), 48, case.length, make_generator(case.seed), batch_size=16)
-    b = sampler.sample(_oracle(HMM), 48, case.length, make_generator(case.seed), batch_size=16)
+    a = sampler.sample(_oracle(sampler, "hmm"), 48, case.length, make_generator(case.seed), batch_size=16)
+    b = sampler.sample(_oracle(sampler, "hmm"), 48, case.length, make_generator(case.seed), batch_size=16)
     assert same_result(a, b)
     assert torch.equal(torch.get_rng_state(), state)  # no draw from the global generator
 
@@ -140,7 +162,7 @@ def test_nfe_counts_the_calls_on_changed_rows(case):
     sampler, L = case.make(), case.length
     g = make_generator(case.seed)
     for _ in range(6):
-        den = CountingDenoiser(_oracle(HMM))
+        den = CountingDenoiser(_oracle(sampler, "hmm"))
         state = sampler.begin(den, 1, L, torch.device("cpu"))
         if state.batch != 1:  # several rows per output (particles): accounting only
             break
@@ -160,7 +182,7 @@ def test_nfe_counts_the_calls_on_changed_rows(case):
                     assert torch.equal(before[revealed], state.x[revealed])
         res = sampler.finish(state)
         assert res.nfe.tolist() == [calls + den.pass_rows] and calls == den.calls
-    den = CountingDenoiser(_oracle(HMM))
+    den = CountingDenoiser(_oracle(sampler, "hmm"))
     res = sampler.sample(den, 40, L, g, batch_size=16)
     assert int(res.nfe.sum()) == den.rows + den.pass_rows and bool((res.nfe >= 1).all())
 
@@ -176,8 +198,9 @@ def test_declared_capabilities_hold(case):
     else:
         with pytest.raises(ValueError, match="value_independent_schedule"):
             sampler.reveal_schedule(2, L, g)
-    res = sampler.sample(_oracle(HMM), 100, L, g)
-    assert bool((res.tokens < HMM.vocab_size).all()) and bool((res.reveal_step >= 0).all())
+    lang = case_language(sampler, "hmm")
+    res = sampler.sample(_oracle(sampler, "hmm"), 100, L, g)
+    assert bool((res.tokens < lang.vocab_size).all()) and bool((res.reveal_step >= 0).all())
     assert res.step_num_masked.shape[1] == res.step_entropy_sum.shape[1] == sampler.num_steps(L)
     if sampler.evaluates_every_masked_step(L):
         evaluated = ~torch.isnan(res.step_entropy_sum)

@@ -17,7 +17,7 @@ from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law, total_variation
 from sims.sampling.ancestral import AncestralSampler
-from tests.conformance.cases import CYCLE, MC_LANGUAGES, sampler_cases
+from tests.conformance.cases import CYCLE, MC_LANGUAGES, case_languages, sampler_cases
 from tests.helpers import P_MIN, detectable_total_variation, grouped_chi_square
 
 #: every Monte Carlo case detects a total-variation change of this size with probability >= 0.99
@@ -28,12 +28,12 @@ DETECTABLE_TV = 0.05
 @pytest.mark.parametrize("case", sampler_cases())
 def test_monte_carlo_matches_exact_law(case, lang_name):
     sampler = case.make()
-    lang, n = MC_LANGUAGES[lang_name]
+    lang, n = case_languages(sampler)[lang_name]
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     if not sampler.capabilities.exact_kernel:
         with pytest.raises(NotImplementedError):
             sampler.exact_transitions(
-                tuple([lang.vocab_size] * case.length), 0, torch.zeros(case.length, 3), 4
+                tuple([lang.vocab_size] * case.length), 0, torch.zeros(case.length, lang.vocab_size), 4
             )
         with pytest.raises(ValueError, match="exact_kernel"):
             exact_sampler_law(sampler, oracle, case.length)

@@ -13,7 +13,7 @@ from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law
 from sims.sampling.policy import PolicySampler, exact_policy_law
-from tests.conformance.cases import MC_LANGUAGES, SAMPLER_CASES
+from tests.conformance.cases import MC_LANGUAGES, SAMPLER_CASES, case_language, case_languages
 from tests.helpers import P_MIN, detectable_total_variation, grouped_chi_square
 
 DETECTABLE_TV = 0.05
@@ -31,7 +31,7 @@ def test_the_registry_has_history_and_markov_policies():
 def test_monte_carlo_matches_the_augmented_state_law(case, lang_name):
     sampler = case.make()
     assert not sampler.capabilities.exact_kernel
-    lang, n = MC_LANGUAGES[lang_name]
+    lang, n = case_languages(sampler)[lang_name]
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     law = exact_policy_law(sampler, oracle, case.length)
     assert abs(float(law.sum()) - 1) < 1e-12 and float(law.min()) >= 0
@@ -44,7 +44,7 @@ def test_monte_carlo_matches_the_augmented_state_law(case, lang_name):
 @pytest.mark.parametrize("case", MARKOV_CASES)
 def test_the_augmented_engine_equals_the_plain_kernel_without_history(case):
     sampler = case.make()
-    lang = MC_LANGUAGES["hmm"][0]
+    lang = case_language(sampler, "hmm")
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     a = exact_policy_law(sampler, oracle, case.length)
     b = exact_sampler_law(sampler, oracle, case.length)

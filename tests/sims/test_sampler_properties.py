@@ -27,16 +27,20 @@ from sims import (
     random_ngram,
 )
 from sims.exact import exact_sampler_law
+from sims.languages.eos import EOSLanguage
 from sims.registry import SAMPLERS
 from sims.sampling.credit import CREDIT_SCORES, CreditDecodingSampler
+from sims.sampling.daedal import DAEDALSampler
 from sims.sampling.dus import DUSSampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.entropy_smc import EntropySMCSampler
+from sims.sampling.eotp import EOTP_TRIGGERS, LLADA_SCORES, EoTPSampler
 from sims.sampling.fast_dllm import FACTOR_VARIANTS, RULES, FastDLLMSampler
 from sims.sampling.fixed_count import COUNT_RULES
 from sims.sampling.frechet import FRECHET_SCORES, FrechetSampler
 from sims.sampling.halton import HALTON_COUNT_RULES, HaltonSampler
 from sims.sampling.klass import KLASSSampler
+from sims.sampling.learn2pd import Learn2PDOracleSampler
 from sims.sampling.local_leap import LOCAL_LEAP_SCORES, LocalLeapSampler
 from sims.sampling.pc_sampler import PCSampler
 from sims.sampling.policy import exact_policy_law
@@ -345,6 +349,50 @@ VALID = {
         ),
         lambda d: SEDDSampler(**d),
     ),
+    # length policies (capabilities.needs_eos): run on the EOS-padded version of the drawn language
+    "eotp": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.sampled_from([2, 4]),
+                "trigger": st.sampled_from(EOTP_TRIGGERS),
+                "score": st.sampled_from(LLADA_SCORES),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+                "tie_break": st.sampled_from(TIE_BREAKS),
+            }
+        ),
+        lambda d: EoTPSampler(**d),
+    ),
+    "learn2pd": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.sampled_from([2, 4]),
+                "score": st.sampled_from(LLADA_SCORES),
+                "block_length": block_lengths,
+                "end_of_text": st.booleans(),
+                "temperature": temperatures,
+                "tie_break": st.sampled_from(TIE_BREAKS),
+            }
+        ),
+        lambda d: Learn2PDOracleSampler(**d),
+    ),
+    "daedal": (
+        st.fixed_dictionaries(
+            {
+                "initial_length": st.integers(1, L),
+                "expansion_factor": st.integers(2, 4),
+                "eos_check_tokens": st.integers(2, 4),
+                "initial_eos_threshold": st.sampled_from([0.0, 0.5, 1.0]),
+                "expand_eos_threshold": st.sampled_from([0.0, 0.9, 1.0]),
+                "high_conf_threshold": st.sampled_from([0.0, 0.9, 1.0]),
+                "low_conf_threshold": st.sampled_from([0.0, 0.1, 1.0]),
+                "block_length": st.sampled_from([1, 2, 32]),
+                "score": st.sampled_from(LLADA_SCORES),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: DAEDALSampler(**d),
+    ),
 }
 
 
@@ -369,6 +417,9 @@ CLASSES = {
     "slowfast": SlowFastSampler,
     "rcr": RCRSampler,
     "sedd": SEDDSampler,
+    "eotp": EoTPSampler,
+    "learn2pd": Learn2PDOracleSampler,
+    "daedal": DAEDALSampler,
 }
 
 
@@ -389,6 +440,8 @@ def test_valid_arguments_give_laws_without_nan(name, data, lang, seed):
     strategy, make = VALID[name]
     sampler = make(data.draw(strategy))
     assert type(sampler) is CLASSES[name]
+    if sampler.capabilities.needs_eos:  # a length policy: the EOS-padded version of the language
+        lang = EOSLanguage(lang, 1 / 4)
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     if sampler.capabilities.exact_kernel:
         law = exact_sampler_law(sampler, oracle, L)
@@ -440,6 +493,11 @@ def factory(name: str):
         "slowfast": lambda **kw: SlowFastSampler(**kw),
         "rcr": lambda **kw: RCRSampler(**{"steps": 2, **kw}),
         "sedd": lambda **kw: SEDDSampler(**{"steps": 2, **kw}),
+        "eotp": lambda **kw: EoTPSampler(**{"steps": 2, **kw}),
+        "learn2pd": lambda **kw: Learn2PDOracleSampler(**{"steps": 2, **kw}),
+        "daedal": lambda **kw: DAEDALSampler(
+            **{"initial_length": 1, "expansion_factor": 2, "eos_check_tokens": 2, **kw}
+        ),
     }[name]
 
 
@@ -489,17 +547,27 @@ ARGUMENTS = [
     ("slowfast", "block_length", (None,)),
     *[("rcr", a, ()) for a in ("steps", "mode", "score", "temperature", "categorical_precision")],
     *[("sedd", a, ()) for a in ("steps", "predictor", "noise", "eps", "temperature")],
+    *[("eotp", a, ()) for a in ("steps", "trigger", "score", "temperature", "tie_break")],
+    ("eotp", "block_length", (None,)),
+    *[("learn2pd", a, ()) for a in ("steps", "score", "temperature", "tie_break")],
+    ("learn2pd", "block_length", (None,)),
+    ("learn2pd", "end_of_text", (True,)),
+    *[("daedal", a, ()) for a in ("initial_length", "expansion_factor", "eos_check_tokens", "block_length")],
+    *[("daedal", a, ()) for a in ("initial_eos_threshold", "expand_eos_threshold", "high_conf_threshold")],
+    *[("daedal", a, ()) for a in ("low_conf_threshold", "score", "temperature")],
 ]
 #: arguments where any finite number >= 1 is valid
 UNBOUNDED = ("temperature", "gamma", "lam", "factor", "alpha", "margin", "kl_threshold", "std_threshold")
-#: a tiny language (V = 2) every run of a junk argument samples from
+#: a tiny language (V = 2) every run of a junk argument samples from (its EOS-padded version for the length
+#: policies, which declare capabilities.needs_eos)
 ORACLE = OracleDenoiser(random_ngram(2, 2, support_size=1, seed=0), on_impossible="uniform")
+EOS_ORACLE = OracleDenoiser(EOSLanguage(ORACLE.language, 1 / 4), on_impossible="uniform")
 
 
 def build_and_run(name: str, arg: str, value) -> None:
     sampler = make_with(name, arg, value)
     sampler.num_steps(L)
-    sampler.sample(ORACLE, 2, L, make_generator(0))
+    sampler.sample(EOS_ORACLE if sampler.capabilities.needs_eos else ORACLE, 2, L, make_generator(0))
 
 
 @pytest.mark.parametrize("name, arg, allowed", ARGUMENTS, ids=[f"{n}-{a}" for n, a, _ in ARGUMENTS])
