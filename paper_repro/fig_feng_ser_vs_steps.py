@@ -110,7 +110,9 @@ PRESETS = {
         "oracle_cells": [
             *[("pair", "fixed", 16384, r) for r in (1 / 8, 1 / 4, 1 / 2)],
             ("pair", "bernoulli", 16384, 1 / 4),
-            *[("parity", "fixed", L, r) for L in (1024, 4096) for r in (1 / 4, 1 / 2)],
+            ("parity", "fixed", 1024, 1 / 4),
+            ("parity", "fixed", 1024, 1 / 2),
+            ("parity", "fixed", 4096, 1 / 4),
             ("parity", "bernoulli", 1024, 1 / 4),
         ],
         "oracle_samples": 256,
