@@ -29,7 +29,7 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_sampler_law
 from sims.languages import NGramLanguage
-from sims.metrics import evaluate_samples, exact_law_metrics
+from sims.metrics import evaluate_samples, exact_law_metrics, teacher_forcing_path
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from theory.entropy_profile import EntropyProfile
@@ -92,7 +92,8 @@ def ter_exact_records(profile: EntropyProfile, language: str, steps: Iterable[in
 def ter_mc_record(
     language, name: str, rule: str, length: int, steps: int, samples: int, generator: torch.Generator
 ) -> dict:
-    """Paired Monte Carlo E_M KL(q || p_M)/L (95% t-interval) of one rule at one K."""
+    """Paired Monte Carlo E_M KL(q || p_M)/L (95% t-interval) of one rule at one K, with the oracle path of
+    the teacher forcing (``"full"`` or ``"incremental:<engine>"``)."""
     sampler = rule_sampler(rule, steps)
     est = monte_carlo_expected_kl(language, sampler, length, samples, generator, batch_size=samples)
     return {
@@ -106,6 +107,7 @@ def ter_mc_record(
         "ci_high": est.total.ci_high / length,
         "n": est.total.n,
         "conventions": sampler.conventions(),
+        "oracle_path": teacher_forcing_path(OracleDenoiser(language), length),
         "calls": expected_calls(rule, length, steps),
     }
 
