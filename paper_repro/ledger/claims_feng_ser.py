@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from paper_repro.ledger.data import FigureDataFolder
+from paper_repro.ledger.doc_tables import claims_table
 from paper_repro.ledger.model import Claim, Verdict
 
 PAPER = "Feng et al., arXiv 2502.09622"
@@ -327,3 +329,18 @@ CLAIMS = [
         "recorded per cell (oracle_path).",
     ),
 ]
+
+
+def _full_block(data) -> str:
+    """The claims that read only the SER figure, on its full preset (``feng_ser_vs_steps_full.json`` beside the
+    quick figures)."""
+    full = FigureDataFolder(data.folder, "_full")
+    meta = full("feng_ser_vs_steps")["meta"]
+    head = (
+        "The same claims on the full preset of `feng_ser_vs_steps` (data `figures/feng_ser_vs_steps_full.json`; "
+        f"oracle paths that ran: {', '.join(meta['oracle_paths'])}):"
+    )
+    return head + "\n\n" + claims_table([c for c in CLAIMS if c.figures == ("feng_ser_vs_steps",)], full)
+
+
+DOC_BLOCKS = {"feng.ser_full": _full_block}
