@@ -75,7 +75,7 @@ FIGURE = FigureSpec(
         "Feng et al.'s hard HMM could not be read: the languages are the suite's stand-ins (a local hard "
         "constraint on marginally uncertain tokens), not the paper's construction or constants.",
         "Fixed counts cannot exceed K = L; the sparse chain is Monte Carlo at L = 64 only (quick preset); the "
-        "exact-law checks are few cells with 64 samples each in the quick preset (256 in the full preset).",
+        "exact-law checks are few cells with 64 samples each in the quick preset (128 in the full preset).",
     ),
     oracle_fallback="uniform",
 )
@@ -115,7 +115,7 @@ PRESETS = {
             ("parity", "fixed", 4096, 1 / 4),
             ("parity", "bernoulli", 1024, 1 / 4),
         ],
-        "oracle_samples": 256,
+        "oracle_samples": 128,
         "seed": 0,
     },
 }

@@ -325,7 +325,7 @@ CLAIMS = [
         ),
         ("feng_ser_vs_steps",),
         _exact_law_checks,
-        "Few cells and 64 samples each in the quick preset (256 in the full preset); the path that ran is "
+        "Few cells and 64 samples each in the quick preset (128 in the full preset); the path that ran is "
         "recorded per cell (oracle_path).",
     ),
 ]
