@@ -336,10 +336,7 @@ def _full_block(data) -> str:
     quick figures)."""
     full = FigureDataFolder(data.folder, "_full")
     meta = full("feng_ser_vs_steps")["meta"]
-    head = (
-        "The same claims on the full preset of `feng_ser_vs_steps` (data `figures/feng_ser_vs_steps_full.json`; "
-        f"oracle paths that ran: {', '.join(meta['oracle_paths'])}):"
-    )
+    head = f"Data `figures/feng_ser_vs_steps_full.json`; oracle paths that ran: {', '.join(meta['oracle_paths'])}:"
     return head + "\n\n" + claims_table([c for c in CLAIMS if c.figures == ("feng_ser_vs_steps",)], full)
 
 
