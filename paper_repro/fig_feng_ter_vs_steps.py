@@ -69,7 +69,7 @@ FIGURE = FigureSpec(
     caveats=(
         "Feng et al.'s constants are recalled only (UNVERIFIED): their rate is drawn as a shape with prefactor 1.",
         "Exact curves exist only for first-order chains; trigram and HMM are Monte Carlo (128 samples per cell "
-        "in the quick preset, 32 at the HMM's L = 1024; L = 4096 only in the full preset); fixed counts at K = L "
+        "in the quick preset, 16 at the HMM's L = 1024 and 4096, where K = 4 and 16 only); fixed counts at K = L "
         "are exactly 0 and not drawn on the log axis.",
         "Oracle denoiser (eps_train = 0).",
     ),
@@ -83,9 +83,9 @@ PRESETS = {
         "mc_steps": [1, 4, 16, 64],
         "mc_samples": 128,
         # longer HMM cells at a few K (teacher forcing on the incremental oracle path: evidence tree)
-        "mc_extra": {"hmm": [1024]},
+        "mc_extra": {"hmm": [1024, 4096]},
         "mc_extra_steps": [4, 16],
-        "mc_extra_samples": 32,
+        "mc_extra_samples": 16,
         "info_samples": 256,
         "seed": 0,
     },
