@@ -51,8 +51,10 @@ FIGURE = FigureSpec(
     "styles: sequence lengths. (a) registry bigram ngram2 (V = 8), exact (area formula) for L = 64 ... 4096, "
     "Monte Carlo checks at L = 64 (crosses), Li & Cai's Theorem 1 per token at the largest L and the shape "
     "((n-1)/K)^(1/n) log V of Feng et al.'s rate with prefactor 1; (b) calls x per-token KL (flat = 1/K); "
-    "(c) trigram ngram3 and (d) HMM (16 states), paired Monte Carlo with 95% t-intervals and Theorem 1 "
-    "(HMM: with the Monte Carlo estimate of sum_i I).",
+    "(c) trigram ngram3 and (d) HMM (16 states), paired Monte Carlo with 95% t-intervals (teacher forcing "
+    "with the exact oracle; the oracle path that ran, full pass or incremental evidence tree, annotated per "
+    "length; the HMM also at a longer L for a few K) and Theorem 1 (HMM: with the Monte Carlo estimate of "
+    "sum_i I, not at the longer L).",
     shows="The per-token KL at fixed K converges as L grows and decays like 1/K (fitted slopes about -1, "
     "annotated), so the number of steps for a per-token target does not grow with L; Feng's rate shape "
     "(slope -1/2) lies far above the exact curve.",
@@ -62,11 +64,13 @@ FIGURE = FigureSpec(
         "li_cai.ter_rate_one_over_k",
         "li_cai.theorem1",
         "feng.mc_matches_exact",
+        "feng.ter_hmm_flat_in_length",
     ),
     caveats=(
         "Feng et al.'s constants are recalled only (UNVERIFIED): their rate is drawn as a shape with prefactor 1.",
         "Exact curves exist only for first-order chains; trigram and HMM are Monte Carlo (128 samples per cell "
-        "in the quick preset); fixed counts at K = L are exactly 0 and not drawn on the log axis.",
+        "in the quick preset, 16 at the HMM's L = 1024 and 4096, where K = 4 and 16 only); fixed counts at K = L "
+        "are exactly 0 and not drawn on the log axis.",
         "Oracle denoiser (eps_train = 0).",
     ),
     oracle_fallback="raise",
@@ -78,6 +82,10 @@ PRESETS = {
         "mc": {"ngram2": [64], "ngram3": [64], "hmm": [64, 256]},
         "mc_steps": [1, 4, 16, 64],
         "mc_samples": 128,
+        # longer HMM cells at a few K (teacher forcing on the incremental oracle path: evidence tree)
+        "mc_extra": {"hmm": [1024, 4096]},
+        "mc_extra_steps": [4, 16],
+        "mc_extra_samples": 16,
         "info_samples": 256,
         "seed": 0,
     },
@@ -86,6 +94,9 @@ PRESETS = {
         "mc": {"ngram2": [64, 256], "ngram3": [64, 256], "hmm": [64, 256, 1024]},
         "mc_steps": [1, 2, 4, 8, 16, 32, 64, 128, 256],
         "mc_samples": 512,
+        "mc_extra": {"hmm": [4096]},
+        "mc_extra_steps": [4, 16, 64],
+        "mc_extra_samples": 128,
         "info_samples": 2048,
         "seed": 0,
     },
@@ -106,21 +117,33 @@ def _exact(store: ResultStore, lengths) -> None:
         store.flush()
 
 
+def mc_lengths(cfg: dict, name: str) -> list[int]:
+    """Monte Carlo lengths of a language: every K of ``mc_steps``, then ``mc_extra`` at ``mc_extra_steps``."""
+    return cfg["mc"].get(name, []) + cfg["mc_extra"].get(name, [])
+
+
 def _mc(store: ResultStore, cfg: dict, progress: bool) -> None:
     cells = [
-        (name, rule, L, K)
+        (name, rule, L, K, cfg["mc_samples"])
         for name, Ls in cfg["mc"].items()
         for L in Ls
         for rule in RULES
         for K in cfg["mc_steps"]
         if K <= L and not (rule == "fixed" and K == L)
     ]
-    todo = [c for c in cells if "mc|" + "|".join(map(str, c)) not in store]
-    langs = {name: make_language(name) for name in cfg["mc"]}
-    for name, rule, L, K in tqdm(todo, desc="ter mc cells", leave=False, disable=not progress):
+    cells += [
+        (name, rule, L, K, cfg["mc_extra_samples"])
+        for name, Ls in cfg["mc_extra"].items()
+        for L in Ls
+        for rule in RULES
+        for K in cfg["mc_extra_steps"]
+    ]
+    todo = [c for c in cells if "mc|" + "|".join(map(str, c[:4])) not in store]
+    langs = {name: make_language(name) for name in {*cfg["mc"], *cfg["mc_extra"]}}
+    for name, rule, L, K, n in tqdm(todo, desc="ter mc cells", leave=False, disable=not progress):
         key = "mc|" + "|".join(map(str, (name, rule, L, K)))
         g = make_generator(cell_seed(key, cfg["seed"]))
-        store.put(key, ter_mc_record(langs[name], name, rule, L, K, cfg["mc_samples"], g))
+        store.put(key, ter_mc_record(langs[name], name, rule, L, K, n, g))
     for name, Ls in cfg["mc"].items():
         for L in Ls:
             key = f"info|{name}|L={L}"
@@ -138,7 +161,8 @@ def run(preset: str, out_dir: Path, progress: bool = True) -> list[Path]:
             "quantity": "E_M KL(q || p_M)/L in nats/token (data under sampler; upper-bounds KL(q || p_bar)/L)",
             "samplers": {r: rule_sampler(r, 2).conventions() for r in RULES},
             "denoiser": "oracle",
-            "mc_estimator": "paired log q(x) - log p_M(x), x ~ q, M ~ sampler, teacher forcing",
+            "mc_estimator": "paired log q(x) - log p_M(x), x ~ q, M ~ sampler, teacher forcing (exact oracle; "
+            "the oracle path of the teacher forcing is recorded per cell as oracle_path)",
             "calls": "expected number of denoiser calls (theory.feng.expected_calls)",
             "seed": cfg["seed"],
             "feng_rate": "shape ((n-1)/K)^(1/n) log V only; prefactor unknown (REC)",
@@ -209,7 +233,20 @@ def _plot(store: ResultStore, cfg: dict, path: Path) -> Path:
         ax_b.set_title("calls $\\times$ per-token KL (flat: $1/K$ decay)")
         ax_b.set_ylabel("calls $\\times$ $E_M\\,KL(q\\Vert p_M)/L$ (nats)")
         for ax, name in ((ax_c, "ngram3"), (ax_d, "hmm")):
-            for L in cfg["mc"].get(name, []):
+            paths = sorted(
+                {
+                    (r["length"], r["oracle_path"])
+                    for r in rows
+                    if r.get("language") == name and "oracle_path" in r
+                }
+            )
+            if paths:
+                note(
+                    ax,
+                    "teacher forcing:\n" + "\n".join(f"$L$ = {L}: {p}" for L, p in paths),
+                    loc="lower left",
+                )
+            for L in mc_lengths(cfg, name):
                 for rule in RULES:
                     _mc_errorbar(
                         ax,

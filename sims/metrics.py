@@ -126,14 +126,8 @@ def teacher_forced_log_likelihood(
     (default) takes it when offered and L >= :data:`sims.sampling.scheduled.AUTO_MIN_LENGTH`. Both are
     exact; they agree to float64 rounding.
     """
-    check_oracle_path(oracle_path)
     L = tokens.shape[1]
-    offered = oracle_path != "full" and denoiser.offers_scheduled_session(L)
-    if oracle_path == "incremental" and not offered:
-        raise InvalidArgumentError(
-            f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session"
-        )
-    if offered and (oracle_path == "incremental" or L >= AUTO_MIN_LENGTH):
+    if _teacher_forcing_session(denoiser, L, oracle_path):
         return _teacher_forced_incremental(denoiser, tokens, reveal_step)
     V = denoiser.vocab_size
     total = torch.zeros(tokens.shape[0], dtype=torch.float64, device=tokens.device)
@@ -143,6 +137,27 @@ def teacher_forced_log_likelihood(
         tok_lp = lp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         total += torch.where(reveal_step == k, tok_lp, torch.zeros_like(tok_lp)).sum(1)
     return total
+
+
+def _teacher_forcing_session(denoiser: Denoiser, length: int, oracle_path: str) -> bool:
+    """Whether :func:`teacher_forced_log_likelihood` asks the denoiser's scheduled session (raises when
+    ``oracle_path="incremental"`` is not offered)."""
+    check_oracle_path(oracle_path)
+    offered = oracle_path != "full" and denoiser.offers_scheduled_session(length)
+    if oracle_path == "incremental" and not offered:
+        raise InvalidArgumentError(
+            f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session"
+        )
+    return offered and (oracle_path == "incremental" or length >= AUTO_MIN_LENGTH)
+
+
+def teacher_forcing_path(denoiser: Denoiser, length: int, oracle_path: str = "auto") -> str:
+    """The path :func:`teacher_forced_log_likelihood` takes at this length: ``"full"`` or
+    ``"incremental:<engine>"`` (the engine the denoiser's session picks, as the samplers record it)."""
+    if not _teacher_forcing_session(denoiser, length, oracle_path):
+        return "full"
+    probe = torch.zeros(1, length, dtype=torch.long)  # the engine depends on the chain and L only
+    return f"incremental:{denoiser.scheduled_session(probe, 1).engine}"
 
 
 def _teacher_forced_incremental(denoiser: Denoiser, tokens: torch.Tensor, reveal_step: torch.Tensor):

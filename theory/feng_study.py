@@ -29,7 +29,7 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_sampler_law
 from sims.languages import NGramLanguage
-from sims.metrics import evaluate_samples, exact_law_metrics
+from sims.metrics import evaluate_samples, exact_law_metrics, teacher_forcing_path
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.validation import InvalidArgumentError
@@ -41,6 +41,7 @@ from theory.li_cai import theorem1_bound
 from theory.sequence_error import (
     block_language_ser,
     monte_carlo_ser,
+    oracle_sampled_ser,
     steps_for_pair_ser_bernoulli,
     steps_for_pair_ser_fixed,
 )
@@ -92,7 +93,8 @@ def ter_exact_records(profile: EntropyProfile, language: str, steps: Iterable[in
 def ter_mc_record(
     language, name: str, rule: str, length: int, steps: int, samples: int, generator: torch.Generator
 ) -> dict:
-    """Paired Monte Carlo E_M KL(q || p_M)/L (95% t-interval) of one rule at one K."""
+    """Paired Monte Carlo E_M KL(q || p_M)/L (95% t-interval) of one rule at one K, with the oracle path of
+    the teacher forcing (``"full"`` or ``"incremental:<engine>"``)."""
     sampler = rule_sampler(rule, steps)
     est = monte_carlo_expected_kl(language, sampler, length, samples, generator, batch_size=samples)
     return {
@@ -106,6 +108,7 @@ def ter_mc_record(
         "ci_high": est.total.ci_high / length,
         "n": est.total.n,
         "conventions": sampler.conventions(),
+        "oracle_path": teacher_forcing_path(OracleDenoiser(language), length),
         "calls": expected_calls(rule, length, steps),
     }
 
@@ -297,23 +300,23 @@ def ser_record(
     generator: torch.Generator,
     blocks: dict,
     rb_samples: int,
-    sparse_language=None,
+    sampled_language=None,
     mc_samples: int = 0,
 ) -> dict:
-    """SER of one (language, rule, L, K) cell. ``blocks`` maps the block-sum languages to ``(symbols,
-    block)``: closed form / exact DP / Rao-Blackwellised MC (:func:`theory.sequence_error.block_language_ser`);
-    any other language is sampled with the oracle (``sparse_language``, Wilson 95%)."""
+    """SER of one (language, rule, L, K) cell: with ``sampled_language``, exact-law Monte Carlo by running the
+    oracle sampler on it (:func:`theory.sequence_error.oracle_sampled_ser`: Wilson 95%, the oracle path that
+    ran; ``kind="sampled"``); otherwise ``blocks[language] = (symbols, block)`` of a block-sum language: closed
+    form / exact DP / Rao-Blackwellised MC (:func:`theory.sequence_error.block_language_ser`; ``kind="reference"``)."""
     rec = {"language": language, "rule": rule, "length": length, "steps": steps}
-    if language in blocks:
-        V, b = blocks[language]
-        rec.update(block_language_ser(rule, length, steps, V, b, generator, rb_samples).to_dict())
-    else:
-        est = monte_carlo_ser(sparse_language, rule_sampler(rule, steps), length, mc_samples, generator)
+    if sampled_language is not None:
+        s = rule_sampler(rule, steps)
         rec.update(
-            ser=est.p,
-            ci_low=est.ci_low,
-            ci_high=est.ci_high,
-            method=f"MC with oracle sampling (n={est.n}, Wilson 95%)",
+            kind="sampled", **oracle_sampled_ser(sampled_language, s, length, mc_samples, generator).to_dict()
+        )
+    else:
+        V, b = blocks[language]
+        rec.update(
+            kind="reference", **block_language_ser(rule, length, steps, V, b, generator, rb_samples).to_dict()
         )
     rec["calls"] = expected_calls(rule, length, steps)
     return rec

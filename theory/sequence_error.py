@@ -37,6 +37,7 @@ from scipy.special import gammaln
 from sims.denoisers.oracle import OracleDenoiser
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.stats import mean_estimate, proportion_estimate
+from sims.validation import check_positive_int
 from theory.factorization import check_counts
 
 
@@ -240,6 +241,34 @@ def monte_carlo_ser(
     return proportion_estimate(int(bad.sum()), num_samples)
 
 
+def oracle_sampled_ser(
+    language, sampler, length: int, num_samples: int, generator: torch.Generator, batch_size: int = 512
+) -> SERValue:
+    """Exact-law Monte Carlo SER: ``num_samples`` runs of ``sampler`` driven by the exact oracle (uniform
+    fallback once the evidence is impossible), Wilson 95% interval, with the oracle path that ran (the
+    sampler's ``conventions["extras"]["oracle_path"]``: ``"full"`` or ``"incremental:<engine>"``; both paths
+    draw from the same law, :mod:`sims.sampling.scheduled`)."""
+    den = OracleDenoiser(language, on_impossible="uniform")
+    paths, bad = set(), 0
+    remaining = check_positive_int(num_samples, "num_samples")
+    while remaining > 0:  # one batch per call, so every batch's path is recorded
+        b = min(batch_size, remaining)
+        res = sampler.sample(den, b, length, generator, batch_size=b)
+        paths.add(str(res.conventions.get("extras", {}).get("oracle_path", "full")))
+        bad += int((~language.in_support(res.tokens)).sum())
+        remaining -= b
+    est = proportion_estimate(bad, num_samples)
+    path = "+".join(sorted(paths))
+    return SERValue(
+        est.p,
+        f"exact-law MC: oracle sampling (n={est.n}, Wilson 95%, oracle path {path})",
+        est.ci_low,
+        est.ci_high,
+        est.n,
+        path,
+    )
+
+
 def steps_for_pair_ser_fixed(delta: float, length: int, symbols: int) -> int:
     """Smallest K <= L with exact fixed-count SER <= ``delta`` on the pair-copy language (LLaDA counts,
     uniformly random positions; :func:`pair_ser_fixed`), by bisection on K in [L/8, L].
@@ -267,18 +296,21 @@ def steps_for_pair_ser_fixed(delta: float, length: int, symbols: int) -> int:
 @dataclass(frozen=True)
 class SERValue:
     """A sequence error rate and how it was obtained: exactly (``ci_low = ci_high = ser``) or by Monte Carlo
-    (95% interval, ``n`` draws)."""
+    (95% interval, ``n`` draws; ``oracle_path``: which oracle path ran when the sampler itself was run)."""
 
     ser: float
     method: str
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
+    oracle_path: str | None = None
 
     def to_dict(self) -> dict:
         out = {"ser": self.ser, "method": self.method}
         if self.ci_low is not None:
             out.update(ci_low=self.ci_low, ci_high=self.ci_high)
+        if self.oracle_path is not None:
+            out.update(n=self.n, oracle_path=self.oracle_path)
         return out
 
 

@@ -8,28 +8,33 @@ only (``theory.feng.FENG_CONSTANTS``, UNVERIFIED) and is never asserted; the pap
 read, so SER claims are checked on the suite's stand-ins. The TER metric's direction is unknown (F3): the
 suite checks the data direction E_M KL(q || p_M)/L. K is the number of steps (N in Feng et al.).
 
+The SER claims are in :mod:`paper_repro.ledger.claims_feng_ser`; the doc block ``feng.claims`` lists both.
+
 Tolerances (declared): a log-log slope of the steps needed within ``FLAT_SLOPE`` of 0 is "independent of L"
-and within ``LINEAR_SLOPE`` of 1 "linear in L" (a slope of 1 vs 0 is what the claims distinguish); the
-Bernoulli SER rate within ``RATE_REL_TOL`` of its large-K theory (finite-K corrections are O(1/K));
-additivity of the learning term to ``ADDITIVITY_TOL`` nats per token (float64 sums of O(L) log-probabilities).
+(a slope of 1 vs 0 is what the claims distinguish); the HMM's per-token KL at fixed K "does not grow with L"
+when its ratio to the value at L = ``REF_LENGTH`` stays below ``FLAT_RATIO``, at K with L/K >= ``MIN_L_OVER_K``
+at both lengths (the per-token KL approaches its L -> infinity value from below; the bigram's exact values at
+K = 16 grow by a few per cent from L = 256 to 4096, at K close to L by more); additivity of the learning term to ``ADDITIVITY_TOL``
+nats per token (float64 sums of O(L) log-probabilities).
 """
 
 from __future__ import annotations
 
 import math
 
+from paper_repro.ledger import claims_feng_ser
 from paper_repro.ledger.doc_tables import claims_table, table
 from paper_repro.ledger.model import Claim, Verdict
 from theory.feng import ter_rate_shape, ter_steps_for_epsilon
 
 PAPER = "Feng et al., arXiv 2502.09622"
 FENG = "tests/theory/test_feng.py"
-SER = "tests/theory/test_sequence_error.py"
 FAC = "tests/theory/test_factorization.py"
 FLAT_SLOPE = 0.1
-LINEAR_SLOPE = 0.1
-RATE_REL_TOL = 0.03
 ADDITIVITY_TOL = 1e-10
+FLAT_RATIO = 1.25
+REF_LENGTH = 256
+MIN_L_OVER_K = 16
 
 
 def _records(data, name):
@@ -55,18 +60,6 @@ def _steps_flat(data) -> Verdict:
         "holds" if ok else "contradicted",
         key,
         "exact per-token E_M KL(q || p_M)/L of the oracle sampler on the bigram ngram2, both rules, three largest L",
-    )
-
-
-def _ser_linear(data) -> Verdict:
-    s = {k: v for k, v in _slopes(data).items() if k.startswith("ser|") and k.endswith("|largest3")}
-    lo, hi = min(s.values()), max(s.values())
-    ok = all(abs(v - 1) <= LINEAR_SLOPE for v in s.values())
-    return Verdict(
-        "holds" if ok else "contradicted",
-        f"slope of log K* vs log L: {lo:.3f} ... {hi:.3f}",
-        "smallest K with exact SER <= delta on the pair-copy stand-in (not the paper's hard HMM, which could "
-        "not be read), both rules, three largest L; in model calls the slopes are the same",
     )
 
 
@@ -98,89 +91,8 @@ def _constants(data) -> Verdict:
     )
 
 
-def _bernoulli_rate(data) -> Verdict:
-    meta = data("feng_ser_vs_steps")["meta"]
-    fits = meta["fits"]
-    theory = {"pair": fits["pair|bernoulli|theory_slope_large_K"], "parity": 0.25}
-    got = {lang: fits[f"{lang}|bernoulli"]["slope_vs_L_over_K"] for lang in theory}
-    ok = all(abs(got[k] / theory[k] - 1) <= RATE_REL_TOL for k in theory)
-    return Verdict(
-        "holds" if ok else "contradicted",
-        f"pair {got['pair']:.3f} (theory {theory['pair']:.3f}), parity {got['parity']:.3f} (theory 0.25)",
-        "fitted slope of -log(1 - SER) against L/K over K >= L/4 (exact closed forms); fixed counts are not "
-        "proportional to L/K (SER = 0 at K = L)",
-    )
-
-
-def _near(data):
-    return data("feng_ser_vs_steps")["meta"]["bernoulli_vs_fixed_near_K_eq_L"]
-
-
-def _k_eq_l(data) -> Verdict:
-    near = _near(data)
-    V = data("feng_ser_vs_steps")["meta"]["pair_copy_symbols"]
-    Ls = sorted({int(k.split("|")[1][2:]) for k in near if k.startswith("pair|")})
-    L = Ls[-1]
-    at1, at4 = near[f"pair|L={L}|K/L=1"], near[f"pair|L={L}|K/L=4"]
-    calls = next(
-        r["calls"]
-        for r in _records(data, "feng_ser_vs_steps")
-        if r["language"] == "pair" and r["rule"] == "bernoulli" and r["length"] == L and r["steps"] == 4 * L
-    )
-    limit = -math.expm1(-(1 - 1 / V) / 2)
-    ok = at1["fixed"] == 0.0 and abs(at1["bernoulli"] - limit) <= 0.01
-    return Verdict(
-        "holds" if ok else "contradicted",
-        f"pair, L = {L}, K = L: Bernoulli {at1['bernoulli']:.3f} (limit {limit:.3f}), fixed {at1['fixed']:g}; "
-        f"K = 4L: Bernoulli {at4['bernoulli']:.3f} with {calls / L:.2f} L calls",
-        "exact closed form and pair DP",
-    )
-
-
-def _calls_vs_steps(data) -> Verdict:
-    recs = {
-        (r["rule"], r["target"], r["length"]): r
-        for r in _records(data, "feng_steps_needed")
-        if r["side"] == "ser" and r["steps"]
-    }
-    ratios = {}
-    for (rule, t, L), b in recs.items():
-        f = recs.get(("fixed", t, L))
-        if rule == "bernoulli" and f:
-            ratios.setdefault(t, []).append((b["steps"] / f["steps"], b["calls"] / f["calls"]))
-    ok = all(c < st for v in ratios.values() for st, c in v)
-    key = "; ".join(
-        f"SER <= {t:g}: Bernoulli needs {min(s for s, _ in v):.1f}-{max(s for s, _ in v):.1f}x the steps but "
-        f"{min(c for _, c in v):.2f}-{max(c for _, c in v):.2f}x the calls of fixed counts"
-        for t, v in sorted(ratios.items())
-    )
-    return Verdict(
-        "holds" if ok else "contradicted",
-        key,
-        "pair copy, exact; calls = expected number of non-empty steps at the smallest K reaching the target",
-    )
-
-
 def _tiny(data):
     return [r for r in _records(data, "feng_both_directions") if "kl_data_to_sampler" in r]
-
-
-def _directions(data) -> Verdict:
-    tiny = _tiny(data)
-    bad = [r for r in tiny if r["sequence_error"] > 0]
-    inf_ok = all(math.isinf(r["kl_sampler_to_data"]) == (r["sequence_error"] > 0) for r in tiny)
-    fin = all(math.isfinite(r["kl_data_to_sampler"]) for r in tiny)
-    mc = [r for r in _records(data, "feng_both_directions") if r.get("language") == "ngram2"]
-    mc_ok = all(math.isinf(r["gen_excess"]) == (r["ser"] > 0) for r in mc)
-    n_inf = sum(math.isinf(r["gen_excess"]) for r in mc)
-    ok = inf_ok and fin and mc_ok
-    return Verdict(
-        "holds" if ok else "contradicted",
-        f"KL(p_bar || q) = inf at {sum(math.isinf(r['kl_sampler_to_data']) for r in bad)} of {len(bad)} exact laws "
-        f"with SER > 0; sparse bigram: generative NLL = +inf in {n_inf} of {len(mc)} cells",
-        "exact laws of both samplers on a sparse chain (L = 6) and sampled cells of the sparse bigram (L = 64); "
-        "KL(q || p_bar) finite everywhere",
-    )
 
 
 def _mixture(data) -> Verdict:
@@ -218,19 +130,6 @@ def _learning(data) -> Verdict:
     )
 
 
-def _zeros_kept(data) -> Verdict:
-    rows = [r for r in _records(data, "feng_learning_error") if r["kind"] == "ser"]
-    temp = sorted((r for r in rows if r["perturbation"] == "temperature"), key=lambda r: r["value"])
-    mix = sorted((r for r in rows if r["perturbation"] == "uniform_mix"), key=lambda r: r["value"])
-    ok = all(r["ser"] == 0 for r in temp) and all(r["ci"][0] > 0 for r in mix)
-    return Verdict(
-        "holds" if ok else "contradicted",
-        f"temperature {temp[0]['value']:g}-{temp[-1]['value']:g}: SER 0 (CI <= {max(r['ci'][1] for r in temp):.3f}); "
-        "mix " + "/".join(f"{r['value']:g}" for r in mix) + ": " + "/".join(f"{r['ser']:.2f}" for r in mix),
-        f"one token per step, L = {temp[0]['length']}, {temp[0]['n']} samples per cell, Wilson 95%",
-    )
-
-
 def _mc_exact(data) -> Verdict:
     checks = data("feng_ter_vs_steps")["meta"]["mc_vs_exact_bigram"]
     inside = sum(c["inside_ci"] for c in checks.values())
@@ -238,6 +137,31 @@ def _mc_exact(data) -> Verdict:
         "holds" if inside == len(checks) else "qualified",
         f"{inside} of {len(checks)} exact values inside the 95% intervals",
         "bigram, L = 64; at 95% about one in twenty may fall outside by chance",
+    )
+
+
+def _hmm_flat(data) -> Verdict:
+    rows = [r for r in _records(data, "feng_ter_vs_steps") if r["kind"] == "mc" and r["language"] == "hmm"]
+    Lmax = max(r["length"] for r in rows)
+    by = {(r["rule"], r["length"], r["steps"]): r for r in rows}
+    pairs = [
+        (by[(ru, REF_LENGTH, K)], r)
+        for (ru, L, K), r in by.items()
+        if L == Lmax and (ru, REF_LENGTH, K) in by and K * MIN_L_OVER_K <= REF_LENGTH
+    ]
+    if Lmax <= REF_LENGTH or not pairs:
+        return Verdict("not covered", "—", f"no HMM Monte Carlo cells beyond L = {REF_LENGTH}")
+    ratio = {(b["rule"], b["steps"]): b["kl_per_token"] / a["kl_per_token"] for a, b in pairs}
+    worst = max(ratio, key=ratio.get)
+    paths = sorted({r["oracle_path"] for _, r in pairs if "oracle_path" in r})
+    key = f"KL/L at L = {Lmax} over L = {REF_LENGTH}: " + ", ".join(
+        f"{rule} K = {K}: {v:.3f}" for (rule, K), v in sorted(ratio.items())
+    )
+    return Verdict(
+        "holds" if ratio[worst] <= FLAT_RATIO else "contradicted",
+        key,
+        f"registry HMM (16 states), paired Monte Carlo, n = {pairs[0][1]['n']} at L = {Lmax}; teacher forcing "
+        f"on {', '.join(paths) or 'an unrecorded path'}",
     )
 
 
@@ -257,22 +181,6 @@ CLAIMS = [
         ("feng_steps_needed", "feng_ter_vs_steps"),
         _steps_flat,
         "Checked as the data-direction excess E_M KL(q || p_M)/L (the TER definition could not be read).",
-    ),
-    Claim(
-        "feng.ser_steps_linear_in_length",
-        PAPER,
-        "abstract (v1, v2); SER theorem",
-        "With the sequence error rate as the metric, the number of sampling steps must grow linearly with L "
-        "(in the worst case).",
-        "primary text",
-        "exact",
-        (
-            f"{FENG}::test_ser_collapses_on_steps_over_length",
-            f"{FENG}::test_steps_for_ser_grow_linearly_in_length",
-        ),
-        ("feng_steps_needed", "feng_ser_vs_steps"),
-        _ser_linear,
-        "On the suite's stand-in hard languages; the paper's hard HMM and its constants are unknown.",
     ),
     Claim(
         "feng.rate_shape_above_exact",
@@ -300,60 +208,6 @@ CLAIMS = [
         _constants,
         "UNVERIFIED and never asserted. Indirect support only: Li & Cai's vacuity threshold (n-1) 4^n equals "
         "(n-1)/eps^n at eps = 1/4, i.e. prefactor 4 (paper_statements.md F6).",
-    ),
-    Claim(
-        "feng.ser_bernoulli_rate",
-        "suite",
-        "",
-        "For the Bernoulli (MDLM) rule -log(1 - SER) is linear in L/K, with slope (1 - 1/V)/2 on pair copy and "
-        "1/4 on binary parity blocks of 4 as K/L grows; for fixed counts it is not (SER = 0 at K = L).",
-        "suite finding",
-        "exact",
-        (
-            f"{SER}::test_bernoulli_ser_matches_exact_sampler_law",
-            f"{SER}::test_fixed_count_pair_dp_matches_exact_sampler_law",
-        ),
-        ("feng_ser_vs_steps",),
-        _bernoulli_rate,
-    ),
-    Claim(
-        "feng.bernoulli_vs_fixed_at_k_eq_l",
-        "suite",
-        "",
-        "At K = L random-order fixed counts are exact (SER = 0) while the Bernoulli rule keeps SER near "
-        "1 - exp(-(1 - 1/V)/2) on pair copy; it needs K >> L steps to approach 0, with fewer than L model calls.",
-        "suite finding",
-        "exact",
-        (f"{SER}::test_one_token_per_step_is_exact_but_bernoulli_at_n_equal_l_is_not",),
-        ("feng_ser_vs_steps",),
-        _k_eq_l,
-    ),
-    Claim(
-        "feng.bernoulli_calls_near_fixed_for_ser",
-        "suite",
-        "",
-        "Counted in model calls rather than steps, the Bernoulli rule's disadvantage for an SER target mostly "
-        "disappears: most of its extra steps are empty and make no call.",
-        "suite finding",
-        "exact",
-        (
-            f"{FENG}::test_expected_calls_count_non_empty_steps_over_all_assignments",
-            f"{FENG}::test_steps_for_pair_ser_fixed_is_a_verified_crossing",
-        ),
-        ("feng_steps_needed",),
-        _calls_vs_steps,
-    ),
-    Claim(
-        "feng.generative_direction_diverges",
-        "suite",
-        "",
-        "On a language with zeros the generative direction E_p[-log q] (generative perplexity) is infinite at "
-        "every K with SER > 0, while the data direction KL(q || p) stays finite.",
-        "suite finding",
-        "exact",
-        (f"{SER}::test_generative_perplexity_diverges_once_ser_is_positive",),
-        ("feng_both_directions",),
-        _directions,
     ),
     Claim(
         "feng.mixture_below_per_order",
@@ -388,18 +242,6 @@ CLAIMS = [
         _learning,
     ),
     Claim(
-        "feng.zeros_kept_by_temperature",
-        "suite",
-        "",
-        "With one token per step a tempered oracle keeps the oracle's zeros (SER = 0), while uniform mixing puts "
-        "mass outside the support (SER > 0).",
-        "suite finding",
-        "monte carlo",
-        (f"{FAC}::test_learning_error_adds_exactly",),
-        ("feng_learning_error",),
-        _zeros_kept,
-    ),
-    Claim(
         "feng.mc_matches_exact",
         "suite",
         "",
@@ -411,11 +253,29 @@ CLAIMS = [
         ("feng_ter_vs_steps",),
         _mc_exact,
     ),
+    Claim(
+        "feng.ter_hmm_flat_in_length",
+        PAPER,
+        "abstract (v1, v2); TER theorem",
+        "On an HMM (no closed form) the per-token excess cross-entropy at a fixed number of steps does not grow "
+        "with L up to the longest length run (L = 4096), so the steps for a per-token target "
+        "do not either.",
+        "primary text",
+        "monte carlo",
+        (
+            f"{FAC}::test_monte_carlo_expected_kl_agrees_with_exact",
+            "tests/sims/test_incremental.py::test_teacher_forcing_on_the_incremental_path",
+        ),
+        ("feng_ter_vs_steps",),
+        _hmm_flat,
+        "The data direction E_M KL(q || p_M)/L by paired Monte Carlo with the exact oracle (teacher forcing on "
+        "the incremental oracle path; the path is recorded per cell).",
+    ),
 ]
 
 
 def _claims_block(data) -> str:
-    return claims_table(CLAIMS, data)
+    return claims_table(CLAIMS + claims_feng_ser.CLAIMS, data)
 
 
 def _outcomes_block(data) -> str:

@@ -21,6 +21,7 @@ from paper_repro.ledger import (
     claims_energy_grid,
     claims_energy_identities,
     claims_feng,
+    claims_feng_ser,
     claims_li_cai,
     claims_li_cai_theory,
     claims_oracle,
@@ -40,6 +41,7 @@ from paper_repro.ledger.model import Claim, Verdict
 TOPICS = (
     claims_core,
     claims_feng,
+    claims_feng_ser,
     claims_li_cai,
     claims_energy,
     claims_energy_identities,

@@ -29,7 +29,7 @@ from sims.inference.separable import nearest_earlier, nearest_later
 from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
-from sims.metrics import teacher_forced_log_likelihood
+from sims.metrics import teacher_forced_log_likelihood, teacher_forcing_path
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.denoising_entropy import path_entropy
 from sims.sampling.first_hitting import FirstHittingSampler
@@ -277,6 +277,9 @@ def test_teacher_forcing_on_the_incremental_path(lang_name):
     order = FixedCountSampler(80).reveal_schedule(6, 80, g)
     chain_rule = teacher_forced_log_likelihood(oracle, x, order)  # auto: incremental at L = 80
     assert torch.allclose(chain_rule, lang.log_prob(x), atol=1e-10, rtol=0)
+    engine = LANGS[lang_name][1]
+    assert teacher_forcing_path(oracle, 80) == f"incremental:{engine}"  # what "auto" took above
+    assert teacher_forcing_path(oracle, 80, "full") == teacher_forcing_path(oracle, 8) == "full"
 
 
 def test_separable_min_violation_equals_the_sequential_lexicographic_pass():
