@@ -27,6 +27,7 @@ from sims.languages.puzzles import maze_language, sudoku_language
 from sims.registry_base import BadArgument, SamplerEntry
 from sims.registry_base import common_bad as _common_bad
 from sims.registry_policies import POLICY_SAMPLERS
+from sims.registry_policies_loo import LOO_POLICY_SAMPLERS
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
@@ -341,6 +342,7 @@ SAMPLERS: dict[str, SamplerEntry] = {
         ),
     ),
     **POLICY_SAMPLERS,
+    **LOO_POLICY_SAMPLERS,
 }
 
 

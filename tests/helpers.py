@@ -129,3 +129,12 @@ class CountingDenoiser(Denoiser):
         self.rows += tokens.shape[0]
         self.calls += 1
         return self.inner(tokens, t)
+
+    def passes(self):
+        return self.inner.passes()
+
+    def leave_one_out(self, tokens):
+        """The inner denoiser's leave-one-out pass, counted like a call (one per row, the pass's convention)."""
+        self.rows += tokens.shape[0]
+        self.calls += 1
+        return self.inner.leave_one_out(tokens)
