@@ -1,5 +1,6 @@
 """Registry entries of the decoding policies that read the leave-one-out pass (``docs/decoding_policies.md``,
-issue 14): WINO, P2 self-planning, predictor-corrector with leave-one-out Gibbs correctors.
+issue 14): WINO, P2 self-planning, predictor-corrector with leave-one-out Gibbs correctors, Saber with
+leave-one-out backtracking.
 
 Merged into :data:`sims.registry.SAMPLERS`; the key of every entry is the name of the sampler it makes, and
 each entry's tiny configuration (sequences of length 4) is what the conformance suite runs.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sims.registry_base import BadArgument, SamplerEntry, common_bad
 from sims.sampling.informed_corrector import InformedCorrectorSampler
 from sims.sampling.p2 import P2Sampler
+from sims.sampling.saber import SaberSampler
 from sims.sampling.wino import WINOSampler
 
 LOO_POLICY_SAMPLERS: dict[str, SamplerEntry] = {
@@ -60,6 +62,23 @@ LOO_POLICY_SAMPLERS: dict[str, SamplerEntry] = {
             BadArgument("corrector_steps", lambda: InformedCorrectorSampler(2, corrector_steps=-1)),
             BadArgument("corrector_k", lambda: InformedCorrectorSampler(2, corrector_k=0)),
             BadArgument("selection", lambda: InformedCorrectorSampler(2, selection="entropy")),
+        ),
+    ),
+    "saber_n2": SamplerEntry(
+        lambda k: SaberSampler(2),
+        False,
+        "Saber: commit above the mean commit confidence (at least 2), remask the largest leave-one-out drops",
+        variants={
+            "n1": lambda: SaberSampler(1),
+            "sampled_prob_block2_T0.8": lambda: SaberSampler(
+                2, block_length=2, score="sampled_prob", temperature=0.8
+            ),
+        },
+        bad_arguments=(
+            *common_bad(lambda **kw: SaberSampler(**kw)),
+            BadArgument("n", lambda: SaberSampler(0)),
+            BadArgument("score", lambda: SaberSampler(score="margin")),
+            BadArgument("block_length", lambda: SaberSampler(block_length=3).num_steps(4)),
         ),
     ),
 }
