@@ -1,8 +1,9 @@
-"""The leave-one-out policies (WINO, P2, the informed / Gibbs predictor-corrector) on hand-built outputs, the
+"""The leave-one-out policies (WINO, P2, the informed / Gibbs predictor-corrector, Saber) on hand-built outputs, the
 reductions they state, the pass they read (source, call count, checks) and their exact laws' reductions.
 
 Monte Carlo against the exact laws runs for every registered case in ``tests/conformance`` (P2 and the
-predictor-corrector: plain kernels fed the pass) and ``tests/sims/test_policy_history_laws.py`` (WINO).
+predictor-corrector: plain kernels fed the pass) and ``tests/sims/test_policy_history_laws.py`` (WINO,
+Saber).
 """
 
 import math
@@ -20,6 +21,7 @@ from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.loo_policy import LeaveOneOutView, loo_pass
 from sims.sampling.p2 import P2Sampler, masked_after
 from sims.sampling.policy import exact_policy_law
+from sims.sampling.saber import SaberSampler, remask_count
 from sims.sampling.wino import WINOSampler
 from sims.validation import NumericalError
 from tests.conformance.cases import CYCLE, HMM
@@ -248,3 +250,47 @@ def test_outputs_are_carry_over_free():
     x = torch.tensor([[0, 1, M, M]])
     out = LeaveOneOutView(oracle(CYCLE))(x)
     assert isinstance(out, DenoiserOutput) and float(out.log_probs[0, 0].exp().max()) < 1
+
+
+# ---- Saber ----------------------------------------------------------------------------------------
+def saber_decide(s, rows, x, last, commit_conf, values=None):
+    lp = laws(rows)
+    x = torch.tensor([x])
+    values = torch.zeros_like(x) if values is None else torch.tensor([values])
+    extra = {
+        "last_conf": torch.tensor([last], dtype=torch.float64),
+        "commit_conf": torch.tensor([commit_conf], dtype=torch.float64),
+    }
+    scores, cand = s.ranking(lp, lp, values, x, extra, 0)
+    order = torch.sort(torch.where(cand, scores, -torch.inf), descending=True, stable=True).indices
+    return s.decide(lp, lp, values, order, x, extra, 0)
+
+
+def test_saber_remask_count_is_the_codes_formula():
+    f = torch.tensor([1, 2, 8, 9, 17])
+    assert remask_count(2, f).tolist() == [0, 1, 1, 2, 3]
+    assert remask_count(4, f).tolist() == [0, 1, 2, 2, 3]
+
+
+def test_saber_commits_above_the_mean_and_remasks_the_largest_leave_one_out_drop():
+    s = SaberSampler(2, tie_break="lowest_index")
+    nan = math.nan
+    # position 0 holds token 0 with leave-one-out probability 0.6 (was 0.9 last step, committed at 0.8)
+    rows = [[0.6, 0.4, 0.0], [0.9, 0.1, 0.0], [0.85, 0.15, 0.0], [0.3, 0.3, 0.4]]
+    d = saber_decide(s, rows, [0, M, M, M], [0.9, 0.5, 0.5, 0.5], [0.8, nan, nan, nan])
+    assert d.reveal[0].tolist() == [False, True, True, False]  # 0.9, 0.85 > mean 0.8; 0.4 not
+    assert d.remask[0].tolist() == [True, False, False, False]  # drop -0.3 against rises 0.4, 0.35
+    assert d.extra["commit_conf"][0, 1:3].tolist() == pytest.approx([0.9, 0.85], abs=1e-12)
+    assert d.extra["commit_conf"][0, 0].item() == pytest.approx(0.8, abs=1e-12)  # not reset
+    # nothing committed yet: threshold 1, the n most confident; the rest of the block stays masked
+    d = saber_decide(s, rows, [M, M, M, M], [0.0] * 4, [nan] * 4)
+    assert d.reveal[0].tolist() == [False, True, True, False]
+    assert int(d.remask.sum()) == 1 and bool(d.remask[0, 2])  # f = 2: one remask, the smaller rise (0.85)
+    # the block completes: no backtracking
+    d = saber_decide(s, rows, [0, 1, M, M], [0.6, 0.9, 0.1, 0.1], [0.2, 0.2, nan, nan])
+    assert d.reveal[0].tolist() == [False, False, True, True] and not bool(d.remask.any())
+
+
+def test_saber_with_one_commit_per_step_never_backtracks():
+    res = SaberSampler(1).sample(oracle(HMM), 300, 4, make_generator(4))
+    assert bool((res.step_num_masked.diff(dim=1) <= 0).all())
