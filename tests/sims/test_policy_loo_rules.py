@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from sims.bench.exact_laws import kernel_law
 from sims.categorical import make_generator
 from sims.denoisers.base import Denoiser, DenoiserOutput
 from sims.denoisers.oracle import OracleDenoiser
@@ -294,3 +295,19 @@ def test_saber_commits_above_the_mean_and_remasks_the_largest_leave_one_out_drop
 def test_saber_with_one_commit_per_step_never_backtracks():
     res = SaberSampler(1).sample(oracle(HMM), 300, 4, make_generator(4))
     assert bool((res.step_num_masked.diff(dim=1) <= 0).all())
+
+
+def test_every_exact_engine_feeds_the_kernel_the_pass_it_reads():
+    """The bench's capped kernel route and the augmented-state engine give the same law as
+    ``exact_sampler_law`` (all through ``Sampler.kernel_denoiser``); fed the marginals instead, the law
+    would differ."""
+    s, o = P2Sampler(4), oracle(HMM)
+    law = exact_sampler_law(s, o, 4)
+    assert float((kernel_law(s, o, 4) - law).abs().max()) < LAW_TOL
+    assert float((exact_policy_law(s, o, 4) - law).abs().max()) < LAW_TOL
+
+    class MarginalsOnly(P2Sampler):
+        def kernel_denoiser(self, denoiser):
+            return denoiser
+
+    assert total_variation(exact_sampler_law(MarginalsOnly(4), o, 4), law) > 1e-3
