@@ -62,6 +62,16 @@ class CallCap(Denoiser):
             raise BudgetExceeded(f"more than {self.max_calls} batched calls")
         return self.inner(tokens, t)
 
+    def passes(self) -> tuple[str, ...]:
+        return self.inner.passes()
+
+    def leave_one_out(self, tokens: torch.Tensor):
+        """The inner denoiser's leave-one-out pass, capped like a call (``PASS_CONVENTIONS``)."""
+        self.calls += 1
+        if self.calls > self.max_calls:
+            raise BudgetExceeded(f"more than {self.max_calls} batched calls")
+        return self.inner.leave_one_out(tokens)
+
     def describe(self) -> dict:
         return self.inner.describe()
 

@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from sims.bench.cells import BudgetExceeded, CallCap
 from sims.bench.exact_laws import kernel_law
 from sims.categorical import make_generator
 from sims.denoisers.base import Denoiser, DenoiserOutput
@@ -311,3 +312,14 @@ def test_every_exact_engine_feeds_the_kernel_the_pass_it_reads():
             return denoiser
 
     assert total_variation(exact_sampler_law(MarginalsOnly(4), o, 4), law) > 1e-3
+
+
+def test_the_bench_call_cap_forwards_and_caps_the_pass():
+    """A bench cell's guard offers the oracle's leave-one-out pass (one call per pass, not masked
+    re-prediction) and counts it against the cap."""
+    guard = CallCap(oracle(), 4)
+    assert "leave_one_out" in guard.passes()
+    res = P2Sampler(4, eta=0.0).sample(guard, 8, 4, make_generator(0))
+    assert res.nfe.tolist() == [4] * 8
+    with pytest.raises(BudgetExceeded):
+        P2Sampler(4, eta=0.0).sample(CallCap(oracle(), 3), 8, 4, make_generator(0))

@@ -36,8 +36,11 @@ from sims.sampling.fast_dllm import FACTOR_VARIANTS, RULES, FastDLLMSampler
 from sims.sampling.fixed_count import COUNT_RULES
 from sims.sampling.frechet import FRECHET_SCORES, FrechetSampler
 from sims.sampling.halton import HALTON_COUNT_RULES, HaltonSampler
+from sims.sampling.informed_corrector import SELECTIONS, InformedCorrectorSampler
 from sims.sampling.klass import KLASSSampler
 from sims.sampling.local_leap import LOCAL_LEAP_SCORES, LocalLeapSampler
+from sims.sampling.loo_policy import LOO_SOURCES
+from sims.sampling.p2 import P2Sampler
 from sims.sampling.pc_sampler import PCSampler
 from sims.sampling.policy import exact_policy_law
 from sims.sampling.prophet import PROPHET_SCORES, ProphetSampler
@@ -45,9 +48,11 @@ from sims.sampling.ranking import TIE_BREAKS
 from sims.sampling.rcr import RCR_MODES, RCR_SCORES, RCRSampler
 from sims.sampling.remask import RESAMPLE_ORDERS, RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
+from sims.sampling.saber import SaberSampler
 from sims.sampling.scores import SCORES
 from sims.sampling.sedd import NOISES, PREDICTORS, SEDDSampler
 from sims.sampling.slowfast import SLOWFAST_SCORES, SlowFastSampler
+from sims.sampling.wino import WINO_SCORES, WINOSampler
 from sims.validation import SizeLimitError
 from tests.sims.test_robustness import must_raise_suite_error
 from tests.strategies import tiny_languages
@@ -332,6 +337,55 @@ VALID = {
         ),
         lambda d: RCRSampler(**d),
     ),
+    "wino": (
+        st.fixed_dictionaries(
+            {
+                "threshold": st.sampled_from([0.0, 0.5, 0.7, 1.0]),
+                "threshold_back": st.sampled_from([0.0, 0.9, 1.0]),
+                "block_length": block_lengths,
+                "max_steps": st.sampled_from([None, L, 3 * L]),
+                "score": st.sampled_from(WINO_SCORES),
+                "temperature": temperatures,
+                "loo_source": st.sampled_from(LOO_SOURCES),
+            }
+        ),
+        lambda d: WINOSampler(**d),
+    ),
+    "p2": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, 5),
+                "eta": st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: P2Sampler(**d),
+    ),
+    "informed_corrector": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, L),
+                "corrector_steps": st.integers(0, 2),
+                "corrector_k": st.integers(1, 3),
+                "selection": st.sampled_from(SELECTIONS),
+                "temperature": temperatures,
+                "tie_break": st.sampled_from(TIE_BREAKS),
+            }
+        ),
+        lambda d: InformedCorrectorSampler(**d),
+    ),
+    "saber": (
+        st.fixed_dictionaries(
+            {
+                "n": st.integers(1, 3),
+                "block_length": block_lengths,
+                "score": st.sampled_from(WINO_SCORES),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: SaberSampler(**d),
+    ),
     "sedd": (
         st.fixed_dictionaries(
             {
@@ -368,6 +422,10 @@ CLASSES = {
     "credit": CreditDecodingSampler,
     "slowfast": SlowFastSampler,
     "rcr": RCRSampler,
+    "wino": WINOSampler,
+    "p2": P2Sampler,
+    "informed_corrector": InformedCorrectorSampler,
+    "saber": SaberSampler,
     "sedd": SEDDSampler,
 }
 
@@ -439,6 +497,10 @@ def factory(name: str):
         "credit": lambda **kw: CreditDecodingSampler(**kw),
         "slowfast": lambda **kw: SlowFastSampler(**kw),
         "rcr": lambda **kw: RCRSampler(**{"steps": 2, **kw}),
+        "wino": lambda **kw: WINOSampler(**kw),
+        "p2": lambda **kw: P2Sampler(**{"steps": 2, **kw}),
+        "informed_corrector": lambda **kw: InformedCorrectorSampler(**{"steps": 2, **kw}),
+        "saber": lambda **kw: SaberSampler(**kw),
         "sedd": lambda **kw: SEDDSampler(**{"steps": 2, **kw}),
     }[name]
 
@@ -489,9 +551,27 @@ ARGUMENTS = [
     ("slowfast", "block_length", (None,)),
     *[("rcr", a, ()) for a in ("steps", "mode", "score", "temperature", "categorical_precision")],
     *[("sedd", a, ()) for a in ("steps", "predictor", "noise", "eps", "temperature")],
+    *[("wino", a, ()) for a in ("threshold", "threshold_back", "score", "temperature", "loo_source")],
+    *[("wino", a, (None,)) for a in ("block_length", "max_steps")],
+    *[("p2", a, ()) for a in ("steps", "eta", "temperature", "tie_break", "categorical_precision")],
+    *[("informed_corrector", a, ()) for a in ("steps", "corrector_steps", "corrector_k", "selection")],
+    ("informed_corrector", "temperature", ()),
+    *[("saber", a, ()) for a in ("n", "score", "temperature", "loo_source")],
+    ("saber", "block_length", (None,)),
 ]
 #: arguments where any finite number >= 1 is valid
-UNBOUNDED = ("temperature", "gamma", "lam", "factor", "alpha", "margin", "kl_threshold", "std_threshold")
+UNBOUNDED = (
+    "temperature",
+    "gamma",
+    "lam",
+    "factor",
+    "alpha",
+    "margin",
+    "kl_threshold",
+    "std_threshold",
+    "eta",
+    "corrector_steps",
+)
 #: a tiny language (V = 2) every run of a junk argument samples from
 ORACLE = OracleDenoiser(random_ngram(2, 2, support_size=1, seed=0), on_impossible="uniform")
 
