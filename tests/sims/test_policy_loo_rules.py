@@ -23,6 +23,7 @@ from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.loo_policy import LeaveOneOutView, loo_pass
 from sims.sampling.p2 import P2Sampler, masked_after
 from sims.sampling.policy import exact_policy_law
+from sims.sampling.remask import RemaskCorrector
 from sims.sampling.saber import SaberSampler, remask_count
 from sims.sampling.wino import WINOSampler
 from sims.validation import NumericalError
@@ -323,3 +324,10 @@ def test_the_bench_call_cap_forwards_and_caps_the_pass():
     assert res.nfe.tolist() == [4] * 8
     with pytest.raises(BudgetExceeded):
         P2Sampler(4, eta=0.0).sample(CallCap(oracle(), 3), 8, 4, make_generator(0))
+
+
+def test_a_remask_corrector_around_a_leave_one_out_policy_keeps_its_pass():
+    s = RemaskCorrector(P2Sampler(2, eta=1.0), rounds=1)
+    law = exact_sampler_law(s, oracle(CYCLE), 4)
+    res = s.sample(oracle(CYCLE), 30000, 4, make_generator(9), batch_size=10000)
+    assert grouped_chi_square(res.tokens, law, V).pvalue > P_MIN
