@@ -327,7 +327,8 @@ def test_the_bench_call_cap_forwards_and_caps_the_pass():
 
 
 def test_a_remask_corrector_around_a_leave_one_out_policy_keeps_its_pass():
-    s = RemaskCorrector(P2Sampler(2, eta=1.0), rounds=1)
+    """Fed the marginals, the wrapper's law would move by a total variation of about 0.09 (measured)."""
+    s = RemaskCorrector(P2Sampler(3, eta=2.0), rounds=1)
     law = exact_sampler_law(s, oracle(CYCLE), 4)
     res = s.sample(oracle(CYCLE), 30000, 4, make_generator(9), batch_size=10000)
     assert grouped_chi_square(res.tokens, law, V).pvalue > P_MIN
