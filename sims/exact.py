@@ -84,7 +84,8 @@ def exact_sampler_law(
     """Exact output law ``(V**L,)`` of ``sampler`` driven by ``denoiser`` for sequences of ``length``.
 
     Needs ``sampler.capabilities.exact_kernel``. Propagates a dictionary {partial sequence: probability} through
-    :meth:`~sims.sampling.base.Sampler.exact_transitions`, calling the denoiser once per distinct partial
+    :meth:`~sims.sampling.base.Sampler.exact_transitions`, calling the denoiser (through
+    :meth:`~sims.sampling.base.Sampler.kernel_denoiser`, the pass the sampler reads) once per distinct partial
     sequence and step (batched per step). Every trajectory must end fully revealed.
 
     Size guards (:class:`~sims.validation.SizeLimitError`, before memory runs out): ``V**L`` at most
@@ -103,9 +104,10 @@ def exact_sampler_law(
     check_enumeration_size(V, length, MAX_STATES, "exact_sampler_law")
     num_steps = sampler.num_steps(length)
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
+    read = sampler.kernel_denoiser(denoiser)
     for step in range(num_steps):
         keys = list(states)
-        outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
+        outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         nxt: dict[tuple, float] = defaultdict(float)
         for key, lp in zip(keys, outs):
             for new, q in sampler.exact_transitions(key, step, lp, length):

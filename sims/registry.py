@@ -29,6 +29,7 @@ from sims.registry_base import common_bad as _common_bad
 from sims.registry_policies import POLICY_SAMPLERS
 from sims.registry_policies_draft import DRAFT_POLICY_SAMPLERS
 from sims.registry_policies_length import LENGTH_POLICY_SAMPLERS
+from sims.registry_policies_loo import LOO_POLICY_SAMPLERS
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
@@ -345,6 +346,7 @@ SAMPLERS: dict[str, SamplerEntry] = {
     **POLICY_SAMPLERS,
     **DRAFT_POLICY_SAMPLERS,
     **LENGTH_POLICY_SAMPLERS,
+    **LOO_POLICY_SAMPLERS,
 }
 
 

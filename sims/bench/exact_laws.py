@@ -34,9 +34,10 @@ def kernel_law(sampler: Sampler, denoiser: Denoiser, length: int, max_transition
     V = denoiser.vocab_size
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
     work = 0
+    read = sampler.kernel_denoiser(denoiser)  # the pass the kernel reads (leave-one-out policies)
     for step in range(sampler.num_steps(length)):
         keys = list(states)
-        outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
+        outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         nxt: dict[tuple, float] = defaultdict(float)
         for key, lp in zip(keys, outs):
             successors = sampler.exact_transitions(key, step, lp, length)

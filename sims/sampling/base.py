@@ -279,6 +279,12 @@ class Sampler(ABC):
         """
         raise NotImplementedError(f"{self.name}: no exact transition kernel (capabilities.exact_kernel)")
 
+    def kernel_denoiser(self, denoiser: Denoiser) -> Denoiser:
+        """The denoiser whose output :meth:`exact_transitions` reads: ``denoiser`` itself, unless the step
+        reads another pass (the leave-one-out policies return a view of that pass,
+        :class:`sims.sampling.loo_policy.LeaveOneOutView`). Exact-law engines call it once per law."""
+        return denoiser
+
     def reveal_schedule(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """``(B, L)`` reveal steps drawn without any denoiser (iff ``capabilities.value_independent_schedule``)."""
         raise InvalidArgumentError(

@@ -158,9 +158,10 @@ def exact_path_entropy_law(
             f"(V+1)**L = {(V + 1) ** length} partial sequences: too large for exact enumeration"
         )
     states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
+    read = sampler.kernel_denoiser(denoiser)  # equal to the marginals at masked positions
     for step in range(sampler.num_steps(length)):
         keys = sorted({k[0] for k in states})
-        outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
+        outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         lp_of = dict(zip(keys, outs))
         nxt: dict = defaultdict(float)
         for (tokens, hsum, count), pr in states.items():

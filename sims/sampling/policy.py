@@ -289,7 +289,8 @@ def exact_policy_law(
     """Exact output law ``(V**L,)`` of a :class:`PolicySampler`, with or without history.
 
     Propagates {(partial sequence, per-run state): probability} through
-    :meth:`PolicySampler.exact_augmented_transitions`, calling the denoiser once per distinct partial
+    :meth:`PolicySampler.exact_augmented_transitions`, calling the denoiser (through
+    :meth:`~sims.sampling.base.Sampler.kernel_denoiser`) once per distinct partial
     sequence and step (batched per step). Every trajectory must end fully revealed.
 
     Size guards as in :func:`sims.exact.exact_sampler_law` (:class:`~sims.validation.SizeLimitError`
@@ -305,9 +306,10 @@ def exact_policy_law(
     extra0 = sampler.init_extra(1, length, V, torch.device("cpu"))
     start = tuple([V] * length)
     states: dict[tuple, list] = {(start, extra_key(extra0)): [start, extra0, 1.0]}
+    read = sampler.kernel_denoiser(denoiser)
     for step in range(sampler.num_steps(length)):
         keys = sorted({s for s, _, _ in states.values()})
-        outs = denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
+        outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         out_of = dict(zip(keys, outs))
         nxt: dict[tuple, list] = defaultdict(lambda: [None, None, 0.0])
         for s, extra, p in states.values():

@@ -184,6 +184,10 @@ class RemaskCorrector(Sampler):
         w = 1.0 / len(picks)
         return [t for i in picks for t in reveal_values(state, (i,), log_probs, w, self.temperature)]
 
+    def kernel_denoiser(self, denoiser: Denoiser) -> Denoiser:
+        # the base's pass; the correction steps read masked positions only, where every pass is the marginal
+        return self.base.kernel_denoiser(denoiser)
+
     def exact_transitions(self, state, step, log_probs, length):
         k0 = self.base.num_steps(length)
         if step < k0:

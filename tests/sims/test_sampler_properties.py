@@ -29,6 +29,7 @@ from sims import (
 from sims.exact import exact_sampler_law
 from sims.languages.eos import EOSLanguage
 from sims.registry import SAMPLERS
+from sims.sampling.apd import APD_HELPERS, APDSampler
 from sims.sampling.credit import CREDIT_SCORES, CreditDecodingSampler
 from sims.sampling.daedal import DAEDALSampler
 from sims.sampling.dus import DUSSampler
@@ -39,9 +40,13 @@ from sims.sampling.fast_dllm import FACTOR_VARIANTS, RULES, FastDLLMSampler
 from sims.sampling.fixed_count import COUNT_RULES
 from sims.sampling.frechet import FRECHET_SCORES, FrechetSampler
 from sims.sampling.halton import HALTON_COUNT_RULES, HaltonSampler
+from sims.sampling.info_gain import InfoGainSampler
+from sims.sampling.informed_corrector import SELECTIONS, InformedCorrectorSampler
 from sims.sampling.klass import KLASSSampler
 from sims.sampling.learn2pd import Learn2PDOracleSampler
 from sims.sampling.local_leap import LOCAL_LEAP_SCORES, LocalLeapSampler
+from sims.sampling.loo_policy import LOO_SOURCES
+from sims.sampling.p2 import P2Sampler
 from sims.sampling.pc_sampler import PCSampler
 from sims.sampling.policy import exact_policy_law
 from sims.sampling.prophet import PROPHET_SCORES, ProphetSampler
@@ -49,9 +54,12 @@ from sims.sampling.ranking import TIE_BREAKS
 from sims.sampling.rcr import RCR_MODES, RCR_SCORES, RCRSampler
 from sims.sampling.remask import RESAMPLE_ORDERS, RemaskCorrector
 from sims.sampling.remdm import ReMDMSampler
+from sims.sampling.saber import SaberSampler
 from sims.sampling.scores import SCORES
 from sims.sampling.sedd import NOISES, PREDICTORS, SEDDSampler
 from sims.sampling.slowfast import SLOWFAST_SCORES, SlowFastSampler
+from sims.sampling.ssd import SelfSpeculativeSampler
+from sims.sampling.wino import WINO_SCORES, WINOSampler
 from sims.validation import SizeLimitError
 from tests.sims.test_robustness import must_raise_suite_error
 from tests.strategies import tiny_languages
@@ -336,6 +344,92 @@ VALID = {
         ),
         lambda d: RCRSampler(**d),
     ),
+    "wino": (
+        st.fixed_dictionaries(
+            {
+                "threshold": st.sampled_from([0.0, 0.5, 0.7, 1.0]),
+                "threshold_back": st.sampled_from([0.0, 0.9, 1.0]),
+                "block_length": block_lengths,
+                "max_steps": st.sampled_from([None, L, 3 * L]),
+                "score": st.sampled_from(WINO_SCORES),
+                "temperature": temperatures,
+                "loo_source": st.sampled_from(LOO_SOURCES),
+            }
+        ),
+        lambda d: WINOSampler(**d),
+    ),
+    "p2": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, 5),
+                "eta": st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: P2Sampler(**d),
+    ),
+    "informed_corrector": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, L),
+                "corrector_steps": st.integers(0, 2),
+                "corrector_k": st.integers(1, 3),
+                "selection": st.sampled_from(SELECTIONS),
+                "temperature": temperatures,
+                "tie_break": st.sampled_from(TIE_BREAKS),
+            }
+        ),
+        lambda d: InformedCorrectorSampler(**d),
+    ),
+    "saber": (
+        st.fixed_dictionaries(
+            {
+                "n": st.integers(1, 3),
+                "block_length": block_lengths,
+                "score": st.sampled_from(WINO_SCORES),
+                "temperature": temperatures,
+            }
+        ),
+        lambda d: SaberSampler(**d),
+    ),
+    "ssd": (
+        st.fixed_dictionaries(
+            {
+                "draft_length": st.integers(1, 5),
+                "draft_temperature": st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: SelfSpeculativeSampler(**d),
+    ),
+    "apd": (
+        st.fixed_dictionaries(
+            {
+                "mixture_weight": st.sampled_from([0.0, 0.5, 0.7, 1.0]),
+                "max_lookahead": st.integers(1, 5),
+                "helper": st.sampled_from(APD_HELPERS),
+                "helper_temperature": st.sampled_from([0.5, 1.0, 2.0]),
+                "helper_uniform_mix": st.sampled_from([0.0, 0.1]),
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: APDSampler(**d),
+    ),
+    "info_gain": (
+        st.fixed_dictionaries(
+            {
+                "steps": st.integers(1, L),
+                "candidate_number": st.integers(1, 3),
+                "position_temperature": st.sampled_from([0.0, 0.1, 1.0]),
+                "block_length": block_lengths,
+                "temperature": temperatures,
+                "categorical_precision": precisions,
+            }
+        ),
+        lambda d: InfoGainSampler(**d),
+    ),
     "sedd": (
         st.fixed_dictionaries(
             {
@@ -416,6 +510,13 @@ CLASSES = {
     "credit": CreditDecodingSampler,
     "slowfast": SlowFastSampler,
     "rcr": RCRSampler,
+    "wino": WINOSampler,
+    "p2": P2Sampler,
+    "informed_corrector": InformedCorrectorSampler,
+    "saber": SaberSampler,
+    "ssd": SelfSpeculativeSampler,
+    "apd": APDSampler,
+    "info_gain": InfoGainSampler,
     "sedd": SEDDSampler,
     "eotp": EoTPSampler,
     "learn2pd": Learn2PDOracleSampler,
@@ -492,6 +593,13 @@ def factory(name: str):
         "credit": lambda **kw: CreditDecodingSampler(**kw),
         "slowfast": lambda **kw: SlowFastSampler(**kw),
         "rcr": lambda **kw: RCRSampler(**{"steps": 2, **kw}),
+        "wino": lambda **kw: WINOSampler(**kw),
+        "p2": lambda **kw: P2Sampler(**{"steps": 2, **kw}),
+        "informed_corrector": lambda **kw: InformedCorrectorSampler(**{"steps": 2, **kw}),
+        "saber": lambda **kw: SaberSampler(**kw),
+        "ssd": lambda **kw: SelfSpeculativeSampler(**kw),
+        "apd": lambda **kw: APDSampler(**kw),
+        "info_gain": lambda **kw: InfoGainSampler(**{"steps": 2, **kw}),
         "sedd": lambda **kw: SEDDSampler(**{"steps": 2, **kw}),
         "eotp": lambda **kw: EoTPSampler(**{"steps": 2, **kw}),
         "learn2pd": lambda **kw: Learn2PDOracleSampler(**{"steps": 2, **kw}),
@@ -555,9 +663,35 @@ ARGUMENTS = [
     *[("daedal", a, ()) for a in ("initial_length", "expansion_factor", "eos_check_tokens", "block_length")],
     *[("daedal", a, ()) for a in ("initial_eos_threshold", "expand_eos_threshold", "high_conf_threshold")],
     *[("daedal", a, ()) for a in ("low_conf_threshold", "score", "temperature")],
+    *[("wino", a, ()) for a in ("threshold", "threshold_back", "score", "temperature", "loo_source")],
+    *[("wino", a, (None,)) for a in ("block_length", "max_steps")],
+    *[("p2", a, ()) for a in ("steps", "eta", "temperature", "tie_break", "categorical_precision")],
+    *[("informed_corrector", a, ()) for a in ("steps", "corrector_steps", "corrector_k", "selection")],
+    ("informed_corrector", "temperature", ()),
+    *[("saber", a, ()) for a in ("n", "score", "temperature", "loo_source")],
+    ("saber", "block_length", (None,)),
+    *[("ssd", a, ()) for a in ("draft_length", "draft_temperature", "categorical_precision")],
+    *[("apd", a, ()) for a in ("mixture_weight", "max_lookahead", "helper", "helper_temperature")],
+    *[("apd", a, ()) for a in ("helper_uniform_mix", "temperature", "categorical_precision")],
+    *[("info_gain", a, ()) for a in ("steps", "candidate_number", "position_temperature", "temperature")],
+    ("info_gain", "block_length", (None,)),
 ]
 #: arguments where any finite number >= 1 is valid
-UNBOUNDED = ("temperature", "gamma", "lam", "factor", "alpha", "margin", "kl_threshold", "std_threshold")
+UNBOUNDED = (
+    "temperature",
+    "gamma",
+    "lam",
+    "factor",
+    "alpha",
+    "margin",
+    "kl_threshold",
+    "std_threshold",
+    "eta",
+    "corrector_steps",
+    "draft_temperature",
+    "helper_temperature",
+    "position_temperature",
+)
 #: a tiny language (V = 2) every run of a junk argument samples from (its EOS-padded version for the length
 #: policies, which declare capabilities.needs_eos)
 ORACLE = OracleDenoiser(random_ngram(2, 2, support_size=1, seed=0), on_impossible="uniform")
