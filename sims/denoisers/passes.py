@@ -23,6 +23,7 @@ own masked predictions; neither is the model's exact conditional unless the mode
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -86,7 +87,8 @@ PASS_CONVENTIONS: dict[str, PassConvention] = {
         "two forward passes (|D| + 1 with the chain rule; |D| forward-backward passes for the laws), "
         "sims.inference.draft",
         "an AR or any-order model's chain rule in one causal pass; an MDM's product of marginals is "
-        "not the joint",
+        "not the joint, but the chain rule of its own masked predictions gives the sequential laws, 1 call "
+        "per drafted position after the first (masked_draft_laws)",
     ),
     "lookahead": PassConvention(
         "lookahead",
@@ -131,3 +133,33 @@ def masked_leave_one_out(
         out[b, i] = sub.log_probs[ar, i]
         impossible[b, i] = sub.impossible
     return LeaveOneOutPosterior(out, impossible, generic=True), B + int(b_idx.numel())
+
+
+def masked_draft_laws(
+    denoiser, tokens: torch.Tensor, draft: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Sequential laws of a draft by the chain rule of masked predictions, with any denoiser.
+
+    The law at the j-th drafted position (left to right), :math:`p(x_{w_j} \mid x_R, d_{w_0}, \dots,
+    d_{w_{j-1}})`, is read off one call on the tokens with the first j drafted tokens revealed. The first
+    drafted position's law is the plain marginal, which the caller already holds: it is left NaN and not
+    called for. Exact for the oracle (it equals the ``draft_log_prob`` pass's ``laws``); a trained model's
+    *own* sequential conditionals otherwise, which are not a joint unless the model is consistent.
+
+    Returns the laws ``(B, L, V)`` (log; NaN at the first drafted and at undrafted positions) and the calls
+    per row ``(B,)`` (drafted positions minus one).
+    """
+    V = denoiser.vocab_size
+    drafted = (draft < V) & (tokens == V)
+    rank = torch.cumsum(drafted.long(), 1) - 1  # rank of each drafted position, left to right
+    n = drafted.sum(1)
+    laws = torch.full((*tokens.shape, V), math.nan, dtype=torch.float64, device=tokens.device)
+    for j in range(1, int(n.max()) if n.numel() else 0):
+        rows = (n > j).nonzero().flatten()
+        known = drafted[rows] & (rank[rows] < j)
+        inp = torch.where(known, draft[rows], tokens[rows])
+        out = denoiser(inp).log_probs.to(laws.device, torch.float64)
+        at = drafted[rows] & (rank[rows] == j)
+        b, i = at.nonzero(as_tuple=True)
+        laws[rows[b], i] = out[b, i]
+    return laws, (n - 1).clamp(min=0)

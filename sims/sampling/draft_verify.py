@@ -37,7 +37,7 @@ import torch
 
 from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
-from sims.denoisers.passes import pass_conventions
+from sims.denoisers.passes import masked_draft_laws, pass_conventions
 from sims.enumeration import MAX_STATES, sequence_index
 from sims.sampling.base import Capabilities, Sampler
 from sims.sampling.runtime import RunState, commit_reveals
@@ -167,15 +167,25 @@ class DraftVerifySampler(Sampler):
         laws = torch.where(first.unsqueeze(-1), lp, torch.full_like(lp, math.nan))
         need = self.needs_pass(window.sum(1))
         if bool(need.any()):
-            out = state.cache.denoiser.draft_log_prob(xr[need], draft[need], laws=True).laws
+            out, calls = verifier_pass(state.cache.denoiser, xr[need], draft[need])
             out = out.to(lp.device, torch.float64)
             # a row whose revealed tokens are impossible gets the uniform placeholder, as the marginals do
             out = torch.where(torch.isnan(out), torch.full_like(out, -math.log(V)), out)
             beyond = window[need] & ~first[need]
             laws[need] = torch.where(beyond.unsqueeze(-1), self.verifier_laws(out), laws[need])
             idx = rows.nonzero().flatten()[need]
-            state.cache.nfe[idx] += 1
+            state.cache.nfe[idx] += calls.to(state.cache.nfe.device, state.cache.nfe.dtype)
         return laws
+
+
+def verifier_pass(denoiser: Denoiser, tokens: torch.Tensor, draft: torch.Tensor):
+    """Sequential laws of the drafts and the calls per row: the ``draft_log_prob`` pass (1 call per row)
+    where the denoiser offers it, else the chain rule of its masked predictions (:func:`masked_draft_laws`,
+    1 call per drafted position after the first)."""
+    if "draft_log_prob" in denoiser.passes():
+        out = denoiser.draft_log_prob(tokens, draft, laws=True).laws
+        return out, torch.ones(tokens.shape[0], dtype=torch.long, device=tokens.device)
+    return masked_draft_laws(denoiser, tokens, draft)
 
 
 def exact_draft_law(
@@ -236,7 +246,7 @@ def _state_outcomes(
     if bool(sampler.needs_pass(torch.tensor([len(w)]))[0]):
         d = torch.full((len(drafts), L), V, dtype=torch.long)
         d[:, w] = torch.tensor(drafts, dtype=torch.long)
-        out = denoiser.draft_log_prob(x.expand(len(drafts), L), d, laws=True).laws.cpu().to(torch.float64)
+        out = verifier_pass(denoiser, x.expand(len(drafts), L), d)[0].cpu().to(torch.float64)
         out = torch.where(torch.isnan(out), torch.full_like(out, -math.log(V)), out)
         laws[:, 1:] = sampler.verifier_laws(out[:, w[1:]])
     result = []

@@ -8,7 +8,7 @@ import torch
 
 from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
-from sims.denoisers.passes import PassUnavailableError
+from sims.denoisers.passes import masked_draft_laws
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.enumeration import all_sequences
 from sims.exact import exact_log_joint
@@ -81,15 +81,36 @@ def test_window_and_draft_law():
     assert torch.allclose(t2[0], lp[0].mul(0.5).exp() / lp[0].mul(0.5).exp().sum())
 
 
-def test_denoisers_without_the_draft_pass_are_refused_after_the_marginal_call():
+@pytest.mark.parametrize("lang", [CYCLE, HMM, random_hmm(4, 3, seed=5)], ids=["cycle", "hmm", "hmm4"])
+def test_masked_chain_rule_equals_the_draft_pass_for_the_oracle(lang):
+    L, V = 5, lang.vocab_size
+    g = make_generator(11)
+    x = lang.sample(8, L, g)
+    keep = torch.rand(8, L, generator=g) < 0.3
+    tokens = torch.where(keep, x, V)
+    draft = torch.where(~keep & (torch.rand(8, L, generator=g) < 0.8), x, V)
+    oracle = OracleDenoiser(lang)
+    exact = oracle.draft_log_prob(tokens, draft, laws=True).laws
+    den = CountingDenoiser(oracle)
+    laws, calls = masked_draft_laws(den, tokens, draft)
+    n = (draft < V).sum(1)
+    assert calls.tolist() == (n - 1).clamp(min=0).tolist()
+    first = (draft < V) & (torch.cumsum((draft < V).long(), 1) == 1)
+    later = (draft < V) & ~first
+    assert bool(torch.isnan(laws[~later]).all())
+    assert torch.allclose(laws[later].exp(), exact[later].exp(), atol=1e-12)
+    assert den.rows == int(calls.sum())  # one batched row per drafted position after the first
+
+
+def test_denoisers_without_the_draft_pass_verify_by_masked_chain_rule():
     noisy = PerturbedDenoiser(OracleDenoiser(HMM, on_impossible="uniform"), temperature=1.2)
+    assert "draft_log_prob" not in noisy.passes()
     den = CountingDenoiser(noisy)
-    with pytest.raises(PassUnavailableError, match="joint draft"):
-        SelfSpeculativeSampler(2).sample(den, 4, 4, make_generator(0))
-    assert den.calls == 1 and den.pass_calls == 1  # the pass was asked for (and declined)
-    with pytest.raises(PassUnavailableError):
-        exact_draft_law(SelfSpeculativeSampler(2), noisy, 4)
-    # a window of one position needs no pass: runs on any denoiser
+    res = SelfSpeculativeSampler(3).sample(den, 64, 5, make_generator(0), batch_size=16)
+    assert int(res.nfe.sum()) == den.rows and den.pass_rows == 0  # every call is a marginal call
+    law = exact_draft_law(SelfSpeculativeSampler(3), noisy, 4)
+    assert abs(float(law.sum()) - 1.0) < 1e-12 and bool((law >= 0).all())
+    # a window of one position needs no verification: one call per step
     res = SelfSpeculativeSampler(1).sample(noisy, 16, 4, make_generator(0))
     assert bool((res.nfe == 4).all())
 
