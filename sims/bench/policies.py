@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sims.bench.plugins import load_plugin, plugin_factory, plugin_grid
 from sims.registry import SAMPLERS
+from sims.sampling.apd import APDSampler
 from sims.sampling.base import Sampler
 from sims.sampling.credit import CreditDecodingSampler
 from sims.sampling.dus import DUSSampler
@@ -29,7 +30,10 @@ from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.frechet import FrechetSampler
 from sims.sampling.klass import KLASSSampler
 from sims.sampling.local_leap import LocalLeapSampler
+from sims.sampling.saber import SaberSampler
 from sims.sampling.slowfast import SlowFastSampler
+from sims.sampling.ssd import SelfSpeculativeSampler
+from sims.sampling.wino import WINOSampler
 from sims.validation import InvalidArgumentError
 
 #: Knob grids of the registered adaptive rules: ``{key: {label: factory}}`` (the papers' knobs).
@@ -62,6 +66,10 @@ KNOB_GRIDS: dict[str, dict[str, Callable[[], Sampler]]] = {
         f"tau={t:g}": (lambda t=t: CreditDecodingSampler(t, 0.7)) for t in (0.5, 0.7, 0.9, 0.99)
     },
     "slowfast_k6_t0.9": {f"tau={t:g}": (lambda t=t: SlowFastSampler(threshold=t)) for t in (0.5, 0.7, 0.9)},
+    "wino_t0.7_b0.9": {f"tau={t:g}": (lambda t=t: WINOSampler(t, 0.9)) for t in (0.5, 0.7, 0.9)},
+    "saber_n2": {f"n={n}": (lambda n=n: SaberSampler(n)) for n in (1, 2, 4)},
+    "ssd_m4": {f"m={m}": (lambda m=m: SelfSpeculativeSampler(m)) for m in (2, 4, 8)},
+    "apd_r0.7_m100": {f"R={r:g}": (lambda r=r: APDSampler(r)) for r in (0.3, 0.5, 0.7, 0.9)},
 }
 
 
@@ -77,6 +85,10 @@ QUICK_KNOBS = {
     "klass_c0.9_kl0.01_h2": ("conf=0.5", "conf=0.9"),
     "credit_t0.9_a0.7": ("tau=0.5", "tau=0.9"),
     "slowfast_k6_t0.9": ("tau=0.5", "tau=0.9"),
+    "wino_t0.7_b0.9": ("tau=0.5", "tau=0.7"),
+    "saber_n2": ("n=2", "n=4"),
+    "ssd_m4": ("m=2", "m=4"),
+    "apd_r0.7_m100": ("R=0.5", "R=0.7"),
 }
 
 
