@@ -38,7 +38,7 @@ from functools import cache
 import numpy as np
 import torch
 
-from sims.languages.puzzles import SUDOKU_SIZE, sudoku_peers, sudoku_solutions, sudoku_valid
+from sims.languages.puzzles import SUDOKU_SIZE, sudoku_peers, sudoku_solutions, sudoku_units
 from sims.sampling.any_process import apply_transition
 from sims.validation import check_choice, check_positive_int, check_probability
 
@@ -179,10 +179,24 @@ class PropagationResult:
     fallback_states: int  # visited states where some posterior used the uniform fallback
 
 
-def _stopped(process: Process, state: tuple, memo: dict) -> bool:
-    if state not in memo:
-        memo[state] = process.transitions(state)
-    return memo[state] is None
+def _solved(grid: tuple) -> bool:
+    return all(len({grid[i] for i in unit}) == V for unit in sudoku_units())
+
+
+def _successors(process: Process, state: tuple) -> tuple[dict, float, float]:
+    """One g step from a running ``state``: ``({running next state: probability}, P(stop solved),
+    P(stop wrong))``, duplicates merged."""
+    running: dict = {}
+    solved = wrong = 0.0
+    for q, s2 in process.transitions(state):
+        if MASK not in s2 and not remask_flags(s2, process.puzzle, process.rule):  # it stops there
+            if _solved(s2):
+                solved += q
+            else:
+                wrong += q
+        else:
+            running[s2] = running.get(s2, 0.0) + q
+    return running, solved, wrong
 
 
 def propagate(process: Process, horizon: int) -> PropagationResult:
@@ -192,27 +206,26 @@ def propagate(process: Process, horizon: int) -> PropagationResult:
     grid; ``running[t]`` the rest.
     """
     T = check_positive_int(horizon, "horizon")
-    memo: dict = {}
     start = process.puzzle.start
+    if process.transitions(start) is None:
+        ok = float(_solved(start))
+        return PropagationResult([ok] * (T + 1), [1 - ok] * (T + 1), [0.0] * (T + 1), 0.0, 1, 0)
+    memo: dict = {}
     valid, invalid, running = [0.0], [0.0], [1.0]
     dist = {start: 1.0}
-    if _stopped(process, start, memo):
-        ok = bool(sudoku_valid(torch.tensor([start]))[0])
-        valid, invalid, running, dist = [float(ok)], [float(not ok)], [0.0], {}
     steps = 0.0
     for _ in range(T):
         nxt: dict = {}
         v_add = i_add = 0.0
         for s, p in dist.items():
+            if s not in memo:
+                memo[s] = _successors(process, s)
+            succ, solved, wrong = memo[s]
             steps += p
-            for q, s2 in memo[s]:
-                if _stopped(process, s2, memo):
-                    if bool(sudoku_valid(torch.tensor([s2]))[0]):
-                        v_add += p * q
-                    else:
-                        i_add += p * q
-                else:
-                    nxt[s2] = nxt.get(s2, 0.0) + p * q
+            v_add += p * solved
+            i_add += p * wrong
+            for s2, q in succ.items():
+                nxt[s2] = nxt.get(s2, 0.0) + p * q
         dist = nxt
         valid.append(valid[-1] + v_add)
         invalid.append(invalid[-1] + i_add)
