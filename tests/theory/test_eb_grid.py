@@ -106,20 +106,26 @@ def _small_support_language(seed: int) -> SupportLanguage:
 
 
 def test_monte_carlo_with_random_ties_agrees_with_the_exact_kernel():
-    lang = _small_support_language(3)
+    # uniform law on 5 binary words of length 5 (seed 2): ties matter there (checked below)
+    words = torch.randint(2, (5, 5), generator=torch.Generator().manual_seed(2))
+    lang = SupportLanguage(words, None, vocab_size=2, name="ties")
     L = lang.word_length
     support = {tuple(int(v) for v in w) for w in lang.words.tolist()}
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     n = 2000
     mc = eb_grid_monte_carlo(lang, n, seed=1)
     assert mc["tie_break"] == "random" and set(mc["rows"]) == set(grid_samplers(L))
+    lowest = eb_grid_study(lang, tie_break="lowest_index")["rows"]
+    differs = 0
     for name, sampler in grid_samplers(L, "random").items():
         law, nfe = sparse_output_law(sampler, oracle, L)
         p = sum(q for x, q in law.items() if x in support)
+        differs += abs(p - lowest[name]["valid"]) > 1e-9 or abs(nfe - lowest[name]["nfe"]) > 1e-9
         row = mc["rows"][name]
         # five standard errors of the Monte Carlo mean (the exact value is fixed; the seed is fixed)
         assert abs(row["valid"]["p"] - p) <= 5 * (p * (1 - p) / n) ** 0.5 + 1e-12, name
         assert abs(row["nfe"]["mean"] - nfe) <= 5 * row["nfe"]["stderr"] + 1e-12, name
+    assert differs >= 3  # random ties change the law of several grid points on this language
 
 
 def test_monte_carlo_with_lowest_index_ties_is_the_exact_row():
