@@ -19,7 +19,10 @@ the model is the exact oracle and the puzzles are small, so everything is exact:
 Top-k: :class:`~sims.sampling.fixed_count.FixedCountSampler` with ``score="max_prob"`` (confidence) and
 counts k, k, ..., remainder (ceil(L/k) calls). The studies use ``tie_break="lowest_index"`` (one
 deterministic trajectory per sampler at temperature 0, so ``valid`` is 0 or 1): with random ties the
-kernel enumerates every order within a tie group, which explodes on the puzzles' symmetric first steps.
+kernel enumerates every order within a tie group, which explodes on the puzzles' symmetric first steps
+(16! orders at the first step of Sudoku). :func:`eb_grid_monte_carlo` therefore covers random ties (the
+samplers' default) by Monte Carlo with the samplers' own ``sample``: validity with a Wilson interval and
+calls with a t-interval; on a language small enough for the exact kernel the tests compare the two.
 
 Edge case of the paper's rule (E3 says γ = 0 unmasks one token per step): the listing keeps the prefix
 with ``cumsum(H) - cummax(H) <= γ`` over entropies sorted ascending, so at γ = 0 it reveals *every*
@@ -42,7 +45,8 @@ from sims.denoisers.oracle import OracleDenoiser
 from sims.sampling.base import Sampler
 from sims.sampling.eb import EBSampler
 from sims.sampling.fixed_count import FixedCountSampler
-from sims.validation import InvalidArgumentError
+from sims.stats import mean_estimate, proportion_estimate
+from sims.validation import InvalidArgumentError, check_positive_int
 
 #: The paper's γ grid (nats) and Top-k grid (App. C; paper_statements.md §3 E8, primary text).
 EB_GAMMAS = (0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -142,3 +146,22 @@ def eb_grid_study(language, tie_break: str = "lowest_index") -> dict:
         "min_lossless_topk_nfe": min(lossless_topk) if lossless_topk else math.nan,
         "gamma0_nfe": rows[f"eb g={EB_GAMMAS[0]:g}"]["nfe"],
     }
+
+
+def eb_grid_monte_carlo(language, num_samples: int, seed: int, tie_break: str = "random") -> dict:
+    """Every sampler of :func:`grid_samplers` with ``tie_break`` (default random), ``num_samples`` draws
+    each: validity (Wilson 95 %) and denoiser calls (t 95 %), plus the same comparisons as
+    :func:`eb_grid_study` on the point estimates. Sampler i draws from ``torch.Generator(seed * 1000 + i)``."""
+    n = check_positive_int(num_samples, "num_samples")
+    L = language.word_length
+    support = {tuple(int(v) for v in w) for w in language.words.tolist()}
+    oracle = OracleDenoiser(language, on_impossible="uniform")
+    rows = {}
+    for i, (name, sampler) in enumerate(grid_samplers(L, tie_break).items()):
+        res = sampler.sample(oracle, n, L, torch.Generator().manual_seed(int(seed) * 1000 + i))
+        ok = sum(tuple(x) in support for x in res.tokens.tolist())
+        rows[name] = {
+            "valid": proportion_estimate(ok, n).to_dict(),
+            "nfe": mean_estimate(res.nfe.double()).to_dict(),
+        }
+    return {"length": L, "num_samples": n, "seed": int(seed), "tie_break": tie_break, "rows": rows}

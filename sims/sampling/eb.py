@@ -28,18 +28,26 @@ Conventions (named in :meth:`EBSampler.conventions`):
   block are candidates; the paper's App. D ablation uses 64); default one block;
 * calls: one per step while masked positions remain; the number of steps is random (at most L).
 
+Exact kernel with random ties and the entropy score (:meth:`EBSampler.set_law`): within a tie group the
+entropies are equal, so the number of positions the rule takes is the same for every order; the set is
+the groups before the boundary group plus a uniformly random subset of the needed size of the boundary
+group. The law is computed from that (binomially many sets, not factorially many orders); where a tie
+group does not have one entropy (another score) the orders are enumerated as for every ranked sampler.
+
 Unconfirmed details (no official code; the paper gives a listing): whether entropies are computed before
 or after temperature/top-p adjustments, and tie-breaking. Both are labelled conventions above.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from sims.categorical import Precision
 from sims.sampling.base import Conventions, adaptive_conventions
 from sims.sampling.ranked import AdaptiveRankedStepSampler
-from sims.sampling.ranking import quantize, rank_positions
+from sims.sampling.ranking import quantize, quantized_scores, rank_positions
 from sims.sampling.scores import entropy_of_log_probs, position_scores
 from sims.validation import check_real
 
@@ -121,3 +129,30 @@ class EBSampler(AdaptiveRankedStepSampler):
 
     def select(self, log_probs, candidates, values, order, k):
         return eb_select(log_probs, candidates, self.gamma, self.score, order)
+
+    def set_law(
+        self, state: tuple, step: int, log_probs: torch.Tensor, values: torch.Tensor
+    ) -> list[tuple[tuple, float]]:
+        """Law of the revealed set over the tie orders; with random ties and one entropy per tie group,
+        by subsets of the boundary group (module docstring), else by enumerating the orders."""
+        if self.tie_break != "random":
+            return super().set_law(state, step, log_probs, values)
+        lp = log_probs.unsqueeze(0).to(torch.float64)
+        vals = values.unsqueeze(0)
+        cand = self.candidates(torch.tensor([state], dtype=torch.long), lp.shape[-1], step)
+        scores = position_scores(self.score, lp, vals)[0]
+        order = rank_positions(scores.unsqueeze(0), cand)[0]
+        q, h = quantized_scores(scores), quantize(entropy_of_log_probs(lp))[0]
+        ranked = [int(i) for i in order if bool(cand[0, int(i)])]
+        groups = [list(g) for _, g in itertools.groupby(ranked, key=lambda i: float(q[i]))]
+        if any(len({float(h[i]) for i in g}) > 1 for g in groups):
+            return super().set_law(state, step, log_probs, values)
+        count = int(self.select(lp, cand, vals, order.unsqueeze(0), step)[0].sum())
+        fixed: list[int] = []
+        for g in groups:
+            if len(fixed) + len(g) <= count:
+                fixed += g
+                continue
+            combos = list(itertools.combinations(g, count - len(fixed)))
+            return [(tuple(sorted(fixed + list(c))), 1.0 / len(combos)) for c in combos]
+        return [(tuple(sorted(fixed)), 1.0)]

@@ -8,6 +8,7 @@ The KL identity and bounds of the EB paper are in tests/theory/test_parallel_bou
 import itertools
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,9 @@ from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_log_joint, exact_sampler_law, kl_divergence
 from sims.languages.formal import parity_language
+from sims.languages.support import SupportLanguage
 from sims.sampling.eb import EBSampler, eb_select
+from sims.sampling.ranked import AdaptiveRankedStepSampler
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import entropy_of_log_probs, position_scores
 from tests.strategies import tiny_ngrams
@@ -81,3 +84,26 @@ def test_larger_gamma_means_fewer_calls_and_more_error_on_parity():
     assert kls[0] < 1e-12 and math.isclose(kls[-1], math.log(2), rel_tol=1e-12)
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(kls))  # non-decreasing up to float64 noise
     assert nfes == sorted(nfes, reverse=True) and nfes[0] == L and nfes[-1] == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("score", ["entropy", "max_prob"])
+def test_subset_set_law_equals_the_enumeration_of_tie_orders(seed, score):
+    """EBSampler.set_law (subsets of the boundary tie group) against the generic law over every tie order
+    (RankedStepSampler.set_law via selection_law), on states with many exact ties (uniform support)."""
+    words = torch.randint(2, (5, 5), generator=torch.Generator().manual_seed(seed))
+    lang = SupportLanguage(words, None, vocab_size=2, name="ties")
+    oracle = OracleDenoiser(lang, on_impossible="uniform")
+    states = [s for s in itertools.product(range(3), repeat=5) if 2 in s][:: 7 + seed]
+    lps = oracle(torch.tensor(states, dtype=torch.long)).log_probs
+    checked = 0
+    for gamma in (0.0, 0.4, 0.8, 2.0):
+        sampler = EBSampler(gamma, score=score, temperature=0.0)
+        for state, lp in zip(states, lps):
+            values = lp.argmax(-1)
+            fast = dict(sampler.set_law(state, 0, lp, values))
+            slow = dict(AdaptiveRankedStepSampler.set_law(sampler, state, 0, lp, values))
+            assert set(fast) == set(slow)
+            assert all(abs(fast[k] - slow[k]) < 1e-15 for k in slow)
+            checked += len(slow) > 1
+    assert checked > 0  # some states have a random boundary subset

@@ -19,7 +19,15 @@ from sims.languages.support import SupportLanguage
 from sims.sampling.eb import EBSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.strategies import tiny_languages
-from theory.eb_grid import EB_GAMMAS, TOPK_KS, eb_grid_study, grid_samplers, sparse_output_law, topk_counts
+from theory.eb_grid import (
+    EB_GAMMAS,
+    TOPK_KS,
+    eb_grid_monte_carlo,
+    eb_grid_study,
+    grid_samplers,
+    sparse_output_law,
+    topk_counts,
+)
 from theory.factorization import support_sequences
 
 
@@ -88,3 +96,42 @@ def test_gamma_zero_reveals_every_determined_token_with_one_more():
     d = eb_grid_study(lang)
     assert d["gamma0_nfe"] == 2 and d["rows"]["eb g=0"]["valid"] == 1.0
     assert d["rows"]["top-k k=1"]["nfe"] == 3
+
+
+def _small_support_language(seed: int) -> SupportLanguage:
+    gen = torch.Generator().manual_seed(seed)
+    words = torch.randint(3, (12, 5), generator=gen)
+    weights = torch.rand(12, generator=gen, dtype=torch.float64) + 0.1
+    return SupportLanguage(words, weights, vocab_size=3, name="small")
+
+
+def test_monte_carlo_with_random_ties_agrees_with_the_exact_kernel():
+    # uniform law on 5 binary words of length 5 (seed 2): ties matter there (checked below)
+    words = torch.randint(2, (5, 5), generator=torch.Generator().manual_seed(2))
+    lang = SupportLanguage(words, None, vocab_size=2, name="ties")
+    L = lang.word_length
+    support = {tuple(int(v) for v in w) for w in lang.words.tolist()}
+    oracle = OracleDenoiser(lang, on_impossible="uniform")
+    n = 2000
+    mc = eb_grid_monte_carlo(lang, n, seed=1)
+    assert mc["tie_break"] == "random" and set(mc["rows"]) == set(grid_samplers(L))
+    lowest = eb_grid_study(lang, tie_break="lowest_index")["rows"]
+    differs = 0
+    for name, sampler in grid_samplers(L, "random").items():
+        law, nfe = sparse_output_law(sampler, oracle, L)
+        p = sum(q for x, q in law.items() if x in support)
+        differs += abs(p - lowest[name]["valid"]) > 1e-9 or abs(nfe - lowest[name]["nfe"]) > 1e-9
+        row = mc["rows"][name]
+        # five standard errors of the Monte Carlo mean (the exact value is fixed; the seed is fixed)
+        assert abs(row["valid"]["p"] - p) <= 5 * (p * (1 - p) / n) ** 0.5 + 1e-12, name
+        assert abs(row["nfe"]["mean"] - nfe) <= 5 * row["nfe"]["stderr"] + 1e-12, name
+    assert differs >= 3  # random ties change the law of several grid points on this language
+
+
+def test_monte_carlo_with_lowest_index_ties_is_the_exact_row():
+    lang = _small_support_language(4)
+    mc = eb_grid_monte_carlo(lang, 64, seed=2, tie_break="lowest_index")
+    exact = eb_grid_study(lang, tie_break="lowest_index")["rows"]
+    for name, row in mc["rows"].items():
+        assert row["valid"]["p"] == pytest.approx(exact[name]["valid"], abs=1e-12), name
+        assert row["nfe"]["mean"] == pytest.approx(exact[name]["nfe"], abs=1e-12), name
