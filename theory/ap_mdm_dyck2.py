@@ -35,7 +35,7 @@ import torch
 
 from sims.languages.free_group import free_reduce, inverse_token, two_sided_dyck_language
 from sims.sampling.any_process import apply_transition, law_distance
-from sims.validation import check_choice, check_positive_int
+from sims.validation import InvalidArgumentError, check_choice, check_positive_int
 
 MODES = ("oracle", "uniform")
 
@@ -88,10 +88,10 @@ class InsertionProcess:
         self.mode = check_choice(mode, MODES, "mode")
         total = sum(target.values())
         if abs(total - 1) > 1e-12 or any(p < 0 for p in target.values()):
-            raise ValueError("target must be a probability law (non-negative, sums to 1)")
+            raise InvalidArgumentError("target must be a probability law (non-negative, sums to 1)")
         bad = [w for w in target if len(w) % 2 or free_reduce(w, self.k) != ()]
         if bad:
-            raise ValueError(f"target must live on two-sided Dyck-{self.k} words, got {bad[0]}")
+            raise InvalidArgumentError(f"target must live on two-sided Dyck-{self.k} words, got {bad[0]}")
         self.target = {w: p for w, p in target.items() if p > 0}
         self.max_pairs = max(len(w) // 2 for w in self.target)
         self.mask_id = 2 * self.k
@@ -125,7 +125,7 @@ class InsertionProcess:
             return stop, dict(out) if stop < 1 else {}
         qw = self.passage.get(w, 0.0)
         if qw <= 0:
-            raise ValueError(f"{w} is never visited by the noising chain of the target")
+            raise InvalidArgumentError(f"{w} is never visited by the noising chain of the target")
         moves = {}
         for v in set(pair_insertions(w, self.k)):
             qv = self.passage.get(v, 0.0)

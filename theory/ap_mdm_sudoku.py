@@ -40,7 +40,7 @@ import torch
 
 from sims.languages.puzzles import SUDOKU_SIZE, sudoku_peers, sudoku_solutions, sudoku_units
 from sims.sampling.any_process import apply_transition
-from sims.validation import check_choice, check_positive_int, check_probability
+from sims.validation import InvalidArgumentError, check_choice, check_positive_int, check_probability
 
 V = SUDOKU_SIZE
 MASK = V
@@ -98,7 +98,7 @@ def make_puzzle(num_blanks: int, seed: int) -> Puzzle:
     """A puzzle with ``num_blanks`` blank cells: grid and blanks drawn with ``torch.Generator(seed)``."""
     k = check_positive_int(num_blanks, "num_blanks")
     if k > CELLS:
-        raise ValueError(f"num_blanks must be <= {CELLS}, got {k}")
+        raise InvalidArgumentError(f"num_blanks must be <= {CELLS}, got {k}")
     gen = torch.Generator().manual_seed(int(seed))
     grids = grid_table("sudoku")
     grid = tuple(grids[int(torch.randint(len(grids), (1,), generator=gen))].tolist())

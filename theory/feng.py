@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sims.sampling.fixed_count import llada_counts
+from sims.validation import InvalidArgumentError
 from theory.entropy_profile import EntropyProfile
 from theory.factorization import expected_kl_bernoulli, expected_kl_fixed_counts
 
@@ -65,21 +66,21 @@ def ter_rate_shape(steps, order: int, vocab_size: int):
     constant unknown: the returned value has prefactor 1]."""
     n = int(order)
     if n < 2:
-        raise ValueError("the rate is stated for n-grams with n >= 2")
+        raise InvalidArgumentError("the rate is stated for n-grams with n >= 2")
     return ((n - 1) / steps) ** (1.0 / n) * math.log(vocab_size)
 
 
 def ter_steps_for_epsilon(eps: float, order: int) -> float:
     r""":math:`K = (n-1)/\varepsilon^n` steps for excess log-perplexity :math:`O(\varepsilon \log V)` [REC]."""
     if not eps > 0:
-        raise ValueError("eps must be > 0")
+        raise InvalidArgumentError("eps must be > 0")
     return (order - 1) / eps**order
 
 
 def ter_min_length(eps: float, order: int) -> float:
     r"""Length condition :math:`L \ge (n-1)/\varepsilon^{n+1/2}` of the TER theorem [REC, UNVERIFIED]."""
     if not eps > 0:
-        raise ValueError("eps must be > 0")
+        raise InvalidArgumentError("eps must be > 0")
     return (order - 1) / eps ** (order + 0.5)
 
 
@@ -93,7 +94,7 @@ RULES = ("fixed", "bernoulli")
 
 def _check_rule(rule: str) -> str:
     if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        raise InvalidArgumentError(f"rule must be one of {RULES}, got {rule!r}")
     return rule
 
 
@@ -115,7 +116,7 @@ def expected_calls(rule: str, length: int, steps: int) -> float:
     L, K = int(length), int(steps)
     if _check_rule(rule) == "fixed":
         if K > L:
-            raise ValueError("fixed counts need K <= L")
+            raise InvalidArgumentError("fixed counts need K <= L")
         return float(K)
     return float(-K * math.expm1(L * math.log1p(-1.0 / K))) if K > 1 else 1.0
 
@@ -124,7 +125,7 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of log y against log x (the exponent of a power law y ~ x^slope)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("need at least two points with positive coordinates")
+        raise InvalidArgumentError("need at least two points with positive coordinates")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
@@ -150,7 +151,7 @@ def steps_for_per_token_kl(
     hi = 1
     while kl(hi) > eps:
         if hi >= cap:
-            raise ValueError(f"per-token KL at K={cap} still exceeds {eps}")
+            raise InvalidArgumentError(f"per-token KL at K={cap} still exceeds {eps}")
         hi = min(2 * hi, cap)
     if hi == 1:
         return 1

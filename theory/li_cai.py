@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sims.validation import InvalidArgumentError
 from theory.entropy_profile import EntropyProfile
 from theory.factorization import check_counts, expected_kl_fixed_counts
 
@@ -61,7 +62,7 @@ THEOREM1_PROVENANCE = (
 def theorem1_constant(s_max: int) -> int:
     """:math:`2^{\\lceil \\log_2 s_{\\max} \\rceil} - 1` (0 for s_max = 1) [secondary: two paper notes]."""
     if int(s_max) < 1:
-        raise ValueError("s_max must be >= 1")
+        raise InvalidArgumentError("s_max must be >= 1")
     return (1 << (int(s_max) - 1).bit_length()) - 1
 
 
@@ -83,7 +84,7 @@ def corollary1_bound(
     ``explicit_constant`` the derived :math:`C_1 = 2 + K/L` (a looser closed form)."""
     K, L = int(steps), int(length)
     if not 1 <= K <= L:
-        raise ValueError("need 1 <= steps <= length")
+        raise InvalidArgumentError("need 1 <= steps <= length")
     if explicit_constant:
         return (2 + K / L) / K * float(sum_mutual_information) + eps_train
     return theorem1_constant(math.ceil(L / K)) / L * float(sum_mutual_information) + eps_train
@@ -196,9 +197,9 @@ def theorem2_sizes(length: int, law: str, s_max: int | None = None) -> list[int]
     """Sizes |W_0|, |W_1|, ... up to the first that reaches the cap (all later ones equal the cap)."""
     L = int(length)
     if L < 2:
-        raise ValueError("length must be >= 2")
+        raise InvalidArgumentError("length must be >= 2")
     if law not in THEOREM2_LAWS:
-        raise ValueError(f"law must be one of {THEOREM2_LAWS}, got {law!r}")
+        raise InvalidArgumentError(f"law must be one of {THEOREM2_LAWS}, got {law!r}")
     if law == "all":
         return [L - 1]
     cap = L - 1 if law == "doubling" else min(L - 1, int(s_max) - 1)

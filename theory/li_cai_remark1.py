@@ -42,6 +42,7 @@ from sims.languages.support import SupportLanguage
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.ranking import rank_positions
 from sims.sampling.scores import position_scores
+from sims.validation import InvalidArgumentError
 from theory.entropy_profile import EntropyProfile, TabulatedProfile
 from theory.factorization import expected_kl_fixed_counts, support_sequences
 from theory.li_cai import smax_bound, theorem1_bound
@@ -91,11 +92,11 @@ def _replay_log_p(x, denoiser, counts, score, priority) -> torch.Tensor:
     """log p_phi(x) per row of ``x`` by teacher-forced replay (``priority``: (N, L) or None)."""
     N, L = x.shape
     if score not in CONTEXT_SCORES:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"score must be one of {CONTEXT_SCORES} (context-only, deterministic), got {score!r}"
         )
     if sum(int(c) for c in counts) != L or any(int(c) < 1 for c in counts):
-        raise ValueError(f"counts must be positive and sum to L = {L}, got {list(counts)}")
+        raise InvalidArgumentError(f"counts must be positive and sum to L = {L}, got {list(counts)}")
     V = denoiser.vocab_size
     state = torch.full_like(x, V)
     log_p = torch.zeros(N, dtype=torch.float64)
@@ -131,7 +132,7 @@ def entropy_first_kl(
     q = torch.as_tensor(probs).double()
     N, L = x.shape
     if priority is not None and sorted(torch.as_tensor(priority).long().tolist()) != list(range(L)):
-        raise ValueError(f"priority must be a permutation of range(L = {L}), got {priority!r}")
+        raise InvalidArgumentError(f"priority must be a permutation of range(L = {L}), got {priority!r}")
     prio = None if priority is None else torch.as_tensor(priority).long().reshape(1, L).expand(N, L)
     log_p = _replay_log_p(x, denoiser, counts, score, prio)
     return {"kl": float((q * (torch.log(q) - log_p)).sum()), "law": torch.exp(log_p)}
@@ -155,7 +156,7 @@ def entropy_first_random_priority(
     N, L = x.shape
     n = int(num_orders)
     if n < 1:
-        raise ValueError(f"num_orders must be >= 1, got {num_orders!r}")
+        raise InvalidArgumentError(f"num_orders must be >= 1, got {num_orders!r}")
     perms = torch.stack([torch.randperm(L, generator=generator) for _ in range(n)])  # (n, L)
     log_p = _replay_log_p(x.repeat(n, 1), denoiser, counts, score, perms.repeat_interleave(N, 0))
     vals = (q.repeat(n) * (torch.log(q).repeat(n) - log_p)).reshape(n, N).sum(1).numpy()

@@ -30,7 +30,7 @@ import itertools
 from dataclasses import dataclass
 
 from sims.sampling.any_process import ParityTokens, run_any_process
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 #: Token ids: the suite's ParityTokens (0, 1, mask 2, BOS 3) plus EOS = 4 (the official ids differ:
 #: BOS 0, EOS 1, MASK 2, ZERO 3, ONE 4; a relabelling).
@@ -75,13 +75,13 @@ def transition_controls(x_k: tuple, x_next: tuple) -> tuple[list, list, list, li
             elif x_k[i] != x_next[i] and x_k[i] == _M:
                 y[i] = x_next[i]
     else:
-        raise ValueError(f"x_next must not be longer than x_k: {x_k} -> {x_next}")
+        raise InvalidArgumentError(f"x_next must not be longer than x_k: {x_k} -> {x_next}")
     return y, remask, insert, delete
 
 
 def _table(convention: str) -> dict:
     if convention not in EOS_CONVENTIONS:
-        raise ValueError(f"convention must be one of {EOS_CONVENTIONS}, got {convention!r}")
+        raise InvalidArgumentError(f"convention must be one of {EOS_CONVENTIONS}, got {convention!r}")
     pairs = OFFICIAL_TRANSITIONS + (LONE_ZERO_TRANSITIONS if convention == "lone_zero_completion" else ())
     return {a: transition_controls(a, b) for a, b in pairs}
 
@@ -118,7 +118,7 @@ def parity_eos_row(length: int, convention: str) -> ParityEosRow:
     """Run the window policy of ``convention`` on every input of ``length`` bits (2**length runs)."""
     n = int(length)
     if n < 0:
-        raise ValueError(f"length must be >= 0, got {length!r}")
+        raise InvalidArgumentError(f"length must be >= 0, got {length!r}")
     policy = window_policy(convention)
     lit = mod = stuck = steps = 0
     for bits in itertools.product((_0, _1), repeat=n):
@@ -137,7 +137,7 @@ def pending_state_counts(length: int) -> dict:
     (``"none"``, ``"zero"``, ``"one"``), by dynamic programming over the length."""
     n = int(length)
     if n < 0:
-        raise ValueError(f"length must be >= 0, got {length!r}")
+        raise InvalidArgumentError(f"length must be >= 0, got {length!r}")
     c = {"none": 1, "zero": 0, "one": 0}
     for _ in range(n):
         c = {

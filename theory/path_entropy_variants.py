@@ -33,6 +33,7 @@ from sims.sampling.base import Sampler
 from sims.sampling.denoising_entropy import exact_best_of_n_law
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import entropy_of_log_probs
+from sims.validation import InvalidArgumentError
 
 PATH_VARIANTS = ("sum", "mean", "time_integral")
 
@@ -41,7 +42,9 @@ def trapezoid_weights(times: Sequence[float]) -> np.ndarray:
     """Weights ``w_k`` (k < K) of the trapezoid rule on the grid ``t_0 > ... > t_K`` with ``h_K = 0``."""
     t = np.asarray(times, dtype=np.float64)
     if t.ndim != 1 or t.size < 2 or not bool(np.all(np.diff(t) < 0)):
-        raise ValueError(f"times must be a strictly decreasing grid of at least 2 points, got {times!r}")
+        raise InvalidArgumentError(
+            f"times must be a strictly decreasing grid of at least 2 points, got {times!r}"
+        )
     prev = np.concatenate([t[:1], t[:-2]])
     return (prev - t[1:]) / 2.0
 
@@ -53,11 +56,13 @@ def exact_weighted_path_entropy_law(
     with a mask (``weights`` None: all 1), divided by their number when ``mean``. State entropy: mean over
     the masked positions (the official reduction), in nats, rounded like the suite's traces."""
     if not sampler.capabilities.exact_kernel:
-        raise ValueError(f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)")
+        raise InvalidArgumentError(
+            f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
+        )
     K = sampler.num_steps(length)
     w = np.ones(K) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (K,):
-        raise ValueError(f"weights must have one entry per step (K = {K}), got shape {w.shape}")
+        raise InvalidArgumentError(f"weights must have one entry per step (K = {K}), got shape {w.shape}")
     V = denoiser.vocab_size
     states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
     for step in range(K):
@@ -88,7 +93,7 @@ def exact_weighted_path_entropy_law(
 def variant_law(sampler: Sampler, denoiser: Denoiser, length: int, variant: str) -> dict:
     """The joint law of a named variant; ``time_integral`` on the uniform grid t_k = 1 - k/K."""
     if variant not in PATH_VARIANTS:
-        raise ValueError(f"variant must be one of {PATH_VARIANTS}, got {variant!r}")
+        raise InvalidArgumentError(f"variant must be one of {PATH_VARIANTS}, got {variant!r}")
     if variant == "time_integral":
         K = sampler.num_steps(length)
         return exact_weighted_path_entropy_law(

@@ -37,20 +37,22 @@ from scipy.special import gammaln
 from sims.denoisers.oracle import OracleDenoiser
 from sims.sampling.fixed_count import FixedCountSampler, llada_counts
 from sims.stats import mean_estimate, proportion_estimate
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 from theory.factorization import check_counts
 
 
 def _check_weights(weights) -> np.ndarray:
     w = np.asarray(list(weights), np.float64)
     if w.ndim != 1 or w.size == 0 or np.any(w < 0) or abs(w.sum() - 1) > 1e-9:
-        raise ValueError("weights must be non-negative and sum to 1")
+        raise InvalidArgumentError("weights must be non-negative and sum to 1")
     return w
 
 
 def _check_blocks(length: int, block: int) -> int:
     if block < 2 or length % block:
-        raise ValueError(f"length {length} must be a positive multiple of block {block} (block >= 2)")
+        raise InvalidArgumentError(
+            f"length {length} must be a positive multiple of block {block} (block >= 2)"
+        )
     return length // block
 
 
@@ -66,7 +68,7 @@ def block_failure_probability_fixed(counts: Sequence[int], block: int = 2) -> fl
     c = check_counts(counts, int(sum(counts)))
     L = int(c.sum())
     if L < block:
-        raise ValueError("length must be at least the block size")
+        raise InvalidArgumentError("length must be at least the block size")
     k_prev = np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.float64)
     num = np.ones_like(k_prev)
     den = 1.0
@@ -127,7 +129,9 @@ def pair_fixed_count_error_probability(
     m = _check_blocks(L, 2)
     cost = pair_dp_cost(c_arr)
     if cost > max_cost:
-        raise ValueError(f"exact pair DP would cost ~{cost:.2g} operations (> max_cost={max_cost:.2g})")
+        raise InvalidArgumentError(
+            f"exact pair DP would cost ~{cost:.2g} operations (> max_cost={max_cost:.2g})"
+        )
 
     lf = gammaln(np.arange(L + 2, dtype=np.float64) + 1)  # log k!
 
@@ -218,7 +222,7 @@ def steps_for_pair_ser_bernoulli(delta: float, length: int, symbols: int) -> flo
     r"""Smallest (real) K with Bernoulli SER <= delta on the pair-copy language, equal steps:
     :math:`K = (1 - 1/V)/(1 - (1-\delta)^{2/L})`, which grows linearly in L."""
     if not 0 < delta < 1:
-        raise ValueError("delta must lie in (0, 1)")
+        raise InvalidArgumentError("delta must lie in (0, 1)")
     m = _check_blocks(length, 2)
     return (1 - 1 / symbols) / (-math.expm1(math.log1p(-delta) / m))
 
@@ -276,7 +280,7 @@ def steps_for_pair_ser_fixed(delta: float, length: int, symbols: int) -> int:
     SER is non-increasing in K on this range in every case computed; the bisection's answer is a verified
     crossing (SER(K) <= delta < SER(K - 1) is re-checked). Raises if the target is met already at L/8."""
     if not 0 < delta < 1:
-        raise ValueError("delta must lie in (0, 1)")
+        raise InvalidArgumentError("delta must lie in (0, 1)")
     L = int(length)
 
     def ser(k):
@@ -284,7 +288,7 @@ def steps_for_pair_ser_fixed(delta: float, length: int, symbols: int) -> int:
 
     lo, hi = max(1, L // 8), L
     if ser(lo) <= delta:
-        raise ValueError("target reached below L/8; widen the bracket")
+        raise InvalidArgumentError("target reached below L/8; widen the bracket")
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ser(mid) <= delta else (mid, hi)
@@ -337,7 +341,7 @@ def block_language_ser(
     if rule == "bernoulli":
         return SERValue(block_ser_bernoulli([1.0 / K] * K, L, symbols, block), "exact closed form")
     if rule != "fixed":
-        raise ValueError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")
+        raise InvalidArgumentError(f"rule must be 'fixed' or 'bernoulli', got {rule!r}")
     counts = llada_counts(L, K)
     if block == 2 and pair_dp_cost(counts) <= max_cost:
         return SERValue(pair_ser_fixed(counts, symbols, max_cost), "exact DP")

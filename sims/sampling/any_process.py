@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from sims.categorical import sample_categorical
-from sims.validation import check_positive_int
+from sims.validation import InvalidArgumentError, check_positive_int
 
 
 # ---- the transition map g -----------------------------------------------------------------------
@@ -54,7 +54,7 @@ def apply_transition(
     n = len(x)
     for name, v in (("y", y), ("remask", remask), ("insert", insert), ("delete", delete)):
         if len(v) != n:
-            raise ValueError(f"{name} has length {len(v)}, expected {n}")
+            raise InvalidArgumentError(f"{name} has length {len(v)}, expected {n}")
     out = []
     for i in range(n):
         if delete[i] and x[i] == mask_id:
@@ -97,7 +97,7 @@ def parity_reduction_controls(x: tuple, tok: ParityTokens = ParityTokens()):
     """
     n = len(x)
     if n == 0 or x[0] != tok.bos:
-        raise ValueError(f"state must start with BOS={tok.bos}: {x}")
+        raise InvalidArgumentError(f"state must start with BOS={tok.bos}: {x}")
     zeros = [0] * n
     if tok.mask in x:
         return list(x), zeros, zeros, [int(v == tok.mask) for v in x]
@@ -180,7 +180,7 @@ class DyckInsertionProcess:
             target = {w: 1.0 / len(words) for w in words}
         total = sum(target.values())
         if abs(total - 1) > 1e-9 or any(p < 0 for p in target.values()) or set(target) - set(words):
-            raise ValueError("target must be a probability law on Dyck words with n_pairs pairs")
+            raise InvalidArgumentError("target must be a probability law on Dyck words with n_pairs pairs")
         self.target = {w: target.get(w, 0.0) for w in words}
         self.oracle = oracle
         # marginals of the deletion (noising) process P_n, n = N..0
@@ -204,7 +204,7 @@ class DyckInsertionProcess:
             return dict(out)
         pw = self.marginals[n - 1].get(w, 0.0)
         if pw <= 0:
-            raise ValueError(f"{w} has probability zero under the noising marginal")
+            raise InvalidArgumentError(f"{w} has probability zero under the noising marginal")
         out = {}
         for v in set(pair_insertions(w)):
             dels = pair_deletions(v)

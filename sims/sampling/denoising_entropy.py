@@ -60,7 +60,7 @@ def state_entropy(result: SampleResult, state_reduce: str = "mean", unit: str = 
     """``(B, K)`` state entropy per step (NaN where the denoiser was not evaluated, 0 if nothing masked)."""
     check_entropy_options(state_reduce, "sum", unit)
     if str(result.conventions.get("extras", {}).get("oracle_path", "")).startswith("incremental"):
-        raise ValueError(
+        raise InvalidArgumentError(
             "this run took the incremental oracle path, which computes the marginals of the revealed "
             "positions only and records no state entropy; rerun the sampler with oracle_path='full'"
         )

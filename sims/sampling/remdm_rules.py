@@ -54,7 +54,9 @@ def unmask_probability(a_t: float, a_s: float, sigma: float) -> float:
         return 1.0
     u = (a_s - (1 - sigma) * a_t) / (1 - a_t)
     if not -1e-12 <= u <= 1 + 1e-12:
-        raise ValueError(f"inadmissible sigma={sigma} for alpha_t={a_t}, alpha_s={a_s} (unmask prob {u})")
+        raise InvalidArgumentError(
+            f"inadmissible sigma={sigma} for alpha_t={a_t}, alpha_s={a_s} (unmask prob {u})"
+        )
     return min(1.0, max(0.0, u))
 
 

@@ -15,6 +15,7 @@ import torch
 from sims.denoisers.base import Denoiser
 from sims.sampling.result import SampleResult
 from sims.sampling.scores import entropy_of_log_probs
+from sims.validation import InvalidArgumentError
 
 
 class CachedDenoiser:
@@ -66,7 +67,9 @@ class Trace:
         """Append step columns up to ``steps`` (a wrapper that runs more steps after its base sampler)."""
         extra = steps - self.step_num_masked.shape[1]
         if extra < 0:
-            raise ValueError(f"cannot narrow a trace of {self.step_num_masked.shape[1]} steps to {steps}")
+            raise InvalidArgumentError(
+                f"cannot narrow a trace of {self.step_num_masked.shape[1]} steps to {steps}"
+            )
         b, dev = self.step_num_masked.shape[0], self.step_num_masked.device
         nan = torch.full((b, extra), torch.nan, dtype=torch.float64, device=dev)
         self.step_entropy_sum = torch.cat([self.step_entropy_sum, nan], 1)

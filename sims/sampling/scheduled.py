@@ -36,6 +36,7 @@ from sims.denoisers.base import Denoiser
 from sims.sampling.result import SampleResult
 from sims.sampling.runtime import RunState, Trace, tempered
 from sims.sampling.scores import entropy_of_log_probs
+from sims.validation import InvalidArgumentError
 
 ORACLE_PATHS = ("auto", "full", "incremental")
 #: ``oracle_path="auto"`` uses the incremental path from this length on (below, a full pass is cheap and
@@ -45,7 +46,7 @@ AUTO_MIN_LENGTH = 64
 
 def check_oracle_path(path: str) -> str:
     if path not in ORACLE_PATHS:
-        raise ValueError(f"oracle_path must be one of {ORACLE_PATHS}, got {path!r}")
+        raise InvalidArgumentError(f"oracle_path must be one of {ORACLE_PATHS}, got {path!r}")
     return path
 
 
@@ -100,7 +101,7 @@ def use_incremental(
         return False
     offered = denoiser.offers_scheduled_session(length)
     if path == "incremental" and not offered:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"oracle_path='incremental': {type(denoiser).__name__} offers no scheduled session for this "
             "language and length (use oracle_path='auto' or 'full')"
         )
