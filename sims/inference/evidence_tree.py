@@ -83,6 +83,17 @@ def _scale_matrices(x: torch.Tensor) -> torch.Tensor:
     return x.div_(torch.where(m > 0, m, torch.ones_like(m)))
 
 
+def _scale_with_log_min(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_scale_matrices` and the log smallest positive entry of the result, from one min-max pass
+    (division by a positive scale is monotone, so the scaled minimum is the minimum divided exactly)."""
+    lo_hi = x.view(x.shape[0], -1).aminmax(dim=1)
+    scale = torch.where(lo_hi.max > 0, lo_hi.max, torch.ones_like(lo_hi.max))
+    x.div_(scale[:, None, None])
+    if bool((lo_hi.min > 0).all()):
+        return x, torch.log(lo_hi.min / scale)
+    return x, log_min_positive(x, (1, 2))
+
+
 class EvidenceTreeSession(ScheduledSession):
     """:class:`~sims.inference.incremental.ScheduledSession` over a blocked tree (module docstring)."""
 
@@ -188,8 +199,8 @@ class EvidenceTreeSession(ScheduledSession):
                 c = c * codes + code[:, start + j]
             T = torch.index_select(self.chunks[m], 0, c)
             P = T if P is None else _matmul(P, T)
-        P = _scale_matrices(P)
-        return P, _log_min_positive(P, (1, 2)), bound >= -self.safe
+        P, lo = _scale_with_log_min(P)
+        return P, lo, bound >= -self.safe
 
     def _reveal(self, k, sel, rows, positions, values):
         failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
@@ -225,12 +236,11 @@ class EvidenceTreeSession(ScheduledSession):
                     key = torch.unique(r * (width // 2) + idx // 2)
                     r, idx = key // (width // 2), key % (width // 2)
                 children = torch.stack([2 * idx, 2 * idx + 1], 1)
-                pair = torch.index_select(self.flat[h - 1], 0, (r.unsqueeze(1) * width + children).view(-1))
-                pair = pair.view(-1, 2, self.S, self.S)
                 ok = self.lo[h - 1][r.unsqueeze(1), children].sum(1) >= -self.safe
                 failed[r[~ok]] = True
-                cur = _scale_matrices(_matmul(pair[:, 0], pair[:, 1]))
-                lo_cur = _log_min_positive(cur, (1, 2))
+                flat = (r.unsqueeze(1) * width + children).view(-1)
+                pair = torch.index_select(self.flat[h - 1], 0, flat).view(-1, 2, self.S, self.S)
+                cur, lo_cur = _scale_with_log_min(_matmul(pair[:, 0], pair[:, 1]))
             self.flat[self.height].index_copy_(0, r, cur)
             self.lo[self.height][r, 0] = lo_cur
             self.root1[r] = cur.sum(-1)
