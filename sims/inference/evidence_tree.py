@@ -84,13 +84,13 @@ def _scale_matrices(x: torch.Tensor) -> torch.Tensor:
 
 
 def _scale_with_log_min(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_scale_matrices` and the log smallest positive entry of the result, from one min-max pass
-    (division by a positive scale is monotone, so the scaled minimum is the minimum divided exactly)."""
-    lo_hi = x.view(x.shape[0], -1).aminmax(dim=1)
-    scale = torch.where(lo_hi.max > 0, lo_hi.max, torch.ones_like(lo_hi.max))
+    """:func:`_scale_matrices` and the log smallest positive entry of the result, from the minimum before
+    scaling (division by a positive scale is monotone, so the scaled minimum is the minimum divided)."""
+    hi, lo = x.amax((1, 2)), x.amin((1, 2))  # two fast reductions (aminmax over both dims is far slower)
+    scale = torch.where(hi > 0, hi, torch.ones_like(hi))
     x.div_(scale[:, None, None])
-    if bool((lo_hi.min > 0).all()):
-        return x, torch.log(lo_hi.min / scale)
+    if bool((lo > 0).all()):
+        return x, torch.log(lo / scale)
     return x, log_min_positive(x, (1, 2))
 
 
@@ -256,34 +256,32 @@ class EvidenceTreeSession(ScheduledSession):
         return impossible, failed.nonzero().flatten()
 
     # ---- queries -------------------------------------------------------------------------------------
-    def _vm(self, v, lo_v, M, lo_M, active, ok):
-        """``v @ M`` (rows where ``active``), rescaled to sum one; certificate and measured log minimum."""
-        out, _ = normalise_rows(_matmul(v.unsqueeze(1), M).squeeze(1))
-        ok = ok & (~active | (lo_v + lo_M >= -self.safe))
-        v = torch.where(active.unsqueeze(-1), out, v)
-        return v, torch.where(active, _log_min_positive(v, (1,)), lo_v), ok
-
-    def _walk(self, start_vec, rows, blk, forward: bool):
-        """In-block walk from a block boundary over all b nodes (no rescaling: b factors of A and evidence
-        per term, certified by their log minima): returns every intermediate vector ``(N, b + 1, S)`` and
-        the log lower bound of each's smallest positive entry relative to the start."""
-        N, b = rows.shape[0], self.b
-        out = torch.empty((N, b + 1, self.S), dtype=torch.float64, device=self.device)
-        lo = torch.zeros((N, b + 1), dtype=torch.float64, device=self.device)
-        out[:, 0] = start_vec
-        mat = self.A if forward else self.At
+    def _walks(self, v, w, rows, blk):
+        """In-block walks from both block boundaries over all b nodes (no rescaling: b factors of A and
+        evidence per term, certified by their log minima): every intermediate vector of the forward walk
+        from ``v`` and of the backward walk from ``w`` ``(N, b + 1, S)``, and the log lower bounds of their
+        smallest positive entries relative to the start ``(N, b + 1)``."""
+        N, b, S, off = rows.shape[0], self.b, self.S, self.layout.offset
+        nodes = 1 + blk.unsqueeze(1) * b + torch.arange(b, device=self.device)  # (N, b)
+        beyond = nodes > self.n  # padding of the last block: identity
+        tok = self.tokens[rows.unsqueeze(1), (nodes + off).clamp(max=self.length - 1)]
+        e = self.layout.tables[off + 1][tok]  # (N, b, S)
+        lo_e = torch.where(beyond, 0.0, self.lo_tables[off + 1][tok] + self.lo_A)
+        padded = bool(beyond.any())
+        fw = torch.empty((N, b + 1, S), dtype=torch.float64, device=self.device)
+        bw = torch.empty_like(fw)
+        fw[:, 0], bw[:, 0] = v, w
         for i in range(b):
-            j = i if forward else b - 1 - i
-            node = 1 + blk * b + j
-            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            beyond = node > self.n  # padding: identity
-            if forward:
-                nxt = (out[:, i] @ mat) * e
-            else:
-                nxt = (out[:, i] * e) @ mat
-            out[:, i + 1] = torch.where(beyond.unsqueeze(-1), out[:, i], nxt)
-            lo[:, i + 1] = lo[:, i] + torch.where(beyond, torch.zeros_like(lo_e), lo_e + self.lo_A)
-        return out, lo
+            j = b - 1 - i
+            f, g = (fw[:, i] @ self.A).mul_(e[:, i]), (bw[:, i] * e[:, j]) @ self.At
+            if padded:
+                f = torch.where(beyond[:, i, None], fw[:, i], f)
+                g = torch.where(beyond[:, j, None], bw[:, i], g)
+            fw[:, i + 1], bw[:, i + 1] = f, g
+        zero = torch.zeros((N, 1), dtype=torch.float64, device=self.device)
+        lo_f = torch.cat([zero, lo_e.cumsum(1)], 1)
+        lo_b = torch.cat([zero, lo_e.flip(1).cumsum(1)], 1)
+        return fw, lo_f, bw, lo_b
 
     def _marginals(self, k, sel, rows, positions):
         """Marginals in chunks of pairs whose gathered tree matrices stay cache-sized
@@ -305,29 +303,32 @@ class EvidenceTreeSession(ScheduledSession):
         blk = torch.where(inner, (nodes - 1) // self.b, torch.zeros_like(nodes))
         off = torch.where(inner, (nodes - 1) % self.b, torch.full_like(nodes, -1))
         ok = torch.ones(N, dtype=torch.bool, device=self.device)
-        v = self.v0[rows]
-        lo_v = _log_min_positive(v, (1,))
-        w = torch.full((N, self.S), 1.0 / self.S, dtype=torch.float64, device=self.device)
-        lo_w = torch.full((N,), -math.log(self.S), dtype=torch.float64, device=self.device)
-        for h in range(H - 1, -1, -1):
+        vw = torch.empty((N, 2, self.S), dtype=torch.float64, device=self.device)  # prefix v, suffix w
+        vw[:, 0], vw[:, 1] = self.v0[rows], 1.0 / self.S
+        lo_vw = torch.stack(
+            [_log_min_positive(vw[:, 0], (1,)), torch.full_like(vw[:, 1, 0], -math.log(self.S))], 1
+        )
+        for h in range(H - 1, -1, -1):  # each level's sibling extends the prefix (left) or the suffix (right)
             sib = (blk >> h) ^ 1
             M = torch.index_select(self.flat[h], 0, rows * (1 << (H - h)) + sib)
             lo_M = self.lo[h][rows, sib]
             left = (sib & 1) == 0
-            v, lo_v, ok = self._vm(v, lo_v, M, lo_M, left & inner, ok)
-            w, lo_w, ok = self._vm(w, lo_w, M.transpose(1, 2), lo_M, ~left & inner, ok)
+            active = torch.stack([left & inner, ~left & inner], 1)  # (N, 2)
+            out = torch.cat([_matmul(vw[:, :1], M), _matmul(M, vw[:, 1].unsqueeze(-1)).transpose(1, 2)], 1)
+            out, _ = normalise_rows(out)
+            ok &= (~active | (lo_vw + lo_M.unsqueeze(1) >= -self.safe)).all(1)
+            vw = torch.where(active.unsqueeze(-1), out, vw)
+            lo_vw = torch.where(active, _log_min_positive(vw, (2,)), lo_vw)
+        v, w, lo_v, lo_w = vw[:, 0], vw[:, 1], lo_vw[:, 0], lo_vw[:, 1]
         if not bool(inner.all()):  # node 0: the suffix is the whole tree, root 1
             out = ~inner
             root, _ = normalise_rows(self.root1[rows[out]])
             w[out], lo_w[out] = root, _log_min_positive(root, (1,))
             ok[out] &= self.lo[H][rows[out], 0] - math.log(self.S) >= -self.safe
-        walk, lo_walk = self._walk(v, rows, blk, True)
-        v, lo_v = walk[ar, off + 1], lo_v + lo_walk[ar, off + 1]
-        walk, lo_walk = self._walk(w, rows, blk, False)
-        back = torch.where(
-            inner, self.b - 1 - off, torch.zeros_like(off)
-        )  # block end down to the node after j
-        w, lo_w = walk[ar, back], lo_w + lo_walk[ar, back]
+        fw, lo_f, bw, lo_b = self._walks(v, w, rows, blk)
+        v, lo_v = fw[ar, off + 1], lo_v + lo_f[ar, off + 1]
+        back = torch.where(inner, self.b - 1 - off, torch.zeros_like(off))  # block end down to node j + 1
+        w, lo_w = bw[ar, back], lo_w + lo_b[ar, back]
         ok &= (lo_v >= -self.safe) & (lo_w >= -self.safe) & (lo_v + lo_w >= -self.safe)
         gamma = v * w
         tables = self.layout.tables[self.layout.table_of(positions), : self.vocab_size]  # (N, V, S)
