@@ -44,8 +44,9 @@ from sims.inference.incremental import (
 DEFAULT_TREE_BYTES = 1 << 31
 #: Tree matrices gathered per query chunk: chunks of pairs stay within a core's share of the cache.
 QUERY_CHUNK_BYTES = 1 << 22
-#: Memory of the table of products of g consecutive node factors (:func:`choose_chunk`).
-CHUNK_TABLE_BYTES = 1 << 25
+#: Memory of the table of products of g consecutive node factors (:func:`choose_chunk`), at most an eighth
+#: of the tree's.
+CHUNK_TABLE_BYTES = 1 << 28
 
 
 def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = DEFAULT_TREE_BYTES) -> int:
@@ -107,7 +108,7 @@ class EvidenceTreeSession(ScheduledSession):
         num_steps: int,
         max_bytes: int = DEFAULT_TREE_BYTES,
         on_impossible: str = "raise",
-        chunk_bytes: int = CHUNK_TABLE_BYTES,
+        chunk_bytes: int | None = None,
         query_bytes: int = QUERY_CHUNK_BYTES,
     ):
         V = layout.tables.shape[1] - 1
@@ -160,6 +161,8 @@ class EvidenceTreeSession(ScheduledSession):
         # chunk tables: products of g consecutive node factors A diag(F[x]) (x a token, the mask V, or the
         # identity V + 1 past the last node), indexed by the codes in base V + 2
         self.codes = V + 2
+        if chunk_bytes is None:
+            chunk_bytes = min(CHUNK_TABLE_BYTES, B * 2 * P * S * S)  # an eighth of the tree (8 bytes each)
         self.g = max(1, min(self.b, choose_chunk(self.codes, S, chunk_bytes)))
         self.query_pairs = max(1, query_bytes // (8 * S * S))  # pairs per query chunk
         factor = torch.cat([self.A.unsqueeze(0) * layout.tables[layout.offset + 1].unsqueeze(1), eye[None]])
