@@ -9,10 +9,12 @@ With node evidence :math:`e_t` (all ones while the node's tokens are masked) and
 
 Nodes are grouped in blocks of ``b`` consecutive nodes; a balanced binary tree (padded with identities to
 a power of two) stores, per sequence, the product of every block and of every aligned run of blocks. A
-reveal changes one :math:`e_t`: its block product is recomputed (b products with the shared A, one GEMM
-each) and then its O(log(n/b)) ancestors (one S x S product each). A query at node j multiplies
-:math:`v_0` by the O(log) tree pieces that cover the blocks before j and the in-block nodes up to j
-(vector-matrix products), and symmetrically for the suffix: :math:`O((\log(n/b) + b) S^2)`. Memory:
+reveal changes one :math:`e_t`: its block product is recomputed (from a table of the products of g
+consecutive factors for every combination of token codes: ceil(b / g) - 1 batched products) and then its
+O(log(n/b)) ancestors (one S x S product each; at one reveal per row only the changed path). A query at
+node j multiplies :math:`v_0` by the O(log) tree pieces that cover the blocks before j (the left siblings
+of its path) and the in-block nodes up to j (vector-matrix products), and the suffix by the right
+siblings: one gathered sibling per level, :math:`O((\log(n/b) + b) S^2)`. Memory:
 ``2 P S^2`` float64 per sequence with P the padded number of blocks; ``b`` is the smallest power of two
 that fits :data:`DEFAULT_TREE_BYTES` (:func:`choose_block`).
 
