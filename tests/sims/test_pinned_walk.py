@@ -12,10 +12,12 @@ import torch
 from sims import random_hmm, random_ngram
 from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
+from sims.exact import exact_sampler_law
 from sims.inference.incremental import position_layout
 from sims.inference.pinned_walk import PinnedWalkSession, longest_unpinned_run, pin_width
 from sims.inference.scheduled import scheduled_session
 from sims.sampling.fixed_count import FixedCountSampler
+from tests.helpers import P_MIN, grouped_chi_square_pvalue
 
 LANGS = {
     "bigram": random_ngram(2, 5, support_size=3, seed=1),
@@ -104,3 +106,14 @@ def test_the_dispatcher_takes_walks_for_ngrams_only():
     hmm = scheduled_session(random_hmm(4, 3, seed=0).chain(), schedule, L, fallback)
     assert isinstance(tri, PinnedWalkSession) and not isinstance(hmm, PinnedWalkSession)
     assert tri.engine == hmm.engine == "evidence_tree"
+
+
+def test_walk_path_matches_the_exact_law():
+    """Tiny trigram, one token per step: the session walks from the first step; chi-square against the
+    exact law of the sampler."""
+    lang = LANGS["trigram"]
+    oracle = OracleDenoiser(lang, on_impossible="uniform")
+    law = exact_sampler_law(FixedCountSampler(5, oracle_path="full"), oracle, 5)
+    res = FixedCountSampler(5, oracle_path="incremental").sample(oracle, 20000, 5, make_generator(11))
+    assert res.conventions["extras"]["oracle_path"] == "incremental:evidence_tree"
+    assert grouped_chi_square_pvalue(res.tokens, law, lang.vocab_size) > P_MIN
