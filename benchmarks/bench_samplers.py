@@ -30,7 +30,8 @@ Times are CPU seconds of this process (``time.process_time``, user + system, sin
 ratios stay meaningful on a loaded machine. Columns: tokens/s (B*L / run time), the ratio full time / incremental time (same run, same machine
 state), the peak resident memory added by each path (VmHWM, reset before each measurement), and for the
 evidence-tree path the fraction of this machine's float64 GEMM rate (measured in the same run) achieved by
-its block and tree products (b + log2(n/b) products of S x S matrices per revealed token); the
+its block and tree products (ceil(b/g) - 1 + log2(n/b) products of S x S matrices per revealed token, g the
+factors per chunk-table entry; none for rows where pinned walks replace the tree); the
 nearest-neighbour path is a few gathers per step (dispatch-bound: no meaningful rate), the full path's
 ``4 B (L-1) S^2`` multiply-adds per step against the same GEMM rate. Single-threaded.
 """
@@ -166,7 +167,8 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
     mem_inc = peak_since(base)
     est = t_build + t_probe / min(probe, K) * K
     engine = sess.engine
-    b = getattr(sess, "b", None)
+    b, g = getattr(sess, "b", None), getattr(sess, "g", 1)
+    walk_from = getattr(sess, "walk_from", None)  # pinned walks (n-grams): from this step on, no tree
     del sess
     schedule = inc.reveal_schedule(B, L, make_generator(0))  # the run's schedule (first draw of seed 0)
     if est <= budget:
@@ -213,9 +215,12 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "gemm_flops_at_run": peak_flops,
         "auto_path": auto_path(lang_name, B, L, K),
     }
-    if engine == "evidence_tree":
+    if walk_from is not None and walk_from < K:
+        row["walk_from"] = walk_from  # the tree's flop count does not describe the walks: no GEMM %
+    elif engine == "evidence_tree":
         levels = max(0, (-(-(L - 1) // b) - 1).bit_length())
-        row["incremental_gemm_fraction"] = B * L * (b + levels) * 2 * S**3 / t_inc / peak_flops
+        products = -(-b // g) - 1 + levels  # block from ceil(b / g) table entries, then the path
+        row["incremental_gemm_fraction"] = B * L * products * 2 * S**3 / t_inc / peak_flops
     return row
 
 

@@ -56,6 +56,13 @@ def _gemm(r: dict) -> tuple[str, str]:
     return ("n/a" if inc is None else f"{100 * inc:.1f}%"), f"{100 * full:.1f}%"
 
 
+def _engine(r: dict) -> str:
+    """The engine; pinned walks (n-grams) with the step from which they replace the tree."""
+    if "walk_from" in r:
+        return f"{r['engine']}, pinned walks from step {r['walk_from']}"
+    return r["engine"]
+
+
 def grid_block(_data=None) -> str:
     b = bench()
     rates = [r["gemm_flops_at_run"] / 1e9 for r in b["rows"]]
@@ -72,7 +79,7 @@ def grid_block(_data=None) -> str:
         inc_g, full_g = _gemm(r)
         tilde = "~" if r["incremental_extrapolated"] else ""
         lines.append(
-            f"| {r['language']} | {r['sampler']} | ({r['B']}, {r['L']}, {r['K']}) | {r['engine']} | "
+            f"| {r['language']} | {r['sampler']} | ({r['B']}, {r['L']}, {r['K']}) | {_engine(r)} | "
             f"{tilde}{_rate(r['incremental_tokens_per_s'])} | ~{_rate(r['full_tokens_per_s'])} | "
             f"{_ratio(r['ratio'])} | {r.get('auto_path', '—')} | {len(r['full_steps_timed'])} of {r['K']} | "
             f"{_bytes(r['incremental_peak_bytes'])} / {_bytes(r['full_peak_bytes'])} | {inc_g} / {full_g} |"

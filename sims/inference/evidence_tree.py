@@ -9,10 +9,12 @@ With node evidence :math:`e_t` (all ones while the node's tokens are masked) and
 
 Nodes are grouped in blocks of ``b`` consecutive nodes; a balanced binary tree (padded with identities to
 a power of two) stores, per sequence, the product of every block and of every aligned run of blocks. A
-reveal changes one :math:`e_t`: its block product is recomputed (b products with the shared A, one GEMM
-each) and then its O(log(n/b)) ancestors (one S x S product each). A query at node j multiplies
-:math:`v_0` by the O(log) tree pieces that cover the blocks before j and the in-block nodes up to j
-(vector-matrix products), and symmetrically for the suffix: :math:`O((\log(n/b) + b) S^2)`. Memory:
+reveal changes one :math:`e_t`: its block product is recomputed (from a table of the products of g
+consecutive factors for every combination of token codes: ceil(b / g) - 1 batched products) and then its
+O(log(n/b)) ancestors (one S x S product each; at one reveal per row only the changed path). A query at
+node j multiplies :math:`v_0` by the O(log) tree pieces that cover the blocks before j (the left siblings
+of its path) and the in-block nodes up to j (vector-matrix products), and the suffix by the right
+siblings: one gathered sibling per level, :math:`O((\log(n/b) + b) S^2)`. Memory:
 ``2 P S^2`` float64 per sequence with P the padded number of blocks; ``b`` is the smallest power of two
 that fits :data:`DEFAULT_TREE_BYTES` (:func:`choose_block`).
 
@@ -26,6 +28,9 @@ zero).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from sims.inference.incremental import (
@@ -39,6 +44,11 @@ from sims.inference.incremental import (
 
 #: Memory budget of one session's tree (all sequences); the block size grows until it fits.
 DEFAULT_TREE_BYTES = 1 << 31
+#: Tree matrices gathered per query chunk: chunks of pairs stay within a core's share of the cache.
+QUERY_CHUNK_BYTES = 1 << 22
+#: Memory of the table of products of g consecutive node factors (:func:`choose_chunk`), at most an eighth
+#: of the tree's.
+CHUNK_TABLE_BYTES = 1 << 28
 
 
 def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = DEFAULT_TREE_BYTES) -> int:
@@ -53,10 +63,38 @@ def choose_block(batch: int, num_nodes: int, num_states: int, max_bytes: int = D
     return b
 
 
+def choose_chunk(codes: int, num_states: int, max_bytes: int = CHUNK_TABLE_BYTES) -> int:
+    """Largest g whose table of products of g node factors (``codes^g`` matrices) fits ``max_bytes``."""
+    g = 1
+    while codes ** (g + 1) * num_states**2 * 8 <= max_bytes:
+        g += 1
+    return g
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` (batched) in float64; on the CPU through numpy's BLAS, which multiplies these small float64
+    matrices (batches of 64 x 64 products) at about twice the rate of torch's on the benchmark
+    machine (docs/sampler_performance.md); the numbers are products to rounding either way."""
+    if a.device.type != "cpu":
+        return torch.matmul(a, b)
+    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+
+
 def _scale_matrices(x: torch.Tensor) -> torch.Tensor:
     """``x`` (a fresh product, overwritten) scaled to a largest entry of 1 per matrix (zero matrices kept)."""
     m = x.amax((-2, -1), keepdim=True)
     return x.div_(torch.where(m > 0, m, torch.ones_like(m)))
+
+
+def _scale_with_log_min(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_scale_matrices` and the log smallest positive entry of the result, from the minimum before
+    scaling (division by a positive scale is monotone, so the scaled minimum is the minimum divided)."""
+    hi, lo = x.amax((1, 2)), x.amin((1, 2))  # two fast reductions (aminmax over both dims is far slower)
+    scale = torch.where(hi > 0, hi, torch.ones_like(hi))
+    x.div_(scale[:, None, None])
+    if bool((lo > 0).all()):
+        return x, torch.log(lo / scale)
+    return x, log_min_positive(x, (1, 2))
 
 
 class EvidenceTreeSession(ScheduledSession):
@@ -72,6 +110,8 @@ class EvidenceTreeSession(ScheduledSession):
         num_steps: int,
         max_bytes: int = DEFAULT_TREE_BYTES,
         on_impossible: str = "raise",
+        chunk_bytes: int | None = None,
+        query_bytes: int = QUERY_CHUNK_BYTES,
     ):
         V = layout.tables.shape[1] - 1
         super().__init__(V, schedule, fallback, num_steps, on_impossible)
@@ -116,8 +156,21 @@ class EvidenceTreeSession(ScheduledSession):
             nxt = _scale_matrices(prev[0::2] @ prev[1::2])
             self.levels.append(nxt.unsqueeze(0).repeat(B, 1, 1, 1))
             self.lo.append(log_min_positive(nxt, (1, 2)).unsqueeze(0).repeat(B, 1))
+        self.flat = [lvl.view(-1, S, S) for lvl in self.levels]  # (row, index) -> row * width + index
+        self.root1 = self.levels[self.height][:, 0].sum(-1)  # root 1: the total weight is v0 . root1
         self.v0 = layout.initial.unsqueeze(0).repeat(B, 1)  # pi * e_0 (node 0's evidence folded in)
         self.v0, _ = normalise_rows(self.v0)
+        # chunk tables: products of g consecutive node factors A diag(F[x]) (x a token, the mask V, or the
+        # identity V + 1 past the last node), indexed by the codes in base V + 2
+        self.codes = V + 2
+        if chunk_bytes is None:
+            chunk_bytes = min(CHUNK_TABLE_BYTES, B * 2 * P * S * S)  # an eighth of the tree (8 bytes each)
+        self.g = max(1, min(self.b, choose_chunk(self.codes, S, chunk_bytes)))
+        self.query_pairs = max(1, query_bytes // (8 * S * S))  # pairs per query chunk
+        factor = torch.cat([self.A.unsqueeze(0) * layout.tables[layout.offset + 1].unsqueeze(1), eye[None]])
+        self.chunks = {1: factor}
+        for m in range(2, self.g + 1):
+            self.chunks[m] = _matmul(self.chunks[m - 1].unsqueeze(1), factor.unsqueeze(0)).view(-1, S, S)
         if not ok or float(log_min_positive(layout.initial, (0,))) < -self.safe:
             self._mark(uncertified=torch.arange(B, device=dev))  # uncertified tree: full oracle throughout
 
@@ -133,30 +186,33 @@ class EvidenceTreeSession(ScheduledSession):
         """Recompute the products of the given (row, block) pairs; returns them, their log smallest positive
         entries and a certificate. No rescaling inside a block: every product term is a product of at most
         b factors of A and b evidence entries, so it is a normal number when the sum of their log minima
-        is at least ``-safe`` (checked), and the block product is then exact to rounding."""
-        M, S, b = rows.shape[0], self.S, self.b
-        P = torch.eye(S, dtype=torch.float64, device=self.device).expand(M, S, S).contiguous()
-        bound = torch.zeros(M, dtype=torch.float64, device=self.device)
-        last = torch.full((M,), self.n, dtype=torch.long, device=self.device)
-        full = bool(((blocks + 1) * b <= self.n).all())
-        for j in range(b):
-            node = 1 + blocks * b + j
-            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            if j == 0:  # I A = A exactly: no product for the first factor
-                nxt = self.A.unsqueeze(0) * e.unsqueeze(1)
-            else:
-                nxt = (P.reshape(M * S, S) @ self.A).reshape(M, S, S).mul_(e.unsqueeze(1))
-            valid = None if full else node <= last
-            P = nxt if full else torch.where(valid[:, None, None], nxt, P)
-            step_lo = lo_e + self.lo_A
-            bound = bound + (step_lo if full else torch.where(valid, step_lo, torch.zeros_like(step_lo)))
-        P = _scale_matrices(P)
-        return P, log_min_positive(P, (1, 2)), bound >= -self.safe
+        is at least ``-safe`` (checked), and the block product is then exact to rounding (in any order of
+        association). The block's b nodes are taken g at a time from :attr:`chunks` (the products of g
+        factors for every combination of token codes), so a block costs ceil(b / g) - 1 batched products."""
+        b, g, codes = self.b, self.g, self.codes
+        nodes = 1 + blocks.unsqueeze(1) * b + torch.arange(b, device=self.device)  # (M, b)
+        beyond = nodes > self.n  # padding of the last block: identity (code V + 1)
+        tok = self.tokens[rows.unsqueeze(1), (nodes + self.layout.offset).clamp(max=self.length - 1)]
+        code = torch.where(beyond, codes - 1, tok)
+        lo_node = self.lo_tables[self.layout.offset + 1, tok] + self.lo_A
+        bound = torch.where(beyond, torch.zeros_like(lo_node), lo_node).sum(1)
+        P = None
+        for start in range(0, b, g):
+            m = min(g, b - start)
+            c = code[:, start]
+            for j in range(1, m):
+                c = c * codes + code[:, start + j]
+            T = torch.index_select(self.chunks[m], 0, c)
+            P = T if P is None else _matmul(P, T)
+        P, lo = _scale_with_log_min(P)
+        return P, lo, bound >= -self.safe
 
     def _reveal(self, k, sel, rows, positions, values):
         failed = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
         nodes = self.layout.node_of(positions)
         first = nodes == 0
+        # one reveal per row (K = L): every key below is already unique, no torch.unique
+        one_per_row = rows.shape[0] < 2 or bool((rows[1:] > rows[:-1]).all())
         if bool(first.any()):  # node 0: fold the new factors into v0 (one position at a time per row)
             r0, p0, x0 = rows[first], positions[first], values[first]
             tab = self.layout.table_of(p0)
@@ -168,61 +224,83 @@ class EvidenceTreeSession(ScheduledSession):
                 self.v0[r_i], _ = normalise_rows(self.v0[r_i] * self.layout.tables[tab[i], x0[i]])
         rest = ~first
         if bool(rest.any()):
-            key = torch.unique(rows[rest] * self.num_blocks + (nodes[rest] - 1) // self.b)
-            r, blk = key // self.num_blocks, key % self.num_blocks
-            P, lo, ok = self._block_products(r, blk)
+            r, blk = rows[rest], (nodes[rest] - 1) // self.b
+            if not one_per_row:
+                key = torch.unique(r * self.num_blocks + blk)
+                r, blk = key // self.num_blocks, key % self.num_blocks
+            cur, lo_cur, ok = self._block_products(r, blk)
             failed[r[~ok]] = True
-            self.levels[0][r, blk], self.lo[0][r, blk] = P, lo
             idx = blk
-            for h in range(1, self.height + 1):
-                key = torch.unique(r * (1 << (self.height - h + 1)) + idx // 2)
-                r, idx = key // (1 << (self.height - h + 1)), key % (1 << (self.height - h + 1))
-                below, lo_below = self.levels[h - 1], self.lo[h - 1]
-                left, right = below[r, 2 * idx], below[r, 2 * idx + 1]
-                ok = lo_below[r, 2 * idx] + lo_below[r, 2 * idx + 1] >= -self.safe
+            for h in range(1, self.height + 1):  # write level h - 1, then recompute its changed parents
+                width = 1 << (self.height - h + 1)  # nodes of level h - 1 per row
+                self.flat[h - 1].index_copy_(0, r * width + idx, cur)
+                self.lo[h - 1][r, idx] = lo_cur
+                if one_per_row:
+                    idx = idx // 2
+                else:
+                    key = torch.unique(r * (width // 2) + idx // 2)
+                    r, idx = key // (width // 2), key % (width // 2)
+                children = torch.stack([2 * idx, 2 * idx + 1], 1)
+                ok = self.lo[h - 1][r.unsqueeze(1), children].sum(1) >= -self.safe
                 failed[r[~ok]] = True
-                prod = _scale_matrices(torch.bmm(left, right))
-                self.levels[h][r, idx], self.lo[h][r, idx] = prod, log_min_positive(prod, (1, 2))
+                flat = (r.unsqueeze(1) * width + children).view(-1)
+                pair = torch.index_select(self.flat[h - 1], 0, flat).view(-1, 2, self.S, self.S)
+                cur, lo_cur = _scale_with_log_min(_matmul(pair[:, 0], pair[:, 1]))
+            self.flat[self.height].index_copy_(0, r, cur)
+            self.lo[self.height][r, 0] = lo_cur
+            self.root1[r] = cur.sum(-1)
         # impossible rows: total weight v0 (root) 1 is an exact zero
-        touched = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
-        touched[rows] = True
-        t = touched.nonzero().flatten()
-        root = self.levels[self.height][t, 0]
-        total = (self.v0[t].unsqueeze(1) @ root).sum((1, 2))
+        if one_per_row:
+            t = rows
+        else:
+            touched = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+            touched[rows] = True
+            t = touched.nonzero().flatten()
+        total = (self.v0[t] * self.root1[t]).sum(-1)
         impossible = t[total <= 0]
         return impossible, failed.nonzero().flatten()
 
     # ---- queries -------------------------------------------------------------------------------------
-    def _vm(self, v, lo_v, M, lo_M, active, ok):
-        """``v @ M`` (rows where ``active``), rescaled to sum one; certificate and measured log minimum."""
-        out, _ = normalise_rows(torch.bmm(v.unsqueeze(1), M).squeeze(1))
-        ok = ok & (~active | (lo_v + lo_M >= -self.safe))
-        v = torch.where(active.unsqueeze(-1), out, v)
-        return v, torch.where(active, log_min_positive(v, (1,)), lo_v), ok
-
-    def _walk(self, start_vec, rows, blk, forward: bool):
-        """In-block walk from a block boundary over all b nodes (no rescaling: b factors of A and evidence
-        per term, certified by their log minima): returns every intermediate vector ``(N, b + 1, S)`` and
-        the log lower bound of each's smallest positive entry relative to the start."""
-        N, b = rows.shape[0], self.b
-        out = torch.empty((N, b + 1, self.S), dtype=torch.float64, device=self.device)
-        lo = torch.zeros((N, b + 1), dtype=torch.float64, device=self.device)
-        out[:, 0] = start_vec
-        mat = self.A if forward else self.At
+    def _walks(self, v, w, rows, blk):
+        """In-block walks from both block boundaries over all b nodes (no rescaling: b factors of A and
+        evidence per term, certified by their log minima): every intermediate vector of the forward walk
+        from ``v`` and of the backward walk from ``w`` ``(N, b + 1, S)``, and the log lower bounds of their
+        smallest positive entries relative to the start ``(N, b + 1)``."""
+        N, b, S, off = rows.shape[0], self.b, self.S, self.layout.offset
+        nodes = 1 + blk.unsqueeze(1) * b + torch.arange(b, device=self.device)  # (N, b)
+        beyond = nodes > self.n  # padding of the last block: identity
+        tok = self.tokens[rows.unsqueeze(1), (nodes + off).clamp(max=self.length - 1)]
+        e = self.layout.tables[off + 1][tok]  # (N, b, S)
+        lo_e = torch.where(beyond, 0.0, self.lo_tables[off + 1][tok] + self.lo_A)
+        padded = bool(beyond.any())
+        fw = torch.empty((N, b + 1, S), dtype=torch.float64, device=self.device)
+        bw = torch.empty_like(fw)
+        fw[:, 0], bw[:, 0] = v, w
         for i in range(b):
-            j = i if forward else b - 1 - i
-            node = 1 + blk * b + j
-            e, lo_e = self._node_evidence(rows, node.clamp(max=max(self.n, 1)))
-            beyond = node > self.n  # padding: identity
-            if forward:
-                nxt = (out[:, i] @ mat) * e
-            else:
-                nxt = (out[:, i] * e) @ mat
-            out[:, i + 1] = torch.where(beyond.unsqueeze(-1), out[:, i], nxt)
-            lo[:, i + 1] = lo[:, i] + torch.where(beyond, torch.zeros_like(lo_e), lo_e + self.lo_A)
-        return out, lo
+            j = b - 1 - i
+            f, g = (fw[:, i] @ self.A).mul_(e[:, i]), (bw[:, i] * e[:, j]) @ self.At
+            if padded:
+                f = torch.where(beyond[:, i, None], fw[:, i], f)
+                g = torch.where(beyond[:, j, None], bw[:, i], g)
+            fw[:, i + 1], bw[:, i + 1] = f, g
+        zero = torch.zeros((N, 1), dtype=torch.float64, device=self.device)
+        lo_f = torch.cat([zero, lo_e.cumsum(1)], 1)
+        lo_b = torch.cat([zero, lo_e.flip(1).cumsum(1)], 1)
+        return fw, lo_f, bw, lo_b
 
     def _marginals(self, k, sel, rows, positions):
+        """Marginals in chunks of pairs whose gathered tree matrices stay cache-sized
+        (``query_bytes``, default :data:`QUERY_CHUNK_BYTES`)."""
+        step = self.query_pairs
+        if rows.shape[0] <= step:
+            return self._query(rows, positions)
+        parts = [self._query(rows[i : i + step], positions[i : i + step]) for i in range(0, len(rows), step)]
+        return torch.cat([p for p, _ in parts]), torch.cat([o for _, o in parts])
+
+    def _query(self, rows, positions):
+        """Node j's block path from leaf to root: the siblings to its left are the tree pieces of the
+        prefix (applied to v0 from the highest level down), those to its right the pieces of the suffix
+        (applied to 1 from the highest level down); one gathered sibling per level serves both."""
         N, H = rows.shape[0], self.height
         ar = torch.arange(N, device=self.device)
         nodes = self.layout.node_of(positions)
@@ -230,38 +308,40 @@ class EvidenceTreeSession(ScheduledSession):
         blk = torch.where(inner, (nodes - 1) // self.b, torch.zeros_like(nodes))
         off = torch.where(inner, (nodes - 1) % self.b, torch.full_like(nodes, -1))
         ok = torch.ones(N, dtype=torch.bool, device=self.device)
-        # forward: v0, the blocks before blk, the in-block nodes up to the queried one
-        v = self.v0[rows]
-        lo_v = log_min_positive(v, (1,))
-        start = torch.zeros_like(blk)
-        for h in range(H - 1, -1, -1):
-            take = ((blk >> h) & 1).bool()
-            idx = (start >> h).clamp(max=(1 << (H - h)) - 1)
-            v, lo_v, ok = self._vm(v, lo_v, self.levels[h][rows, idx], self.lo[h][rows, idx], take, ok)
-            start = start + (take.long() << h)
-        walk, lo_walk = self._walk(v, rows, blk, True)
-        v, lo_v = walk[ar, off + 1], lo_v + lo_walk[ar, off + 1]
-        # backward: 1, the blocks after blk (right to left), the in-block nodes after the queried one
-        s = torch.where(inner, blk + 1, torch.zeros_like(blk))
-        pieces = []
-        for h in range(H + 1):
-            take = ((s >> h) & 1).bool() | ((s == 0) & (h == H))
-            take &= s < (1 << H)
-            pieces.append((take, (s >> h).clamp(max=(1 << (H - h)) - 1)))
-            s = s + (take.long() << h)
-        w = torch.full((N, self.S), 1.0 / self.S, dtype=torch.float64, device=self.device)
-        lo_w = log_min_positive(w, (1,))
-        for h in range(H, -1, -1):
-            take, idx = pieces[h]
-            Mt = self.levels[h][rows, idx].transpose(1, 2)
-            w, lo_w, ok = self._vm(w, lo_w, Mt, self.lo[h][rows, idx], take, ok)
-        walk, lo_walk = self._walk(w, rows, blk, False)
-        back = torch.where(
-            inner, self.b - 1 - off, torch.zeros_like(off)
-        )  # block end down to the node after j
-        w, lo_w = walk[ar, back], lo_w + lo_walk[ar, back]
+        vw = torch.empty((N, 2, self.S), dtype=torch.float64, device=self.device)  # prefix v, suffix w
+        vw[:, 0], vw[:, 1] = self.v0[rows], 1.0 / self.S
+        lo_vw = torch.stack(
+            [_log_min_positive(vw[:, 0], (1,)), torch.full_like(vw[:, 1, 0], -math.log(self.S))], 1
+        )
+        for h in range(H - 1, -1, -1):  # each level's sibling extends the prefix (left) or the suffix (right)
+            sib = (blk >> h) ^ 1
+            M = torch.index_select(self.flat[h], 0, rows * (1 << (H - h)) + sib)
+            lo_M = self.lo[h][rows, sib]
+            left = (sib & 1) == 0
+            active = torch.stack([left & inner, ~left & inner], 1)  # (N, 2)
+            out = torch.cat([_matmul(vw[:, :1], M), _matmul(M, vw[:, 1].unsqueeze(-1)).transpose(1, 2)], 1)
+            out, _ = normalise_rows(out)
+            ok &= (~active | (lo_vw + lo_M.unsqueeze(1) >= -self.safe)).all(1)
+            vw = torch.where(active.unsqueeze(-1), out, vw)
+            lo_vw = torch.where(active, _log_min_positive(vw, (2,)), lo_vw)
+        v, w, lo_v, lo_w = vw[:, 0], vw[:, 1], lo_vw[:, 0], lo_vw[:, 1]
+        if not bool(inner.all()):  # node 0: the suffix is the whole tree, root 1
+            out = ~inner
+            root, _ = normalise_rows(self.root1[rows[out]])
+            w[out], lo_w[out] = root, _log_min_positive(root, (1,))
+            ok[out] &= self.lo[H][rows[out], 0] - math.log(self.S) >= -self.safe
+        fw, lo_f, bw, lo_b = self._walks(v, w, rows, blk)
+        v, lo_v = fw[ar, off + 1], lo_v + lo_f[ar, off + 1]
+        back = torch.where(inner, self.b - 1 - off, torch.zeros_like(off))  # block end down to node j + 1
+        w, lo_w = bw[ar, back], lo_w + lo_b[ar, back]
         ok &= (lo_v >= -self.safe) & (lo_w >= -self.safe) & (lo_v + lo_w >= -self.safe)
         gamma = v * w
         tables = self.layout.tables[self.layout.table_of(positions), : self.vocab_size]  # (N, V, S)
         probs, nonzero = normalise_rows(torch.einsum("ns,nvs->nv", gamma, tables))
         return probs, ok & nonzero
+
+
+def _log_min_positive(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """:func:`~sims.inference.incremental.log_min_positive` with one pass when every minimum is positive."""
+    m = x.amin(dims)
+    return torch.log(m) if bool((m > 0).all()) else log_min_positive(x, dims)

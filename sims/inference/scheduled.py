@@ -20,6 +20,7 @@ import torch
 from sims.inference.chain import LiftedChain
 from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession, choose_block
 from sims.inference.incremental import Fallback, ScheduledSession, position_layout
+from sims.inference.pinned_walk import PinnedWalkSession, pin_width
 from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_powers, pinned_states
 
 ENGINES = ("auto", "nearest_neighbour", "evidence_tree")
@@ -92,4 +93,9 @@ def scheduled_session(
             )
         if engine == "nearest_neighbour":
             return None
+    width = pin_width(layout)
+    if width is not None:  # n-grams: walks between pinned contexts once they are short
+        return PinnedWalkSession(
+            layout, schedule, fallback, num_steps, max_tree_bytes, on_impossible, width=width
+        )
     return EvidenceTreeSession(layout, schedule, fallback, num_steps, max_tree_bytes, on_impossible)
