@@ -37,6 +37,7 @@ import torch
 
 from sims.inference.chain import LiftedChain
 from sims.inference.linear import evidence_table, min_finite, safe_log_range
+from sims.validation import InvalidArgumentError
 
 #: Chains with more states than this get no incremental session (the tree's S^3 products would not pay).
 MAX_TREE_STATES = 128
@@ -194,7 +195,7 @@ class ScheduledSession:
         self.fallback, self.on_impossible = fallback, on_impossible
         flat = schedule.reshape(-1).to(torch.long)
         if bool((flat < 0).any()) or bool((flat >= num_steps).any()):
-            raise ValueError(f"schedule entries must lie in 0..{num_steps - 1}")
+            raise InvalidArgumentError(f"schedule entries must lie in 0..{num_steps - 1}")
         self.order = torch.argsort(flat * (B * L) + torch.arange(B * L, device=self.device))
         counts = torch.bincount(flat, minlength=num_steps)
         self.offsets = [0] + torch.cumsum(counts, 0).tolist()

@@ -66,6 +66,7 @@ from sims.inference.linear import (
     safe_log_range,
     token_posterior_from_messages,
 )
+from sims.validation import InvalidArgumentError
 
 #: Default memory budget (bytes) for the matrices of one batch chunk of the scan.
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -90,7 +91,7 @@ def round_to_tf32(x: torch.Tensor) -> torch.Tensor:
     Emulates the operand rounding of TF32 tensor-core matmuls; accumulation stays float32.
     """
     if x.dtype != torch.float32:
-        raise ValueError("round_to_tf32 expects float32")
+        raise InvalidArgumentError("round_to_tf32 expects float32")
     bits = x.contiguous().view(torch.int32)
     lsb = (bits >> 13) & 1
     rounded = (bits + 0xFFF + lsb) & ~0x1FFF
@@ -128,7 +129,7 @@ def scan_messages(
 ) -> tuple[LinearMessages, ScanStats]:
     """Run the scan over batch chunks that fit ``max_bytes``; returns time-major linear messages."""
     if (tf32 or emulate_tf32) and dtype != torch.float32:
-        raise ValueError("tf32 / emulate_tf32 need dtype=torch.float32")
+        raise InvalidArgumentError("tf32 / emulate_tf32 need dtype=torch.float32")
     B, L = tokens.shape
     n, S = chain.num_nodes(L) - 1, chain.num_states
     lin = linear_transition(chain, dtype, force_dense=True)

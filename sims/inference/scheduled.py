@@ -22,6 +22,7 @@ from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession
 from sims.inference.incremental import Fallback, ScheduledSession, position_layout
 from sims.inference.pinned_walk import PinnedWalkSession, pin_width
 from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_powers, pinned_states
+from sims.validation import InvalidArgumentError
 
 ENGINES = ("auto", "nearest_neighbour", "evidence_tree")
 
@@ -71,7 +72,7 @@ def scheduled_session(
     are answered (as the oracle does: :class:`~sims.inference.incremental.ScheduledSession`).
     """
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        raise InvalidArgumentError(f"engine must be one of {ENGINES}, got {engine!r}")
     layout = position_layout(chain, schedule.shape[1])
     if layout is None:
         return None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from sims.inference.chain import LiftedChain, SparseTokenTransition
+from sims.validation import InvalidArgumentError
 
 #: Rows of :math:`S + \lambda \nu^\top` must sum to one within this tolerance.
 ROW_SUM_TOL = 1e-10
@@ -36,7 +37,7 @@ def _log_min_positive(x: torch.Tensor) -> float:
 def check_sparse_transition(tr: SparseTokenTransition) -> None:
     """Validate shapes, signs and row sums of a :class:`SparseTokenTransition` (errors name the field)."""
     if tr.indices.ndim != 2 or tr.values.shape != tr.indices.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"sparse transition: indices and values must both be (V, K), got {tuple(tr.indices.shape)} "
             f"and {tuple(tr.values.shape)}"
         )
@@ -44,22 +45,24 @@ def check_sparse_transition(tr: SparseTokenTransition) -> None:
     for name in ("initial", "teleport_weight", "teleport"):
         t = getattr(tr, name)
         if tuple(t.shape) != (V,):
-            raise ValueError(f"sparse transition: {name} must have shape ({V},), got {tuple(t.shape)}")
+            raise InvalidArgumentError(
+                f"sparse transition: {name} must have shape ({V},), got {tuple(t.shape)}"
+            )
     for name in ("initial", "values", "teleport_weight", "teleport"):
         t = getattr(tr, name)
         if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
-            raise ValueError(f"sparse transition: {name} must be finite and non-negative")
+            raise InvalidArgumentError(f"sparse transition: {name} must be finite and non-negative")
     if tr.indices.numel() and (int(tr.indices.min()) < 0 or int(tr.indices.max()) >= V):
-        raise ValueError(f"sparse transition: indices must lie in 0..{V - 1}")
+        raise InvalidArgumentError(f"sparse transition: indices must lie in 0..{V - 1}")
     sums = tr.values.sum(1) + tr.teleport_weight * tr.teleport.sum()
     bad = (sums - 1).abs() > ROW_SUM_TOL
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
-        raise ValueError(
+        raise InvalidArgumentError(
             f"sparse transition: row {row} of S + lambda nu^T sums to {float(sums[row])!r}, not 1"
         )
     if abs(float(tr.initial.sum()) - 1) > ROW_SUM_TOL:
-        raise ValueError(f"sparse transition: initial sums to {float(tr.initial.sum())!r}, not 1")
+        raise InvalidArgumentError(f"sparse transition: initial sums to {float(tr.initial.sum())!r}, not 1")
 
 
 @dataclass
@@ -113,7 +116,7 @@ def sparse_operator(chain: LiftedChain, dtype: torch.dtype = torch.float64) -> S
         return cache[key]
     tr = chain.sparse_token_transition()
     if tr is None:
-        raise ValueError(f"{type(chain).__name__} gives no sparse token transition")
+        raise InvalidArgumentError(f"{type(chain).__name__} gives no sparse token transition")
     check_sparse_transition(tr)
     V, K = tr.indices.shape
     keep = tr.values.reshape(-1) > 0
