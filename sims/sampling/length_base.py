@@ -37,9 +37,8 @@ import torch
 from sims.denoisers.base import Denoiser
 from sims.denoisers.passes import EOSUnavailableError
 from sims.sampling.base import Capabilities
-from sims.sampling.kernels import masked_positions, reveal_values
-from sims.sampling.policy import PolicySampler, extra_key, repeat_rows
-from sims.sampling.ranking import tie_orders
+from sims.sampling.kernels import reveal_values
+from sims.sampling.policy import PolicySampler, extra_key
 from sims.sampling.runtime import RunState
 from sims.sampling.scores import entropy_of_log_probs
 
@@ -139,42 +138,11 @@ class LengthPolicySampler(PolicySampler):
         self, state: tuple, extra: dict, step: int, log_probs: torch.Tensor, length: int
     ) -> list[tuple[tuple, dict, float]]:
         """Every successor ``(partial sequence, per-run state, probability)`` (module docstring)."""
-        V = log_probs.shape[-1]
-        x = torch.tensor([state], dtype=torch.long)
-        if not bool(self.active_rows(x, V, extra, step)[0]):
+        found = self.exact_decisions(state, extra, step, log_probs, length)
+        if found is None:
             return [(state, extra, 1.0)]
-        lp = log_probs.to(torch.float64).unsqueeze(0)
-        vlp = self.value_log_probs(lp, x, extra, step)
-        masked = masked_positions(state, V)
-        if self.decision_uses_values:
-            draws = [
-                (torch.tensor([d[i] if state[i] == V else 0 for i in range(length)]), p)
-                for d, p in reveal_values(state, masked, vlp[0], 1.0, self.temperature)
-            ]
-        else:
-            draws = [(torch.zeros(length, dtype=torch.long), 1.0)]
-        batch_values, batch_orders, weights = [], [], []
-        for values, p in draws:
-            ranked = self.ranking(lp, vlp, values.unsqueeze(0), x, extra, step)
-            orders = (
-                [(torch.arange(length), 1.0)]
-                if ranked is None
-                else tie_orders(ranked[0][0], ranked[1][0], self.tie_break)
-            )
-            for order, w in orders:
-                batch_values.append(values)
-                batch_orders.append(order)
-                weights.append(p * w)
+        dec, weights, _, vlp = found
         n = len(weights)
-        dec = self.decide(
-            lp.expand(n, -1, -1),
-            vlp.expand(n, -1, -1),
-            torch.stack(batch_values),
-            torch.stack(batch_orders),
-            x.expand(n, -1),
-            repeat_rows(extra, n),
-            step,
-        )
         out: dict[tuple, list] = {}
         for r in range(n):
             new_extra = dict(extra)

@@ -208,17 +208,18 @@ class PolicySampler(Sampler):
             state.extra[name][rows] = v
 
     # ---- exact kernels --------------------------------------------------------------------------
-    def exact_augmented_transitions(
-        self, state: tuple, extra: dict, step: int, log_probs: torch.Tensor, length: int
-    ) -> list[tuple[tuple, dict, float]]:
-        """Every successor ``(partial sequence, per-run state, probability)`` of ``(state, extra)`` at ``step``.
+    def exact_decisions(self, state: tuple, extra: dict, step: int, log_probs: torch.Tensor, length: int):
+        """The step's decisions for every draw of the values and every tie order, batched, with their
+        probabilities: ``(decision, weights, values, value_log_probs)`` (``values[r]`` the draw behind
+        decision r, ``value_log_probs`` ``(1, L, V)``), or ``None`` when the row is inactive at ``step``.
 
-        ``extra`` holds one-row tensors; ``log_probs`` is the denoiser output ``(L, V)`` for ``state``.
+        ``extra`` holds one-row tensors; ``log_probs`` is the denoiser output ``(L, V)`` for ``state``. Shared
+        by the exact kernels (:meth:`exact_augmented_transitions` here and in the length policies).
         """
         V = log_probs.shape[-1]
         x = torch.tensor([state], dtype=torch.long)
         if not bool(self.active_rows(x, V, extra, step)[0]):
-            return [(state, extra, 1.0)]
+            return None
         lp = log_probs.to(torch.float64).unsqueeze(0)
         vlp = self.value_log_probs(lp, x, extra, step)
         masked = masked_positions(state, V)
@@ -250,6 +251,22 @@ class PolicySampler(Sampler):
             repeat_rows(extra, n),
             step,
         )
+        return dec, weights, batch_values, vlp
+
+    def exact_augmented_transitions(
+        self, state: tuple, extra: dict, step: int, log_probs: torch.Tensor, length: int
+    ) -> list[tuple[tuple, dict, float]]:
+        """Every successor ``(partial sequence, per-run state, probability)`` of ``(state, extra)`` at ``step``.
+
+        ``extra`` holds one-row tensors; ``log_probs`` is the denoiser output ``(L, V)`` for ``state``.
+        """
+        V = log_probs.shape[-1]
+        found = self.exact_decisions(state, extra, step, log_probs, length)
+        if found is None:
+            return [(state, extra, 1.0)]
+        dec, weights, batch_values, vlp = found
+        n = len(weights)
+        masked = masked_positions(state, V)
         out: dict[tuple, list] = {}
         for r in range(n):
             new_extra = dict(extra)
