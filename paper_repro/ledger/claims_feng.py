@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from paper_repro.ledger import claims_feng_ser
+from paper_repro.ledger.claims_feng_ser import _records, _slopes
 from paper_repro.ledger.doc_tables import claims_table, table
 from paper_repro.ledger.model import Claim, Verdict
 from theory.feng import ter_rate_shape, ter_steps_for_epsilon
@@ -35,14 +36,6 @@ ADDITIVITY_TOL = 1e-10
 FLAT_RATIO = 1.25
 REF_LENGTH = 256
 MIN_L_OVER_K = 16
-
-
-def _records(data, name):
-    return list(data(name)["records"].values())
-
-
-def _slopes(data):
-    return data("feng_steps_needed")["meta"]["slope_log_steps_vs_log_L"]
 
 
 def _steps_flat(data) -> Verdict:
