@@ -47,7 +47,7 @@ def bench_cells(config: BenchConfig) -> list[CellSpec]:
     has_eos = {lang: make_language(lang).eos_token is not None for lang in config.languages}
     cells = []
     for tier in config.tiers:
-        for lang in config.languages:
+        for lang in tier.panel(config.languages):
             L = exact_length(lang) if tier.exact else tier.length
             budgets = exact_budgets(L) if tier.exact else tier.budgets
             n = (tier.num_samples or EXACT_TIER_SAMPLES) if tier.exact else tier.num_samples
@@ -77,7 +77,7 @@ def tier_budgets(config: BenchConfig) -> dict[tuple[str, str], list[int]]:
     """``{(tier, language): budgets}`` at which the leaderboard reads every curve."""
     out = {}
     for tier in config.tiers:
-        for lang in config.languages:
+        for lang in tier.panel(config.languages):
             out[(tier.label, lang)] = list(exact_budgets(exact_length(lang)) if tier.exact else tier.budgets)
     return out
 

@@ -132,6 +132,9 @@ class P2Sampler(LeaveOneOutPolicy):
     def ranking(self, log_probs, value_log_probs, values, x, extra, k):
         return self._scores(log_probs, values, x), torch.ones_like(x, dtype=torch.bool)
 
+    def decision_top_count(self, x, extra, k):
+        return x.shape[1] - masked_after(x.shape[1], self.steps, k)  # decide reads the kept set only
+
     def decide(self, log_probs, value_log_probs, values, order, x, extra, k):
         V = log_probs.shape[-1]
         L = x.shape[1]

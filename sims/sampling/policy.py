@@ -41,7 +41,7 @@ from sims.enumeration import MAX_STATES, sequence_index
 from sims.sampling.base import Capabilities, Sampler, check_temperature
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.kernels import masked_positions, reveal_values
-from sims.sampling.ranking import check_tie_break, rank_positions, tie_orders
+from sims.sampling.ranking import check_tie_break, rank_positions, tie_orders, top_count_sets
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.validation import (
     InvalidArgumentError,
@@ -208,6 +208,12 @@ class PolicySampler(Sampler):
             state.extra[name][rows] = v
 
     # ---- exact kernels --------------------------------------------------------------------------
+    def decision_top_count(self, x: torch.Tensor, extra: dict, step: int) -> int | None:
+        """``n`` when :meth:`decide` reads only the *set* of the first ``n`` positions of the ranking at
+        ``step`` (one-row ``x``), so the exact kernels enumerate subsets of the boundary tie group instead of
+        every tie order; ``None`` (default) when the order itself matters."""
+        return None
+
     def exact_decisions(self, state: tuple, extra: dict, step: int, log_probs: torch.Tensor, length: int):
         """The step's decisions for every draw of the values and every tie order, batched, with their
         probabilities: ``(decision, weights, values, value_log_probs)`` (``values[r]`` the draw behind
@@ -233,10 +239,16 @@ class PolicySampler(Sampler):
         batch_values, batch_orders, weights = [], [], []
         for values, p in draws:
             ranked = self.ranking(lp, vlp, values.unsqueeze(0), x, extra, step)
+            top = None if ranked is None else self.decision_top_count(x, extra, step)
             if ranked is None:
                 orders = [(torch.arange(length), 1.0)]
-            else:
+            elif top is None:
                 orders = tie_orders(ranked[0][0], ranked[1][0], self.tie_break)
+            else:  # only the set of the first ``top`` positions matters: subsets of the boundary tie group
+                orders = [
+                    (torch.tensor([*chosen, *(i for i in range(length) if i not in chosen)]), w)
+                    for chosen, w in top_count_sets(ranked[0][0], ranked[1][0], top, self.tie_break)
+                ]
             for order, w in orders:
                 batch_values.append(values)
                 batch_orders.append(order)

@@ -18,6 +18,7 @@ from sims.denoisers.base import Denoiser, DenoiserOutput
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.passes import PassUnavailableError
 from sims.exact import exact_log_joint, exact_sampler_law, total_variation
+from sims.languages.formal import parity_language
 from sims.sampling.fast_dllm import FastDLLMSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.sampling.loo_policy import LeaveOneOutView, loo_pass
@@ -332,3 +333,22 @@ def test_a_remask_corrector_around_a_leave_one_out_policy_keeps_its_pass():
     law = exact_sampler_law(s, oracle(CYCLE), 4)
     res = s.sample(oracle(CYCLE), 30000, 4, make_generator(9), batch_size=10000)
     assert grouped_chi_square(res.tokens, law, V).pvalue > P_MIN
+
+
+class _P2AllOrders(P2Sampler):
+    """P2 whose exact kernel enumerates every tie order (the generic path)."""
+
+    def decision_top_count(self, x, extra, k):
+        return None
+
+
+@pytest.mark.parametrize("name", ["parity", "cycle", "hmm"])
+@pytest.mark.parametrize("steps, eta", [(2, 1.0), (3, 0.0), (4, 1.0)])
+def test_p2_exact_law_by_tie_subsets_equals_the_enumeration_of_tie_orders(name, steps, eta):
+    """P2 reads only the kept set, so the kernel may enumerate subsets of the boundary tie group; parity
+    ties every position, so both paths meet many ties."""
+    lang = {"parity": parity_language(), "cycle": CYCLE, "hmm": HMM}[name]
+    den = OracleDenoiser(lang, on_impossible="uniform")
+    fast = exact_sampler_law(P2Sampler(steps, eta=eta), den, 4)
+    slow = exact_sampler_law(_P2AllOrders(steps, eta=eta), den, 4)
+    assert float((fast - slow).abs().max()) < LAW_TOL
