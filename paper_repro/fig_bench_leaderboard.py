@@ -43,7 +43,8 @@ FIGURE = FigureSpec(
         "bench.dilated_orders_beat_random_markov",
         "bench.confidence_orders_vs_random",
         "bench.ssd_lossless",
-        "bench.loo_planning_beats_random",
+        "bench.p2_beats_random",
+        "bench.informed_corrector_beats_random",
     ),
     caveats=(
         "The quick preset runs the sparse bigram ngram2 only; the full preset runs the whole panel.",
