@@ -30,9 +30,8 @@ import torch
 from sims.denoisers.base import Denoiser
 from sims.metrics import exact_law_metrics
 from sims.sampling.base import Sampler
-from sims.sampling.denoising_entropy import exact_best_of_n_law
+from sims.sampling.denoising_entropy import exact_best_of_n_law, exact_path_entropy_law
 from sims.sampling.ranking import quantize
-from sims.sampling.scores import entropy_of_log_probs
 from sims.validation import InvalidArgumentError
 
 PATH_VARIANTS = ("sum", "mean", "time_integral")
@@ -54,39 +53,19 @@ def exact_weighted_path_entropy_law(
 ) -> dict:
     """``{(sequence, statistic): probability}``; statistic = sum_k w_k h_DE(z_k) over the steps that start
     with a mask (``weights`` None: all 1), divided by their number when ``mean``. State entropy: mean over
-    the masked positions (the official reduction), in nats, rounded like the suite's traces."""
-    if not sampler.capabilities.exact_kernel:
-        raise InvalidArgumentError(
-            f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
-        )
-    K = sampler.num_steps(length)
-    w = np.ones(K) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (K,):
-        raise InvalidArgumentError(f"weights must have one entry per step (K = {K}), got shape {w.shape}")
-    V = denoiser.vocab_size
-    states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
-    for step in range(K):
-        keys = sorted({k[0] for k in states})
-        outs = dict(zip(keys, denoiser(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()))
-        nxt: dict = defaultdict(float)
-        for (tokens, hsum, count), pr in states.items():
-            lp = outs[tokens]
-            masked = torch.tensor([v == V for v in tokens])
-            if bool(masked.any()):
-                h = float(quantize(torch.where(masked, entropy_of_log_probs(lp), 0.0).sum() / masked.sum()))
-                hsum2, count2 = hsum + w[step] * h, count + 1
-            else:
-                hsum2, count2 = hsum, count
-            for new, q in sampler.exact_transitions(tokens, step, lp, length):
-                if q > 0:
-                    nxt[(new, hsum2, count2)] += pr * q
-        states = dict(nxt)
+    the masked positions (the official reduction), in nats, rounded like the suite's traces; the statistic
+    is rounded too, so equal statistics of different paths merge. The propagation is
+    :func:`sims.sampling.denoising_entropy.exact_path_entropy_law` with step weights."""
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim != 1:
+            raise InvalidArgumentError(f"weights must have one entry per step, got shape {weights.shape}")
+    joint = exact_path_entropy_law(
+        sampler, denoiser, length, "mean", "mean" if mean else "sum", None if weights is None else weights
+    )
     out: dict = defaultdict(float)
-    for (tokens, hsum, count), pr in states.items():
-        if V in tokens:
-            raise AssertionError(f"trajectory ended with masked positions: {tokens}")
-        stat = hsum / max(count, 1) if mean else hsum
-        out[(tokens, float(quantize(torch.tensor(stat))))] += pr
+    for (tokens, stat), pr in joint.items():
+        out[(tokens, float(quantize(torch.tensor(stat, dtype=torch.float64))))] += pr
     return dict(out)
 
 

@@ -132,12 +132,18 @@ def best_of_n(
 
 
 def exact_path_entropy_law(
-    sampler: Sampler, denoiser: Denoiser, length: int, state_reduce: str = "mean", aggregate: str = "sum"
+    sampler: Sampler,
+    denoiser: Denoiser,
+    length: int,
+    state_reduce: str = "mean",
+    aggregate: str = "sum",
+    weights=None,
 ) -> dict:
     """Exact joint law ``{(sequence tuple, path entropy): probability}`` of output and path entropy.
 
     Propagates (partial sequence, accumulated path entropy, number of evaluated steps) through
-    ``exact_transitions``. Only for samplers with an exact kernel that use the denoiser output at every
+    ``exact_transitions``. ``weights`` (one per step; ``None``: all 1) weight step k's rounded state
+    entropy in the sum (the time-integral variants of :mod:`theory.path_entropy_variants`). Only for samplers with an exact kernel that use the denoiser output at every
     step that starts with a masked position (``sampler.evaluates_every_masked_step(length)``; e.g. a
     fixed-count plan must have no empty step), so the trace's state entropies are the ones enumerated here.
     """
@@ -157,9 +163,13 @@ def exact_path_entropy_law(
         raise SizeLimitError(
             f"(V+1)**L = {(V + 1) ** length} partial sequences: too large for exact enumeration"
         )
+    K = sampler.num_steps(length)
+    w = [1.0] * K if weights is None else [float(x) for x in weights]
+    if len(w) != K:
+        raise InvalidArgumentError(f"weights must have one entry per step (K = {K}), got {len(w)}")
     states: dict = {(tuple([V] * length), 0.0, 0): 1.0}
     read = sampler.kernel_denoiser(denoiser)  # equal to the marginals at masked positions
-    for step in range(sampler.num_steps(length)):
+    for step in range(K):
         keys = sorted({k[0] for k in states})
         outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         lp_of = dict(zip(keys, outs))
@@ -171,7 +181,7 @@ def exact_path_entropy_law(
                 h = torch.where(masked, entropy_of_log_probs(lp.unsqueeze(0))[0], 0.0).sum()
                 if state_reduce == "mean":
                     h = h / masked.sum()
-                hsum2, count2 = hsum + float(quantize(h)), count + 1
+                hsum2, count2 = hsum + w[step] * float(quantize(h)), count + 1
             else:
                 hsum2, count2 = hsum, count
             for new, q in sampler.exact_transitions(tokens, step, lp, length):
