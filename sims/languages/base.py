@@ -89,3 +89,37 @@ class Language(ABC):
     def describe(self) -> dict:
         """A JSON-serialisable description (for result files)."""
         return {"type": type(self).__name__, "vocab_size": self.vocab_size}
+
+
+class NormalisedChainLanguage(Language):
+    r"""A language whose chain gives *unnormalised* weights: :math:`q(x) = w(x) / Z_L`, with
+    :math:`Z_L = \sum_{|y| = L} w(y)` the forward evidence of the all-masked sequence (automaton and
+    weighted-automaton languages). A length whose :math:`Z_L` is 0 is refused by :meth:`check_length` with
+    :attr:`empty_length_rule`.
+    """
+
+    #: the forward engine for :math:`Z_L` (:func:`sims.inference.forward_log_evidence`)
+    normalizer_method: str = "auto"
+    #: the rule a length with :math:`Z_L = 0` breaks (formatted with ``length``)
+    empty_length_rule: str = "no sequence of length {length} has positive probability"
+
+    def log_normalizer(self, length: int) -> float:
+        r""":math:`\log Z_L` (``-inf`` when no sequence of this length has positive weight); cached."""
+        length = check_positive_int(length, "length")
+        cache = self.__dict__.setdefault("_log_z", {})
+        if length not in cache:
+            masked = torch.full((1, length), self.vocab_size, dtype=torch.long, device=self.device)
+            cache[length] = float(forward_log_evidence(self.chain(), masked, self.normalizer_method)[0])
+        return cache[length]
+
+    def check_length(self, length: int) -> int:
+        length = super().check_length(length)
+        if not math.isfinite(self.log_normalizer(length)):
+            raise InvalidArgumentError(f"{self.name}: " + self.empty_length_rule.format(length=length))
+        return length
+
+    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
+        return super().log_prob(tokens) - self.log_normalizer(tokens.shape[1])
+
+    def log_prob_revealed(self, tokens: torch.Tensor) -> torch.Tensor:
+        return super().log_prob_revealed(tokens) - self.log_normalizer(tokens.shape[1])

@@ -28,23 +28,19 @@ pair posteriors of the all-masked sequence. Otherwise the entropy is exact by en
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
 
 from sims.categorical import sample_categorical
 from sims.enumeration import all_sequences
-from sims.inference.engine import forward_log_evidence
-from sims.languages.base import Language
+from sims.languages.base import NormalisedChainLanguage
 from sims.languages.hmm import HMMChain
 from sims.validation import (
-    InvalidArgumentError,
     InvalidDistributionError,
     check_device,
     check_generator,
     check_positive_int,
-    check_tokens,
     check_type,
 )
 
@@ -133,8 +129,10 @@ class EmissionChain(HMMChain):
         return None  # the final weights are no factor of the HMM tables: no minimum-violation fallback
 
 
-class AutomatonLanguage(Language):
+class AutomatonLanguage(NormalisedChainLanguage):
     """The language :math:`q_L` of an :class:`EmissionAutomaton` at every length L with :math:`Z_L > 0`."""
+
+    normalizer_method = "log"
 
     def __init__(self, automaton: EmissionAutomaton, name: str = "automaton", device=None):
         check_type(automaton, EmissionAutomaton, "automaton")
@@ -145,7 +143,6 @@ class AutomatonLanguage(Language):
         self.vocab_size = automaton.vocab_size
         self.name = name
         self._chain: EmissionChain | None = None
-        self._log_z: dict[int, float] = {}
 
     @property
     def device(self) -> torch.device:
@@ -161,32 +158,6 @@ class AutomatonLanguage(Language):
 
     def min_length(self) -> int:
         return 1
-
-    def log_normalizer(self, length: int) -> float:
-        """:math:`\\log Z_L` (``-inf`` when no sequence of this length has positive weight)."""
-        length = check_positive_int(length, "length")
-        if length not in self._log_z:
-            masked = torch.full((1, length), self.vocab_size, dtype=torch.long, device=self.device)
-            self._log_z[length] = float(forward_log_evidence(self.chain(), masked, "log")[0])
-        return self._log_z[length]
-
-    def check_length(self, length: int) -> int:
-        length = super().check_length(length)
-        if not math.isfinite(self.log_normalizer(length)):
-            raise InvalidArgumentError(
-                f"{self.name}: no sequence of length {length} has positive probability"
-            )
-        return length
-
-    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = check_tokens(tokens, self.vocab_size, allow_mask=False)
-        L = self.check_length(tokens.shape[1])
-        return forward_log_evidence(self.chain(), tokens.to(self.device)) - self.log_normalizer(L)
-
-    def log_prob_revealed(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = check_tokens(tokens, self.vocab_size, allow_mask=True)
-        L = self.check_length(tokens.shape[1])
-        return forward_log_evidence(self.chain(), tokens.to(self.device)) - self.log_normalizer(L)
 
     # ---- exact messages of the all-masked sequence (linear space, normalised per node) --------------
     def _messages(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,7 +34,6 @@ Instances (all over explicitly named token ids):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,8 +41,8 @@ import torch
 
 from sims.categorical import sample_categorical
 from sims.inference.chain import DenseTransitionChain, log_matmul_exp
-from sims.inference.engine import forward_backward, forward_log_evidence
-from sims.languages.base import Language
+from sims.inference.engine import forward_backward
+from sims.languages.base import NormalisedChainLanguage
 from sims.validation import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -123,7 +122,7 @@ class DFAChain(DenseTransitionChain):
         return torch.arange(L, device=tokens.device), log_ev
 
 
-class DFALanguage(Language):
+class DFALanguage(NormalisedChainLanguage):
     """Token-weighted strings accepted by a deterministic finite automaton (see the module docstring).
 
     Args:
@@ -133,6 +132,8 @@ class DFALanguage(Language):
         token_weights: ``(V,)`` probability vector w (None = uniform).
         name: label used in :meth:`describe`.
     """
+
+    empty_length_rule = "no string of length {length} is accepted"
 
     def __init__(
         self,
@@ -178,7 +179,6 @@ class DFALanguage(Language):
         self.vocab_size = V
         self.name = name
         self._chain: DFAChain | None = None
-        self._log_z: dict[int, float] = {}
 
     @property
     def device(self) -> torch.device:
@@ -201,30 +201,6 @@ class DFALanguage(Language):
 
     def min_length(self) -> int:
         return 1
-
-    def log_normalizer(self, length: int) -> float:
-        r""":math:`\log Z_L` (probability that L i.i.d. w-tokens are accepted); ``-inf`` if none is."""
-        length = check_positive_int(length, "length")
-        if length not in self._log_z:
-            masked = torch.full((1, length), self.vocab_size, dtype=torch.long, device=self.device)
-            self._log_z[length] = float(forward_log_evidence(self.chain(), masked)[0])
-        return self._log_z[length]
-
-    def check_length(self, length: int) -> int:
-        length = super().check_length(length)
-        if not math.isfinite(self.log_normalizer(length)):
-            raise InvalidArgumentError(f"{self.name}: no string of length {length} is accepted")
-        return length
-
-    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = check_tokens(tokens, self.vocab_size, allow_mask=False)
-        L = self.check_length(tokens.shape[1])
-        return forward_log_evidence(self.chain(), tokens.to(self.device)) - self.log_normalizer(L)
-
-    def log_prob_revealed(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = check_tokens(tokens, self.vocab_size, allow_mask=True)
-        L = self.check_length(tokens.shape[1])
-        return forward_log_evidence(self.chain(), tokens.to(self.device)) - self.log_normalizer(L)
 
     def accepts(self, tokens: torch.Tensor) -> torch.Tensor:
         """Run the automaton: boolean ``(B,)``, True where the string is accepted."""
