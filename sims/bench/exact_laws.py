@@ -17,7 +17,7 @@ import torch
 
 from sims.denoisers.base import Denoiser
 from sims.enumeration import sequence_index
-from sims.evaluation import PolicyLaw, check_replayable, replay_law
+from sims.evaluation.policy_laws import PolicyLaw, replayed_policy_law
 from sims.sampling.base import Sampler
 from sims.sampling.draft_verify import DraftVerifySampler, exact_draft_law
 from sims.sampling.info_gain import InfoGainSampler, exact_info_gain_law
@@ -75,9 +75,4 @@ def capped_policy_law(
             return PolicyLaw(exact_info_gain_law(sampler, denoiser, length), "lookahead kernel")
         except (SizeLimitError, InvalidArgumentError):
             return None
-    try:
-        check_replayable(sampler)
-        law, deterministic = replay_law(sampler, denoiser, length, generator)
-    except InvalidArgumentError:  # revisits, argmax draws, particles: no single replay path
-        return None
-    return PolicyLaw(law, "replay") if deterministic else None
+    return replayed_policy_law(sampler, denoiser, length, generator)

@@ -57,6 +57,13 @@ def exact_policy_law(
     """The exact law of ``sampler`` on ``denoiser`` at ``length`` (module docstring), or ``None``."""
     if sampler.capabilities.exact_kernel:
         return PolicyLaw(exact_sampler_law(sampler, denoiser, length), "exact kernel")
+    return replayed_policy_law(sampler, denoiser, length, generator)
+
+
+def replayed_policy_law(
+    sampler: Sampler, denoiser: Denoiser, length: int, generator: torch.Generator
+) -> PolicyLaw | None:
+    """The exact law by replay when the sampler's selection is deterministic given its draws, else ``None``."""
     try:
         check_replayable(sampler)
         law, deterministic = replay_law(sampler, denoiser, length, generator)
