@@ -115,6 +115,19 @@ def detectable_total_variation(n: int, cells: int, p_min: float = P_MIN, power: 
     return math.sqrt(lam / (4 * n))
 
 
+#: Total variation every Monte Carlo law check must detect with power 0.99 at level :data:`P_MIN`.
+DETECTABLE_TV = 0.05
+
+
+def assert_samples_follow(tokens: torch.Tensor, law: torch.Tensor, vocab_size: int) -> None:
+    """``law`` is a law, and the sampled rows ``tokens`` pass the grouped chi-square against it at a sample
+    size that detects :data:`DETECTABLE_TV` (the suite's Monte Carlo check of an exact law)."""
+    assert abs(float(law.sum()) - 1) < 1e-12 and float(law.min()) >= 0
+    test = grouped_chi_square(tokens, law, vocab_size)
+    assert test.pvalue > P_MIN
+    assert detectable_total_variation(tokens.shape[0], test.cells) <= DETECTABLE_TV
+
+
 class CountingDenoiser(Denoiser):
     """Wraps a denoiser and counts the rows it is called on (``rows``) and the calls (``calls``); the passes
     beyond the marginals that the inner denoiser offers are forwarded and counted apart (``pass_rows``,

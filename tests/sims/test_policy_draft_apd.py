@@ -18,7 +18,10 @@ from sims.exact import exact_log_joint, total_variation
 from sims.sampling.apd import APDSampler, accepted_length, mixture_targets, perturb_laws
 from sims.sampling.draft_verify import exact_draft_law
 from tests.conformance.cases import CYCLE, HMM, MC_LANGUAGES
-from tests.helpers import P_MIN, CountingDenoiser, detectable_total_variation, grouped_chi_square
+from tests.helpers import (
+    CountingDenoiser,
+    assert_samples_follow,
+)
 
 CONFIGS = {
     "default": lambda: APDSampler(),
@@ -34,11 +37,8 @@ def test_monte_carlo_matches_the_exact_law(config, lang_name):
     lang, n = MC_LANGUAGES[lang_name]
     oracle = OracleDenoiser(lang, on_impossible="uniform")
     law = exact_draft_law(sampler, oracle, 4)
-    assert abs(float(law.sum()) - 1) < 1e-12 and float(law.min()) >= 0
     res = sampler.sample(oracle, n, 4, make_generator(5), batch_size=10000)
-    test = grouped_chi_square(res.tokens, law, lang.vocab_size)
-    assert test.pvalue > P_MIN
-    assert detectable_total_variation(n, test.cells) <= 0.05
+    assert_samples_follow(res.tokens, law, lang.vocab_size)
 
 
 def test_apd_is_not_lossless_but_r1_at_temperature_1_commits_only_exact_first_tokens():
