@@ -11,7 +11,7 @@ from pathlib import Path
 
 from paper_repro.ledger.data import MissingFigureData
 from paper_repro.ledger.doc_tables import table
-from sims.languages.corpus.standard import FULL_NAMES
+from sims.languages.corpus.standard import languages_markdown_table
 from sims.results import read_json
 
 DOCS_DATA = Path(__file__).resolve().parents[2] / "docs" / "data"
@@ -37,31 +37,6 @@ def _ppl(entry: dict) -> float:
 def languages_block(_data=None) -> str:
     """The table of fitted languages with the corpus they were fitted on."""
     data = _languages()
-    order = {n: i for i, n in enumerate(FULL_NAMES)}
-    rows = []
-    for name, entry in sorted(data.items(), key=lambda kv: order.get(kv[0], len(order))):
-        prov = entry["provenance"]
-        r, h, s = prov["recipe"], prov["heldout"], prov["seconds"]
-        shape = f"S = {r['num_states']}" if r["family"] == "hmm" else f"K = {r['top_k']}"
-        if r["family"] == "hmm":
-            smooth = f"EM, {r['em_iterations']} it., {r['em_tokens']} tok."
-        else:
-            smooth = r["smoothing"] + (f" (eps = {r['epsilon']:g})" if r["smoothing"] == "constant" else "")
-        ppl = _ppl(entry)
-        rows.append(
-            [
-                f"`{name}`",
-                prov["tokenizer"]["vocab_size"],
-                r["family"],
-                shape,
-                smooth,
-                prov["training_tokens"],
-                "inf" if not math.isfinite(ppl) else f"{ppl:.3f}",
-                f"{h.get('token_coverage', h['chunks_in_support']):.4f}",
-                f"{s['fit'] + s['tokenizer']:.1f}",
-                f"{entry['cache_bytes'] / 2**20:.2f}",
-            ]
-        )
     corpus = next(iter(data.values()))["provenance"]["corpus"]
     head = (
         f"Corpus: {corpus['python_implementation']} {corpus['python_version']}, {corpus['num_files']} files, "
@@ -69,21 +44,7 @@ def languages_block(_data=None) -> str:
         f"`{corpus['corpus_hash'][:16]}...` (matches the reference: "
         f"{'yes' if corpus['matches_reference'] else 'no'}).\n\n"
     )
-    return head + table(
-        [
-            "name",
-            "V",
-            "family",
-            "K or S",
-            "smoothing / EM",
-            "training-file tokens",
-            "held-out ppl",
-            "coverage",
-            "fit [s]",
-            "cache [MiB]",
-        ],
-        rows,
-    )
+    return head + languages_markdown_table(data)
 
 
 def limits_block(_data=None) -> str:

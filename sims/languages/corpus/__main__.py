@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from sims.languages.corpus.cache import jsonable
-from sims.languages.corpus.standard import FULL_NAMES, QUICK_NAMES, corpus_language
+from sims.languages.corpus.standard import FULL_NAMES, QUICK_NAMES, corpus_language, languages_markdown_table
 from sims.results import atomic_write_text
 
 
@@ -36,33 +36,6 @@ def _row(name: str, prov: dict, size: int) -> str:
     )
 
 
-def markdown_table(data: dict) -> str:
-    """The table of docs/corpus_languages.md from a JSON file written by ``--out``."""
-    lines = [
-        "| name | V | family | K or S | smoothing / EM | training-file tokens | held-out ppl | coverage | fit [s] "
-        "| cache [MiB] |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    order = {n: i for i, n in enumerate(FULL_NAMES)}
-    for name, entry in sorted(data.items(), key=lambda kv: order.get(kv[0], len(order))):
-        prov = entry["provenance"]
-        r, h, s = prov["recipe"], prov["heldout"], prov["seconds"]
-        shape = f"S = {r['num_states']}" if r["family"] == "hmm" else f"K = {r['top_k']}"
-        if r["family"] == "hmm":
-            smooth = f"EM, {r['em_iterations']} it., {r['em_tokens']} tok."
-        else:
-            smooth = r["smoothing"] + (f" (eps = {r['epsilon']:g})" if r["smoothing"] == "constant" else "")
-        ppl = h["perplexity"]
-        ppl_s = "inf" if ppl in ("inf", math.inf) else f"{ppl:.3f}"
-        cov = h.get("token_coverage", h["chunks_in_support"])
-        lines.append(
-            f"| `{name}` | {prov['tokenizer']['vocab_size']} | {r['family']} | {shape} | {smooth} | "
-            f"{prov['training_tokens']} | {ppl_s} | {cov:.4f} | {s['fit'] + s['tokenizer']:.1f} | "
-            f"{entry['cache_bytes'] / 2**20:.2f} |"
-        )
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=("quick", "full"), default="quick")
@@ -72,7 +45,7 @@ def main(argv=None) -> None:
     p.add_argument("--markdown", type=Path, help="print the Markdown table of a JSON file written by --out")
     args = p.parse_args(argv)
     if args.markdown:
-        print(markdown_table(json.loads(args.markdown.read_text())))
+        print(languages_markdown_table(json.loads(args.markdown.read_text())))
         return
     names = args.names or (QUICK_NAMES if args.preset == "quick" else FULL_NAMES)
     print(

@@ -275,3 +275,31 @@ def corpus_language(
 def stdlib_language(name: str) -> Language:
     """The language of a standard corpus recipe (fitted on first use, then cached): registry factory."""
     return corpus_language(name).language
+
+
+def languages_markdown_table(data: dict) -> str:
+    """The Markdown table of fitted languages (docs/corpus_languages.md) from the provenance JSON written by
+    ``python -m sims.languages.corpus --out``: one row per language, in :data:`FULL_NAMES` order."""
+    lines = [
+        "| name | V | family | K or S | smoothing / EM | training-file tokens | held-out ppl | coverage | fit [s] "
+        "| cache [MiB] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = {n: i for i, n in enumerate(FULL_NAMES)}
+    for name, entry in sorted(data.items(), key=lambda kv: order.get(kv[0], len(order))):
+        prov = entry["provenance"]
+        r, h, s = prov["recipe"], prov["heldout"], prov["seconds"]
+        shape = f"S = {r['num_states']}" if r["family"] == "hmm" else f"K = {r['top_k']}"
+        if r["family"] == "hmm":
+            smooth = f"EM, {r['em_iterations']} it., {r['em_tokens']} tok."
+        else:
+            smooth = r["smoothing"] + (f" (eps = {r['epsilon']:g})" if r["smoothing"] == "constant" else "")
+        ppl = h["perplexity"]
+        ppl_s = "inf" if ppl in ("inf", math.inf) else f"{ppl:.3f}"
+        cov = h.get("token_coverage", h["chunks_in_support"])
+        lines.append(
+            f"| `{name}` | {prov['tokenizer']['vocab_size']} | {r['family']} | {shape} | {smooth} | "
+            f"{prov['training_tokens']} | {ppl_s} | {cov:.4f} | {s['fit'] + s['tokenizer']:.1f} | "
+            f"{entry['cache_bytes'] / 2**20:.2f} |"
+        )
+    return "\n".join(lines)
