@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
+from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.base import Denoiser
 from sims.denoisers.point_mass import PointMassDenoiser  # noqa: F401 (re-exported for the tests)
 from sims.enumeration import sequence_index
@@ -126,6 +127,43 @@ def assert_samples_follow(tokens: torch.Tensor, law: torch.Tensor, vocab_size: i
     test = grouped_chi_square(tokens, law, vocab_size)
     assert test.pvalue > P_MIN
     assert detectable_total_variation(tokens.shape[0], test.cells) <= DETECTABLE_TV
+
+
+def oracle_fallback(oracle: Denoiser):
+    """The ``fallback(tokens) -> (log_probs, impossible)`` a tree or walk session is built with."""
+
+    def fallback(tokens):
+        out = oracle.predict(tokens)
+        return out.log_probs, out.impossible
+
+    return fallback
+
+
+def session_error(
+    sess, oracle: Denoiser, shape, steps: int, seed: int, pick=None, check_called=False
+) -> float:
+    """Drive an incremental oracle session beside the full oracle: at every step the queried positions
+    are revealed (values drawn from the session's laws, or ``pick(k, log_probs)`` when it returns a
+    tensor), the impossibility flags must equal the full pass's (and, with ``check_called``, the called
+    rows the queried ones); returns the largest absolute difference of the marginals."""
+    g = make_generator(seed)
+    x = torch.full(tuple(shape), oracle.vocab_size, dtype=torch.long)
+    err = 0.0
+    for k in range(steps):
+        q = sess.query(k)
+        if q.rows.numel():
+            full = oracle(x)
+            ref = full.log_probs[q.rows, q.positions]
+            err = max(err, float((q.log_probs.exp() - ref.exp()).abs().max()))
+            assert torch.equal(q.impossible[q.rows], full.impossible[q.rows])
+            if check_called:
+                assert torch.equal(q.called, torch.zeros_like(q.called).index_fill_(0, q.rows, True))
+        values = sample_from_log_probs(q.log_probs, g)
+        chosen = None if pick is None else pick(k, q.log_probs)
+        values = values if chosen is None else chosen
+        sess.reveal(values)
+        x[q.rows, q.positions] = values
+    return err
 
 
 class CountingDenoiser(Denoiser):

@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from sims import random_hmm, random_ngram
-from sims.categorical import make_generator, sample_from_log_probs
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.inference.evidence_tree import EvidenceTreeSession, choose_block, choose_chunk
 from sims.inference.incremental import position_layout
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.conformance.cases import CYCLE
+from tests.helpers import oracle_fallback, session_error
 
 LANGS = {
     "hmm": random_hmm(4, 3, transition_support=2, emission_support=2, seed=0),
@@ -29,26 +30,11 @@ LANGS = {
 def _drive(lang, schedule, steps, **tree):
     """Run a tree session beside the full oracle; returns the max abs difference of marginals."""
     oracle = OracleDenoiser(lang, on_impossible="uniform")
-
-    def fallback(tokens):
-        out = oracle.predict(tokens)
-        return out.log_probs, out.impossible
-
     layout = position_layout(lang.chain(), schedule.shape[1])
-    sess = EvidenceTreeSession(layout, schedule, fallback, steps, on_impossible="uniform", **tree)
-    g = make_generator(1)
-    x = torch.full(schedule.shape, lang.vocab_size, dtype=torch.long)
-    err = 0.0
-    for k in range(steps):
-        q = sess.query(k)
-        if q.rows.numel():
-            full = oracle(x)
-            ref = full.log_probs[q.rows, q.positions]
-            err = max(err, float((q.log_probs.exp() - ref.exp()).abs().max()))
-            assert torch.equal(q.impossible[q.rows], full.impossible[q.rows])
-        values = sample_from_log_probs(q.log_probs, g)
-        sess.reveal(values)
-        x[q.rows, q.positions] = values
+    sess = EvidenceTreeSession(
+        layout, schedule, oracle_fallback(oracle), steps, on_impossible="uniform", **tree
+    )
+    err = session_error(sess, oracle, schedule.shape, steps, seed=1)
     return err, sess
 
 

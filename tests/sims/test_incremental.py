@@ -36,7 +36,7 @@ from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.validation import ImpossibleEvidenceError
 from tests.conformance.cases import CYCLE, HMM
-from tests.helpers import P_MIN, grouped_chi_square_pvalue
+from tests.helpers import P_MIN, grouped_chi_square_pvalue, session_error
 
 LANGS = {
     "bigram": (random_ngram(2, 5, support_size=3, seed=1), "nearest_neighbour"),
@@ -51,20 +51,7 @@ def _run_session(lang, schedule, steps, on_impossible="uniform", engine="auto", 
     """Drive a session and the full oracle side by side; returns the max abs difference of marginals."""
     oracle = OracleDenoiser(lang, on_impossible=on_impossible)
     sess = oracle.scheduled_session(schedule, steps, engine=engine)
-    g = make_generator(seed)
-    x = torch.full(schedule.shape, lang.vocab_size, dtype=torch.long)
-    err = 0.0
-    for k in range(steps):
-        q = sess.query(k)
-        if q.rows.numel():
-            full = oracle(x)
-            ref = full.log_probs[q.rows, q.positions]
-            err = max(err, float((q.log_probs.exp() - ref.exp()).abs().max()))
-            assert torch.equal(q.impossible[q.rows], full.impossible[q.rows])
-            assert torch.equal(q.called, torch.zeros_like(q.called).index_fill_(0, q.rows, True))
-        values = sample_from_log_probs(q.log_probs, g)
-        sess.reveal(values)
-        x[q.rows, q.positions] = values
+    err = session_error(sess, oracle, schedule.shape, steps, seed=seed, check_called=True)
     return err, sess
 
 

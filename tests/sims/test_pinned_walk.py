@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from sims import random_hmm, random_ngram
-from sims.categorical import make_generator, sample_from_log_probs
+from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.exact import exact_sampler_law
 from sims.inference.incremental import position_layout
 from sims.inference.pinned_walk import PinnedWalkSession, longest_unpinned_run, pin_width
 from sims.inference.scheduled import scheduled_session
 from sims.sampling.fixed_count import FixedCountSampler
-from tests.helpers import P_MIN, grouped_chi_square_pvalue
+from tests.helpers import P_MIN, grouped_chi_square_pvalue, oracle_fallback, session_error
 
 LANGS = {
     "bigram": random_ngram(2, 5, support_size=3, seed=1),
@@ -29,30 +29,22 @@ LANGS = {
 
 def _drive(lang, schedule, steps, max_walk, adversarial=False):
     oracle = OracleDenoiser(lang, on_impossible="uniform")
-
-    def fallback(tokens):
-        out = oracle.predict(tokens)
-        return out.log_probs, out.impossible
-
     layout = position_layout(lang.chain(), schedule.shape[1])
     width = pin_width(layout)
     sess = PinnedWalkSession(
-        layout, schedule, fallback, steps, on_impossible="uniform", width=width, max_walk=max_walk
+        layout,
+        schedule,
+        oracle_fallback(oracle),
+        steps,
+        on_impossible="uniform",
+        width=width,
+        max_walk=max_walk,
     )
-    g = make_generator(1)
-    x = torch.full(schedule.shape, lang.vocab_size, dtype=torch.long)
-    err = 0.0
-    for k in range(steps):
-        q = sess.query(k)
-        full = oracle(x)
-        ref = full.log_probs[q.rows, q.positions]
-        err = max(err, float((q.log_probs.exp() - ref.exp()).abs().max()))
-        assert torch.equal(q.impossible[q.rows], full.impossible[q.rows])
-        values = sample_from_log_probs(q.log_probs, g)
-        if adversarial and k % 3 == 0:  # the least likely value: often probability zero
-            values = q.log_probs.argmin(-1)
-        sess.reveal(values)
-        x[q.rows, q.positions] = values
+
+    def least_likely(k, log_probs):  # every third step the least likely value: often probability zero
+        return log_probs.argmin(-1) if adversarial and k % 3 == 0 else None
+
+    err = session_error(sess, oracle, schedule.shape, steps, seed=1, pick=least_likely)
     return err, sess
 
 
