@@ -79,7 +79,12 @@ class BruteForceDenoiser(Denoiser):
 
 
 def exact_sampler_law(
-    sampler, denoiser: Denoiser, length: int, *, max_states: int = MAX_STATES
+    sampler,
+    denoiser: Denoiser,
+    length: int,
+    *,
+    max_states: int = MAX_STATES,
+    max_transitions: int | None = None,
 ) -> torch.Tensor:
     """Exact output law ``(V**L,)`` of ``sampler`` driven by ``denoiser`` for sequences of ``length``.
 
@@ -90,12 +95,16 @@ def exact_sampler_law(
 
     Size guards (:class:`~sims.validation.SizeLimitError`, before memory runs out): ``V**L`` at most
     :data:`~sims.enumeration.MAX_STATES` (the law itself), and at most ``max_states`` distinct partial
-    sequences at any step (the dictionary can reach ``(V+1)**L`` entries; it is counted as it grows).
+    sequences at any step (the dictionary can reach ``(V+1)**L`` entries; it is counted as it grows), and,
+    when given, at most ``max_transitions`` successor states enumerated in total (a cap on work, not
+    seconds, so whether a law is computed does not depend on the machine).
     """
     check_type(sampler, Sampler, "sampler", "a sims Sampler")
     check_type(denoiser, Denoiser, "denoiser", "a sims Denoiser (subclass sims.denoisers.base.Denoiser)")
     length = check_int(length, "length", minimum=1)
     max_states = check_int(max_states, "max_states", minimum=1)
+    if max_transitions is not None:
+        max_transitions = check_int(max_transitions, "max_transitions", minimum=1)
     if not sampler.capabilities.exact_kernel:
         raise InvalidArgumentError(
             f"{sampler.name}: no exact transition kernel (capabilities.exact_kernel is False)"
@@ -105,12 +114,20 @@ def exact_sampler_law(
     num_steps = sampler.num_steps(length)
     states: dict[tuple, float] = {tuple([V] * length): 1.0}
     read = sampler.kernel_denoiser(denoiser)
+    work = 0
     for step in range(num_steps):
         keys = list(states)
         outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
         nxt: dict[tuple, float] = defaultdict(float)
         for key, lp in zip(keys, outs):
-            for new, q in sampler.exact_transitions(key, step, lp, length):
+            successors = sampler.exact_transitions(key, step, lp, length)
+            work += len(successors)
+            if max_transitions is not None and work > max_transitions:
+                raise SizeLimitError(
+                    f"exact_sampler_law: {sampler.name} enumerates more than {max_transitions} successor "
+                    f"states (max_transitions) by step {step + 1} of {num_steps}"
+                )
+            for new, q in successors:
                 if q > 0:
                     nxt[new] += states[key] * q
             if len(nxt) > max_states:

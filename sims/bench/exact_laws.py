@@ -6,18 +6,16 @@ draft-and-verify and Info-Gain kernels (:func:`sims.sampling.draft_verify.exact_
 :func:`sims.sampling.info_gain.exact_info_gain_law`, which need the denoiser's passes), with the kernel route capped: it enumerates at most :data:`MAX_TRANSITIONS` successor states in total and gives up
 (``None``, recorded as "law too large") beyond, so a policy whose kernel enumerates remasking subsets or
 particle systems cannot stall a bench. The cap counts work, not seconds, so whether a law is computed does
-not depend on the machine. The kernel loop is :func:`sims.exact.exact_sampler_law`'s, with the count.
+not depend on the machine. The kernel route is :func:`sims.exact.exact_sampler_law` with its ``max_transitions`` cap.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 
 from sims.denoisers.base import Denoiser
-from sims.enumeration import sequence_index
 from sims.evaluation.policy_laws import PolicyLaw, replayed_policy_law
+from sims.exact import exact_sampler_law
 from sims.sampling.base import Sampler
 from sims.sampling.draft_verify import DraftVerifySampler, exact_draft_law
 from sims.sampling.info_gain import InfoGainSampler, exact_info_gain_law
@@ -31,29 +29,10 @@ MAX_DRAFT_STATES = 100_000
 
 def kernel_law(sampler: Sampler, denoiser: Denoiser, length: int, max_transitions: int = MAX_TRANSITIONS):
     """:func:`sims.exact.exact_sampler_law` with a cap on the successors enumerated (``None`` beyond)."""
-    V = denoiser.vocab_size
-    states: dict[tuple, float] = {tuple([V] * length): 1.0}
-    work = 0
-    read = sampler.kernel_denoiser(denoiser)  # the pass the kernel reads (leave-one-out policies)
-    for step in range(sampler.num_steps(length)):
-        keys = list(states)
-        outs = read(torch.tensor(keys, dtype=torch.long)).log_probs.cpu()
-        nxt: dict[tuple, float] = defaultdict(float)
-        for key, lp in zip(keys, outs):
-            successors = sampler.exact_transitions(key, step, lp, length)
-            work += len(successors)
-            if work > max_transitions:
-                return None
-            for new, q in successors:
-                if q > 0:
-                    nxt[new] += states[key] * q
-        states = dict(nxt)
-    law = torch.zeros(V**length, dtype=torch.float64)
-    for key, p in states.items():
-        if V in key:
-            raise AssertionError(f"{sampler.name}: a trajectory ended with masked positions: {key}")
-        law[int(sequence_index(torch.tensor(key), V))] += p
-    return law
+    try:
+        return exact_sampler_law(sampler, denoiser, length, max_transitions=max_transitions)
+    except SizeLimitError:
+        return None
 
 
 def capped_policy_law(
