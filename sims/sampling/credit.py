@@ -46,7 +46,7 @@ from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import check_positive_int, check_probability, check_real
+from sims.validation import check_optional_positive_int, check_probability, check_real
 
 CREDIT_SCORES = ("max_prob", "sampled_prob")
 
@@ -109,7 +109,7 @@ class CreditDecodingSampler(PolicySampler):
         self.decay = check_probability(decay, "decay")
         self.score = check_score(score, CREDIT_SCORES)
         self.decision_uses_values = score_uses_values(score)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = (
             f"credit_t{threshold:g}_a{alpha:g}"
             + ("" if gamma == 0.2 else f"_g{gamma:g}")

@@ -32,7 +32,7 @@ from __future__ import annotations
 from sims.categorical import Precision
 from sims.sampling.base import NO_TIME, Conventions
 from sims.sampling.planned import Plan, PlannedSetSampler, check_plan
-from sims.validation import InvalidArgumentError, check_positive_int
+from sims.validation import InvalidArgumentError, check_optional_positive_int, check_positive_int
 
 
 def dilated_groups(block: int, base: int = 2, skip: int = 1) -> list[list[int]]:
@@ -85,7 +85,7 @@ class DUSSampler(PlannedSetSampler):
         super().__init__(temperature, categorical_precision)
         self.base = check_positive_int(base, "base")
         self.skip = check_positive_int(skip, "skip")
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = (
             f"dus_b{base}"
             + ("" if skip == 1 else f"_skip{skip}")

@@ -45,7 +45,7 @@ from sims.sampling.policy import llada_plan
 from sims.sampling.ranking import quantize
 from sims.sampling.result import SampleResult
 from sims.sampling.scores import check_score, position_scores
-from sims.validation import check_choice, check_positive_int
+from sims.validation import check_choice, check_optional_positive_int
 
 EOTP_TRIGGERS = ("predicted", "committed")
 LLADA_SCORES = ("max_prob", "sampled_prob")
@@ -112,7 +112,7 @@ class EoTPSampler(LengthPolicySampler):
         self.steps = check_steps(steps)
         self.trigger = check_choice(trigger, EOTP_TRIGGERS, "trigger")
         self.score = check_score(score, LLADA_SCORES)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = (
             "eotp"
             + ("" if trigger == "predicted" else f"_{trigger}")

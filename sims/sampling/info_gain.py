@@ -58,7 +58,14 @@ from sims.sampling.policy import llada_plan
 from sims.sampling.ranking import quantize
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.sampling.scores import entropy_of_log_probs
-from sims.validation import SizeLimitError, check_int, check_positive_int, check_real, check_type
+from sims.validation import (
+    SizeLimitError,
+    check_int,
+    check_optional_positive_int,
+    check_positive_int,
+    check_real,
+    check_type,
+)
 
 #: Largest number of joint candidate outcomes :func:`exact_info_gain_law` enumerates for one state.
 MAX_COMBINATIONS = 200_000
@@ -107,7 +114,7 @@ class InfoGainSampler(Sampler):
         self.steps = check_steps(steps)
         self.candidate_number = check_positive_int(candidate_number, "candidate_number")
         self.position_temperature = check_real(position_temperature, "position_temperature", minimum=0.0)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.temperature = check_temperature(temperature)
         name = f"info_gain_n{self.candidate_number}_pt{self.position_temperature:g}"
         if self.block_length is not None:

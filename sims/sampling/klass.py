@@ -48,7 +48,7 @@ from sims.sampling.base import Conventions, adaptive_conventions
 from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import block_candidates, check_block_length
 from sims.sampling.ranking import quantize
-from sims.validation import check_positive_int, check_probability, check_real
+from sims.validation import check_optional_positive_int, check_positive_int, check_probability, check_real
 
 
 def kl_rows(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class KLASSSampler(PolicySampler):
         self.conf_threshold = check_probability(conf_threshold, "conf_threshold")
         self.kl_threshold = check_real(kl_threshold, "kl_threshold", minimum=0.0, open_min=True)
         self.history = check_positive_int(history, "history")
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = f"klass_c{conf_threshold:g}_kl{kl_threshold:g}_h{history}" + (
             "" if block_length is None else f"_block{block_length}"
         )

@@ -42,7 +42,7 @@ from sims.sampling.eotp import LLADA_SCORES, llada_candidates, top_reveals
 from sims.sampling.length_base import LengthPolicySampler, Rewrite, force_suffix, identity_origin
 from sims.sampling.policy import llada_plan
 from sims.sampling.scores import check_score, position_scores
-from sims.validation import check_bool, check_positive_int
+from sims.validation import check_bool, check_optional_positive_int
 
 
 def eos_run_start(y: torch.Tensor, eos: int) -> torch.Tensor:
@@ -85,7 +85,7 @@ class Learn2PDOracleSampler(LengthPolicySampler):
         super().__init__(temperature, tie_break, categorical_precision)
         self.steps = check_steps(steps)
         self.score = check_score(score, LLADA_SCORES)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.end_of_text = check_bool(end_of_text, "end_of_text")
         self.name = (
             "learn2pd_oracle"

@@ -46,7 +46,7 @@ from sims.validation import (
     InvalidArgumentError,
     as_float64,
     check_choice,
-    check_positive_int,
+    check_optional_positive_int,
     check_real,
     check_stochastic,
 )
@@ -118,7 +118,7 @@ class PCSampler(PolicySampler):
                 )
             self.background = check_stochastic(bg, "background (V token frequencies)")
         self.has_history = isinstance(self.background, str) and self.background == "all_masked"
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         tag = "" if self.has_history else ("_uniform" if isinstance(self.background, str) else "_explicit")
         self.name = f"pc_sampler_l{lam:g}_a{alpha:g}{tag}" + (
             "" if block_length is None else f"_block{block_length}"

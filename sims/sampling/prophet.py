@@ -40,7 +40,7 @@ from sims.validation import (
     InvalidArgumentError,
     InvalidTypeError,
     check_int,
-    check_positive_int,
+    check_optional_positive_int,
     check_probability,
     check_real,
 )
@@ -126,7 +126,7 @@ class ProphetSampler(PolicySampler):
         self.answer_positions = None if answer_positions is None else tuple(sorted(pos))
         self.score = check_score(score, PROPHET_SCORES)
         self.decision_uses_values = score_uses_values(score)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = (
             "prophet"
             + ("" if score == "max_prob" else f"_{score}")

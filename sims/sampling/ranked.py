@@ -30,7 +30,7 @@ from sims.sampling.kernels import reveal_values
 from sims.sampling.ranking import check_tie_break, rank_positions, selection_law
 from sims.sampling.runtime import RunState, commit_reveals, tempered
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import InvalidArgumentError, check_positive_int
+from sims.validation import InvalidArgumentError, check_optional_positive_int
 
 
 def block_candidates(x: torch.Tensor, vocab_size: int, block_length: int | None) -> torch.Tensor:
@@ -75,7 +75,7 @@ class RankedStepSampler(Sampler):
         self.tie_break = check_tie_break(tie_break)
         self.score = check_score(score, self.allowed_scores)
         self.temperature = check_temperature(temperature)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
 
     # ---- the rule -------------------------------------------------------------------------------
     def active_rows(self, masked: torch.Tensor, k: int) -> torch.Tensor:

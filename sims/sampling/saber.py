@@ -45,7 +45,7 @@ from sims.sampling.policy import Decision
 from sims.sampling.ranked import check_block_length
 from sims.sampling.ranking import quantize
 from sims.sampling.wino import WINO_SCORES, current_block, rank_within
-from sims.validation import check_choice, check_positive_int
+from sims.validation import check_choice, check_optional_positive_int, check_positive_int
 
 
 def remask_count(n: int, committed: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ class SaberSampler(LeaveOneOutPolicy):
     ):
         super().__init__(temperature, tie_break, categorical_precision)
         self.n = check_positive_int(n, "n")
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.score = check_choice(score, WINO_SCORES, "score")
         self.loo_source = check_loo_source(loo_source)
         self.decision_uses_values = self.score == "sampled_prob"

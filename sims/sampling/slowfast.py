@@ -42,7 +42,7 @@ from sims.sampling.policy import Decision, PolicySampler
 from sims.sampling.ranked import check_block_length
 from sims.sampling.ranking import quantize
 from sims.sampling.scores import check_score, position_scores, score_uses_values
-from sims.validation import check_positive_int, check_probability, check_real
+from sims.validation import check_optional_positive_int, check_positive_int, check_probability, check_real
 
 SLOWFAST_SCORES = ("max_prob", "sampled_prob")
 STATE = ("block", "prev", "phase", "k_step", "determined", "span_end")
@@ -90,7 +90,7 @@ class SlowFastSampler(PolicySampler):
         self.std_threshold = check_real(std_threshold, "std_threshold", minimum=0.0, open_min=True)
         self.score = check_score(score, SLOWFAST_SCORES)
         self.decision_uses_values = score_uses_values(score)
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
         self.name = (
             f"slowfast_k{explore_steps}_t{threshold:g}"
             + ("" if cycle_threshold == 0.3 else f"_c{cycle_threshold:g}")

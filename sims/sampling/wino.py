@@ -44,7 +44,12 @@ from sims.sampling.loo_policy import LeaveOneOutPolicy, check_loo_source, loo_nf
 from sims.sampling.policy import Decision
 from sims.sampling.ranked import check_block_length
 from sims.sampling.ranking import quantize
-from sims.validation import InvalidArgumentError, check_choice, check_positive_int, check_probability
+from sims.validation import (
+    InvalidArgumentError,
+    check_choice,
+    check_optional_positive_int,
+    check_probability,
+)
 
 #: the draft cap a = min(max(floor(CAP_FRACTION |M|), CAP_MIN), CAP_MAX) and the initial n_prev (code)
 CAP_FRACTION, CAP_MIN, CAP_MAX, FIRST_LAST_ACCEPT = 0.7, 5, 20, 30
@@ -107,8 +112,8 @@ class WINOSampler(LeaveOneOutPolicy):
         super().__init__(temperature, tie_break, categorical_precision)
         self.threshold = check_probability(threshold, "threshold")
         self.threshold_back = check_probability(threshold_back, "threshold_back")
-        self.block_length = None if block_length is None else check_positive_int(block_length, "block_length")
-        self.max_steps = None if max_steps is None else check_positive_int(max_steps, "max_steps")
+        self.block_length = check_optional_positive_int(block_length, "block_length")
+        self.max_steps = check_optional_positive_int(max_steps, "max_steps")
         self.score = check_choice(score, WINO_SCORES, "score")
         self.loo_source = check_loo_source(loo_source)
         self.decision_uses_values = self.score == "sampled_prob"

@@ -57,6 +57,11 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return check_int(value, name, minimum=minimum)
 
 
+def check_optional_positive_int(value, name: str, minimum: int = 1) -> int | None:
+    """``None`` (the option is off), or ``value`` as an int ``>= minimum``."""
+    return None if value is None else check_positive_int(value, name, minimum)
+
+
 def check_real(
     value,
     name: str,
