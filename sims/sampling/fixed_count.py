@@ -252,6 +252,10 @@ class FixedCountSampler(ScheduledRun, RankedStepSampler):
         pos = torch.arange(x.shape[1], device=x.device)
         return (x == vocab_size) & (pos >= a) & (pos < b)
 
+    def order_prefix(self, length: int, k: int) -> int:
+        """The step's count: :meth:`select` reads only ``order[:, :count]``."""
+        return self.plan(length)[k][2]
+
     def select(self, log_probs, candidates, values, order, k):
         count = self.plan(candidates.shape[1])[k][2]
         reveal = torch.zeros_like(candidates)

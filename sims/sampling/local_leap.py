@@ -125,6 +125,10 @@ class LocalLeapSampler(AdaptiveRankedStepSampler):
             },
         )
 
+    def order_prefix(self, length: int, k: int) -> int:
+        """:func:`local_leap_select` reads only the best entry ``order[:, :1]``."""
+        return 1
+
     def select(self, log_probs, candidates, values, order, k):
         conf = position_scores(self.score, log_probs, values)
         return local_leap_select(conf, candidates, self.threshold, self.relaxed_threshold, self.radius, order)

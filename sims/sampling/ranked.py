@@ -11,6 +11,12 @@ semi-autoregressive block, or a fixed-count plan's block):
 4. reveal the set the rule selects from that ranking (:meth:`RankedStepSampler.select`: the ``count``
    best, the longest entropy-bounded prefix, a confidence threshold, ...) with the drawn values.
 
+The ranking passed to ``select`` is the full one ``(n, L)`` (non-candidates last), or, when the rule reads
+only its first m entries (:meth:`RankedStepSampler.order_prefix` returns m: the fixed count of the step,
+or the single best of LocalLeap), those m columns, computed by partial selection
+(``rank_positions(..., prefix=m)``: the same positions from the same random numbers, without sorting all
+L positions).
+
 The random numbers are drawn in this order (random order, values, tie permutation), so runs are
 reproducible. The exact kernel (:meth:`RankedStepSampler.exact_transitions`) enumerates the same rule:
 the law of the selected set over every ranking the tie rule allows (:meth:`RankedStepSampler.set_law`),
@@ -97,6 +103,14 @@ class RankedStepSampler(Sampler):
     ) -> torch.Tensor:
         """Bool ``(n, L)``: the positions revealed, given the ranking ``order`` (best first) of the candidates."""
 
+    def order_prefix(self, length: int, k: int) -> int | None:
+        """How many leading entries of the ranking :meth:`select` reads at step k (None: all of them).
+
+        A subclass whose ``select`` provably reads only ``order[:, :m]`` for a known m returns m, and
+        :meth:`step` then ranks by partial selection (the same positions, no sort of all L).
+        """
+        return None
+
     # ---- batched step ---------------------------------------------------------------------------
     def step(self, state: RunState, k: int, generator: torch.Generator) -> None:
         x, V = state.x, state.vocab_size
@@ -106,14 +120,15 @@ class RankedStepSampler(Sampler):
         if not bool(rows.any()):
             return
         cand = self.candidates(x[rows], V, k)
+        prefix = self.order_prefix(x.shape[1], k)
         if self.score == "random":
             u = torch.rand(cand.shape, dtype=torch.float64, generator=generator, device=generator.device)
-            order = rank_positions(u.to(x.device), cand)
+            order = rank_positions(u.to(x.device), cand, prefix=prefix)
         lp = state.cache.get(x, rows)
         values = sample_from_log_probs(lp, generator, self.categorical_precision, self.temperature)
         if self.score != "random":
             tie_gen = generator if self.tie_break == "random" else None
-            order = rank_positions(position_scores(self.score, lp, values), cand, tie_gen)
+            order = rank_positions(position_scores(self.score, lp, values), cand, tie_gen, prefix)
         reveal = self.select(lp, cand, values, order, k)
         state.trace.record_step_entropy(k, rows, lp, masked)
         commit_reveals(x, rows, reveal, values, state.trace, k, tempered(lp, self.temperature), state.cache)

@@ -7,9 +7,12 @@ float64 rounding tie. Ties are broken by ``tie_break``:
   scores are equal (a random permutation drawn from the run's generator, then a stable sort);
 * ``"lowest_index"``: towards the lowest position index (a deterministic rule).
 
-The batched samplers rank with :func:`rank_positions`; their exact kernels enumerate the rankings it can
-return (:func:`tie_orders`) and the laws of the selected sets (:func:`selection_law`,
-:func:`top_count_sets`).
+The batched samplers rank with :func:`rank_positions`. A rule that reads only the first m entries of the
+ranking (the m best, e.g. a fixed count per step) asks for ``prefix=m``: the same m entries, bit for bit
+and from the same random numbers, found by partial selection (:mod:`sims.sampling.partial_rank`, top-k
+and the boundary tie group) instead of a sort of all L positions. The exact kernels enumerate the
+rankings :func:`rank_positions` can return (:func:`tie_orders`) and the laws of the selected sets
+(:func:`selection_law`, :func:`top_count_sets`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from collections.abc import Callable
 
 import torch
 
-from sims.validation import check_choice
+from sims.sampling.partial_rank import ranking_prefix
+from sims.validation import check_choice, check_int
 
 #: Scores (confidence, margin, entropy) are rounded to this many fractional bits before ranking.
 SCORE_BITS = 40
 
 TIE_BREAKS = ("random", "lowest_index")
+
+#: ``rank_positions(..., prefix=m)`` selects partially when ``m * PARTIAL_FRACTION <= L`` and sorts all L
+#: positions otherwise (at (256, 1024) on one CPU thread the partial selection stops paying off between
+#: m = L/4 and m = L/2); both give the same positions.
+PARTIAL_FRACTION = 4
 
 
 def check_tie_break(tie_break: str) -> str:
@@ -40,24 +49,53 @@ def quantize(values: torch.Tensor) -> torch.Tensor:
 
 def quantized_scores(scores: torch.Tensor) -> torch.Tensor:
     """Scores times 2**SCORE_BITS, rounded (equal up to float64 noise -> exactly equal)."""
-    return torch.round(scores.to(torch.float64) * 2.0**SCORE_BITS)
+    return torch.round_(scores.to(torch.float64) * 2.0**SCORE_BITS)
 
 
 def rank_positions(
-    scores: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None = None
+    scores: torch.Tensor,
+    candidates: torch.Tensor,
+    generator: torch.Generator | None = None,
+    prefix: int | None = None,
 ) -> torch.Tensor:
-    """Positions sorted by descending score, non-candidates last.
+    """Positions sorted by descending score, non-candidates last; ``(..., L)``, or its first ``prefix`` columns.
 
     Scores are rounded to :data:`SCORE_BITS` fractional bits first. Ties go to the lowest index when
     ``generator`` is None (``tie_break="lowest_index"``); otherwise they are broken uniformly at random
     (``tie_break="random"``): positions are first shuffled by a random permutation drawn from
-    ``generator``, then stably sorted by score.
+    ``generator`` (the argsort of L uniforms, one ``torch.rand`` call), then stably sorted by score, so
+    each tie group is ordered by ascending uniform. Non-candidates come last, in the same tie order.
+
+    ``prefix=m`` returns the first ``min(m, L)`` columns only, computed by partial selection
+    (:mod:`sims.sampling.partial_rank`: top-k and the boundary tie group, no sort of all L positions)
+    when ``m <= L / PARTIAL_FRACTION`` (:data:`PARTIAL_FRACTION`), by the full sort otherwise. It
+    draws the same uniforms (the generator ends in the same state) and is bit-identical to
+    ``rank_positions(scores, candidates, generator)[..., :m]``: where that cannot be guaranteed (equal
+    uniforms where they matter, probability about L^2/2^53 per row; NaN scores) it falls back to the full
+    ranking.
     """
     q = quantized_scores(scores)
-    q = torch.where(candidates, q, torch.full_like(q, -torch.inf))
-    if generator is None:
+    q = torch.where(candidates, q, -torch.inf)
+    u = None
+    if generator is not None:
+        u = torch.rand(q.shape, dtype=torch.float64, generator=generator, device=generator.device).to(
+            q.device
+        )
+    L = q.shape[-1]
+    if prefix is None:
+        return _full_ranking(q, u)
+    prefix = check_int(prefix, "prefix", minimum=0)
+    if prefix * PARTIAL_FRACTION <= L:
+        top = ranking_prefix(q.reshape(-1, L), prefix, None if u is None else u.reshape(-1, L))
+        if top is not None:
+            return top.reshape(*q.shape[:-1], prefix)
+    return _full_ranking(q, u)[..., :prefix]
+
+
+def _full_ranking(q: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """Sort of all positions by (q descending, u ascending or index ascending)."""
+    if u is None:
         return torch.sort(q, dim=-1, descending=True, stable=True).indices
-    u = torch.rand(q.shape, dtype=torch.float64, generator=generator, device=generator.device).to(q.device)
     perm = torch.argsort(u, dim=-1)
     inner = torch.sort(q.gather(-1, perm), dim=-1, descending=True, stable=True).indices
     return perm.gather(-1, inner)
