@@ -35,17 +35,20 @@ def ranking_prefix(q: torch.Tensor, m: int, u: torch.Tensor | None = None) -> to
         return torch.empty((n, 0), dtype=torch.long, device=q.device)
     if bool(torch.isnan(q).any()):
         return None
-    key = u if u is not None else torch.arange(L, dtype=torch.float64, device=q.device).expand(n, L)
     bound = q.topk(m, dim=-1, sorted=False).values.amin(-1, keepdim=True)  # the m-th largest score
     above = q > bound
     tied = q == bound
     need = m - above.sum(-1, keepdim=True)  # >= 1 members of the boundary tie group
-    tie_key = torch.where(tied, key, torch.inf)
-    smallest = tie_key.topk(int(need.max()), dim=-1, largest=False, sorted=True).values
-    cut = smallest.gather(-1, need - 1)  # the need-th smallest tie key in the boundary group
-    chosen = above | (tied & (tie_key <= cut))
-    if not bool((chosen.sum(-1) == m).all()):
-        return None  # equal uniforms at the boundary
+    if bool((tied.sum(-1, keepdim=True) == need).all()):
+        chosen = above | tied  # every row takes its whole boundary group (no tie to break there)
+    else:
+        key = u if u is not None else torch.arange(L, dtype=torch.float64, device=q.device).expand(n, L)
+        tie_key = torch.where(tied, key, torch.inf)
+        smallest = tie_key.topk(int(need.max()), dim=-1, largest=False, sorted=True).values
+        cut = smallest.gather(-1, need - 1)  # the need-th smallest tie key in the boundary group
+        chosen = above | (tied & (tie_key <= cut))
+        if not bool((chosen.sum(-1) == m).all()):
+            return None  # equal uniforms at the boundary
     idx = chosen.nonzero(as_tuple=True)[1].view(n, m)  # row-major: ascending positions in each row
     if u is not None:
         keys, by_key = u.gather(-1, idx).sort(dim=-1)
