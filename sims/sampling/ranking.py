@@ -75,7 +75,8 @@ def rank_positions(
     ranking.
     """
     q = quantized_scores(scores)
-    q = torch.where(candidates, q, -torch.inf)
+    # + 0.0 turns -0.0 into +0.0: equal scores tie on every device (a radix sort would split the signs)
+    q = torch.where(candidates, q, -torch.inf).add_(0.0)
     u = None
     if generator is not None:
         u = torch.rand(q.shape, dtype=torch.float64, generator=generator, device=generator.device).to(

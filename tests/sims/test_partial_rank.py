@@ -78,6 +78,10 @@ def test_prefix_keeps_leading_dimensions_and_rejects_bad_values():
     scores = torch.rand(2, 3, 16, dtype=torch.float64)
     cand = torch.rand(2, 3, 16) < 0.5
     assert torch.equal(rank_positions(scores, cand, prefix=3), rank_positions(scores, cand)[..., :3])
+    signed_zeros = torch.tensor([[-0.0, 0.0, -0.0, 0.0]])  # equal scores: one tie group
+    assert rank_positions(signed_zeros, torch.ones_like(signed_zeros, dtype=torch.bool)).tolist() == [
+        [0, 1, 2, 3]
+    ]
     with pytest.raises(InvalidArgumentError, match="prefix"):
         rank_positions(scores, cand, prefix=-1)
 
