@@ -75,7 +75,7 @@ def rank_positions(
     ranking.
     """
     q = quantized_scores(scores)
-    # + 0.0 turns -0.0 into +0.0: equal scores tie on every device (a radix sort would split the signs)
+    # + 0.0 turns -0.0 into +0.0, so equal scores tie even where a sort compares raw bits (GPU radix sorts)
     q = torch.where(candidates, q, -torch.inf).add_(0.0)
     u = None
     if generator is not None:
