@@ -13,7 +13,9 @@ feeds the generated blocks of ``docs/sampler_performance.md``
 (:mod:`paper_repro.ledger.claims_sampler_speed`; rewritten by ``python -m paper_repro``).
 
 For each language (bigram and trigram over V = 8 with 4 successors per context, random HMMs with S = 16
-and S = 64 hidden states over V = 16, Dirichlet(1) rows), each (B, L, K) and each value-independent
+and S = 64 hidden states over V = 16, Dirichlet(1) rows, and an automaton language: balanced brackets of
+depth at most 8, ``dyck8``, whose lifted chain has 20 states and its acceptance on the last node), each
+(B, L, K) and each value-independent
 sampler (fixed-count random order, ancestral), the same seeded run on both paths of
 :mod:`sims.sampling.scheduled`:
 
@@ -58,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
+from sims.languages.formal import dyck_language
 from sims.languages.random import random_hmm, random_ngram
 from sims.results import read_json, write_json
 from sims.sampling.ancestral import AncestralSampler
@@ -74,7 +77,11 @@ LANGUAGES = {
     "trigram": lambda: random_ngram(3, 8, concentration=0.5, support_size=4, seed=0),
     "hmm16": lambda: random_hmm(num_states=16, vocab_size=16, seed=0),
     "hmm64": lambda: random_hmm(num_states=64, vocab_size=16, seed=0),
+    "dyck8": lambda: dyck_language(8),
 }
+#: How the oracle answers impossible evidence: the minimum-violation fallback where the language has one
+#: (n-grams, HMMs); automaton languages have none (their zeros are the automaton's, not smoothable tables).
+ON_IMPOSSIBLE = {"dyck8": "uniform"}
 SAMPLERS = {
     "fixed_random": lambda K, path: FixedCountSampler(K, oracle_path=path),
     "ancestral": lambda K, path: AncestralSampler(K, oracle_path=path),
@@ -154,13 +161,15 @@ def full_step_seconds(sampler, oracle, schedule, states, steps):
 
 def auto_path(lang_name: str, B: int, L: int, K: int) -> str:
     """The path ``oracle_path="auto"`` takes for this case (the oracle's cost model; no timing)."""
-    oracle = OracleDenoiser(LANGUAGES[lang_name](), on_impossible="min_violation")
+    oracle = OracleDenoiser(
+        LANGUAGES[lang_name](), on_impossible=ON_IMPOSSIBLE.get(lang_name, "min_violation")
+    )
     return "incremental" if L >= AUTO_MIN_LENGTH and oracle.prefers_scheduled_session(B, L, K) else "full"
 
 
 def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):
     lang = LANGUAGES[lang_name]()
-    oracle = OracleDenoiser(lang, on_impossible="min_violation")
+    oracle = OracleDenoiser(lang, on_impossible=ON_IMPOSSIBLE.get(lang_name, "min_violation"))
     inc = SAMPLERS[sampler_name](K, "incremental")
     base = reset_peak()
     t_build, t_probe, sess = probe_incremental(inc, oracle, B, L, probe)

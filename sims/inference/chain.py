@@ -147,7 +147,21 @@ class LiftedChain(ABC):
         Chains whose non-first node evidence is a function of one token (HMM: the emitted token;
         n-gram: the newest token of the window) return the length of a sequence for which that holds at
         the last node; the fast engines then read a ``(V+1, S)`` evidence table off :meth:`evidence` once.
-        ``None`` (default): the evidence is built generically per batch.
+        Chains with :meth:`final_log_weights` mean the evidence without them (the table is then read at
+        that node of a probe one token longer). ``None`` (default): the evidence is built generically
+        per batch.
+        """
+        return None
+
+    def final_log_weights(self) -> torch.Tensor | None:
+        """``(S,)`` log final weights that :meth:`evidence` adds to the last node's evidence, or ``None``.
+
+        Automaton languages weight the state of the last node (the accepting states of a
+        :class:`~sims.languages.formal.DFALanguage`, the final weights of an emission automaton). A chain
+        that declares them and :meth:`token_evidence_probe_length` has per-token evidence at every node
+        *except* for this extra factor on the last one: the table is read off a non-last node and the
+        incremental engines (:mod:`sims.inference.incremental`) multiply the final weights in themselves.
+        ``None`` (default): no final weights (every node's evidence is its tokens' alone).
         """
         return None
 

@@ -1,11 +1,14 @@
-r"""Evidence tree: incremental forward-backward for any chain with a per-token evidence table (HMM, n-gram).
+r"""Evidence tree: incremental forward-backward for chains with a per-token evidence table (HMM, n-gram, DFA).
 
 With node evidence :math:`e_t` (all ones while the node's tokens are masked) and transfer matrices
 :math:`M_t = A\,\mathrm{diag}(e_t)` (nodes :math:`t = 1..n`), the posterior of node j is
 
 .. math::
-    \gamma_j \propto \big(v_0 M_1 \cdots M_j\big) \odot \big(M_{j+1} \cdots M_n \mathbf 1\big),
-    \qquad v_0 = \pi \odot e_0 .
+    \gamma_j \propto \big(v_0 M_1 \cdots M_j\big) \odot \big(M_{j+1} \cdots M_n f\big),
+    \qquad v_0 = \pi \odot e_0 ,
+
+with f the final weights of the last node (an automaton's accepting states; :math:`\mathbf 1` for HMMs
+and n-grams).
 
 Nodes are grouped in blocks of ``b`` consecutive nodes; a balanced binary tree (padded with identities to
 a power of two) stores, per sequence, the product of every block and of every aligned run of blocks. A
@@ -137,14 +140,15 @@ class EvidenceTreeSession(ScheduledSession):
             ok = ok and lo_pw[-1] + self.lo_A >= -self.safe
             pw.append(_scale_matrices(pw[-1] @ self.A))
             lo_pw.append(float(log_min_positive(pw[-1], (0, 1))))
-        block = torch.stack(
-            [pw[self.b]] * (self.n // self.b) + ([pw[self.n % self.b]] if self.n % self.b else [])
-        )
-        lo_block = [lo_pw[self.b]] * (self.n // self.b) + (
-            [lo_pw[self.n % self.b]] if self.n % self.b else []
-        )
-        if self.n == 0:
+        if self.n == 0:  # L = 1 (one node): an empty tree
             block, lo_block = eye.unsqueeze(0), [0.0]
+        else:
+            block = torch.stack(
+                [pw[self.b]] * (self.n // self.b) + ([pw[self.n % self.b]] if self.n % self.b else [])
+            )
+            lo_block = [lo_pw[self.b]] * (self.n // self.b) + (
+                [lo_pw[self.n % self.b]] if self.n % self.b else []
+            )
         pad = P - block.shape[0]
         level0 = torch.cat([block, eye.expand(pad, S, S)]) if pad else block
         lo0 = torch.tensor(lo_block + [0.0] * pad, dtype=torch.float64, device=dev)
@@ -157,7 +161,11 @@ class EvidenceTreeSession(ScheduledSession):
             self.levels.append(nxt.unsqueeze(0).repeat(B, 1, 1, 1))
             self.lo.append(log_min_positive(nxt, (1, 2)).unsqueeze(0).repeat(B, 1))
         self.flat = [lvl.view(-1, S, S) for lvl in self.levels]  # (row, index) -> row * width + index
-        self.root1 = self.levels[self.height][:, 0].sum(-1)  # root 1: the total weight is v0 . root1
+        # the suffix's end vector: the final weights f of the last node (all ones without them), normalised
+        f = layout.final
+        self.end = torch.full((S,), 1.0 / S, dtype=torch.float64, device=dev) if f is None else f / f.sum()
+        self.lo_end = -math.log(S) if f is None else float(log_min_positive(self.end, (0,)))
+        self.root1 = self._root_end(self.levels[self.height][:, 0])  # the total weight is v0 . root f
         self.v0 = layout.initial.unsqueeze(0).repeat(B, 1)  # pi * e_0 (node 0's evidence folded in)
         self.v0, _ = normalise_rows(self.v0)
         # chunk tables: products of g consecutive node factors A diag(F[x]) (x a token, the mask V, or the
@@ -171,8 +179,14 @@ class EvidenceTreeSession(ScheduledSession):
         self.chunks = {1: factor}
         for m in range(2, self.g + 1):
             self.chunks[m] = _matmul(self.chunks[m - 1].unsqueeze(1), factor.unsqueeze(0)).view(-1, S, S)
+        ok = ok and (f is None or float(self.lo[-1].amin()) + layout.min_log_final >= -self.safe)
         if not ok or float(log_min_positive(layout.initial, (0,))) < -self.safe:
             self._mark(uncertified=torch.arange(B, device=dev))  # uncertified tree: full oracle throughout
+
+    def _root_end(self, root: torch.Tensor) -> torch.Tensor:
+        """``root f`` (row sums without final weights), ``(..., S)``."""
+        f = self.layout.final
+        return root.sum(-1) if f is None else root @ f
 
     # ---- evidence of nodes --------------------------------------------------------------------------
     def _node_evidence(self, rows: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +262,9 @@ class EvidenceTreeSession(ScheduledSession):
                 cur, lo_cur = _scale_with_log_min(_matmul(pair[:, 0], pair[:, 1]))
             self.flat[self.height].index_copy_(0, r, cur)
             self.lo[self.height][r, 0] = lo_cur
-            self.root1[r] = cur.sum(-1)
+            self.root1[r] = self._root_end(cur)
+            if self.layout.final is not None:  # root f: one more product per entry
+                failed[r[lo_cur + self.layout.min_log_final < -self.safe]] = True
         # impossible rows: total weight v0 (root) 1 is an exact zero
         if one_per_row:
             t = rows
@@ -300,7 +316,7 @@ class EvidenceTreeSession(ScheduledSession):
     def _query(self, rows, positions):
         """Node j's block path from leaf to root: the siblings to its left are the tree pieces of the
         prefix (applied to v0 from the highest level down), those to its right the pieces of the suffix
-        (applied to 1 from the highest level down); one gathered sibling per level serves both."""
+        (applied to the final weights f, 1 without them, from the highest level down); one gathered sibling per level serves both."""
         N, H = rows.shape[0], self.height
         ar = torch.arange(N, device=self.device)
         nodes = self.layout.node_of(positions)
@@ -309,10 +325,8 @@ class EvidenceTreeSession(ScheduledSession):
         off = torch.where(inner, (nodes - 1) % self.b, torch.full_like(nodes, -1))
         ok = torch.ones(N, dtype=torch.bool, device=self.device)
         vw = torch.empty((N, 2, self.S), dtype=torch.float64, device=self.device)  # prefix v, suffix w
-        vw[:, 0], vw[:, 1] = self.v0[rows], 1.0 / self.S
-        lo_vw = torch.stack(
-            [_log_min_positive(vw[:, 0], (1,)), torch.full_like(vw[:, 1, 0], -math.log(self.S))], 1
-        )
+        vw[:, 0], vw[:, 1] = self.v0[rows], self.end
+        lo_vw = torch.stack([_log_min_positive(vw[:, 0], (1,)), torch.full_like(vw[:, 1, 0], self.lo_end)], 1)
         for h in range(H - 1, -1, -1):  # each level's sibling extends the prefix (left) or the suffix (right)
             sib = (blk >> h) ^ 1
             M = torch.index_select(self.flat[h], 0, rows * (1 << (H - h)) + sib)
@@ -329,7 +343,7 @@ class EvidenceTreeSession(ScheduledSession):
             out = ~inner
             root, _ = normalise_rows(self.root1[rows[out]])
             w[out], lo_w[out] = root, _log_min_positive(root, (1,))
-            ok[out] &= self.lo[H][rows[out], 0] - math.log(self.S) >= -self.safe
+            ok[out] &= self.lo[H][rows[out], 0] + self.layout.min_log_final - math.log(self.S) >= -self.safe
         fw, lo_f, bw, lo_b = self._walks(v, w, rows, blk)
         v, lo_v = fw[ar, off + 1], lo_v + lo_f[ar, off + 1]
         back = torch.where(inner, self.b - 1 - off, torch.zeros_like(off))  # block end down to node j + 1

@@ -56,6 +56,10 @@ class PositionLayout:
             Each satisfies :math:`\sum_{v<V} F[v, s] = 1`, so a masked position's token marginal is
             :math:`\gamma F[:V]^\top`.
         min_log_table, min_log_transition: logs of the smallest positive entries (certificates).
+        final: ``(S,)`` linear final weights of the last node
+            (:meth:`~sims.inference.chain.LiftedChain.final_log_weights`: an automaton's acceptance), or
+            ``None`` (all ones); each in [0, 1] with a positive entry (else the chain declines).
+        min_log_final: log of its smallest positive entry (0 without final weights).
     """
 
     length: int
@@ -65,6 +69,8 @@ class PositionLayout:
     tables: torch.Tensor
     min_log_table: float
     min_log_transition: float
+    final: torch.Tensor | None = None
+    min_log_final: float = 0.0
 
     @property
     def num_states(self) -> int:
@@ -121,7 +127,12 @@ def position_layout(chain: LiftedChain, length: int) -> PositionLayout | None:
         cache[key] = None
         return None
     log_a = chain.propagate_forward(torch.log(torch.eye(S, dtype=torch.float64, device=dev)))
-    if bool((log_a > 0).any()) or bool((chain.log_initial > 0).any()):
+    log_f = chain.final_log_weights()
+    if (
+        bool((log_a > 0).any())
+        or bool((chain.log_initial > 0).any())
+        or (log_f is not None and (bool((log_f > 0).any()) or not bool(torch.isfinite(log_f).any())))
+    ):
         cache[key] = None  # not probability tables: outside the certificates' assumptions
         return None
     log_t = torch.log(tables)
@@ -133,6 +144,8 @@ def position_layout(chain: LiftedChain, length: int) -> PositionLayout | None:
         tables,
         float(min_finite(log_t.reshape(-1), 0)),
         float(min_finite(log_a.reshape(-1), 0)),
+        None if log_f is None else torch.exp(log_f),
+        0.0 if log_f is None else float(min_finite(log_f.reshape(-1), 0)),
     )
     cache[key] = out
     return out

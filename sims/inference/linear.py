@@ -157,7 +157,8 @@ def fast_engines_apply(chain: LiftedChain) -> bool:
     densified); their tables and evidence must be probabilities, which is checked (rows violating it are
     recomputed by the log engine).
     """
-    return chain.token_evidence_probe_length() is not None or chain.num_states <= DENSE_MAX_STATES
+    tabled = chain.token_evidence_probe_length() is not None and chain.final_log_weights() is None
+    return tabled or chain.num_states <= DENSE_MAX_STATES
 
 
 def evidence_table(chain: LiftedChain, dtype: torch.dtype):
@@ -166,7 +167,10 @@ def evidence_table(chain: LiftedChain, dtype: torch.dtype):
     For chains whose node evidence depends on one token only
     (:meth:`~sims.inference.chain.LiftedChain.token_evidence_probe_length`; HMM: the emitted token,
     n-gram: the newest token of the window) the table is read off the chain's own ``evidence`` on probe
-    sequences, so it is exactly the chain's evidence. Returns ``None`` for other chains.
+    sequences, so it is exactly the chain's evidence. Chains with final weights
+    (:meth:`~sims.inference.chain.LiftedChain.final_log_weights`) get the table without them: it is read
+    at the probe's node on a probe one (masked) token longer, where it is not the last node. Returns
+    ``None`` for other chains.
     """
     L0 = chain.token_evidence_probe_length()
     if L0 is None:
@@ -175,10 +179,12 @@ def evidence_table(chain: LiftedChain, dtype: torch.dtype):
     key = ("evidence", dtype)
     if key not in cache:
         V = chain.vocab_size
-        probe = torch.full((V + 1, L0), V, dtype=torch.long, device=chain.device)
-        probe[:, -1] = torch.arange(V + 1, device=chain.device)
+        extra = 0 if chain.final_log_weights() is None else 1
+        probe = torch.full((V + 1, L0 + extra), V, dtype=torch.long, device=chain.device)
+        probe[:, L0 - 1] = torch.arange(V + 1, device=chain.device)
         _, rest = chain.evidence(probe)
-        log_table = state_log_evidence(chain, rest[:, -1:])[:, 0]  # (V+1, S)
+        node = rest.shape[1] - 1 - extra
+        log_table = state_log_evidence(chain, rest[:, node : node + 1])[:, 0]  # (V+1, S)
         cache[key] = (torch.exp(log_table).to(dtype), min_finite(log_table))
     return cache[key]
 
@@ -220,8 +226,8 @@ def node_evidence(chain: LiftedChain, tokens: torch.Tensor, dtype: torch.dtype) 
     """Build :class:`NodeEvidence` (table look-ups for HMM / n-gram chains, generic otherwise)."""
     L = tokens.shape[1]
     n = chain.num_nodes(L) - 1
-    table = evidence_table(chain, dtype)
-    if table is None:
+    table = evidence_table(chain, dtype) if chain.final_log_weights() is None else None
+    if table is None:  # no table, or final weights on the last node: generic evidence
         first, rest = chain.evidence(tokens)
         ev = state_log_evidence(chain, rest)
         log_a0, log_c0 = log_normalize(chain.log_initial.unsqueeze(0) + first)

@@ -38,7 +38,10 @@ MAX_PIN_WINDOWS = 4096
 
 def pin_width(layout: PositionLayout) -> int | None:
     """``w = offset + 1`` when every window of w consecutive later-node tokens leaves at most one state
-    (from a positive start), else ``None`` (HMMs with overlapping emissions)."""
+    (from a positive start), else ``None`` (HMMs with overlapping emissions; chains with final weights,
+    whose walks would need the acceptance of the last node)."""
+    if layout.final is not None:
+        return None
     w, V, S = layout.offset + 1, layout.tables.shape[1] - 1, layout.num_states
     if V**w > MAX_PIN_WINDOWS:
         return None

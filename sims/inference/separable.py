@@ -40,7 +40,10 @@ from sims.inference.incremental import (
 
 def pinned_states(layout: PositionLayout) -> torch.Tensor | None:
     """``(tables, V)`` state pinned by each token value, or ``None`` when some value leaves several states
-    (a value with no state at all is impossible; :meth:`NearestNeighbourSession._reveal` checks its weight)."""
+    (a value with no state at all is impossible; :meth:`NearestNeighbourSession._reveal` checks its weight).
+    ``None`` also with final weights (an automaton's acceptance: the suffix does not end in ones)."""
+    if layout.final is not None:
+        return None
     V = layout.tables.shape[1] - 1
     support = layout.tables[:, :V] > 0  # (n_tab, V, S)
     if not bool((support.sum(-1) <= 1).all()):

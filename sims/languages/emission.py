@@ -117,8 +117,11 @@ class EmissionChain(HMMChain):
         return ev[:, 0], ev[:, 1:]
 
     # ---- optional engine capabilities ------------------------------------------------------------------
-    def token_evidence_probe_length(self) -> int | None:
-        return 2 if self._plain_final else None  # final weights make the last node's evidence special
+    def token_evidence_probe_length(self) -> int:
+        return 2  # the emitted token's likelihood (the final weights are declared apart)
+
+    def final_log_weights(self) -> torch.Tensor | None:
+        return None if self._plain_final else self.log_final
 
     def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         nodes, log_ev = super().loo_node_evidence(tokens)

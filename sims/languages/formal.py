@@ -114,6 +114,14 @@ class DFAChain(DenseTransitionChain):
         out = log_matmul_exp(log_gamma.reshape(B * T, S), self._project, torch.log(self._project), 0.0)
         return out.reshape(B, T, self.vocab_size)
 
+    # ---- optional engine capabilities (sims.inference.chain.LiftedChain) ----------------------------
+    def token_evidence_probe_length(self) -> int:
+        return 2  # node t's evidence is the indicator of token t (plus acceptance on the last node)
+
+    def final_log_weights(self) -> torch.Tensor:
+        """0 on the lifted states of accepting automaton states, ``-inf`` elsewhere."""
+        return self._accept_log
+
     def loo_node_evidence(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token i sits on node i; with it masked, only the acceptance condition of the last node remains."""
         L = tokens.shape[1]

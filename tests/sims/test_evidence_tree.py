@@ -4,7 +4,8 @@ Every combination of the tree's layout choices gives the full oracle's marginals
 rounding) and the same impossibility flags: block sizes b = 2..16 with a partial last block, chunk tables
 of g = 1, 2, 3 node factors (g dividing b or not), queries in chunks of one pair or all pairs, one reveal
 per row and step (K = L: no ``torch.unique``, path-only updates) or several (shared ancestors), node 0
-with several positions (order-4 n-gram), sparse chains whose rows become impossible.
+with several positions (order-4 n-gram), sparse chains whose rows become impossible, and chains whose last
+node carries final weights (DFA acceptance, EOS languages, a random automaton with fractional finals).
 """
 
 import pytest
@@ -15,6 +16,10 @@ from sims.categorical import make_generator
 from sims.denoisers.oracle import OracleDenoiser
 from sims.inference.evidence_tree import EvidenceTreeSession, choose_block, choose_chunk
 from sims.inference.incremental import position_layout
+from sims.inference.linear import evidence_table, node_evidence
+from sims.languages.emission import AutomatonLanguage, EmissionAutomaton
+from sims.languages.eos import EOSLanguage
+from sims.languages.formal import dyck_language, mod_sum_language, parity_language
 from sims.sampling.fixed_count import FixedCountSampler
 from tests.conformance.cases import CYCLE
 from tests.helpers import oracle_fallback, session_error
@@ -93,3 +98,79 @@ def test_one_reveal_per_row_at_larger_states_and_length():
     schedule = FixedCountSampler(L).reveal_schedule(B, L, make_generator(4))
     err, sess = _drive(lang, schedule, L, max_bytes=_bytes_for_block(B, L, 16, 4))
     assert sess.b == 4 and sess.n % 4 != 0 and err < 1e-13
+
+
+def _random_final_automaton(seed: int) -> AutomatonLanguage:
+    """An emission automaton with final weights strictly between 0 and 1 and an exact zero (general f)."""
+    g = make_generator(seed)
+    S, V = 4, 3
+    emission = torch.rand((S, V), dtype=torch.float64, generator=g)
+    emission[0, 1] = 0.0
+    transition = torch.rand((S, S), dtype=torch.float64, generator=g)
+    transition[1, 2] = 0.0
+    final = torch.rand(S, dtype=torch.float64, generator=g)
+    final[3] = 0.0
+    return AutomatonLanguage(
+        EmissionAutomaton(
+            torch.rand(S, dtype=torch.float64, generator=g),
+            transition / transition.sum(1, keepdim=True),
+            emission / emission.sum(1, keepdim=True),
+            final,
+        ),
+        name="random_final",
+    )
+
+
+#: Chains whose last node carries final weights (an automaton's acceptance): the tree ends the suffix in f.
+AUTOMATA = {
+    "parity": parity_language(),
+    "dyck3": dyck_language(3),
+    "modsum": mod_sum_language(3, 3, 1),
+    "hmm_eos": EOSLanguage(random_hmm(3, 2, seed=2), 1 / 4),
+    "dyck_eos": EOSLanguage(dyck_language(2), 1 / 3),
+    "random_final": _random_final_automaton(6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUTOMATA))
+@pytest.mark.parametrize("b,one_per_row", [(2, True), (8, False), (4, True)])
+def test_final_weights_give_the_full_oracle_marginals(name, b, one_per_row):
+    lang = AUTOMATA[name]
+    chain = lang.chain()
+    assert chain.final_log_weights() is not None
+    B, L = 6, 24
+    layout = position_layout(chain, L)
+    assert layout is not None and layout.final is not None
+    if one_per_row:
+        steps = L
+        schedule = FixedCountSampler(L).reveal_schedule(B, L, make_generator(5))
+    else:
+        steps = 5
+        schedule = torch.randint(0, steps, (B, L), generator=make_generator(6))
+    S = chain.num_states
+    err, sess = _drive(lang, schedule, steps, max_bytes=_bytes_for_block(B, L, S, b), query_bytes=1 << 12)
+    assert sess.b == b and err < 1e-13
+    assert not bool(sess.uncertified.any())  # answered by the tree, not by the fallback
+    if one_per_row:  # values drawn from exact laws, one at a time: no row can leave the support
+        assert sess.fallback_rows == 0
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_final_weights_at_the_shortest_lengths(L):
+    """n = L - 1 = 0, 1, 2 tree leaves: node 0 alone carries the final weights at L = 1."""
+    lang = AUTOMATA["random_final"]
+    schedule = FixedCountSampler(L).reveal_schedule(4, L, make_generator(7))
+    err, _ = _drive(lang, schedule, L)
+    assert err < 1e-13
+
+
+def test_final_weights_are_read_apart_from_the_token_table():
+    """The per-token table of an automaton chain is its evidence at a non-last node (no acceptance), and
+    the full pass keeps its generic evidence (the table path would drop the final weights)."""
+    chain = AUTOMATA["dyck3"].chain()
+    lin, _ = evidence_table(chain, torch.float64)
+    V = chain.vocab_size
+    assert torch.equal(lin[V], torch.ones_like(lin[V]))
+    assert torch.equal(lin[:V].sum(0), torch.ones_like(lin[V]))  # one-hot of each lifted state's token
+    ev = node_evidence(chain, torch.full((2, 5), V, dtype=torch.long), torch.float64)
+    assert ev.table is None and bool((ev.E[-1] == 0).any())  # acceptance zeroes rejecting states

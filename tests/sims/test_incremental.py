@@ -30,6 +30,7 @@ from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
 from sims.metrics import teacher_forced_log_likelihood, teacher_forcing_path
+from sims.registry import make_language
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.denoising_entropy import path_entropy
 from sims.sampling.first_hitting import FirstHittingSampler
@@ -235,7 +236,11 @@ def test_the_path_is_chosen_automatically_and_recorded():
     assert FixedCountSampler(8).sample(noisy, 4, 64, g).conventions["extras"]["oracle_path"] == "full"
     f32 = OracleDenoiser(lang, on_impossible="uniform", precision="float32")
     assert not f32.offers_scheduled_session(64)
-    assert not OracleDenoiser(parity_language(), on_impossible="uniform").offers_scheduled_session(64)
+    parity = OracleDenoiser(parity_language(), on_impossible="uniform")  # acceptance on the last node
+    assert FixedCountSampler(64).sample(parity, 4, 64, g).conventions["extras"]["oracle_path"] == (
+        "incremental:evidence_tree"
+    )
+    assert not OracleDenoiser(make_language("sudoku4")).offers_scheduled_session(16)  # no token table
     with pytest.raises(ValueError, match="oracle_path"):
         FixedCountSampler(8, oracle_path="incremental").sample(noisy, 4, 64, g)
     with pytest.raises(ValueError, match="oracle_path"):
