@@ -60,6 +60,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
+from sims.inference.evidence_tree import DEFAULT_TREE_BYTES
+from sims.inference.incremental import position_layout
+from sims.inference.scheduled import tree_step_flops
+from sims.inference.separable import pinned_states
 from sims.languages.formal import dyck_language
 from sims.languages.random import random_hmm, random_ngram
 from sims.results import read_json, write_json
@@ -167,6 +171,17 @@ def auto_path(lang_name: str, B: int, L: int, K: int) -> str:
     return "incremental" if L >= AUTO_MIN_LENGTH and oracle.prefers_scheduled_session(B, L, K) else "full"
 
 
+def model_ratio(lang_name: str, B: int, L: int, K: int) -> float | None:
+    """The cost model's full / evidence-tree multiply-adds for this case
+    (:func:`sims.inference.scheduled.tree_step_flops`), or None where the tree is not the engine."""
+    chain = LANGUAGES[lang_name]().chain()
+    layout = position_layout(chain, L)
+    if layout is None or pinned_states(layout) is not None:
+        return None
+    full = 4.0 * max(1, L - layout.offset - 1) * layout.num_states**2
+    return full / tree_step_flops(layout, B, L, K, DEFAULT_TREE_BYTES)
+
+
 def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):
     lang = LANGUAGES[lang_name]()
     oracle = OracleDenoiser(lang, on_impossible=ON_IMPOSSIBLE.get(lang_name, "min_violation"))
@@ -223,6 +238,7 @@ def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_fl
         "states": S,
         "gemm_flops_at_run": peak_flops,
         "auto_path": auto_path(lang_name, B, L, K),
+        "model_ratio": model_ratio(lang_name, B, L, K),
     }
     if walk_from is not None and walk_from < K:
         row["walk_from"] = walk_from  # the tree's flop count does not describe the walks: no GEMM %
@@ -417,7 +433,11 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-label", default="baseline", help="how the docs name the baseline tree")
     ap.add_argument("--faults", action="store_true", help="page faults of one oracle call, allocator off/on")
     ap.add_argument("--repeats", type=int, default=2, help="--confidence: best of this many runs")
-    ap.add_argument("--refresh-auto", action="store_true", help="recompute auto_path of the rows in --json")
+    ap.add_argument(
+        "--refresh-auto",
+        action="store_true",
+        help="recompute auto_path and model_ratio of the rows in --json (the current cost model)",
+    )
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # lang,sampler,B,L,K,flops: one row
     ap.add_argument("--grid", default=None, help="BxLxK items, comma-separated (default: the issue's grid)")
     ap.add_argument("--json", default=None, help="merge this run's part into this JSON (atomic)")
@@ -448,7 +468,11 @@ def main(argv=None) -> int:
         return 0
     if args.refresh_auto:  # the stored rows' automatic choice under the current cost model
         rows = [
-            r | {"auto_path": auto_path(r["language"], r["B"], r["L"], r["K"])}
+            r
+            | {
+                "auto_path": auto_path(r["language"], r["B"], r["L"], r["K"]),
+                "model_ratio": model_ratio(r["language"], r["B"], r["L"], r["K"]),
+            }
             for r in read_json(args.json)["rows"]
         ]
         update_results(args.json, rows=rows)

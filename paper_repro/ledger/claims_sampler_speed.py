@@ -63,17 +63,24 @@ def _engine(r: dict) -> str:
     return r["engine"]
 
 
+def _model(r: dict) -> str:
+    m = r.get("model_ratio")
+    return "n/a" if m is None else _ratio(m)
+
+
 def grid_block(_data=None) -> str:
     b = bench()
     rates = [r["gemm_flops_at_run"] / 1e9 for r in b["rows"]]
     lines = [
         f"`benchmarks/results/{BENCH.name}`: torch {b.get('torch', '?')}, one thread; GEMM % against the float64 "
         f"1024^3 GEMM rate of each row's run ({min(rates):.1f} to {max(rates):.1f} GFLOP/s, CPU time). `~` = extrapolated (full path: always, from the steps timed; "
-        "incremental: from construction plus the first steps, when a whole run exceeds the budget).",
+        "incremental: from construction plus the first steps, when a whole run exceeds the budget). `model` = the "
+        "`auto` rule's predicted full / tree ratio (multiply-adds per row and step, `sims.inference.scheduled."
+        "tree_step_flops`; the tree is taken at >= 1; n/a for the nearest-neighbour engine, which is always taken).",
         "",
-        "| language | sampler | (B, L, K) | engine | incremental tok/s | full tok/s | full / incremental | `auto` takes"
-        " | full steps timed | peak mem inc / full | GEMM % inc / full |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| language | sampler | (B, L, K) | engine | incremental tok/s | full tok/s | full / incremental | model"
+        " | `auto` takes | full steps timed | peak mem inc / full | GEMM % inc / full |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in b["rows"]:
         inc_g, full_g = _gemm(r)
@@ -81,7 +88,7 @@ def grid_block(_data=None) -> str:
         lines.append(
             f"| {r['language']} | {r['sampler']} | ({r['B']}, {r['L']}, {r['K']}) | {_engine(r)} | "
             f"{tilde}{_rate(r['incremental_tokens_per_s'])} | ~{_rate(r['full_tokens_per_s'])} | "
-            f"{_ratio(r['ratio'])} | {r.get('auto_path', '—')} | {len(r['full_steps_timed'])} of {r['K']} | "
+            f"{_ratio(r['ratio'])} | {_model(r)} | {r.get('auto_path', '—')} | {len(r['full_steps_timed'])} of {r['K']} | "
             f"{_bytes(r['incremental_peak_bytes'])} / {_bytes(r['full_peak_bytes'])} | {inc_g} / {full_g} |"
         )
     return "\n".join(lines)

@@ -6,11 +6,18 @@ its node's state and the chain's powers are certified, else the evidence tree
 caller uses the full pass). Both engines are exact in float64; the choice only affects speed.
 
 Whether a session pays at all (:func:`incremental_pays`, the samplers' ``oracle_path="auto"``): the
-nearest-neighbour engine always does (a few gathers per reveal). The evidence tree costs about
-:math:`2 r (b + h) S^3` flops per row and step (r = min(ceil(L / K), blocks) reveals per row and step, each
-recomputing one block of b nodes and h = log2 P tree levels), the full pass :math:`4 L S^2` (forward and
-backward vector-matrix products); the tree is taken when it is the cheaper, i.e. :math:`r (b + h) S \le 2L`.
-Both run at a similar fraction of the GEMM rate (``docs/sampler_performance.md``, §4).
+nearest-neighbour engine always does (a few gathers per reveal). For the evidence tree the rule counts the
+multiply-adds each path does per row and step (:func:`tree_step_flops`) and takes the tree when it does
+fewer than the full pass's :math:`4 n S^2` (forward and backward vector-matrix products over n chain
+steps). The tree's count is the products it actually makes, with r = min(ceil(L / K), blocks) reveals per
+row and step: :math:`\lceil b/g \rceil - 1` chunk-table products per changed block (g node factors per
+table entry), the changed ancestors, which the reveals of a row share near the root
+(:math:`\sum_{l=1}^{h} \min(r, P / 2^l)` for P = 2^h padded blocks), all :math:`2 S^3` each, and the
+queries' vector-matrix products, :math:`2 r (b + 2h) S^2`. Equal efficiency of both paths is assumed:
+on the benchmark's evidence-tree rows (``docs/sampler_performance.md``, §4) the tree measured 1.0 to 2.8
+times better than this count predicts (the full pass at S = 16 is overhead-bound), so the rule errs
+towards the full pass; the earlier count (every reveal paying its whole path, no chunk tables) kept full
+passes on the S = 16 HMM at (64, 4096, K = 64), where the tree measured x3.0.
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from __future__ import annotations
 import torch
 
 from sims.inference.chain import LiftedChain
-from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession, choose_block
+from sims.inference.evidence_tree import (
+    CHUNK_TABLE_BYTES,
+    DEFAULT_TREE_BYTES,
+    EvidenceTreeSession,
+    choose_block,
+    choose_chunk,
+)
 from sims.inference.incremental import Fallback, ScheduledSession, position_layout
 from sims.inference.pinned_walk import PinnedWalkSession, pin_width
 from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_powers, pinned_states
@@ -38,6 +51,22 @@ def _neighbour_tables(chain: LiftedChain, layout, length: int):
     return states, chain.engine_cache[key]
 
 
+def tree_step_flops(layout, batch: int, length: int, num_steps: int, max_tree_bytes: int) -> float:
+    """Multiply-adds of the evidence tree per row and step (module docstring), for ``batch`` rows."""
+    S, n = layout.num_states, max(1, length - layout.offset - 1)
+    b = choose_block(batch, n, S, max_tree_bytes)
+    blocks = -(-n // b)
+    height = max(0, (blocks - 1).bit_length())
+    padded = 1 << height
+    codes = layout.tables.shape[1] + 1  # tokens, the mask and the identity past the last node
+    g = max(1, min(b, choose_chunk(codes, S, min(CHUNK_TABLE_BYTES, batch * 2 * padded * S * S * 8))))
+    reveals = min(-(-length // max(1, num_steps)), blocks)
+    products = reveals * (-(-b // g) - 1) + sum(
+        min(reveals, padded >> level) for level in range(1, height + 1)
+    )
+    return 2.0 * products * S**3 + 2.0 * reveals * (b + 2 * height) * S**2
+
+
 def incremental_pays(
     chain: LiftedChain, batch: int, length: int, num_steps: int, max_tree_bytes: int = DEFAULT_TREE_BYTES
 ) -> bool:
@@ -48,12 +77,9 @@ def incremental_pays(
         return False
     if _neighbour_tables(chain, layout, length)[1] is not None:
         return True
-    S, n = layout.num_states, max(1, length - layout.offset - 1)
-    b = choose_block(batch, n, S, max_tree_bytes)
-    blocks = -(-n // b)
-    height = max(0, (blocks - 1).bit_length())
-    reveals = min(-(-length // max(1, num_steps)), blocks)
-    return reveals * (b + height) * S <= 2 * length
+    n = max(1, length - layout.offset - 1)
+    full = 4.0 * n * layout.num_states**2
+    return tree_step_flops(layout, batch, length, num_steps, max_tree_bytes) <= full
 
 
 def scheduled_session(

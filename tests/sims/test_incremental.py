@@ -21,10 +21,12 @@ from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
 from sims.denoisers.perturbed import PerturbedDenoiser
 from sims.exact import exact_sampler_law
-from sims.inference.evidence_tree import choose_block
+from sims.inference import evidence_tree
+from sims.inference.evidence_tree import DEFAULT_TREE_BYTES, EvidenceTreeSession, choose_block
+from sims.inference.incremental import position_layout
 from sims.inference.min_violation import lex_chain, min_violation_posterior
 from sims.inference.min_violation_separable import separable_min_violation
-from sims.inference.scheduled import incremental_pays
+from sims.inference.scheduled import incremental_pays, tree_step_flops
 from sims.inference.separable import nearest_earlier, nearest_later
 from sims.languages.formal import parity_language
 from sims.languages.hmm import HMMLanguage
@@ -37,7 +39,7 @@ from sims.sampling.first_hitting import FirstHittingSampler
 from sims.sampling.fixed_count import FixedCountSampler
 from sims.validation import ImpossibleEvidenceError
 from tests.conformance.cases import CYCLE, HMM
-from tests.helpers import P_MIN, grouped_chi_square_pvalue, session_error
+from tests.helpers import P_MIN, grouped_chi_square_pvalue, oracle_fallback, session_error
 
 LANGS = {
     "bigram": (random_ngram(2, 5, support_size=3, seed=1), "nearest_neighbour"),
@@ -332,3 +334,42 @@ def test_auto_skips_the_tree_when_it_would_be_slower():
     assert forced.conventions["extras"]["oracle_path"] == "incremental:evidence_tree"
     bigram = OracleDenoiser(LANGS["bigram"][0], on_impossible="uniform")
     assert bigram.prefers_scheduled_session(4, 64, 8)  # the neighbour engine always pays
+
+
+def test_the_cost_model_counts_the_products_the_tree_makes(monkeypatch):
+    """At one reveal per row and step the tree makes ceil(b/g) - 1 chunk-table products and h ancestor
+    products per row, as :func:`tree_step_flops` counts them (S x S products counted by instrumenting
+    the tree's matrix product)."""
+    lang = random_hmm(5, 4, seed=3)
+    B, L = 3, 200
+    schedule = FixedCountSampler(L).reveal_schedule(B, L, make_generator(0))
+    layout = position_layout(lang.chain(), L)
+    oracle = OracleDenoiser(lang)
+    sess = EvidenceTreeSession(layout, schedule, oracle_fallback(oracle), L)
+    counted = []
+
+    def counting(a, b):
+        if a.shape[-2] == b.shape[-1] == sess.S:  # a matrix-matrix product (queries are vector-matrix)
+            counted.append(a.reshape(-1, sess.S, sess.S).shape[0])
+        return torch.matmul(a, b)
+
+    monkeypatch.setattr(evidence_tree, "_matmul", counting)
+    g = make_generator(1)
+    for k in range(4):
+        q = sess.query(k)
+        counted.clear()
+        sess.reveal(sample_from_log_probs(q.log_probs, g))
+        expected = -(-sess.b // sess.g) - 1 + sess.height
+        assert sum(counted) == B * expected
+    flops = tree_step_flops(layout, B, L, L, DEFAULT_TREE_BYTES)
+    S = sess.S
+    assert flops == 2.0 * expected * S**3 + 2.0 * (sess.b + 2 * sess.height) * S**2
+
+
+def test_the_cost_model_takes_the_tree_where_the_benchmark_measured_it_faster():
+    """The benchmark's S = 16 HMM at (64, 4096, K = 64): the tree measured x3.0 against full passes
+    (docs/sampler_performance.md); the trigram at the same size measured x0.3 and keeps full passes."""
+    hmm = random_hmm(num_states=16, vocab_size=16, seed=0).chain()
+    trigram = random_ngram(3, 8, concentration=0.5, support_size=4, seed=0).chain()
+    assert incremental_pays(hmm, 64, 4096, 64)
+    assert not incremental_pays(trigram, 64, 4096, 64)
