@@ -62,7 +62,7 @@ from sims.categorical import make_generator, sample_from_log_probs
 from sims.denoisers.oracle import OracleDenoiser
 from sims.inference.evidence_tree import DEFAULT_TREE_BYTES
 from sims.inference.incremental import position_layout
-from sims.inference.scheduled import tree_step_flops
+from sims.inference.scheduled import predicted_speedup
 from sims.inference.separable import pinned_states
 from sims.languages.formal import dyck_language
 from sims.languages.random import random_hmm, random_ngram
@@ -172,14 +172,12 @@ def auto_path(lang_name: str, B: int, L: int, K: int) -> str:
 
 
 def model_ratio(lang_name: str, B: int, L: int, K: int) -> float | None:
-    """The cost model's full / evidence-tree multiply-adds for this case
-    (:func:`sims.inference.scheduled.tree_step_flops`), or None where the tree is not the engine."""
-    chain = LANGUAGES[lang_name]().chain()
-    layout = position_layout(chain, L)
+    """The cost model's predicted full / evidence-tree time for this case
+    (:func:`sims.inference.scheduled.predicted_speedup`), or None where the tree is not the engine."""
+    layout = position_layout(LANGUAGES[lang_name]().chain(), L)
     if layout is None or pinned_states(layout) is not None:
         return None
-    full = 4.0 * max(1, L - layout.offset - 1) * layout.num_states**2
-    return full / tree_step_flops(layout, B, L, K, DEFAULT_TREE_BYTES)
+    return predicted_speedup(layout, B, L, K, DEFAULT_TREE_BYTES)
 
 
 def measure(lang_name, sampler_name, B, L, K, budget, probe, full_steps, peak_flops):

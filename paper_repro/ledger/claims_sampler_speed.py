@@ -63,6 +63,14 @@ def _engine(r: dict) -> str:
     return r["engine"]
 
 
+def _auto_agreement(rows: list[dict]) -> str:
+    """How often ``auto`` took the path that measured faster (rows with a clear winner: ratio outside
+    [2/3, 3/2])."""
+    clear = [r for r in rows if "auto_path" in r and not 2 / 3 <= r["ratio"] <= 1.5]
+    right = sum((r["auto_path"] == "incremental") == (r["ratio"] > 1) for r in clear)
+    return f"`auto` took the measured faster path on {right} of the {len(clear)} rows with a clear winner."
+
+
 def _model(r: dict) -> str:
     m = r.get("model_ratio")
     return "n/a" if m is None else _ratio(m)
@@ -75,8 +83,9 @@ def grid_block(_data=None) -> str:
         f"`benchmarks/results/{BENCH.name}`: torch {b.get('torch', '?')}, one thread; GEMM % against the float64 "
         f"1024^3 GEMM rate of each row's run ({min(rates):.1f} to {max(rates):.1f} GFLOP/s, CPU time). `~` = extrapolated (full path: always, from the steps timed; "
         "incremental: from construction plus the first steps, when a whole run exceeds the budget). `model` = the "
-        "`auto` rule's predicted full / tree ratio (multiply-adds per row and step, `sims.inference.scheduled."
-        "tree_step_flops`; the tree is taken at >= 1; n/a for the nearest-neighbour engine, which is always taken).",
+        "`auto` rule's predicted full / tree ratio (`sims.inference.scheduled.predicted_speedup`: multiply-adds per "
+        "row and step times the calibrated tree efficiency; the tree is taken at >= 1; n/a for the nearest-neighbour "
+        f"engine, which is always taken). {_auto_agreement(b['rows'])}",
         "",
         "| language | sampler | (B, L, K) | engine | incremental tok/s | full tok/s | full / incremental | model"
         " | `auto` takes | full steps timed | peak mem inc / full | GEMM % inc / full |",

@@ -13,11 +13,13 @@ steps). The tree's count is the products it actually makes, with r = min(ceil(L 
 row and step: :math:`\lceil b/g \rceil - 1` chunk-table products per changed block (g node factors per
 table entry), the changed ancestors, which the reveals of a row share near the root
 (:math:`\sum_{l=1}^{h} \min(r, P / 2^l)` for P = 2^h padded blocks), all :math:`2 S^3` each, and the
-queries' vector-matrix products, :math:`2 r (b + 2h) S^2`. Equal efficiency of both paths is assumed:
-on the benchmark's evidence-tree rows (``docs/sampler_performance.md``, §4) the tree measured 1.0 to 2.8
-times better than this count predicts (the full pass at S = 16 is overhead-bound), so the rule errs
-towards the full pass; the earlier count (every reveal paying its whole path, no chunk tables) kept full
-passes on the S = 16 HMM at (64, 4096, K = 64), where the tree measured x3.0.
+queries' vector-matrix products, :math:`2 r (b + 2h) S^2`. The tree's products are batched S x S GEMMs,
+the full pass's vector-matrix products are overhead- and memory-bound at these sizes, so per multiply-add
+the tree is faster: :data:`TREE_EFFICIENCY`, calibrated on the sampler benchmark's evidence-tree rows
+(``docs/sampler_performance.md`` §4 shows the predicted ratio beside the measured one and counts the rows
+on which ``auto`` took the measured faster path; ``tests/benchmarks`` checks that it does on every row with
+a clear winner). The tree is taken when :func:`predicted_speedup` ``= TREE_EFFICIENCY x`` full flops /
+tree flops is at least 1.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from sims.inference.separable import NearestNeighbourSession, chain_powers, lex_
 from sims.validation import InvalidArgumentError
 
 ENGINES = ("auto", "nearest_neighbour", "evidence_tree")
+#: Multiply-adds per second of the tree's batched products over the full pass's vector-matrix products
+#: (module docstring: calibrated on the sampler benchmark, CPU, one thread).
+TREE_EFFICIENCY = 2.0
 
 
 def _neighbour_tables(chain: LiftedChain, layout, length: int):
@@ -67,6 +72,12 @@ def tree_step_flops(layout, batch: int, length: int, num_steps: int, max_tree_by
     return 2.0 * products * S**3 + 2.0 * reveals * (b + 2 * height) * S**2
 
 
+def predicted_speedup(layout, batch: int, length: int, num_steps: int, max_tree_bytes: int) -> float:
+    """Predicted full-pass time over evidence-tree time (module docstring); the tree pays at >= 1."""
+    full = 4.0 * max(1, length - layout.offset - 1) * layout.num_states**2
+    return TREE_EFFICIENCY * full / tree_step_flops(layout, batch, length, num_steps, max_tree_bytes)
+
+
 def incremental_pays(
     chain: LiftedChain, batch: int, length: int, num_steps: int, max_tree_bytes: int = DEFAULT_TREE_BYTES
 ) -> bool:
@@ -77,9 +88,7 @@ def incremental_pays(
         return False
     if _neighbour_tables(chain, layout, length)[1] is not None:
         return True
-    n = max(1, length - layout.offset - 1)
-    full = 4.0 * n * layout.num_states**2
-    return tree_step_flops(layout, batch, length, num_steps, max_tree_bytes) <= full
+    return predicted_speedup(layout, batch, length, num_steps, max_tree_bytes) >= 1.0
 
 
 def scheduled_session(
