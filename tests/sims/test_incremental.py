@@ -28,7 +28,8 @@ from sims.inference.min_violation import lex_chain, min_violation_posterior
 from sims.inference.min_violation_separable import separable_min_violation
 from sims.inference.scheduled import incremental_pays, tree_step_flops
 from sims.inference.separable import nearest_earlier, nearest_later
-from sims.languages.formal import parity_language
+from sims.languages.eos import EOSLanguage
+from sims.languages.formal import dyck_language, parity_language
 from sims.languages.hmm import HMMLanguage
 from sims.languages.ngram import NGramLanguage
 from sims.metrics import teacher_forced_log_likelihood, teacher_forcing_path
@@ -174,11 +175,22 @@ def _same_run(a, b):
     assert bool(torch.isnan(b.step_entropy_sum).all())
 
 
+#: Chains with final weights on the last node (automaton acceptance; EOS languages): the evidence tree.
+AUTOMATA = {"dyck": dyck_language(3), "hmm_eos": EOSLanguage(random_hmm(3, 2, seed=2), 1 / 4)}
+
+
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
-@pytest.mark.parametrize("lang_name", ["bigram", "trigram", "hmm", "cycle"])
+@pytest.mark.parametrize("lang_name", ["bigram", "trigram", "hmm", "cycle", "dyck", "hmm_eos"])
 def test_incremental_and_full_runs_are_identical_given_the_seed(sampler, lang_name):
-    lang = CYCLE if lang_name == "cycle" else LANGS[lang_name][0]
-    for on_impossible in ("uniform", "min_violation"):
+    lang = (
+        CYCLE
+        if lang_name == "cycle"
+        else AUTOMATA[lang_name]
+        if lang_name in AUTOMATA
+        else LANGS[lang_name][0]
+    )
+    smoothable = lang_name not in AUTOMATA  # automaton zeros have no minimum-violation fallback
+    for on_impossible in ("uniform", "min_violation") if smoothable else ("uniform",):
         oracle = OracleDenoiser(lang, on_impossible=on_impossible)
         full = SAMPLERS[sampler]("full").sample(oracle, 60, 24, make_generator(7), batch_size=25)
         inc = SAMPLERS[sampler]("incremental").sample(oracle, 60, 24, make_generator(7), batch_size=25)
@@ -193,7 +205,7 @@ def test_incremental_path_matches_the_exact_law(sampler):
     make = SAMPLERS[sampler]
     if sampler == "fixed_random_block":
         make = lambda p: FixedCountSampler(2, block_length=3, oracle_path=p)  # noqa: E731
-    for lang in (CYCLE, HMM):
+    for lang in (CYCLE, HMM, AUTOMATA["dyck"], AUTOMATA["hmm_eos"]):
         oracle = OracleDenoiser(lang, on_impossible="uniform")
         law = exact_sampler_law(make("full"), oracle, L)
         res = make("incremental").sample(oracle, 20000, L, make_generator(11), batch_size=10000)
@@ -201,13 +213,13 @@ def test_incremental_path_matches_the_exact_law(sampler):
         assert grouped_chi_square_pvalue(res.tokens, law, lang.vocab_size) > P_MIN
 
 
-@pytest.mark.parametrize("lang_name", ["bigram", "hmm"])
+@pytest.mark.parametrize("lang_name", ["bigram", "hmm", "dyck"])
 def test_large_length_marginals_equal_the_full_pass(lang_name):
     """L = 2048, one token per step: the session's marginals at steps spread over the run equal the full
     oracle's at the same state (seeded run)."""
-    lang = LANGS[lang_name][0]
+    lang = AUTOMATA[lang_name] if lang_name in AUTOMATA else LANGS[lang_name][0]
     L, B = 2048, 3
-    oracle = OracleDenoiser(lang, on_impossible="min_violation")
+    oracle = OracleDenoiser(lang, on_impossible="uniform" if lang_name in AUTOMATA else "min_violation")
     schedule = FixedCountSampler(L).reveal_schedule(B, L, make_generator(4))
     sess = oracle.scheduled_session(schedule, L)
     g = make_generator(5)
