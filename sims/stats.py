@@ -94,3 +94,18 @@ def proportion_estimate(successes: int, n: int, level: float = 0.95) -> Proporti
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return ProportionEstimate(successes, n, p, max(0.0, centre - half), min(1.0, centre + half), level)
+
+
+def coverage_pvalue(misses: int, n: int, level: float = 0.95) -> float:
+    r"""Probability that at least ``misses`` of ``n`` independent ``level`` intervals miss their true values.
+
+    :math:`P(X \ge \text{misses})` for :math:`X \sim \mathrm{Binomial}(n, 1 - \text{level})`: the chance of so
+    many misses when every interval has its nominal coverage. A check of many Monte Carlo intervals
+    against exact values is consistent with exact coverage when this is not small (at 95% about one
+    interval in twenty misses; 3 of 30 has probability 0.19), rather than only when every interval
+    covers.
+    """
+    check_level(level)
+    n = check_int(n, "n", minimum=1)
+    misses = check_int(misses, "misses", minimum=0, maximum=n)
+    return float(stats.binom.sf(misses - 1, n, 1.0 - level)) if misses > 0 else 1.0

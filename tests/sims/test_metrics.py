@@ -25,6 +25,7 @@ from sims.metrics import (
 )
 from sims.sampling.ancestral import AncestralSampler
 from sims.sampling.fixed_count import FixedCountSampler
+from sims.stats import coverage_pvalue
 from sims.validation import InvalidArgumentError, InvalidTypeError, NumericalError, SizeLimitError
 from tests.strategies import tiny_languages
 
@@ -46,6 +47,16 @@ def test_wilson_interval_matches_scipy(k, n):
     assert est.ci_low == pytest.approx(ci.low, abs=1e-12) and est.ci_high == pytest.approx(ci.high, abs=1e-12)
     with pytest.raises(ValueError):
         proportion_estimate(5, 3)
+
+
+@pytest.mark.parametrize("misses, n, level", [(0, 7, 0.95), (3, 30, 0.95), (5, 10, 0.9), (30, 30, 0.95)])
+def test_coverage_pvalue_is_the_binomial_tail_by_enumeration(misses, n, level):
+    """P(at least `misses` of n independent intervals miss), summed over the binomial law term by term."""
+    q = 1 - level
+    tail = sum(math.comb(n, k) * q**k * (1 - q) ** (n - k) for k in range(misses, n + 1))
+    assert coverage_pvalue(misses, n, level) == pytest.approx(tail, rel=1e-12)
+    with pytest.raises(ValueError, match="misses"):
+        coverage_pvalue(n + 1, n)
 
 
 def test_evaluate_samples_counts_errors_and_nll():
