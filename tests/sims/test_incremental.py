@@ -268,11 +268,11 @@ def test_the_path_is_chosen_automatically_and_recorded():
     assert "oracle_path" not in ranked.conventions["extras"]
 
 
-@pytest.mark.parametrize("lang_name", ["bigram", "trigram", "hmm"])
+@pytest.mark.parametrize("lang_name", ["bigram", "trigram", "hmm", "dyck", "hmm_eos"])
 def test_teacher_forcing_on_the_incremental_path(lang_name):
     """Same value as the full path (to rounding) for any schedule; with one token per step it is the chain
     rule, log q(x), exactly (the oracle's factorisation error vanishes)."""
-    lang = LANGS[lang_name][0]
+    lang, engine = (AUTOMATA[lang_name], "evidence_tree") if lang_name in AUTOMATA else LANGS[lang_name]
     oracle = OracleDenoiser(lang)
     g = make_generator(8)
     x = lang.sample(6, 80, g)
@@ -283,7 +283,6 @@ def test_teacher_forcing_on_the_incremental_path(lang_name):
     order = FixedCountSampler(80).reveal_schedule(6, 80, g)
     chain_rule = teacher_forced_log_likelihood(oracle, x, order)  # auto: incremental at L = 80
     assert torch.allclose(chain_rule, lang.log_prob(x), atol=1e-10, rtol=0)
-    engine = LANGS[lang_name][1]
     assert teacher_forcing_path(oracle, 80) == f"incremental:{engine}"  # what "auto" took above
     assert teacher_forcing_path(oracle, 80, "full") == teacher_forcing_path(oracle, 8) == "full"
 
