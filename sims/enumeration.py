@@ -33,3 +33,15 @@ def sequence_index(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     L = tokens.shape[-1]
     powers = vocab_size ** torch.arange(L - 1, -1, -1, device=tokens.device)
     return (tokens.long() * powers).sum(-1)
+
+
+def law_of_final_states(states, vocab_size: int, length: int, who: str) -> torch.Tensor:
+    """The law ``(V**L,)`` of the fully revealed sequences given as ``(sequence, probability)`` pairs (the
+    final states of an exact kernel's propagation). A sequence still holding the mask id ``vocab_size``
+    raises: every trajectory of an exact kernel must end revealed."""
+    law = torch.zeros(vocab_size**length, dtype=torch.float64)
+    for seq, p in states:
+        if vocab_size in seq:
+            raise AssertionError(f"{who}: a trajectory ended with masked positions: {seq}")
+        law[int(sequence_index(torch.tensor(seq), vocab_size))] += p
+    return law

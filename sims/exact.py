@@ -16,7 +16,7 @@ from collections import defaultdict
 import torch
 
 from sims.denoisers.base import Denoiser, DenoiserOutput, carry_over
-from sims.enumeration import MAX_STATES, all_sequences, sequence_index
+from sims.enumeration import MAX_STATES, all_sequences, law_of_final_states, sequence_index  # noqa: F401 (re-exported)
 from sims.languages.base import Language
 from sims.sampling.base import Sampler
 from sims.validation import (
@@ -137,12 +137,7 @@ def exact_sampler_law(
                     f"{(V + 1) ** length}); use a smaller vocabulary or length, or Monte Carlo sampling"
                 )
         states = dict(nxt)
-    law = torch.zeros(V**length, dtype=torch.float64)
-    for key, p in states.items():
-        if V in key:
-            raise AssertionError(f"trajectory ended with masked positions: {key}")
-        law[int(sequence_index(torch.tensor(key), V))] += p
-    return law
+    return law_of_final_states(states.items(), V, length, sampler.name)
 
 
 def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> float:

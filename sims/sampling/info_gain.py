@@ -51,7 +51,7 @@ import torch
 from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
 from sims.denoisers.passes import pass_conventions
-from sims.enumeration import sequence_index
+from sims.enumeration import law_of_final_states
 from sims.sampling.base import NO_TIME, Capabilities, Conventions, Sampler, check_steps, check_temperature
 from sims.sampling.draft_verify import draft_law
 from sims.sampling.policy import llada_plan
@@ -314,12 +314,7 @@ def exact_info_gain_law(sampler: InfoGainSampler, denoiser: Denoiser, length: in
             for o, p in win.items():
                 nxt[_fill(s, o)] += states[s] * p
         states = dict(nxt)
-    law = torch.zeros(V**length, dtype=torch.float64)
-    for s, p in states.items():
-        if V in s:
-            raise AssertionError(f"{sampler.name}: a trajectory ended with masked positions: {s}")
-        law[int(sequence_index(torch.tensor(s), V))] += p
-    return law
+    return law_of_final_states(states.items(), V, length, sampler.name)
 
 
 def _fill(s: tuple, outcome: tuple) -> tuple:

@@ -37,7 +37,7 @@ import torch
 
 from sims.categorical import Precision, sample_from_log_probs
 from sims.denoisers.base import Denoiser
-from sims.enumeration import MAX_STATES, sequence_index
+from sims.enumeration import MAX_STATES, law_of_final_states
 from sims.sampling.base import Capabilities, Sampler, check_temperature
 from sims.sampling.fixed_count import llada_counts
 from sims.sampling.kernels import masked_positions, reveal_values
@@ -353,9 +353,4 @@ def exact_policy_law(
                     "length, or Monte Carlo sampling"
                 )
         states = dict(nxt)
-    law = torch.zeros(V**length, dtype=torch.float64)
-    for s, _, p in states.values():
-        if V in s:
-            raise AssertionError(f"trajectory ended with masked positions: {s}")
-        law[int(sequence_index(torch.tensor(s), V))] += p
-    return law
+    return law_of_final_states(((s, p) for s, _, p in states.values()), V, length, sampler.name)
